@@ -1,0 +1,49 @@
+# Self-documenting Makefile: `make` or `make help` lists the targets.
+# Every target creates the virtual environment from requirements.lock if it is missing,
+# so the two README commands (`make study`, `make test`) work on a fresh clone.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SEED   ?= 20230601
+
+.DEFAULT_GOAL := help
+.PHONY: help venv data study test test-slow lint lock clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv from the lock (done automatically by the other targets)
+
+data: $(STAMP) ## simulate the default synthetic city into data/ and ingest it into the store
+	$(BIN)/study simulate --seed $(SEED)
+
+study: data ## run the whole study on the default data: every notebook into outputs/<run-id>/
+	$(BIN)/study run --seed $(SEED)
+
+test: $(STAMP) ## run the test suite (default tier, notebooks included)
+	$(BIN)/python -m pytest -m "not slow" tests
+
+test-slow: $(STAMP) ## run the heavy tier (Monte Carlo coverage, national-scale checks)
+	$(BIN)/python -m pytest -m slow tests
+
+lint: $(STAMP) ## ruff lint
+	$(BIN)/ruff check src tests bench
+
+lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/python -m pip install --quiet -r requirements.in
+	.lockenv/bin/python -m pip freeze --exclude-editable | grep -v '^analysis' > requirements.lock
+	rm -rf .lockenv
+	@echo "requirements.lock updated: update environment.yml to the same pins (make test checks it)"
+
+clean: ## remove outputs and the default store (keeps .venv)
+	rm -rf outputs/* data/study.duckdb data/study.duckdb.wal

@@ -1,0 +1,177 @@
+"""The ``study`` command (also ``python -m analysis``): thin subcommands over the stages.
+
+Subcommands
+-----------
+simulate  write the calibrated synthetic city as canonical files and ingest them
+ingest    validate canonical CSV/Parquet/XLSX files and write them into the store
+run       run the notebooks with papermill into ``outputs/<run-id>/``
+
+The CLI holds no logic of its own: each subcommand parses its arguments and calls
+one function of the package. Errors that a user can act on (bad input files, bad
+parameters) are printed as plain messages with exit code 2, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis import paths
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback, exit code 2."""
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"-p expects name=value, got {item!r} (example: -p seed=7)")
+        name, value = item.split("=", 1)
+        out[name.strip()] = value
+    return out
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from analysis.data.simulate import simulate_to_store
+
+    later = []
+    for spec in args.later_batch or []:
+        try:
+            year, n = spec.split(":")
+            later.append((int(year), int(n)))
+        except ValueError as exc:
+            raise UserError(f"--later-batch expects YEAR:COUNT (example: 2025:300), got {spec!r}") from exc
+    report = simulate_to_store(
+        seed=args.seed,
+        first_year=args.first_year,
+        last_year=args.last_year,
+        later_batches=tuple(later),
+        spillover=args.spillover,
+        out_dir=Path(args.out),
+        store=Path(args.store),
+        ingest=not args.no_ingest,
+    )
+    print(report)
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from analysis.data.ingest import IngestError, ingest_files
+
+    try:
+        report = ingest_files([Path(f) for f in args.files], store=Path(args.store), dry_run=args.dry_run)
+    except IngestError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from analysis.pipeline import run_study
+
+    overrides = _parse_overrides(args.param or [])
+    if args.seed is not None:
+        overrides.setdefault("seed", str(args.seed))
+    run_dir = run_study(
+        only=args.only,
+        overrides=overrides,
+        store=Path(args.store),
+        outputs=Path(args.outputs),
+        run_id=args.run_id,
+    )
+    print(f"run written to {run_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``study`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parser with the subcommands ``simulate``, ``ingest`` and ``run``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="study",
+        description="Difference-in-differences evaluation of the village first-secretary programme.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    store_help = f"DuckDB store (default: {paths.DEFAULT_STORE})"
+
+    p = sub.add_parser(
+        "simulate",
+        help="write the calibrated synthetic city into data/synthetic/ and ingest it",
+        description="Generate the synthetic city calibrated to the programme report, write it as "
+        "canonical files (panel, postings, truth) and ingest the panel and postings into the store.",
+    )
+    p.add_argument("--seed", type=int, default=20230601, help="seed of every random draw (default: %(default)s)")
+    p.add_argument("--first-year", type=int, default=2018, help="first panel year (default: %(default)s)")
+    p.add_argument("--last-year", type=int, default=2024, help="last panel year (default: %(default)s)")
+    p.add_argument("--later-batch", action="append", metavar="YEAR:COUNT",
+                   help="add a later batch of COUNT first secretaries starting in YEAR (repeatable)")
+    p.add_argument("--spillover", type=float, default=0.0,
+                   help="spillover on untreated villages in heavily treated townships, as a share of "
+                   "the direct effect (default: %(default)s)")
+    p.add_argument("--out", default=str(paths.SYNTHETIC_DIR), help="folder for the canonical files (default: %(default)s)")
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.add_argument("--no-ingest", action="store_true", help="only write the files")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser(
+        "ingest",
+        help="validate canonical files and write them into the store",
+        description="Read canonical panel or postings files (CSV, Parquet or XLSX), validate them, and "
+        "write each year in one transaction (replace-the-year). On any problem nothing is written "
+        "and every problem is listed with file, row, column and what to do.",
+    )
+    p.add_argument("files", nargs="+", help="panel and/or postings files")
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser(
+        "run",
+        help="run the notebooks with papermill into outputs/<run-id>/",
+        description="Execute every notebook (or one, with --only) with papermill. Parameters are "
+        "validated before any work starts.",
+    )
+    p.add_argument("--only", metavar="NAME", help="run only this notebook (e.g. 00_data_audit)")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="override a notebook parameter (repeatable)")
+    p.add_argument("--seed", type=int, default=None, help="seed passed to every notebook")
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
+    p.add_argument("--run-id", default=None, help="name of the run folder (default: a timestamp)")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``study`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit code: 0 on success, 2 on an error the user can fix.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

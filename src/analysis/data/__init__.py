@@ -1,0 +1,1 @@
+"""Data stages: schema (the contract), simulate, ingest and store."""

@@ -1,0 +1,202 @@
+"""The data contract: the canonical village-year panel and the postings table.
+
+This module is the data dictionary in code; ``data/README.md`` renders the same
+specification for people (a test checks the two agree). Money is in yuan
+(元) throughout the canonical format; bureau files in 万元 are converted on ingest.
+
+Two tables enter the study:
+
+``panel``
+    One row per village and year, keyed by (``village_code``, ``year``).
+``postings``
+    One row per first secretary posted to a village, keyed by ``secretary_id``.
+    Treatment timing (cohort, event time, cadre type) is *derived* from postings by
+    :func:`analysis.treatment.derive_treatment`; it is never typed into the panel.
+
+Village codes follow the national statistical-division format: 12 digits, the
+first six the county (区县), the next three the township (乡镇/街道), the last three
+the village (村/居委会). ``township_code`` is the first nine digits and
+``county_code`` the first six; ingest checks that they agree with the village code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CODE_PATTERN = r"^\d{12}$"
+TOWNSHIP_PATTERN = r"^\d{9}$"
+COUNTY_PATTERN = r"^\d{6}$"
+
+TERRAIN_LEVELS = ("plain", "hill", "mountain")
+UNIT_TYPES = ("law", "agriculture", "economic", "other")
+"""Sending-unit types. ``law``: police, procuratorate, courts, justice (公检法司);
+``agriculture``: agriculture, aquatic products, animal husbandry (农业/水产/畜牧);
+``economic``: financially strong units (经济实力强的单位: finance, state enterprises);
+``other``: any other party or government office (党政机关)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """Specification of one canonical column.
+
+    Parameters
+    ----------
+    name : str
+        Canonical column name.
+    kind : {"code", "int", "float", "str", "date", "category", "binary"}
+        Logical type. ``code`` is a digit string matched by ``pattern``.
+    unit : str
+        Unit, for the data dictionary ("yuan", "km", "count", ...).
+    label_zh : str
+        Chinese label, as a statistics bureau would head the column.
+    description : str
+        What the column holds.
+    required : bool
+        Whether the column must be present.
+    nullable : bool
+        Whether missing values are allowed.
+    min, max : float or None
+        Inclusive bounds for numeric columns.
+    pattern : str or None
+        Regular expression for ``code`` columns.
+    levels : tuple of str
+        Allowed values for ``category`` columns.
+    """
+
+    name: str
+    kind: str
+    unit: str
+    label_zh: str
+    description: str
+    required: bool = True
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    levels: tuple[str, ...] = field(default_factory=tuple)
+
+
+PANEL_KEY = ("village_code", "year")
+POSTINGS_KEY = ("secretary_id",)
+
+PANEL_COLUMNS: tuple[Column, ...] = (
+    Column("village_code", "code", "-", "村代码", "12-digit statistical-division code of the village", pattern=CODE_PATTERN),
+    Column("year", "int", "year", "年份", "Calendar year of the observation", min=1990, max=2100),
+    Column("village_name", "str", "-", "村名称", "Village (or residents' committee) name"),
+    Column("township_code", "code", "-", "乡镇代码", "9-digit township code; equals the first 9 digits of village_code", pattern=TOWNSHIP_PATTERN),
+    Column("county_code", "code", "-", "区县代码", "6-digit county-level district code; equals the first 6 digits of village_code", pattern=COUNTY_PATTERN),
+    Column("population", "int", "persons", "户籍人口（人）", "Registered population at year end", min=1, max=200_000),
+    Column("income_per_capita", "float", "yuan per person per year", "农民人均纯收入（元）", "Rural per-capita net income", min=0, max=1_000_000),
+    Column("collective_income", "float", "yuan per year", "村集体收入（元）", "Village collective income", min=0, max=1e9),
+    Column("projects", "int", "count per year", "引进项目数（个）", "Projects brought into the village", min=0, max=1_000),
+    Column("funds_attracted", "float", "yuan per year", "引进资金（元）", "Funds brought into the village", min=0, max=1e9),
+    Column("roads_km", "float", "km per year", "修复道路（公里）", "Village roads built or repaired", min=0, max=1_000),
+    Column("team_reorganised", "binary", "0/1", "班子调整（是=1）", "Village leadership team reorganised during the year", min=0, max=1),
+    Column("activists", "int", "count (year end)", "入党积极分子（人）", "Party activists (入党积极分子)", min=0, max=10_000),
+    Column("new_members", "int", "count per year", "发展党员（人）", "New party members admitted", min=0, max=10_000),
+    Column("criminal_cases", "int", "count per year", "刑事案件数（起）", "Criminal cases filed", min=0, max=10_000),
+    Column("disputes", "int", "count per year", "矛盾纠纷数（起）", "Civil disputes registered for mediation", min=0, max=10_000),
+    Column("petitions", "int", "count per year", "群体性上访（起）", "Mass petitions", min=0, max=10_000),
+    Column("distance_km", "float", "km", "距县城距离（公里）", "Road distance to the county seat", min=0, max=1_000),
+    Column("terrain", "category", "-", "地形", "Terrain class", levels=TERRAIN_LEVELS),
+    Column("distinctive_industry", "binary", "0/1", "特色产业（有=1）", "Village has a distinctive industry (特色产业)", min=0, max=1),
+    Column("party_members", "int", "persons (year end)", "党员人数（人）", "Party members registered in the village branch", min=0, max=10_000),
+    Column("share_members_over60", "float", "share (0-1)", "60岁以上党员占比", "Share of party members aged over 60", min=0, max=1),
+)
+
+POSTINGS_COLUMNS: tuple[Column, ...] = (
+    Column("village_code", "code", "-", "村代码", "Village the first secretary is posted to", pattern=CODE_PATTERN),
+    Column("secretary_id", "str", "-", "第一书记编号", "Unique identifier of the first secretary posting"),
+    Column("start_date", "date", "date", "到岗日期", "First day in post"),
+    Column("end_date", "date", "date", "离岗日期", "Last day in post; empty while still in post", nullable=True),
+    Column("sending_unit", "str", "-", "派出单位", "Name of the sending unit"),
+    Column("unit_type", "category", "-", "派出单位类型", "Type of sending unit (law, agriculture, economic, other)", levels=UNIT_TYPES),
+    Column("batch", "str", "-", "批次", "Batch label, e.g. pilot-2022, city-2023, city-2025"),
+)
+
+OUTCOMES: tuple[str, ...] = (
+    "income_per_capita", "collective_income", "projects", "funds_attracted", "roads_km",
+    "team_reorganised", "activists", "new_members", "criminal_cases", "disputes", "petitions",
+)
+COVARIATES: tuple[str, ...] = (
+    "population", "distance_km", "terrain", "distinctive_industry", "party_members",
+    "share_members_over60",
+)
+OUTCOME_FAMILIES: dict[str, tuple[str, ...]] = {
+    "income": ("income_per_capita", "collective_income", "projects", "funds_attracted", "roads_km"),
+    "cases": ("criminal_cases", "disputes", "petitions"),
+    "organisation": ("team_reorganised", "activists", "new_members"),
+}
+COUNT_OUTCOMES: tuple[str, ...] = ("criminal_cases", "disputes", "petitions", "new_members", "activists", "projects")
+
+
+def columns(table: str) -> tuple[Column, ...]:
+    """Return the column specifications of a canonical table.
+
+    Parameters
+    ----------
+    table : {"panel", "postings"}
+        Which table.
+
+    Returns
+    -------
+    tuple of Column
+        The specifications, in canonical order.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` is not a canonical table name.
+    """
+    if table == "panel":
+        return PANEL_COLUMNS
+    if table == "postings":
+        return POSTINGS_COLUMNS
+    raise ValueError(f"unknown table {table!r}: use 'panel' or 'postings'")
+
+
+def column_names(table: str) -> list[str]:
+    """Return the canonical column names of ``table`` in order.
+
+    Parameters
+    ----------
+    table : {"panel", "postings"}
+        Which table.
+
+    Returns
+    -------
+    list of str
+        Column names.
+    """
+    return [c.name for c in columns(table)]
+
+
+def data_dictionary_markdown() -> str:
+    """Render the data dictionary as Markdown tables (one per canonical table).
+
+    Returns
+    -------
+    str
+        Markdown text; ``data/README.md`` embeds it between marker comments.
+    """
+    out: list[str] = []
+    for table, key in (("panel", PANEL_KEY), ("postings", POSTINGS_KEY)):
+        out.append(f"### `{table}` (key: {', '.join(f'`{k}`' for k in key)})\n")
+        out.append("| column | type | unit | 中文表头 | description | allowed |")
+        out.append("|---|---|---|---|---|---|")
+        for c in columns(table):
+            allowed = []
+            if c.pattern:
+                allowed.append(f"`{c.pattern}`")
+            if c.min is not None or c.max is not None:
+                allowed.append(f"{c.min:g} to {c.max:g}")
+            if c.levels:
+                allowed.append(", ".join(c.levels))
+            if c.nullable:
+                allowed.append("may be empty")
+            out.append(
+                f"| `{c.name}` | {c.kind} | {c.unit} | {c.label_zh} | {c.description} | "
+                f"{'; '.join(allowed) or '-'} |"
+            )
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,42 @@
+"""Every location the project reads or writes, from one place.
+
+All paths are anchored on the repository root, found from this file's location
+(``src/analysis/paths.py`` -> two levels up), so nothing depends on the working
+directory. Each can be overridden by an environment variable, which tests use to
+point the study at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("STUDY_ROOT", PACKAGE_DIR.parent.parent)).resolve()
+
+DATA_DIR = Path(os.environ.get("STUDY_DATA_DIR", ROOT / "data"))
+RAW_DIR = DATA_DIR / "raw"
+SYNTHETIC_DIR = DATA_DIR / "synthetic"
+MAPPINGS_DIR = DATA_DIR / "mappings"
+DEFAULT_STORE = Path(os.environ.get("STUDY_STORE", DATA_DIR / "study.duckdb"))
+
+NOTEBOOKS_DIR = Path(os.environ.get("STUDY_NOTEBOOKS_DIR", ROOT / "notebooks"))
+OUTPUTS_DIR = Path(os.environ.get("STUDY_OUTPUTS_DIR", ROOT / "outputs"))
+REFERENCE_DIR = ROOT / "tests" / "reference"
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if missing and return it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Folder to create.
+
+    Returns
+    -------
+    pathlib.Path
+        The same path, now existing.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    return path
