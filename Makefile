@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 SEED   ?= 20230601
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data study test test-slow lint lock clean
+.PHONY: help venv data study test test-slow lint lock notebooks clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,10 @@ lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
 	.lockenv/bin/python -m pip install --quiet -r requirements.in
 	.lockenv/bin/python -m pip freeze --exclude-editable | grep -v '^analysis' > requirements.lock
 	rm -rf .lockenv
-	@echo "requirements.lock updated: update environment.yml to the same pins (make test checks it)"
+	$(PYTHON) tools/sync_environment.py
+
+notebooks: $(STAMP) ## regenerate notebooks/*.ipynb (stripped) from tools/make_notebooks.py
+	$(BIN)/python tools/make_notebooks.py
 
 clean: ## remove outputs and the default store (keeps .venv)
 	rm -rf outputs/* data/study.duckdb data/study.duckdb.wal

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import paths
+from analysis.params import ParameterError
 
 
 class UserError(Exception):
@@ -112,12 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20230601, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--first-year", type=int, default=2018, help="first panel year (default: %(default)s)")
     p.add_argument("--last-year", type=int, default=2024, help="last panel year (default: %(default)s)")
-    p.add_argument("--later-batch", action="append", metavar="YEAR:COUNT",
-                   help="add a later batch of COUNT first secretaries starting in YEAR (repeatable)")
-    p.add_argument("--spillover", type=float, default=0.0,
-                   help="spillover on untreated villages in heavily treated townships, as a share of "
-                   "the direct effect (default: %(default)s)")
-    p.add_argument("--out", default=str(paths.SYNTHETIC_DIR), help="folder for the canonical files (default: %(default)s)")
+    p.add_argument(
+        "--later-batch",
+        action="append",
+        metavar="YEAR:COUNT",
+        help="add a later batch of COUNT first secretaries starting in YEAR (repeatable)",
+    )
+    p.add_argument(
+        "--spillover",
+        type=float,
+        default=0.0,
+        help="spillover on untreated villages in heavily treated townships, as a share of "
+        "the direct effect (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out", default=str(paths.SYNTHETIC_DIR), help="folder for the canonical files (default: %(default)s)"
+    )
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
     p.add_argument("--no-ingest", action="store_true", help="only write the files")
     p.set_defaults(func=_cmd_simulate)
@@ -141,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validated before any work starts.",
     )
     p.add_argument("--only", metavar="NAME", help="run only this notebook (e.g. 00_data_audit)")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                   help="override a notebook parameter (repeatable)")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="override a notebook parameter (repeatable)"
+    )
     p.add_argument("--seed", type=int, default=None, help="seed passed to every notebook")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
@@ -168,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UserError as exc:
+    except (UserError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -40,3 +40,20 @@ def ensure_dir(path: Path) -> Path:
     """
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def resolve(path: str | Path) -> Path:
+    """Resolve a path given in a notebook parameter against the repository root.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Absolute path, or a path relative to the repository root.
+
+    Returns
+    -------
+    pathlib.Path
+        Absolute path.
+    """
+    p = Path(path)
+    return p if p.is_absolute() else (ROOT / p).resolve()

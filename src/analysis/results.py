@@ -45,9 +45,24 @@ import pandas as pd
 from scipy import stats
 
 TIDY_COLUMNS: tuple[str, ...] = (
-    "outcome", "estimator", "control_group", "aggregation", "term", "cohort", "year",
-    "event_time", "estimate", "std_error", "conf_low", "conf_high", "p_value", "band",
-    "n_obs", "n_units", "n_clusters", "options",
+    "outcome",
+    "estimator",
+    "control_group",
+    "aggregation",
+    "term",
+    "cohort",
+    "year",
+    "event_time",
+    "estimate",
+    "std_error",
+    "conf_low",
+    "conf_high",
+    "p_value",
+    "band",
+    "n_obs",
+    "n_units",
+    "n_clusters",
+    "options",
 )
 _INT_COLUMNS = ("cohort", "year", "event_time", "n_obs", "n_units", "n_clusters")
 _FLOAT_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high", "p_value")

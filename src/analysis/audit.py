@@ -1,0 +1,300 @@
+"""Data audit: coverage of the panel, the roll-out, outcome distributions, missingness.
+
+Functions take frames and return new frames or figures; they never open the store
+or write files (the notebook does that through :mod:`analysis.report`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.data import schema
+from analysis.report.labels import label
+
+
+def coverage(panel: pd.DataFrame) -> pd.DataFrame:
+    """Villages, rows and completeness of the outcomes, by year.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``year, villages, rows, complete_rows, share_complete``.
+    """
+    outcomes = [c for c in schema.OUTCOMES if c in panel.columns]
+    complete = panel[outcomes].notna().all(axis=1)
+    g = pd.DataFrame({"year": panel["year"], "village_code": panel["village_code"], "complete": complete})
+    out = (
+        g.groupby("year")
+        .agg(villages=("village_code", "nunique"), rows=("village_code", "size"), complete_rows=("complete", "sum"))
+        .reset_index()
+    )
+    out["share_complete"] = out["complete_rows"] / out["rows"]
+    return out
+
+
+def rollout_by_cohort(panel: pd.DataFrame) -> pd.DataFrame:
+    """Count villages treated in each year, by cohort (a cohort x year table).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``cohort`` and ``treated`` (see :func:`analysis.treatment.attach_treatment`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cohort (0 = never treated) with the number of villages, and one
+        column per year with the number of villages of that cohort treated that year.
+    """
+    size = panel.groupby("cohort")["village_code"].nunique().rename("villages")
+    treated = panel.pivot_table(index="cohort", columns="year", values="treated", aggfunc="sum", fill_value=0)
+    treated.columns = [str(c) for c in treated.columns]
+    return pd.concat([size, treated], axis=1).reset_index()
+
+
+def rollout_by_area(panel: pd.DataFrame, level: str = "county_code") -> pd.DataFrame:
+    """Villages and treated villages by area (county or township) and cohort.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``cohort``.
+    level : {"county_code", "township_code"}
+        Area level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area: ``villages``, one column ``cohort_<g>`` per treated cohort,
+        ``treated`` and ``share_treated``.
+    """
+    if level not in ("county_code", "township_code"):
+        raise ValueError(f"level must be 'county_code' or 'township_code', got {level!r}")
+    v = panel.drop_duplicates("village_code")[[level, "village_code", "cohort"]]
+    out = v.groupby(level)["village_code"].nunique().rename("villages").to_frame()
+    by = v[v["cohort"] > 0].pivot_table(
+        index=level, columns="cohort", values="village_code", aggfunc="nunique", fill_value=0
+    )
+    by.columns = [f"cohort_{c}" for c in by.columns]
+    out = out.join(by).fillna(0)
+    cohort_cols = [c for c in out.columns if c.startswith("cohort_")]
+    out[cohort_cols] = out[cohort_cols].astype("int64")
+    out["treated"] = out[cohort_cols].sum(axis=1)
+    out["share_treated"] = out["treated"] / out["villages"]
+    return out.reset_index()
+
+
+def township_summary(panel: pd.DataFrame) -> pd.DataFrame:
+    """Distribution across townships of the share of villages treated.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``cohort``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Quantiles of villages per township and of the treated share, and the number
+        of townships with no and with all villages treated.
+    """
+    t = rollout_by_area(panel, "township_code")
+    q = [0.0, 0.25, 0.5, 0.75, 1.0]
+    return pd.DataFrame(
+        {
+            "statistic": ["townships", "no village treated", "all villages treated"]
+            + [f"villages per township, q{int(x * 100)}" for x in q]
+            + [f"share treated, q{int(x * 100)}" for x in q],
+            "value": [len(t), int((t["treated"] == 0).sum()), int((t["treated"] == t["villages"]).sum())]
+            + [float(t["villages"].quantile(x)) for x in q]
+            + [float(t["share_treated"].quantile(x)) for x in q],
+        }
+    )
+
+
+def outcome_summary(panel: pd.DataFrame, outcomes: list[str] | None = None, year: int | None = None) -> pd.DataFrame:
+    """Distribution of each outcome: mean, standard deviation, quantiles, zeros, missing.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel.
+    outcomes : list of str, optional
+        Outcomes (default: all canonical outcomes present).
+    year : int, optional
+        Restrict to one year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome.
+    """
+    outcomes = outcomes or [c for c in schema.OUTCOMES if c in panel.columns]
+    d = panel if year is None else panel[panel["year"] == year]
+    rows = []
+    for c in outcomes:
+        x = pd.to_numeric(d[c], errors="coerce").astype(float)
+        rows.append(
+            {
+                "outcome": c,
+                "n": int(x.notna().sum()),
+                "mean": x.mean(),
+                "sd": x.std(),
+                "min": x.min(),
+                "p25": x.quantile(0.25),
+                "median": x.median(),
+                "p75": x.quantile(0.75),
+                "max": x.max(),
+                "share_zero": float((x == 0).mean()),
+                "share_missing": float(x.isna().mean()),
+                "skewness": float(x.skew()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def missingness(panel: pd.DataFrame) -> pd.DataFrame:
+    """Missing cells per column (count and share), sorted by the canonical order.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The panel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``column, missing, share_missing``.
+    """
+    m = panel.isna().sum()
+    return pd.DataFrame(
+        {
+            "column": m.index,
+            "missing": m.to_numpy().astype("int64"),
+            "share_missing": (m / max(len(panel), 1)).to_numpy(),
+        }
+    )
+
+
+def plot_rollout(panel: pd.DataFrame, lang: str = "zh"):
+    """Stacked bars of villages with a first secretary by year and cohort.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``cohort`` and ``treated``.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    from matplotlib import pyplot as plt
+
+    tab = panel[panel["treated"] == 1].pivot_table(
+        index="year", columns="cohort", values="village_code", aggfunc="nunique", fill_value=0
+    )
+    years = sorted(panel["year"].unique())
+    tab = tab.reindex(years, fill_value=0)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bottom = np.zeros(len(tab))
+    for g in tab.columns:
+        ax.bar([str(y) for y in tab.index], tab[g].to_numpy(), bottom=bottom, label=f"{label('cohort', lang)} {g}")
+        bottom += tab[g].to_numpy()
+    n = panel["village_code"].nunique()
+    ax.set_title(label("rollout_title", lang))
+    ax.set_xlabel(label("year", lang))
+    ax.set_ylabel(label("treated_villages", lang) + (f"（共 {n} 村）" if lang == "zh" else f" (of {n})"))
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: int, lang: str = "zh"):
+    """Histograms of outcomes in one year (log scale on the y axis for counts).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel.
+    outcomes : list of str
+        Outcomes to show.
+    year : int
+        Year shown.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    from matplotlib import pyplot as plt
+
+    d = panel[panel["year"] == year]
+    ncol = 3
+    nrow = int(np.ceil(len(outcomes) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(10, 2.6 * nrow), squeeze=False)
+    for ax, c in zip(axes.ravel(), outcomes, strict=False):
+        x = pd.to_numeric(d[c], errors="coerce").dropna().to_numpy(dtype=float)
+        ax.hist(x, bins=40, color="#4c72b0")
+        ax.set_title(label(c, lang), fontsize=9)
+        ax.set_ylabel(label("count", lang), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(outcomes) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"{label('distribution_title', lang)}（{year}）"
+        if lang == "zh"
+        else f"{label('distribution_title', lang)} ({year})"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def audit_statement(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> str:
+    """State the audit's key figures in one paragraph, computed from the panel.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``cohort``.
+    report_year : int
+        Year for the income figure.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The paragraph.
+    """
+    v = panel.drop_duplicates("village_code")
+    n = len(v)
+    n_town = v["township_code"].nunique()
+    n_county = v["county_code"].nunique()
+    cohorts = v.loc[v["cohort"] > 0, "cohort"].value_counts().sort_index()
+    treated = int(cohorts.sum())
+    inc = panel.loc[panel["year"] == report_year, "income_per_capita"].mean()
+    years = f"{panel['year'].min()}-{panel['year'].max()}"
+    if lang == "zh":
+        parts = "，".join(f"{g}年开始{k}个村" for g, k in cohorts.items())
+        return (
+            f"面板覆盖{years}年，{n_county}个区县、{n_town}个乡镇、{n}个村。"
+            f"窗口内共有{treated}个村（{treated / n:.1%}）派驻了第一书记：{parts}。"
+            f"{report_year}年农民人均纯收入均值为{inc:,.0f}元。"
+        )
+    parts = ", ".join(f"{k} from {g}" for g, k in cohorts.items())
+    return (
+        f"The panel covers {years}: {n} villages in {n_town} townships and {n_county} counties. "
+        f"{treated} villages ({treated / n:.1%}) received a first secretary within the window ({parts}). "
+        f"Mean per-capita net income in {report_year} was {inc:,.0f} yuan."
+    )

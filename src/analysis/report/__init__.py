@@ -1,0 +1,1 @@
+"""Report stage: tables, figures, manifest and (later) the brief. Reads results, never refits."""

@@ -1,0 +1,62 @@
+"""The conda environment and the pip lock pin the same versions; the lock covers requirements.in."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, version = line.partition("==")
+        assert version, f"requirements.lock line {line!r} is not pinned with =="
+        pins[_norm(name)] = version
+    return pins
+
+
+def _env_pins() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pins = {}
+    for dep in env["dependencies"]:
+        items = dep["pip"] if isinstance(dep, dict) else [dep]
+        for item in items:
+            m = re.match(r"^([A-Za-z0-9_.\-]+)\s*(==|=)\s*([^\s]+)$", item)
+            if m and _norm(m.group(1)) != "python":
+                pins[_norm(m.group(1))] = m.group(3)
+    return pins
+
+
+def test_every_pin_agrees_between_lock_and_environment():
+    lock, env = _lock_pins(), _env_pins()
+    assert len(lock) > 50
+    assert set(lock) == set(env), (
+        f"only in lock: {sorted(set(lock) - set(env))}; only in environment.yml: {sorted(set(env) - set(lock))}"
+    )
+    differing = {k: (lock[k], env[k]) for k in lock if lock[k] != env[k]}
+    assert not differing, f"versions differ (lock, env): {differing}"
+
+
+def test_lock_pins_every_top_level_requirement():
+    lock = _lock_pins()
+    wanted = [
+        _norm(re.split(r"[\s#<>=\[]", line.strip())[0])
+        for line in (ROOT / "requirements.in").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    missing = [w for w in wanted if w not in lock]
+    assert not missing, f"requirements.in names packages the lock does not pin: {missing}"
+
+
+def test_environment_python_matches_the_project():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
