@@ -44,3 +44,12 @@ def test_unknown_parameter_and_unknown_notebook(tmp_path, capsys):
 def test_missing_store_is_explained(tmp_path, capsys):
     assert main(["run", "--store", str(tmp_path / "none.duckdb"), "--outputs", str(tmp_path / "o")]) == 2
     assert "study simulate" in capsys.readouterr().err
+
+
+def test_simulate_bad_option_is_a_clear_error(tmp_path, capsys):
+    args = ["simulate", "--out", str(tmp_path / "s"), "--store", str(tmp_path / "s.duckdb")]
+    assert main([*args, "--later-batch", "2025:300"]) == 2
+    assert "needs last_year >= 2025" in capsys.readouterr().err
+    assert main([*args, "--later-batch", "2025"]) == 2
+    assert "YEAR:COUNT" in capsys.readouterr().err
+    assert not (tmp_path / "s.duckdb").exists()

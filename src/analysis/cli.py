@@ -46,16 +46,24 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             later.append((int(year), int(n)))
         except ValueError as exc:
             raise UserError(f"--later-batch expects YEAR:COUNT (example: 2025:300), got {spec!r}") from exc
-    report = simulate_to_store(
-        seed=args.seed,
-        first_year=args.first_year,
-        last_year=args.last_year,
-        later_batches=tuple(later),
-        spillover=args.spillover,
-        out_dir=Path(args.out),
-        store=Path(args.store),
-        ingest=not args.no_ingest,
-    )
+    from analysis.data.ingest import IngestError
+
+    try:
+        report = simulate_to_store(
+            seed=args.seed,
+            first_year=args.first_year,
+            last_year=args.last_year,
+            later_batches=tuple(later),
+            spillover=args.spillover,
+            out_dir=Path(args.out),
+            store=Path(args.store),
+            ingest=not args.no_ingest,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    except IngestError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     print(report)
     return 0
 

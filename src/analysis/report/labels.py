@@ -33,7 +33,7 @@ _TERMS: dict[str, tuple[str, str]] = {
     "share_treated": ("派驻比例", "Share treated"),
     "rollout_title": ("第一书记派驻进度（按开始年份）", "Roll-out of first secretaries by cohort"),
     "distribution_title": ("结果变量分布", "Outcome distributions"),
-    "count": ("村-年数", "Village-years"),
+    "count": ("村数", "Villages"),
 }
 
 

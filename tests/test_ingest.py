@@ -1,0 +1,684 @@
+"""Tests of the validated ingest: round trips, write semantics, bad files, crash safety."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import cli
+from analysis.data import schema, store
+from analysis.data.ingest import IngestError, IngestReport, Problem, ingest_files
+
+REPO = Path(__file__).resolve().parents[1]
+CODES = ["990101001001", "990101001002", "990101002001"]
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def make_panel(years=(2022, 2023), codes=CODES) -> pd.DataFrame:
+    """A small canonical panel, valid under analysis.data.schema."""
+    rows = []
+    for i, code in enumerate(codes):
+        for y in years:
+            rows.append(
+                {
+                    "village_code": code,
+                    "year": y,
+                    "village_name": f"第{i + 1}村",
+                    "township_code": code[:9],
+                    "county_code": code[:6],
+                    "population": 800 + 10 * i,
+                    "income_per_capita": 12000.5 + 0.1 * i + (y - 2022) / 3,
+                    "collective_income": 5e4 + i,
+                    "projects": i,
+                    "funds_attracted": 1.5e5,
+                    "roads_km": 0.1 * (i + 1),
+                    "team_reorganised": i % 2,
+                    "activists": 3,
+                    "new_members": 1,
+                    "criminal_cases": 0,
+                    "disputes": 4 + i,
+                    "petitions": 0,
+                    "distance_km": 12.3 + i,
+                    "terrain": schema.TERRAIN_LEVELS[i % 3],
+                    "distinctive_industry": 1,
+                    "party_members": 40 + i,
+                    "share_members_over60": 0.35,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def make_postings(codes=CODES[:2]) -> pd.DataFrame:
+    n = len(codes)
+    return pd.DataFrame(
+        {
+            "village_code": list(codes),
+            "secretary_id": [f"S{i + 1:03d}" for i in range(n)],
+            "start_date": pd.to_datetime(["2022-07-01", "2023-03-15", "2023-12-01"][:n]),
+            "end_date": pd.to_datetime([None, "2024-06-30", None][:n]),
+            "sending_unit": ["市公安局", "市农业农村局", "市财政局"][:n],
+            "unit_type": ["law", "agriculture", "economic"][:n],
+            "batch": ["pilot-2022", "city-2023", "city-2023"][:n],
+        }
+    )
+
+
+def write(df: pd.DataFrame, path: Path) -> Path:
+    """Write a frame as CSV, Parquet or XLSX according to the suffix."""
+    if path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    elif path.suffix == ".xlsx":
+        df.to_excel(path, index=False)
+    else:
+        raise ValueError(path)
+    return path
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    key = list(store.KEYS[table])
+    return store.to_canonical(df, table).sort_values(key).reset_index(drop=True)
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    """A store holding a valid panel (2022-2023) and postings, ingested from CSV."""
+    path = tmp_path / "study.duckdb"
+    ingest_files(
+        [
+            write(make_panel(), tmp_path / "panel_base.csv"),
+            write(make_postings(), tmp_path / "postings_base.csv"),
+        ],
+        store=path,
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_pause(monkeypatch):
+    monkeypatch.delenv("STUDY_INGEST_PAUSE", raising=False)
+    monkeypatch.delenv("STUDY_INGEST_PAUSE_MARKER", raising=False)
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    rc = cli.main(["ingest", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+# ----------------------------------------------------------------------------- good files
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+def test_round_trip(tmp_path, suffix):
+    codes = ["010101001001", "010101001002", "990101002001"]  # a leading zero must survive
+    panel, postings = make_panel(codes=codes), make_postings(codes=codes)
+    path = tmp_path / "s.duckdb"
+    report = ingest_files(
+        [
+            write(panel, tmp_path / f"panel{suffix}"),
+            write(postings, tmp_path / f"postings{suffix}"),
+        ],
+        store=path,
+    )
+    got = store.read_panel(path)
+    pd.testing.assert_frame_equal(got, canonical(panel, "panel"))
+    assert dict(got.dtypes.astype(str)) == store.canonical_dtypes("panel")
+    assert got["village_code"].str.startswith("0").sum() == 4
+    pd.testing.assert_frame_equal(store.read_postings(path), canonical(postings, "postings"))
+    assert [f.inserted for f in report.files] == [6, 3]
+
+
+def test_csv_with_bom_and_spaces(tmp_path):
+    panel = make_panel().astype(object)
+    panel["terrain"] = " " + panel["terrain"].astype(str) + " "
+    path = tmp_path / "panel_bom.csv"
+    panel.to_csv(path, index=False, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    ingest_files([path], store=tmp_path / "s.duckdb")
+    pd.testing.assert_frame_equal(
+        store.read_panel(tmp_path / "s.duckdb"), canonical(make_panel(), "panel")
+    )
+
+
+def test_export_quirks_are_tolerated(tmp_path):
+    """Trailing empty columns and rows (Excel exports) and a stored pandas index are ignored."""
+    csv = tmp_path / "trailing.csv"
+    text = make_panel().to_csv(index=False, lineterminator="\n")
+    csv.write_text("".join(line + ",\n" for line in text.splitlines()) + ",\n,\n", encoding="utf-8")
+    pq = tmp_path / "indexed.parquet"
+    make_panel().set_index(pd.Index(range(10, 16), name="rowid")).to_parquet(pq)
+    for i, path in enumerate([csv, pq]):
+        ingest_files([path], store=tmp_path / f"s{i}.duckdb")
+        got = store.read_panel(tmp_path / f"s{i}.duckdb")
+        pd.testing.assert_frame_equal(got, canonical(make_panel(), "panel"))
+
+
+def test_unnamed_column_with_values_is_a_problem(tmp_path):
+    df = make_panel()
+    df[""] = 1
+    with pytest.raises(IngestError) as info:
+        ingest_files([write(df, tmp_path / "p.csv")], store=tmp_path / "s.duckdb")
+    assert [(p.row, p.column) for p in info.value.problems] == [(1, "#23")]
+    assert "has no name in the header" in str(info.value)
+
+
+def test_reingest_same_file_changes_nothing(db, tmp_path):
+    h0 = store.content_hash(db)
+    n0 = store.summary(db)
+    report = ingest_files([tmp_path / "panel_base.csv", tmp_path / "postings_base.csv"], store=db)
+    assert store.content_hash(db) == h0
+    after = store.summary(db)
+    assert (after["panel_rows"], after["postings_rows"]) == (n0["panel_rows"], n0["postings_rows"])
+    assert [(f.inserted, f.replaced, f.unchanged) for f in report.files] == [(0, 0, 6), (0, 0, 2)]
+    assert "no change to the data" in str(report)
+    prov = store.read_provenance(db)
+    assert prov["ingest_id"].nunique() == 2 and len(prov.index) == 4  # the repeat is logged
+
+
+def test_corrected_year_replaces_only_that_year(db, tmp_path):
+    before_2022 = store.read_panel(db, years=[2022])
+    fixed = make_panel(years=(2023,))
+    fixed.loc[fixed["village_code"] == CODES[1], "income_per_capita"] = 15000.0
+    report = ingest_files([write(fixed, tmp_path / "panel_2023.csv")], store=db)
+    pd.testing.assert_frame_equal(store.read_panel(db, years=[2022]), before_2022)
+    got = store.read_panel(db, years=[2023]).set_index("village_code")
+    assert got.loc[CODES[1], "income_per_capita"] == 15000.0
+    assert (
+        got.loc[CODES[0], "income_per_capita"]
+        == make_panel(years=(2023,))["income_per_capita"].iloc[0]
+    )
+    f = report.files[0]
+    assert (f.rows, f.years, f.inserted, f.replaced, f.unchanged) == (3, (2023,), 0, 1, 2)
+    text = str(report)
+    assert "panel_2023.csv: panel, 3 rows, years 2023: inserted 0, replaced 1, unchanged 2" in text
+
+
+def test_year_without_a_village_removes_it_and_says_so(db, tmp_path):
+    fixed = make_panel(years=(2023,), codes=CODES[:2])
+    report = ingest_files([write(fixed, tmp_path / "panel_2023.csv")], store=db)
+    assert report.removed == {2023: 1}
+    assert "1 stored panel rows were removed" in str(report)
+    assert store.read_panel(db, years=[2023])["village_code"].tolist() == CODES[:2]
+    assert store.read_history(db, "panel")["change"].tolist() == ["removed"]
+
+
+def test_corrected_posting_replaces_the_old_one(db, tmp_path):
+    fixed = make_postings().iloc[[1]].copy()
+    fixed["end_date"] = pd.Timestamp("2024-12-31")
+    report = ingest_files([write(fixed, tmp_path / "postings_fix.xlsx")], store=db)
+    got = store.read_postings(db).set_index("secretary_id")
+    assert got.loc["S002", "end_date"] == pd.Timestamp("2024-12-31")
+    assert pd.isna(got.loc["S001", "end_date"])
+    assert (report.files[0].replaced, report.files[0].inserted) == (1, 0)
+
+
+def test_provenance_has_the_files_sha256(db, tmp_path):
+    prov = store.read_provenance(db)
+    assert prov["file_name"].tolist() == ["panel_base.csv", "postings_base.csv"]
+    assert prov["sha256"].tolist() == [
+        sha(tmp_path / "panel_base.csv"),
+        sha(tmp_path / "postings_base.csv"),
+    ]
+    assert prov["table_name"].tolist() == ["panel", "postings"]
+    assert prov["rows"].tolist() == [6, 2]
+    assert prov["years"].tolist() == ["2022, 2023", "2022, 2023"]
+    assert prov["ingested_at"].notna().all()
+
+
+def test_dry_run_writes_nothing(db, tmp_path):
+    before = sha(db)
+    new = write(make_panel(years=(2023, 2024)), tmp_path / "panel_new.parquet")
+    report = ingest_files([new], store=db, dry_run=True)
+    assert sha(db) == before
+    assert report.dry_run and "Dry run: nothing was written" in str(report)
+    assert (report.files[0].inserted, report.files[0].unchanged) == (3, 3)
+    fresh = tmp_path / "fresh" / "s.duckdb"
+    rc = cli.main(["ingest", str(new), "--store", str(fresh), "--dry-run"])
+    assert rc == 0
+    assert not fresh.exists() and not fresh.parent.exists()
+
+
+def test_postings_may_point_to_villages_of_the_same_call(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with pytest.raises(IngestError, match="not a village of the panel"):
+        ingest_files([write(make_postings(), tmp_path / "p.csv")], store=path)
+    assert not path.exists()
+    ingest_files(
+        [write(make_postings(), tmp_path / "p.csv"), write(make_panel(), tmp_path / "v.csv")],
+        store=path,
+    )
+    assert store.summary(path)["postings_rows"] == 2
+
+
+def test_input_files_are_not_modified(tmp_path):
+    files = [
+        write(make_panel(), tmp_path / "a.xlsx"),
+        write(make_postings(), tmp_path / "b.parquet"),
+    ]
+    before = [sha(f) for f in files]
+    ingest_files(files, store=tmp_path / "s.duckdb")
+    assert [sha(f) for f in files] == before
+
+
+def test_report_is_readable(db, tmp_path):
+    report = ingest_files([write(make_panel(years=(2024,)), tmp_path / "panel_2024.csv")], store=db)
+    assert isinstance(report, IngestReport)
+    text = str(report)
+    assert text.startswith(f"Ingested 1 file into {db}")
+    assert "panel_2024.csv: panel, 3 rows, years 2024: inserted 3, replaced 0, unchanged 0" in text
+    assert "9 panel rows (3 villages, years 2022-2024) and 2 postings" in text
+
+
+# ----------------------------------------------------------------------------- bad files
+
+
+def _panel_obj(**kw) -> pd.DataFrame:
+    return make_panel(**kw).astype(object)
+
+
+def _set(df: pd.DataFrame, i: int, col: str, value) -> pd.DataFrame:
+    df.loc[i, col] = value
+    return df
+
+
+BAD_CELLS = [
+    # id, table, suffix, (row index, column, value), expected row text, expected fragment
+    (
+        "below_min",
+        "panel",
+        ".csv",
+        (1, "income_per_capita", -5),
+        "row 3",
+        "below the minimum 0 (yuan",
+    ),
+    (
+        "above_max",
+        "panel",
+        ".csv",
+        (0, "share_members_over60", 1.5),
+        "row 2",
+        "above the maximum 1",
+    ),
+    ("year_out_of_range", "panel", ".csv", (4, "year", 1890), "row 6", "below the minimum 1990"),
+    ("not_a_number", "panel", ".csv", (2, "projects", "two"), "row 4", "is not a number"),
+    ("not_whole", "panel", ".csv", (3, "population", 10.5), "row 5", "is not a whole number"),
+    ("empty_required", "panel", ".csv", (5, "village_name", ""), "row 7", "is empty"),
+    (
+        "lost_leading_zero",
+        "panel",
+        ".csv",
+        (0, "village_code", "90101001001"),
+        "row 2",
+        "12-digit code",
+    ),
+    (
+        "township_mismatch",
+        "panel",
+        ".csv",
+        (1, "township_code", "990101009"),
+        "row 3",
+        "does not agree",
+    ),
+    ("county_mismatch", "panel", ".csv", (2, "county_code", "990102"), "row 4", "does not agree"),
+    ("category_level", "panel", ".csv", (3, "terrain", "Hills"), "row 5", "did you mean 'hill'"),
+    ("binary_not_01", "panel", ".csv", (0, "team_reorganised", 2), "row 2", "is not 0 or 1"),
+    (
+        "bad_date",
+        "postings",
+        ".csv",
+        (1, "start_date", "2023-02-30"),
+        "row 3",
+        "is not a valid date",
+    ),
+    (
+        "unknown_village",
+        "postings",
+        ".csv",
+        (0, "village_code", "990101009009"),
+        "row 2",
+        "neither in the panel files",
+    ),
+    ("unit_type_level", "postings", ".csv", (1, "unit_type", "police"), "row 3", "allowed values"),
+    ("xlsx_negative", "panel", ".xlsx", (4, "disputes", -1), "row 6", "below the minimum 0"),
+    (
+        "parquet_not_whole",
+        "panel",
+        ".parquet",
+        (1, "activists", "2.5"),
+        "record 2",
+        "not a whole number",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "table", "suffix", "edit", "row", "fragment"), BAD_CELLS, ids=[c[0] for c in BAD_CELLS]
+)
+def test_bad_value_is_reported_and_nothing_written(
+    db, tmp_path, capsys, case, table, suffix, edit, row, fragment
+):
+    df = _panel_obj() if table == "panel" else make_postings().astype(object)
+    i, col, value = edit
+    df = _set(df, i, col, value)
+    if suffix == ".parquet":
+        df = df.astype(str)  # mixed object columns are not valid Parquet; a text file is fine
+    path = write(df, tmp_path / f"{case}{suffix}")
+    before, h0 = sha(db), store.content_hash(db)
+    rc, out, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2
+    assert out == ""
+    line = next((ln for ln in err.splitlines() if ln.startswith(path.name + ",")), None)
+    assert line is not None, err
+    assert f"{path.name}, {row}, column {col}:" in err, err
+    assert fragment in err
+    assert "What to do:" in line
+    assert sha(db) == before and store.content_hash(db) == h0
+
+
+def test_duplicate_key_within_a_file(db, tmp_path, capsys):
+    df = make_panel()
+    df = pd.concat([df, df.iloc[[0]]], ignore_index=True)
+    path = write(df, tmp_path / "dup.csv")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2
+    assert (
+        "dup.csv, row 8, columns village_code and year: "
+        "value '990101001001 / 2022' repeats the key of row 2" in err
+    )
+    assert sha(db) == before
+
+
+def test_duplicate_key_across_files(db, tmp_path, capsys):
+    a = write(make_panel(years=(2024,)), tmp_path / "a.csv")
+    b = write(make_panel(years=(2024,), codes=CODES[2:]), tmp_path / "b.xlsx")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(a), str(b), "--store", str(db))
+    assert rc == 2
+    assert "b.xlsx, row 2, columns village_code and year" in err
+    assert "repeats the key of row 4 in a.csv" in err
+    assert sha(db) == before
+
+
+def test_end_before_start(db, tmp_path, capsys):
+    df = make_postings()
+    df.loc[0, "end_date"] = pd.Timestamp("2021-12-31")
+    path = write(df, tmp_path / "postings_dates.xlsx")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2
+    assert (
+        "postings_dates.xlsx, row 2, column end_date: "
+        "value '2021-12-31' is before start_date '2022-07-01'" in err
+    )
+    assert sha(db) == before
+
+
+def test_missing_and_unknown_columns(db, tmp_path, capsys):
+    df = make_panel().rename(columns={"roads_km": "road_km"}).drop(columns=["petitions"])
+    df["notes"] = "x"
+    path = write(df, tmp_path / "cols.csv")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2
+    assert (
+        "cols.csv, row 1 (header), column roads_km: the required column is missing (the file has a "
+        "column 'road_km' that looks like it). "
+        "What to do: rename the column 'road_km' to 'roads_km'"
+    ) in err
+    assert "cols.csv, row 1 (header), column petitions: the required column is missing" in err
+    assert "cols.csv, row 1 (header), column notes: is not a column of the panel table" in err
+    assert "column road_km:" not in err  # reported once, as the rename
+    assert sha(db) == before
+
+
+def test_chinese_headers_get_rename_suggestions(tmp_path):
+    labels = {c.name: c.label_zh for c in schema.PANEL_COLUMNS}
+    path = write(make_panel().rename(columns=labels), tmp_path / "中文表头.csv")
+    with pytest.raises(IngestError) as info:
+        ingest_files([path], store=tmp_path / "s.duckdb")
+    actions = {p.column: p.action for p in info.value.problems}
+    expected = "rename the column '村代码' to 'village_code' in the header"
+    assert actions["village_code"] == expected
+    assert len(info.value.problems) == len(schema.PANEL_COLUMNS)
+
+
+def test_postings_column_in_a_panel_file(tmp_path):
+    df = make_panel()
+    df["batch"] = "pilot-2022"
+    with pytest.raises(IngestError, match="it is a postings column"):
+        ingest_files([write(df, tmp_path / "p.csv")], store=tmp_path / "s.duckdb")
+
+
+def _gbk(tmp_path: Path) -> Path:
+    p = tmp_path / "gbk.csv"
+    make_panel().to_csv(p, index=False, encoding="gb18030")
+    return p
+
+
+def _raw(name: str, data: bytes):
+    def make(tmp_path: Path) -> Path:
+        p = tmp_path / name
+        p.write_bytes(data)
+        return p
+
+    return make
+
+
+FILE_LEVEL = [
+    ("not_found", lambda t: t / "nowhere.csv", "nowhere.csv", "does not exist"),
+    ("unsupported", _raw("panel.txt", b"village_code,year\n"), "panel.txt", "is not supported"),
+    ("old_xls", _raw("panel.xls", b"\xd0\xcf\x11\xe0"), "panel.xls", "old .xls"),
+    ("empty", _raw("empty.csv", b""), "empty.csv", "is empty"),
+    ("blank", _raw("blank.csv", b"\n\n  \n"), "blank.csv", "is empty"),
+    (
+        "header_only",
+        lambda t: write(make_panel().head(0), t / "header.csv"),
+        "header.csv",
+        "no data rows",
+    ),
+    ("not_utf8", _gbk, "gbk.csv", "GBK"),
+    ("unknown_table", _raw("what.csv", b"a,b\n1,2\n"), "what.csv", "cannot tell whether"),
+    ("semicolons", _raw("semi.csv", b"village_code;year\n1;2\n"), "semi.csv", "another separator"),
+    (
+        "ragged",
+        _raw("ragged.csv", b"village_code,year\n990101001001,2022,extra\n"),
+        "ragged.csv",
+        "has 3 fields",
+    ),
+    (
+        "bad_xlsx",
+        _raw("broken.xlsx", b"PK\x03\x04 not really a zip"),
+        "broken.xlsx",
+        "Excel workbook",
+    ),
+    ("bad_parquet", _raw("broken.parquet", b"PAR1 nope"), "broken.parquet", "as Parquet"),
+    ("folder", lambda t: (t / "dir.csv").mkdir() or t / "dir.csv", "dir.csv", "folder"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "make", "name", "fragment"), FILE_LEVEL, ids=[c[0] for c in FILE_LEVEL]
+)
+def test_unreadable_file_is_reported_and_nothing_written(
+    db, tmp_path, capsys, case, make, name, fragment
+):
+    path = make(tmp_path)
+    before = sha(db)
+    rc, _out, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2
+    lines = [ln for ln in err.splitlines() if name in ln]
+    assert lines, err
+    assert fragment in err
+    assert all("What to do:" in ln for ln in lines)
+    assert sha(db) == before
+
+
+def test_all_problems_of_all_files_at_once(db, tmp_path):
+    df = _panel_obj()
+    df = _set(df, 0, "income_per_capita", -5)
+    df = _set(df, 2, "terrain", "swamp")
+    df = _set(df, 4, "population", "")
+    bad = write(df, tmp_path / "three.csv")
+    post = make_postings().astype(object)
+    post.loc[1, "unit_type"] = "army"
+    other = write(post, tmp_path / "post.csv")
+    before = sha(db)
+    with pytest.raises(IngestError) as info:
+        ingest_files([bad, tmp_path / "missing.parquet", other], store=db)
+    problems = info.value.problems
+    assert all(isinstance(p, Problem) for p in problems)
+    got = [(p.file, p.row, p.column) for p in problems]
+    assert got == [
+        ("three.csv", 2, "income_per_capita"),
+        ("three.csv", 4, "terrain"),
+        ("three.csv", 6, "population"),
+        (str(tmp_path / "missing.parquet"), None, None),
+        ("post.csv", 3, "unit_type"),
+    ]
+    msg = str(info.value)
+    assert msg.splitlines()[0] == "Nothing was written to the store: 5 problems in 3 files."
+    assert len(msg.splitlines()) == 6
+    assert (
+        "three.csv, row 2, column income_per_capita: value '-5' is below the minimum 0 (yuan per "
+        "person per year). What to do: correct the value in the file and ingest it again."
+    ) in msg
+    assert sha(db) == before
+
+
+def test_long_problem_lists_are_capped(tmp_path):
+    df = make_panel(years=tuple(range(2000, 2040))).astype(object)
+    df["income_per_capita"] = -1
+    df["projects"] = "many"
+    with pytest.raises(IngestError) as info:
+        ingest_files([write(df, tmp_path / "big.csv")], store=tmp_path / "s.duckdb")
+    assert len(info.value.problems) == 2 * len(df.index)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 + 2 * 5 + 1
+    assert re.fullmatch(r"\.\.\. and 230 more problems not listed.*", lines[-1])
+
+
+def test_store_that_is_not_a_database(tmp_path, capsys):
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("not a database")
+    rc, _, err = run_cli(
+        capsys, str(write(make_panel(), tmp_path / "p.csv")), "--store", str(bogus)
+    )
+    assert rc == 2
+    assert "bogus.duckdb" in err and "What to do:" in err
+    assert bogus.read_text() == "not a database"
+
+
+def test_cli_subprocess_exit_code(db, tmp_path):
+    path = write(_set(_panel_obj(), 0, "roads_km", "abc"), tmp_path / "sub.csv")
+    before = sha(db)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "ingest", str(path), "--store", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert (
+        "sub.csv, row 2, column roads_km: value 'abc' is not a number. What to do:" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+    assert sha(db) == before
+
+
+# ----------------------------------------------------------------------------- crash safety
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDY_INGEST_PAUSE")}
+    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def test_kill_9_during_ingest_leaves_store_unchanged(db, tmp_path):
+    before, h0 = sha(db), store.content_hash(db)
+    fixed = make_panel(years=(2023, 2024))
+    fixed["population"] = 999
+    files = [
+        write(fixed, tmp_path / "panel_fix.csv"),
+        write(make_postings(codes=CODES), tmp_path / "postings_all.csv"),
+    ]
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "ingest", *map(str, files), "--store", str(db)],
+        env=_env(STUDY_INGEST_PAUSE="60", STUDY_INGEST_PAUSE_MARKER=str(marker)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the ingest never reached the pause"
+            time.sleep(0.05)
+        leftovers = list(db.parent.glob(db.name + ".ingest-*.tmp"))
+        assert len(leftovers) == 1  # the ingest is half way, inside its temporary copy
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert sha(db) == before
+    assert store.content_hash(db) == h0
+    assert leftovers[0].exists()
+
+    report = ingest_files(files, store=db)
+    assert [f.rows for f in report.files] == [6, 3]
+    assert list(db.parent.glob(db.name + ".ingest-*")) == []
+    assert store.read_panel(db, years=[2023, 2024])["population"].eq(999).all()
+    assert store.summary(db)["postings_rows"] == 3
+
+
+def test_pause_hook_only_when_asked(db, tmp_path, monkeypatch):
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("STUDY_INGEST_PAUSE", "0")
+    monkeypatch.setenv("STUDY_INGEST_PAUSE_MARKER", str(marker))
+    ingest_files([write(make_panel(years=(2024,)), tmp_path / "p.csv")], store=db)
+    assert marker.read_text() == str(os.getpid())
+    marker.unlink()
+    monkeypatch.delenv("STUDY_INGEST_PAUSE")
+    ingest_files([write(make_panel(years=(2025,)), tmp_path / "q.csv")], store=db)
+    assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- data dictionary
+
+
+def test_readme_embeds_the_data_dictionary():
+    text = (REPO / "data" / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- dictionary:start -->\n(.*?)<!-- dictionary:end -->", text, flags=re.S)
+    assert m, "data/README.md lacks the dictionary markers"
+    assert m.group(1).strip() == schema.data_dictionary_markdown().strip(), (
+        "data/README.md is out of date: paste the output of "
+        "analysis.data.schema.data_dictionary_markdown() between the markers"
+    )
