@@ -1,0 +1,1 @@
+"""Inference tools shared by the estimators (multiplier bootstrap, ...)."""
