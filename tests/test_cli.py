@@ -53,3 +53,32 @@ def test_simulate_bad_option_is_a_clear_error(tmp_path, capsys):
     assert main([*args, "--later-batch", "2025"]) == 2
     assert "YEAR:COUNT" in capsys.readouterr().err
     assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_estimate_prints_table_csv_and_json(city_store, tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    base = ["estimate", "--outcome", "income_per_capita", "--store", str(city_store)]
+    assert main([*base, "--covariates", "distance_km,terrain,distinctive_industry"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cs estimates for income_per_capita") and "simple" in out and "e=1" in out
+    assert main([*base, "--estimator", "twfe", "--format", "csv", "--output", str(tmp_path / "t.csv")]) == 0
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert set(t["aggregation"]) == {"coef", "event"} and (t["estimator"] == "twfe").all()
+    assert t.loc[t["aggregation"] == "coef", "n_clusters"].item() == 178  # township clusters
+    capsys.readouterr()
+    assert main([*base, "--estimator", "bjs", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["aggregation"] == "simple" for r in rows)
+
+
+def test_estimate_bad_calls_exit_2_with_a_message(city_store, tmp_path, capsys):
+    base = ["estimate", "--store", str(city_store)]
+    assert main([*base, "--outcome", "gdp"]) == 2
+    assert "outcome 'gdp' is not in the data" in capsys.readouterr().err
+    assert main([*base, "--outcome", "income_per_capita", "--covariates", "rainfall"]) == 2
+    assert "unknown covariate(s) 'rainfall'" in capsys.readouterr().err
+    assert main(["estimate", "--outcome", "income_per_capita", "--store", str(tmp_path / "none.duckdb")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -80,6 +80,35 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from analysis.estimate import estimate
+    from analysis.panel import load_analysis_panel
+
+    store = Path(args.store)
+    if not store.exists():
+        raise UserError(f"the store {store} does not exist; build it with `study simulate` or `study ingest FILE...`")
+    covariates = [c.strip() for c in (args.covariates or "").split(",") if c.strip()]
+    try:
+        panel = load_analysis_panel(store, args.first_year, args.last_year, args.min_months)
+        result = estimate(panel, args.outcome, args.estimator, control_group=args.control, covariates=covariates,
+                          cluster=args.cluster, by=args.by, bootstrap=args.bootstrap, seed=args.seed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    tidy = result.tidy()
+    if args.format == "csv":
+        text = tidy.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    elif args.format == "json":
+        text = tidy.to_json(orient="records", indent=2, double_precision=10) + "\n"
+    else:
+        text = result.summary() + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from analysis.pipeline import run_study
 
@@ -152,6 +181,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
     p.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser(
+        "estimate",
+        help="estimate the effect on one outcome and print or write the tidy result",
+        description="Estimate the effect of a first secretary on one outcome from the store, with the "
+        "chosen estimator, and print the tidy result (overall effect and event study).",
+    )
+    p.add_argument("--outcome", required=True, help="outcome column, e.g. income_per_capita")
+    p.add_argument("--estimator", default="cs", choices=["twfe", "cs", "sa", "bjs", "ppml"],
+                   help="cs = Callaway-Sant'Anna (default), twfe, sa = Sun-Abraham, bjs = imputation, "
+                   "ppml = Poisson for counts")
+    p.add_argument("--control", default="notyet", choices=["never", "notyet"],
+                   help="comparison villages (default: %(default)s)")
+    p.add_argument("--covariates", default="", metavar="A,B",
+                   help="baseline covariates, comma-separated (e.g. distance_km,terrain,distinctive_industry)")
+    p.add_argument("--by", default=None, metavar="COLUMN", help="effects by subgroup, e.g. cadre_type (cs only)")
+    p.add_argument("--cluster", default="township", choices=["township", "county", "village"],
+                   help="clustering level of standard errors (default: %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=0, help="multiplier-bootstrap draws (cs; default 0 = analytic)")
+    p.add_argument("--seed", type=int, default=20230601, help="seed of the bootstrap (default: %(default)s)")
+    p.add_argument("--first-year", type=int, default=2018, help="first year (default: %(default)s)")
+    p.add_argument("--last-year", type=int, default=2024, help="last year (default: %(default)s)")
+    p.add_argument("--min-months", type=float, default=6.0,
+                   help="months of exposure in a year that make a village treated (default: %(default)s)")
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"], help="output format")
+    p.add_argument("--output", default=None, metavar="FILE", help="write to FILE instead of printing")
+    p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser(
         "run",

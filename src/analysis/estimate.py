@@ -1,0 +1,132 @@
+"""One entry point for every estimator: ``estimate(panel, outcome, estimator, ...)``.
+
+Used by ``study estimate`` and the notebooks. It maps the study's vocabulary (control
+group ``never``/``notyet``, clustering ``township``/``county``/``village``, canonical
+covariate names) onto the estimators' arguments, and returns one :class:`DiDResult`
+whose tidy table holds the overall effect and the event study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from analysis.data import schema
+from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns, covariate_year_interactions
+from analysis.results import DiDResult, make_tidy
+
+ESTIMATORS = ("cs", "twfe", "sa", "bjs", "ppml")
+CONTROL_GROUPS = ("never", "notyet")
+
+
+def _combine(parts: list[DiDResult], estimator: str, outcome: str, options: dict) -> DiDResult:
+    table = make_tidy(pd.concat([p.tidy() for p in parts], ignore_index=True))
+    extras = {f"part{i}": p for i, p in enumerate(parts)}
+    return DiDResult(table=table, estimator=estimator, outcome=outcome, options=options, extras=extras)
+
+
+def estimate(
+    panel: pd.DataFrame,
+    outcome: str,
+    estimator: str = "cs",
+    control_group: str = "notyet",
+    covariates: Sequence[str] = (),
+    cluster: str = "township",
+    by: str | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
+) -> DiDResult:
+    """Estimate the effect of a first secretary on one outcome.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel from :func:`analysis.panel.load_analysis_panel`.
+    outcome : str
+        Canonical outcome name.
+    estimator : {"cs", "twfe", "sa", "bjs", "ppml"}
+        Callaway-Sant'Anna (doubly robust with covariates, else unconditional), TWFE
+        (static and event study), Sun-Abraham, Borusyak-Jaravel-Spiess imputation, or
+        Poisson (extended TWFE) for counts.
+    control_group : {"never", "notyet"}
+        Comparison villages for Callaway-Sant'Anna. Sun-Abraham always uses the
+        never-treated villages; TWFE and imputation use every untreated observation.
+    covariates : sequence of str
+        Canonical covariates, used at their baseline value: as covariates of the
+        propensity score and outcome regression (Callaway-Sant'Anna), and as
+        covariate-by-year terms in the estimators with unit fixed effects.
+    cluster : {"township", "county", "village"}
+        Clustering level of standard errors.
+    by : str, optional
+        A column (e.g. ``cadre_type``) for effects by subgroup with a test of equality
+        (Callaway-Sant'Anna only).
+    bootstrap : int, default 0
+        Multiplier-bootstrap draws (Callaway-Sant'Anna; 0 = analytic standard errors).
+    seed : int, optional
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    DiDResult
+        Tidy rows: the overall effect (``simple`` or ``coef``) and the event study.
+
+    Raises
+    ------
+    ValueError
+        For an unknown outcome, estimator, control group, covariate or cluster level,
+        and whatever the estimator rejects (no never-treated villages, no variation in
+        a covariate, overlap failure), with a message naming it.
+    """
+    if outcome not in panel.columns:
+        raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator {estimator!r} is not known; choose from {', '.join(ESTIMATORS)}")
+    if control_group not in CONTROL_GROUPS:
+        raise ValueError(f"control group {control_group!r} is not known; choose 'never' or 'notyet'")
+    if cluster not in CLUSTER_COLUMNS:
+        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
+    data, covs = covariate_columns(panel, list(covariates))
+    cl = CLUSTER_COLUMNS[cluster]
+    options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
+               "bootstrap": bootstrap, "seed": seed, "by": by}
+    common = dict(outcome=outcome, unit=UNIT, time=TIME, cohort=COHORT)
+    if by is not None:
+        if estimator != "cs":
+            raise ValueError("--by is available with the Callaway-Sant'Anna estimator ('cs') only")
+        from analysis.estimators.heterogeneity import by_group
+
+        return by_group(data, by=by, covariates=covs or None, control_group=control_group, cluster=cl, **common)
+    if estimator == "cs":
+        from analysis.estimators.callaway_santanna import aggregate, att_gt
+
+        method = "dr"  # doubly robust; without covariates it is the unconditional 2x2 DiD
+        r = att_gt(data, covariates=covs or None, control_group=control_group, method=method, cluster=cl,
+                   bootstrap=bootstrap, seed=seed, **common)
+        parts = [aggregate(r, "simple"), aggregate(r, "event", bootstrap=bootstrap, seed=seed)]
+        return _combine(parts, "cs", outcome, {**options, "method": method})
+    # Regression estimators with unit fixed effects absorb baseline covariates; conditional
+    # parallel trends enter as covariate-by-year terms instead.
+    data, trend_covs = covariate_year_interactions(data, covs)
+    if estimator == "twfe":
+        from analysis.estimators.twfe import twfe, twfe_event_study
+
+        parts = [twfe(data, covariates=trend_covs or None, cluster=cl, **common),
+                 twfe_event_study(data, cluster=cl, covariates=trend_covs or None, **common)]
+        return _combine(parts, "twfe", outcome, options)
+    if estimator == "sa":
+        from analysis.estimators.sun_abraham import sun_abraham
+
+        # Sun-Abraham's alternative control, the last-treated cohort, drops that cohort from the
+        # estimand (with two cohorts only the first would remain), so never-treated villages are used.
+        r = sun_abraham(data, control="never", cluster=cl, covariates=trend_covs or None, **common)
+        return _combine([r], "sa", outcome, {**options, "control_group": "never"})
+    if estimator == "bjs":
+        from analysis.estimators.imputation import imputation
+
+        r = imputation(data, cluster=cl, covariates=trend_covs or None, **common)
+        return _combine([r], "bjs", outcome, options)
+    from analysis.estimators.poisson import ppml
+
+    r = ppml(data, cluster=cl, covariates=trend_covs or None, event_study=True, **common)
+    return _combine([r], "ppml", outcome, options)

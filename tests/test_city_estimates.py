@@ -1,0 +1,111 @@
+"""Known truth: on the default synthetic city every modern estimator's 95% interval covers the
+truth the simulator wrote, and the TWFE bias that the design builds in is visible with its sign.
+
+Reference values: ``SyntheticCity.truth_aggregates`` (expected-value ATTs aggregated with R
+did's weights; see analysis.data.simulate). Seed 20230601 is the study's default seed.
+"""
+
+import warnings
+
+import pandas as pd
+import pytest
+
+from analysis.data import schema
+from analysis.data.simulate import simulate_city
+from analysis.estimate import estimate
+from analysis.panel import DEFAULT_COVARIATES
+from analysis.treatment import attach_treatment
+
+OUTCOMES = list(schema.OUTCOMES)
+
+
+@pytest.fixture(scope="module")
+def city():
+    c = simulate_city(seed=20230601)
+    return c, attach_treatment(c.panel, c.treatment)
+
+
+def _truth(city, outcome, aggregation="simple", **sel):
+    ta = city.truth_aggregates
+    q = ta[(ta["outcome"] == outcome) & (ta["aggregation"] == aggregation)]
+    for k, v in sel.items():
+        q = q[q[k] == v]
+    assert len(q) == 1, (outcome, aggregation, sel)
+    return float(q["value"].iloc[0])
+
+
+def _row(result, aggregation, **sel):
+    t = result.tidy()
+    t = t[t["aggregation"] == aggregation]
+    for k, v in sel.items():
+        t = t[t[k] == v]
+    assert len(t) == 1, (aggregation, sel, t)
+    return t.iloc[0]
+
+
+@pytest.fixture(scope="module")
+def fits(city):
+    _, panel = city
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for est in ("cs", "sa", "bjs"):
+            for oc in OUTCOMES:
+                out[est, oc] = estimate(panel, oc, est, control_group="notyet", covariates=DEFAULT_COVARIATES)
+        for oc in OUTCOMES:
+            out["twfe", oc] = estimate(panel, oc, "twfe")
+    return out
+
+
+@pytest.mark.parametrize("est", ["cs", "sa", "bjs"])
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_modern_estimators_cover_the_simple_truth(est, outcome, city, fits):
+    truth = _truth(city[0], outcome)
+    row = _row(fits[est, outcome], "simple")
+    assert row["conf_low"] <= truth <= row["conf_high"], (est, outcome, truth, row["estimate"])
+
+
+@pytest.mark.parametrize("outcome", ["income_per_capita", "criminal_cases", "new_members"])
+def test_cs_event_study_covers_the_dynamic_truth(outcome, city, fits):
+    for e in (0, 1):
+        truth = _truth(city[0], outcome, "event", event_time=e)
+        row = _row(fits["cs", outcome], "event", event_time=e)
+        assert row["conf_low"] <= truth <= row["conf_high"], (outcome, e, truth, row["estimate"])
+    # The effect grows with exposure (the simulator's design) and the estimates show it.
+    assert abs(_row(fits["cs", outcome], "event", event_time=1)["estimate"]) > abs(
+        _row(fits["cs", outcome], "event", event_time=0)["estimate"])
+
+
+@pytest.mark.parametrize("outcome", ["income_per_capita", "criminal_cases", "disputes"])
+def test_twfe_is_biased_towards_zero_as_designed(outcome, city, fits):
+    truth = _truth(city[0], outcome)
+    tw = _row(fits["twfe", outcome], "coef")
+    cs = _row(fits["cs", outcome], "simple")
+    # Same sign as the truth, but attenuated: |TWFE| < |truth| and the TWFE interval misses the truth.
+    assert tw["estimate"] * truth > 0
+    assert abs(tw["estimate"]) < 0.8 * abs(truth)
+    assert not (tw["conf_low"] <= truth <= tw["conf_high"])
+    assert abs(cs["estimate"] - truth) < abs(tw["estimate"] - truth)
+
+
+def test_estimate_rejects_bad_calls_clearly(city):
+    _, panel = city
+    with pytest.raises(ValueError, match="outcome 'gdp' is not in the data"):
+        estimate(panel, "gdp")
+    with pytest.raises(ValueError, match="unknown covariate"):
+        estimate(panel, "income_per_capita", covariates=["rainfall"])
+    with pytest.raises(ValueError, match="estimator 'ols'"):
+        estimate(panel, "income_per_capita", "ols")
+    no_never = panel[panel["cohort"] > 0]
+    with pytest.raises(ValueError, match="never"):
+        estimate(no_never, "income_per_capita", "cs", control_group="never")
+    flat = panel.assign(distinctive_industry=1)
+    with pytest.raises(ValueError, match="covariate 'distinctive_industry' has no variation across villages"):
+        estimate(flat, "income_per_capita", "cs", covariates=["distinctive_industry"])
+
+
+def test_estimate_does_not_mutate_the_panel(city):
+    _, panel = city
+    before = panel.copy()
+    estimate(panel, "income_per_capita", "cs", covariates=DEFAULT_COVARIATES)
+    pd.testing.assert_frame_equal(panel, before)
