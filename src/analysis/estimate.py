@@ -128,5 +128,6 @@ def estimate(
         return _combine([r], "bjs", outcome, options)
     from analysis.estimators.poisson import ppml
 
-    r = ppml(data, cluster=cl, covariates=trend_covs or None, event_study=True, **common)
+    # ppml interacts baseline covariates with the year and cell dummies itself.
+    r = ppml(data, cluster=cl, covariates=covs or None, event_study=False, **common)
     return _combine([r], "ppml", outcome, options)
