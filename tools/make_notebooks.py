@@ -1,120 +1,44 @@
-"""Write the study notebooks from their cell lists (run by hand; output committed stripped).
+"""Write notebooks/NN_name.ipynb (outputs stripped) from the cell lists in tools/notebooks/NN_name.py.
 
-Keeping the notebooks' source here makes reviews readable; `make notebooks` regenerates them.
+Keeping each notebook's source as a Python list of cells makes reviews readable; run
+`make notebooks` after editing one. tests/test_notebook_sources.py checks the committed
+notebooks equal what this script writes.
 """
 
+import importlib
+import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
 
-NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def md(text):
-    return new_markdown_cell(text.strip())
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+SRC_DIR = ROOT / "tools" / "notebooks"
 
 
-def code(text, tags=None):
-    c = new_code_cell(text.strip())
-    if tags:
-        c.metadata["tags"] = tags
-    return c
+def build(name):
+    """Return the notebook built from tools/notebooks/<name>.py."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    cells = importlib.import_module(f"tools.notebooks.{name}").CELLS
+    nb = new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"{name[:2]}-{i:02d}"
+    return nb
 
 
-NOTEBOOKS = {}
-
-NOTEBOOKS["00_data_audit"] = [
-    md("""
-# 00 · Data audit / 数据核查
-
-**Question.** What data does the study rest on: which villages and years, when did first
-secretaries arrive where, what do the outcomes look like, and what is missing?
-
-Every table is written to `tables/` and every figure to `figures/` of the run folder.
-"""),
-    code("""
-store = "data/study.duckdb"
-output_dir = "outputs/dev"
-first_year = 2018
-last_year = 2024
-min_months = 6.0
-lang = "zh"
-seed = 20230601
-""", tags=["parameters"]),
-    code("""
-from analysis import audit, params, paths
-from analysis.data import schema, store as db
-from analysis.report.figures import save_figure, setup_fonts
-from analysis.report.tables import save_table
-from analysis.treatment import attach_treatment, derive_treatment
-
-P = params.validate_params(dict(store=store, output_dir=output_dir, first_year=first_year,
-                                last_year=last_year, min_months=min_months, lang=lang, seed=seed))
-out = paths.resolve(P["output_dir"])
-setup_fonts()
-panel_raw = db.read_panel(paths.resolve(P["store"]), years=range(P["first_year"], P["last_year"] + 1))
-postings = db.read_postings(paths.resolve(P["store"]))
-treatment = derive_treatment(postings, P["first_year"], P["last_year"], min_months=P["min_months"])
-panel = attach_treatment(panel_raw, treatment)
-report_year = min(2023, P["last_year"])
-"""),
-    md("## Coverage of the panel / 面板覆盖"),
-    code("""
-cov = audit.coverage(panel)
-save_table(cov, "00_coverage", out)
-cov
-"""),
-    md("""
-## Roll-out / 派驻进度
-
-Cohort = first year with at least `min_months` months of exposure (see `analysis.treatment`);
-0 = never treated within the window.
-"""),
-    code("""
-roll = audit.rollout_by_cohort(panel)
-save_table(roll, "00_rollout_by_cohort", out)
-save_figure(audit.plot_rollout(panel, lang=P["lang"]), "00_rollout", out)
-roll
-"""),
-    code("""
-by_county = audit.rollout_by_area(panel, "county_code")
-save_table(by_county, "00_rollout_by_county", out)
-by_township = audit.township_summary(panel)
-save_table(by_township, "00_rollout_by_township", out)
-display(by_county)
-by_township
-"""),
-    md("## Outcome distributions / 结果变量分布"),
-    code("""
-dist = audit.outcome_summary(panel, list(schema.OUTCOMES), year=report_year)
-save_table(dist, "00_outcome_distributions", out)
-save_figure(audit.plot_outcome_distributions(panel, list(schema.OUTCOMES), report_year, lang=P["lang"]),
-            "00_outcome_distributions", out)
-dist
-"""),
-    md("## Missingness / 缺失情况"),
-    code("""
-miss = audit.missingness(panel_raw)
-save_table(miss, "00_missingness", out)
-miss[miss["missing"] > 0] if (miss["missing"] > 0).any() else "no missing cells"
-"""),
-    md("## What the audit shows / 核查结论"),
-    code("""
-print(audit.audit_statement(panel, report_year, lang=P["lang"]))
-"""),
-]
+def names():
+    """Return the notebook names that have a source file."""
+    return sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
 
 
 def main():
     NB_DIR.mkdir(exist_ok=True)
-    for name, cells in NOTEBOOKS.items():
-        nb = new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.metadata["language_info"] = {"name": "python"}
-        for i, c in enumerate(nb.cells):
-            c["id"] = f"{name[:2]}-{i:02d}"
-        nbformat.write(nb, NB_DIR / f"{name}.ipynb")
+    for name in names():
+        nbformat.write(build(name), NB_DIR / f"{name}.ipynb")
 
 
 if __name__ == "__main__":

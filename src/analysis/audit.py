@@ -298,3 +298,38 @@ def audit_statement(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> 
         f"{treated} villages ({treated / n:.1%}) received a first secretary within the window ({parts}). "
         f"Mean per-capita net income in {report_year} was {inc:,.0f} yuan."
     )
+
+
+def audit_summary(panel: pd.DataFrame, report_year: int) -> dict:
+    """Key facts of the data for ``results.json`` (section ``data``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``cohort`` and ``cadre_type``.
+    report_year : int
+        Year of the income figure.
+
+    Returns
+    -------
+    dict
+        Villages, townships, counties, years, villages by cohort and by cadre type, the
+        treated share and mean income in the report year.
+    """
+    v = panel.drop_duplicates("village_code")
+    treated = v[v["cohort"] > 0]
+    return {
+        "first_year": int(panel["year"].min()),
+        "last_year": int(panel["year"].max()),
+        "villages": len(v),
+        "townships": int(v["township_code"].nunique()),
+        "counties": int(v["county_code"].nunique()),
+        "treated_villages": len(treated),
+        "treated_share": float(len(treated) / len(v)),
+        "villages_by_cohort": {str(g): int(k) for g, k in treated["cohort"].value_counts().sort_index().items()},
+        "villages_by_cadre_type": {
+            str(g): int(k) for g, k in treated["cadre_type"].value_counts().sort_index().items()
+        },
+        "report_year": int(report_year),
+        "income_mean_report_year": float(panel.loc[panel["year"] == report_year, "income_per_capita"].mean()),
+    }

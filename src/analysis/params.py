@@ -52,6 +52,7 @@ CATALOGUE: dict[str, Param] = {
     p.name: p
     for p in (
         Param("store", "path", "DuckDB store to read (opened read-only)"),
+        Param("truth_dir", "path", "folder of the synthetic city's truth (used only if the store holds that city)"),
         Param("output_dir", "path", "run folder the notebook writes tables and figures into"),
         Param("first_year", "int", "first year of the analysis window"),
         Param("last_year", "int", "last year of the analysis window"),

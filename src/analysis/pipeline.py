@@ -194,6 +194,7 @@ def run_study(
     import papermill as pm
 
     from analysis.report.manifest import write_manifest
+    from analysis.report.results_json import merge_sections
 
     t0 = time.perf_counter()
     notebooks = list_notebooks(nb_dir)
@@ -220,6 +221,7 @@ def run_study(
             progress_bar=False,
             cwd=str(paths.ROOT),
         )
+    merge_sections(run_dir)
     seeds = {p.get("seed") for p in params.values() if "seed" in p}
     write_manifest(
         run_dir,
