@@ -1,8 +1,10 @@
-"""Every notebook runs under nbval with small parameters against a freshly simulated store.
+"""Every notebook runs under nbval with small parameters, and the pipeline reproduces its outputs.
 
 Each notebook is first parameterised by papermill (``prepare_only``: parameters injected,
 nothing executed), then executed cell by cell by nbval (``--nbval-lax``: a cell that raises
-fails the test). Then the pipeline runs the notebooks end to end and the run folder is checked.
+fails the test), writing into its own folder. The pipeline then runs all notebooks into a
+run folder. Because both runs use the same store and seed, every table and results
+section must be byte-identical between them: that is the determinism check.
 """
 
 import json
@@ -19,27 +21,67 @@ pytestmark = pytest.mark.notebooks
 NOTEBOOKS = list_notebooks()
 
 
+@pytest.fixture(scope="session")
+def nbval_runs(city_store, tmp_path_factory):
+    """Run every notebook under nbval once; return {stem: (returncode, log, output folder)}."""
+    out = {}
+    for nb in NOTEBOOKS:
+        d = tmp_path_factory.mktemp(f"nbval-{nb.stem}")
+        prepared = d / nb.name
+        pm.execute_notebook(str(nb), str(prepared), parameters={"store": str(city_store), "output_dir": str(d),
+                                                                 "truth_dir": str(city_store.parent / "synthetic")},
+                            prepare_only=True, kernel_name="python3")
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                            str(prepared)], capture_output=True, text=True, cwd=d, check=False)
+        out[nb.stem] = (r.returncode, r.stdout[-4000:] + r.stderr[-2000:], d)
+    return out
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(city_store, tmp_path_factory):
+    """Run the whole study once through the pipeline; return the run folder."""
+    outputs = tmp_path_factory.mktemp("outputs")
+    return run_study(store=city_store, outputs=outputs, run_id="r1",
+                     overrides={"truth_dir": str(city_store.parent / "synthetic")})
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_runs_under_nbval(nb, city_store, tmp_path):
-    prepared = tmp_path / nb.name
-    pm.execute_notebook(str(nb), str(prepared), parameters={"store": str(city_store), "output_dir": str(tmp_path)},
-                        prepare_only=True, kernel_name="python3")
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                        str(prepared)], capture_output=True, text=True, cwd=tmp_path, check=False)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert (tmp_path / "tables").is_dir() and any((tmp_path / "tables").iterdir())
+def test_notebook_runs_under_nbval(nb, nbval_runs):
+    code, log, d = nbval_runs[nb.stem]
+    assert code == 0, log
+    assert (d / "tables").is_dir() and any((d / "tables").iterdir())
 
 
-def test_pipeline_writes_run_folder_and_latest(city_store, tmp_path):
-    run = run_study(store=city_store, outputs=tmp_path, run_id="r1", only="00_data_audit")
-    assert (tmp_path / "latest").resolve() == run.resolve()
-    executed = json.loads((run / "notebooks" / "00_data_audit.ipynb").read_text())
-    assert executed["metadata"]["papermill"]["parameters"]["store"] == str(city_store)
+def test_pipeline_writes_run_folder_latest_and_manifest(pipeline_run, city_store):
+    run = pipeline_run
+    assert (run.parent / "latest").resolve() == run.resolve()
+    for nb in NOTEBOOKS:
+        executed = json.loads((run / "notebooks" / nb.name).read_text())
+        assert executed["metadata"]["papermill"]["parameters"]["store"] == str(city_store)
     manifest = json.loads((run / "MANIFEST").read_text())
     assert "tables/00_rollout_by_cohort.csv" in manifest["outputs"]
     assert "figures/00_rollout.png" in manifest["outputs"]
+    assert "results.json" in manifest["outputs"]
+    assert manifest["seed"] == 20230601 and manifest["inputs"]["store"]["sha256"]
     roll = (run / "tables" / "00_rollout_by_cohort.csv").read_text().splitlines()
     # Calibration (CONTEXT.md): pilot cohort 2023 and city-wide cohort 2024 together 1,458 villages.
     header = roll[0].split(",")
     sizes = {int(r.split(",")[0]): int(r.split(",")[header.index("villages")]) for r in roll[1:]}
     assert sizes[2023] + sizes[2024] == 1458 and sum(sizes.values()) == 3224
+
+
+def test_results_json_has_the_data_section(pipeline_run):
+    doc = json.loads((pipeline_run / "results.json").read_text())
+    data = doc["data"]
+    assert data["villages"] == 3224 and data["townships"] == 178 and data["treated_villages"] == 1458
+    assert data["synthetic"] is True  # the store holds exactly the simulated city, so its truth applies
+
+
+def test_two_runs_give_byte_identical_tables_and_results(pipeline_run, nbval_runs):
+    compared = 0
+    for stem, (_, _, d) in nbval_runs.items():
+        for f in sorted((d / "tables").glob("*.csv")) + sorted((d / "results").glob("*.json")):
+            twin = pipeline_run / f.relative_to(d)
+            assert twin.read_bytes() == f.read_bytes(), f"{stem}: {f.name} differs between two runs"
+            compared += 1
+    assert compared >= len(nbval_runs)
