@@ -300,6 +300,32 @@ def audit_statement(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> 
     )
 
 
+def year_hashes(panel: pd.DataFrame) -> dict[str, str]:
+    """Fingerprint each year's canonical panel rows (sha256 of their sorted CSV text).
+
+    Two runs whose fingerprints differ for a year had different data for that year, which
+    is how ``study diff`` tells a revision of earlier data from a new year.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with the canonical columns.
+
+    Returns
+    -------
+    dict
+        Year (as text) -> first 16 hex digits of the sha256.
+    """
+    import hashlib
+
+    cols = [c for c in schema.column_names("panel") if c in panel.columns]
+    out = {}
+    for year, rows in panel[cols].groupby("year", sort=True):
+        text = rows.sort_values("village_code", kind="mergesort").to_csv(index=False, float_format="%.10g")
+        out[str(int(year))] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return out
+
+
 def audit_summary(panel: pd.DataFrame, report_year: int) -> dict:
     """Key facts of the data for ``results.json`` (section ``data``).
 
@@ -331,5 +357,6 @@ def audit_summary(panel: pd.DataFrame, report_year: int) -> dict:
             str(g): int(k) for g, k in treated["cadre_type"].value_counts().sort_index().items()
         },
         "report_year": int(report_year),
+        "year_hashes": year_hashes(panel),
         "income_mean_report_year": float(panel.loc[panel["year"] == report_year, "income_per_capita"].mean()),
     }

@@ -109,6 +109,32 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_run(name: str, outputs: Path) -> Path:
+    p = Path(name)
+    if p.is_dir():
+        return p
+    if (outputs / name).is_dir():
+        return outputs / name
+    runs = sorted(d.name for d in outputs.iterdir() if d.is_dir()) if outputs.is_dir() else []
+    raise UserError(f"run {name!r} not found (looked for {p} and {outputs / name}); runs: {', '.join(runs) or 'none'}")
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from analysis.report.diff import diff_runs, format_diff
+
+    outputs = Path(args.outputs)
+    a, b = _resolve_run(args.run_a, outputs), _resolve_run(args.run_b, outputs)
+    try:
+        df, why = diff_runs(a, b, min_change_in_se=args.min_se)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    else:
+        sys.stdout.write(format_diff(df, why, limit=args.limit))
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from analysis.pipeline import run_study
 
@@ -209,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "csv", "json"], help="output format")
     p.add_argument("--output", default=None, metavar="FILE", help="write to FILE instead of printing")
     p.set_defaults(func=_cmd_estimate)
+
+    p = sub.add_parser(
+        "diff",
+        help="list which headline estimates moved between two runs, by how much, and why",
+        description="Compare the results.json of two runs (folder names under outputs/ or paths): the reasons "
+        "(new year, new cohort, revised earlier data, changed options) and the estimates that moved, largest first.",
+    )
+    p.add_argument("run_a", help="the earlier run (name under outputs/ or a path)")
+    p.add_argument("run_b", help="the later run")
+    p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
+    p.add_argument("--min-se", type=float, default=0.0, help="show only moves of at least this many standard errors")
+    p.add_argument("--limit", type=int, default=40, help="rows shown in the text report (default: %(default)s)")
+    p.add_argument("--format", default="text", choices=["text", "csv"], help="output format")
+    p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser(
         "run",
