@@ -12,9 +12,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib import pyplot as plt
 

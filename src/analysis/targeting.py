@@ -1,0 +1,1147 @@
+"""Who got a first secretary, and why naive comparisons mislead.
+
+The programme sent first secretaries to weak villages on purpose (``CONTEXT.md``):
+poor public order, many disputes, a weak economic base, a distinctive industry. This
+module documents that selection in four steps, each a function that takes the analysis
+panel (:func:`analysis.panel.load_analysis_panel`) and returns new frames:
+
+1. **Baseline balance** (:func:`baseline_balance`): means of outcomes and covariates in
+   the first year of the window, treated (ever treated within the window) against
+   never-treated villages, overall and by cadre type, with standardised differences.
+2. **Pre-period trends** (:func:`pretrend_paths`, :func:`pretrend_gaps`): mean outcome
+   paths over the years before the first cohort, and the gap in average yearly change
+   between treated and never-treated villages, unconditionally and given baseline
+   covariates. DiD needs parallel *trends*, not equal levels: a level gap is harmless, a
+   trend gap is not, unless conditioning on covariates removes it (conditional parallel
+   trends, which the covariate-adjusted estimators of notebooks 02-05 rely on).
+3. **Propensity of selection** (:func:`fit_propensity`, :func:`overlap_summary`): a logit
+   of ever-treated on baseline covariates and baseline outcomes, and the overlap of the
+   scores it implies (doubly robust DiD needs treated villages to have comparable
+   untreated ones).
+4. **The pilot district against the rest** (:func:`pilot_comparison`).
+
+Definitions used throughout
+---------------------------
+*Treated* means ever treated within the window (``cohort > 0``); *untreated* or
+*never* means ``cohort == 0``. The *baseline year* is the first year of the panel. The
+*pre-period* is every panel year before the first cohort (the earliest year in which any
+village is treated); in the default city that is 2018-2022, before the pilot cohort 2023.
+
+Caveats
+-------
+Pre-period differences are descriptive. A village's *average yearly change* is the mean
+of its first differences over consecutive pre-period years; gaps are OLS coefficients of
+that change on a group indicator (one row per village), with standard errors clustered
+by township (normal critical values, statsmodels' small-sample correction). They ignore
+multiple testing. The conditional gap assumes the trend is linear in the covariates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from analysis.data import schema
+from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
+from analysis.report.labels import label
+
+PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
+"""Outcomes whose pre-period trends are compared by default (the notebook's ``outcomes``)."""
+
+PROPENSITY_OUTCOMES: tuple[str, ...] = ("income_per_capita", "disputes", "criminal_cases")
+"""Baseline outcomes entering the propensity model besides the covariates (the report's
+targeting criteria: a weak economic base, many disputes, poor public order). Income enters
+as ``log(1 + income)``, the counts as they are."""
+
+CADRE_GROUPS: tuple[str, ...] = ("treated", *schema.UNIT_TYPES)
+"""Groups compared with never-treated villages: all treated villages, then each cadre type."""
+
+NEVER = "never"
+OVERLAP_LOW, OVERLAP_HIGH = 0.05, 0.95
+"""Propensity-score bounds of the overlap statistics."""
+SMALL_DIFFERENCE = 0.1
+"""Conventional threshold of a negligible standardised difference (Austin 2009)."""
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "treated": ("全部派驻村", "All treated villages"),
+    "never": ("从未派驻村", "Never-treated villages"),
+    "law": ("政法单位派驻（公检法司）", "Law-enforcement cadre"),
+    "agriculture": ("农业单位派驻", "Agriculture cadre"),
+    "economic": ("经济实力强单位派驻", "Economic-unit cadre"),
+    "other": ("其他单位派驻", "Other cadre"),
+    "pilot": ("试点区县", "Pilot district"),
+    "rest": ("其他区县", "Other districts"),
+    "terrain_plain": ("地形：平原（占比）", "Terrain: plain (share)"),
+    "terrain_hill": ("地形：丘陵（占比）", "Terrain: hill (share)"),
+    "terrain_mountain": ("地形：山区（占比）", "Terrain: mountain (share)"),
+    "std_diff": ("标准化差异（均值差 / 合并标准差）", "Standardised difference (difference / pooled SD)"),
+    "balance_title": ("基期（{year}年）派驻村与从未派驻村的差异",
+                      "Baseline ({year}) differences from never-treated villages"),
+    "pilot_balance_title": ("基期（{year}年）试点区县与其他区县的差异",
+                            "Baseline ({year}): pilot district against the other districts"),
+    "paths_title": ("派驻前各年均值（{year}年 = 100）", "Pre-treatment means (index, {year} = 100)"),
+    "index": ("指数（{year}年 = 100）", "Index ({year} = 100)"),
+    "year": ("年份", "Year"),
+    "variable": ("变量（基期值，单位见括号）", "Variable (baseline value; unit in brackets)"),
+    "pscore": ("倾向得分（被派驻的预测概率）", "Propensity score (predicted probability of a first secretary)"),
+    "density": ("密度", "Density"),
+    "pscore_title": ("倾向得分分布：派驻村与从未派驻村", "Propensity scores of treated and never-treated villages"),
+    "bounds": ("0.05 / 0.95", "0.05 / 0.95"),
+}
+
+
+def text(key: str, lang: str = "zh", **fmt) -> str:
+    """Return a label of this module (groups, derived variables, figure texts).
+
+    Parameters
+    ----------
+    key : str
+        Key of the label; unknown keys fall back to :func:`analysis.report.labels.label`.
+    lang : {"zh", "en"}
+        Language.
+    **fmt
+        Values for ``{placeholders}`` in the label.
+
+    Returns
+    -------
+    str
+        The label.
+    """
+    if key in _TEXT:
+        return _TEXT[key][0 if lang == "zh" else 1].format(**fmt)
+    return label(key, lang)
+
+
+# ----------------------------------------------------------------------------- checks and frames
+
+
+def _check_panel(panel: pd.DataFrame) -> None:
+    need = [UNIT, TIME, COHORT, "cadre_type", "township_code", "county_code"]
+    missing = [c for c in need if c not in panel.columns]
+    if missing:
+        raise ValueError(
+            f"the panel lacks column(s) {', '.join(missing)}: load it with analysis.panel.load_analysis_panel"
+        )
+    if not (panel[COHORT] > 0).any():
+        raise ValueError("no village is treated in the window: there is no selection to describe")
+    if not (panel[COHORT] == 0).any():
+        raise ValueError("every village is treated in the window: there are no never-treated villages to compare")
+
+
+def _check_outcomes(panel: pd.DataFrame, outcomes: Sequence[str]) -> list[str]:
+    if isinstance(outcomes, str):
+        outcomes = [outcomes]
+    outcomes = list(outcomes)
+    if not outcomes:
+        raise ValueError("outcomes is empty: name at least one outcome")
+    bad = [o for o in outcomes if o not in schema.OUTCOMES]
+    if bad:
+        raise ValueError(
+            f"unknown outcome(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.OUTCOMES)}"
+        )
+    absent = [o for o in outcomes if o not in panel.columns]
+    if absent:
+        raise ValueError(f"outcome(s) {', '.join(map(repr, absent))} are not columns of the panel")
+    return outcomes
+
+
+def _check_covariates(covariates: Sequence[str]) -> list[str]:
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    bad = [c for c in covariates if c not in schema.COVARIATES]
+    if bad:
+        raise ValueError(
+            f"unknown covariate(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.COVARIATES)}"
+        )
+    return covariates
+
+
+def _cluster_column(cluster: str) -> str:
+    if cluster not in CLUSTER_COLUMNS:
+        raise ValueError(f"cluster must be one of {', '.join(map(repr, CLUSTER_COLUMNS))}, got {cluster!r}")
+    return CLUSTER_COLUMNS[cluster]
+
+
+def baseline_year(panel: pd.DataFrame) -> int:
+    """Return the baseline year: the first year of the panel.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+
+    Returns
+    -------
+    int
+        The first year.
+    """
+    return int(panel[TIME].min())
+
+
+def pre_period_years(panel: pd.DataFrame) -> list[int]:
+    """Return the pre-period: the panel years before the first cohort.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel with ``cohort``.
+
+    Returns
+    -------
+    list of int
+        Sorted years before the earliest treated cohort.
+
+    Raises
+    ------
+    ValueError
+        If no village is treated, or fewer than two years precede the first cohort (no
+        change can be computed).
+    """
+    _check_panel(panel)
+    first = int(panel.loc[panel[COHORT] > 0, COHORT].min())
+    years = sorted(int(y) for y in panel[TIME].unique() if y < first)
+    if len(years) < 2:
+        raise ValueError(
+            f"the first cohort is {first} and the panel has {len(years)} year(s) before it: "
+            "pre-period trends need at least two pre-treatment years (choose an earlier first_year)"
+        )
+    return years
+
+
+def village_groups(panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per village: codes, cohort, ever-treated flag, cadre group and pilot flag.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``village_code, township_code, county_code, cohort, ever_treated`` (0/1),
+        ``group`` (the cadre type, or ``"never"``) and ``pilot`` (0/1, village in a
+        pilot county, see :func:`pilot_counties`), sorted by village.
+    """
+    _check_panel(panel)
+    v = (
+        panel.sort_values([UNIT, TIME], kind="mergesort")
+        .drop_duplicates(UNIT)[[UNIT, "township_code", "county_code", COHORT, "cadre_type"]]
+        .reset_index(drop=True)
+    )
+    v["ever_treated"] = (v[COHORT] > 0).astype("int64")
+    v["group"] = np.where(v[COHORT] > 0, v["cadre_type"].astype(str), NEVER)
+    v["pilot"] = v["county_code"].isin(pilot_counties(panel)).astype("int64")
+    return v.drop(columns="cadre_type")
+
+
+def _baseline_values(panel: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
+    """Numeric values of ``variables`` in the baseline year, one row per village (terrain expanded)."""
+    year = baseline_year(panel)
+    b = panel.loc[panel[TIME] == year, [UNIT, *variables]].drop_duplicates(UNIT).set_index(UNIT)
+    out = {}
+    for c in variables:
+        if c == "terrain":
+            for lev in schema.TERRAIN_LEVELS:
+                out[f"terrain_{lev}"] = (b[c] == lev).astype(float).where(b[c].notna())
+        else:
+            out[c] = pd.to_numeric(b[c], errors="coerce").astype(float)
+    return pd.DataFrame(out, index=b.index)
+
+
+def standardised_difference(x: Sequence[float], reference: Sequence[float]) -> float:
+    """Standardised difference of means: ``(mean(x) - mean(ref)) / sqrt((var(x) + var(ref)) / 2)``.
+
+    The pooled SD is the root of the average of the two sample variances (``ddof=1``),
+    as in Austin (2009); missing values are dropped. Differences above 0.1 in absolute
+    value are conventionally called imbalanced.
+
+    Parameters
+    ----------
+    x, reference : array_like
+        Values in the group and in the reference group.
+
+    Returns
+    -------
+    float
+        The standardised difference; NaN if both groups are constant.
+
+    Examples
+    --------
+    >>> round(standardised_difference([1.0, 2.0, 3.0], [0.0, 1.0, 2.0]), 3)
+    1.0
+    """
+    a = pd.Series(x, dtype=float).dropna().to_numpy()
+    b = pd.Series(reference, dtype=float).dropna().to_numpy()
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)
+    if pooled == 0:
+        return float("nan")
+    return float((a.mean() - b.mean()) / pooled)
+
+
+def _balance(values: pd.DataFrame, labels: pd.Series, groups: Sequence[str], reference: str,
+             members: dict[str, pd.Series]) -> pd.DataFrame:
+    ref = values.loc[labels.index[labels == reference]]
+    rows = []
+    for g in groups:
+        sub = values.loc[members[g][members[g]].index]
+        for var in values.columns:
+            x, r = sub[var].dropna(), ref[var].dropna()
+            rows.append({
+                "variable": var, "group": g, "reference": reference,
+                "villages": len(x), "mean": x.mean(), "sd": x.std(),
+                "villages_reference": len(r), "mean_reference": r.mean(), "sd_reference": r.std(),
+                "difference": x.mean() - r.mean(), "std_diff": standardised_difference(x, r),
+            })
+    return pd.DataFrame(rows)
+
+
+def baseline_balance(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    covariates: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Baseline means of treated and never-treated villages, overall and by cadre type.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    outcomes : sequence of str, optional
+        Outcomes (default: every canonical outcome).
+    covariates : sequence of str, optional
+        Covariates (default: every canonical covariate); ``terrain`` becomes the shares
+        ``terrain_plain``, ``terrain_hill``, ``terrain_mountain``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variable and group (``treated`` = every ever-treated village, then
+        each cadre type), all against ``reference = "never"``: ``villages, mean, sd,
+        villages_reference, mean_reference, sd_reference, difference, std_diff``
+        (:func:`standardised_difference`). Values are those of the baseline year.
+
+    Raises
+    ------
+    ValueError
+        For an unknown outcome or covariate.
+    """
+    outcomes = _check_outcomes(panel, schema.OUTCOMES if outcomes is None else outcomes)
+    covariates = _check_covariates(schema.COVARIATES if covariates is None else covariates)
+    v = village_groups(panel).set_index(UNIT)
+    values = _baseline_values(panel, [*outcomes, *covariates]).reindex(v.index)
+    members = {"treated": v["ever_treated"] == 1, **{g: v["group"] == g for g in schema.UNIT_TYPES}}
+    groups = [g for g in CADRE_GROUPS if members[g].any()]
+    return _balance(values, v["group"], groups, NEVER, members)
+
+
+def std_diff_matrix(balance: pd.DataFrame) -> pd.DataFrame:
+    """Reshape a balance table to one row per variable and one std-difference column per group.
+
+    Parameters
+    ----------
+    balance : pandas.DataFrame
+        Output of :func:`baseline_balance`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``variable, mean_never, mean_treated`` and ``std_diff_<group>`` for each group,
+        variables in the order of the balance table.
+    """
+    order = list(dict.fromkeys(balance["variable"]))
+    groups = list(dict.fromkeys(balance["group"]))
+    b = balance.set_index(["variable", "group"])
+    out = pd.DataFrame({"variable": order})
+    out["mean_never"] = [b.loc[(v, groups[0]), "mean_reference"] for v in order]
+    out["mean_treated"] = [b.loc[(v, groups[0]), "mean"] for v in order]
+    for g in groups:
+        out[f"std_diff_{g}"] = [b.loc[(v, g), "std_diff"] for v in order]
+    return out
+
+
+# ----------------------------------------------------------------------------- pre-period trends
+
+
+def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCOMES, by: str = "cadre_type"
+                   ) -> pd.DataFrame:
+    """Mean outcome by pre-period year and group, and its index (first pre-period year = 100).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    outcomes : sequence of str, default income, criminal cases, disputes
+        Outcomes.
+    by : {"cadre_type", "pilot"}
+        ``cadre_type``: groups ``never``, ``treated`` and each cadre type; ``pilot``:
+        ``pilot`` and ``rest`` (:func:`pilot_counties`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome, group, year, villages, mean, index``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown outcome or grouping, or a pre-period shorter than two years.
+    """
+    outcomes = _check_outcomes(panel, outcomes)
+    years = pre_period_years(panel)
+    v = village_groups(panel).set_index(UNIT)
+    members = _members(v, by)
+    pre = panel.loc[panel[TIME].isin(years), [UNIT, TIME, *outcomes]]
+    rows = []
+    for o in outcomes:
+        for g, m in members.items():
+            d = pre[pre[UNIT].isin(m[m].index)]
+            agg = d.groupby(TIME)[o].agg(["count", "mean"]).reindex(years)
+            base = agg["mean"].iloc[0]
+            for y, r in agg.iterrows():
+                rows.append({"outcome": o, "group": g, "year": int(y), "villages": int(r["count"]),
+                             "mean": float(r["mean"]), "index": float(100.0 * r["mean"] / base) if base else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _members(v: pd.DataFrame, by: str) -> dict[str, pd.Series]:
+    if by == "cadre_type":
+        out = {NEVER: v["group"] == NEVER, "treated": v["ever_treated"] == 1}
+        out.update({g: v["group"] == g for g in schema.UNIT_TYPES if (v["group"] == g).any()})
+        return out
+    if by == "pilot":
+        return {"pilot": v["pilot"] == 1, "rest": v["pilot"] == 0}
+    raise ValueError(f"by must be 'cadre_type' or 'pilot', got {by!r}")
+
+
+def village_changes(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCOMES) -> pd.DataFrame:
+    """Each village's average yearly change of each outcome over the pre-period.
+
+    The average of the village's first differences between consecutive pre-period years
+    (``y_t - y_{t-1}``); with a complete panel it equals ``(y_last - y_first) / (T - 1)``.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    outcomes : sequence of str
+        Outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per village (index ``village_code``), one column per outcome (NaN if the
+        village has no pair of consecutive pre-period years with the outcome observed).
+    """
+    outcomes = _check_outcomes(panel, outcomes)
+    years = pre_period_years(panel)
+    pre = panel.loc[panel[TIME].isin(years), [UNIT, TIME, *outcomes]].sort_values([UNIT, TIME], kind="mergesort")
+    consecutive = (pre[UNIT] == pre[UNIT].shift()).to_numpy() & (pre[TIME].diff() == 1).to_numpy()
+    diff = pre[outcomes].astype(float).diff()
+    diff[~consecutive] = np.nan
+    diff[UNIT] = pre[UNIT].to_numpy()
+    return diff.groupby(UNIT, sort=True)[outcomes].mean()
+
+
+def _ols_gap(y: np.ndarray, d: np.ndarray, x: np.ndarray | None, clusters: np.ndarray) -> dict:
+    """OLS of y on [1, d, x]; the coefficient on d with township-clustered inference."""
+    cols = [np.ones(len(y)), d] + ([] if x is None else [x[:, j] for j in range(x.shape[1])])
+    X = np.column_stack(cols)
+    groups = pd.factorize(clusters)[0]
+    fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    est, se = float(fit.params[1]), float(fit.bse[1])
+    z = stats.norm.ppf(0.975)
+    return {"estimate": est, "std_error": se, "conf_low": est - z * se, "conf_high": est + z * se,
+            "p_value": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan,
+            "n_units": len(y), "n_clusters": int(groups.max() + 1)}
+
+
+def _gaps(changes: pd.DataFrame, v: pd.DataFrame, members: dict[str, pd.Series], reference: str,
+          covs: pd.DataFrame, cov_names: list[str], cluster_col: str) -> pd.DataFrame:
+    rows = []
+    ref = members[reference]
+    for o in changes.columns:
+        for g, m in members.items():
+            if g == reference:
+                continue
+            keep = (m | ref) & changes[o].notna() & covs[cov_names].notna().all(axis=1)
+            y = changes.loc[keep, o].to_numpy(float)
+            d = m[keep].to_numpy(float)
+            cl = v.loc[keep, cluster_col].to_numpy()
+            base = {"outcome": o, "group": g, "reference": reference,
+                    "mean_change": float(y[d == 1].mean()), "mean_change_reference": float(y[d == 0].mean())}
+            for kind, x in (("unconditional", None), ("conditional", covs.loc[keep, cov_names].to_numpy(float))):
+                if kind == "conditional" and not cov_names:
+                    continue
+                rows.append({**base, "comparison": kind, **_ols_gap(y, d, x, cl)})
+    return pd.DataFrame(rows)
+
+
+def pretrend_gaps(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str] = PRETREND_OUTCOMES,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    cluster: str = "township",
+    by: str = "cadre_type",
+) -> pd.DataFrame:
+    """Gap in average yearly pre-period change between groups, unconditional and given covariates.
+
+    For each outcome and group, the OLS regression (one row per village, the group's
+    villages and the reference villages)::
+
+        change_i = a + gap * D_i [+ X_i' b] + e_i
+
+    where ``change_i`` is the village's average yearly change (:func:`village_changes`),
+    ``D_i`` the group indicator and ``X_i`` the baseline covariates
+    (:func:`analysis.panel.covariate_columns`). ``gap`` without ``X`` is the raw
+    difference of mean changes: a test of unconditional parallel pre-trends. With ``X``
+    it asks whether villages with the same covariates trended alike (conditional
+    parallel trends, assuming the trend is linear in ``X``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    outcomes : sequence of str, default income, criminal cases, disputes
+        Outcomes.
+    covariates : sequence of str, default distance, terrain, industry
+        Canonical covariates for the conditional gap (empty: unconditional only).
+    cluster : {"township", "county", "village"}, default "township"
+        Clustering level of the standard errors.
+    by : {"cadre_type", "pilot"}
+        ``cadre_type``: ``treated`` and each cadre type against ``never``; ``pilot``:
+        ``pilot`` against ``rest``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome, group, reference, mean_change, mean_change_reference, comparison``
+        (``unconditional`` / ``conditional``), ``estimate, std_error, conf_low,
+        conf_high, p_value, n_units, n_clusters``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown outcome, covariate, grouping or cluster level.
+    """
+    outcomes = _check_outcomes(panel, outcomes)
+    covariates = _check_covariates(covariates)
+    cluster_col = _cluster_column(cluster)
+    v = village_groups(panel).set_index(UNIT)
+    members = _members(v, by)
+    reference = NEVER if by == "cadre_type" else "rest"
+    changes = village_changes(panel, outcomes).reindex(v.index)
+    pre = panel[panel[TIME].isin(pre_period_years(panel))]
+    covs, names = _village_covariates(pre, covariates, v.index)
+    return _gaps(changes, v, members, reference, covs, names, cluster_col)
+
+
+def _village_covariates(panel: pd.DataFrame, covariates: list[str], index: pd.Index) -> tuple[pd.DataFrame, list[str]]:
+    if not covariates:
+        return pd.DataFrame(index=index), []
+    d, names = covariate_columns(panel[[UNIT, TIME, *covariates]], covariates)
+    base = d.drop_duplicates(UNIT).set_index(UNIT)[names].reindex(index)
+    return base, names
+
+
+# ----------------------------------------------------------------------------- propensity
+
+
+@dataclass
+class PropensityModel:
+    """A fitted logit of ever-treated on baseline covariates and outcomes.
+
+    Attributes
+    ----------
+    coefficients : pandas.DataFrame
+        ``term, estimate, std_error, z, p_value, conf_low, conf_high, odds_ratio``.
+    scores : pandas.DataFrame
+        One row per village used: ``village_code, township_code, county_code, cohort,
+        group, ever_treated, pscore``.
+    terms : list of str
+        Regressors besides the intercept, in order.
+    n_obs : int
+        Villages in the fit.
+    pseudo_r2 : float
+        McFadden's pseudo R-squared.
+    fit : object
+        The statsmodels result (for further diagnostics).
+    """
+
+    coefficients: pd.DataFrame
+    scores: pd.DataFrame
+    terms: list[str]
+    n_obs: int
+    pseudo_r2: float
+    fit: object = field(repr=False)
+
+
+def propensity_design(
+    panel: pd.DataFrame,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    outcomes: Sequence[str] = PROPENSITY_OUTCOMES,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Build the design of the propensity model: one row per village, baseline-year values.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    covariates : sequence of str, default distance, terrain, industry
+        Canonical covariates (expanded by :func:`analysis.panel.covariate_columns`:
+        ``base_<name>``, terrain as indicators with ``plain`` the reference).
+    outcomes : sequence of str, default income, disputes, criminal cases
+        Baseline outcomes (``base_<name>``); ``income_per_capita`` enters as
+        ``base_log_income_per_capita = log(1 + income)``.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.Series)
+        Regressors with a ``const`` column first (index ``village_code``, villages with
+        complete data only) and the ever-treated indicator.
+    """
+    covariates = _check_covariates(covariates)
+    outcomes = _check_outcomes(panel, outcomes)
+    v = village_groups(panel).set_index(UNIT)
+    year = baseline_year(panel)
+    base = panel[panel[TIME] == year]
+    covs, names = _village_covariates(base, covariates, v.index)
+    X = pd.DataFrame({"const": 1.0}, index=v.index)
+    X = X.join(covs[names])
+    vals = _baseline_values(panel, outcomes).reindex(v.index)
+    for o in outcomes:
+        if o == "income_per_capita":
+            X["base_log_income_per_capita"] = np.log1p(vals[o].clip(lower=0))
+        else:
+            X[f"base_{o}"] = vals[o]
+    keep = X.notna().all(axis=1)
+    return X[keep], v.loc[keep, "ever_treated"].astype(float)
+
+
+def fit_propensity(
+    panel: pd.DataFrame,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    outcomes: Sequence[str] = PROPENSITY_OUTCOMES,
+) -> PropensityModel:
+    """Logit of ever-treated on baseline covariates and baseline outcomes (statsmodels).
+
+    The propensity score is the fitted probability that a village got a first secretary
+    within the window given its baseline traits. It describes selection; it is the
+    same kind of model the doubly robust Callaway-Sant'Anna estimator fits (there by
+    cohort, on the covariates only).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    covariates : sequence of str, default distance, terrain, industry
+        Canonical covariates.
+    outcomes : sequence of str, default income, disputes, criminal cases
+        Baseline outcomes (see :func:`propensity_design`).
+
+    Returns
+    -------
+    PropensityModel
+        Coefficients (with odds ratios and 95% Wald intervals), scores, fit statistics.
+    """
+    X, y = propensity_design(panel, covariates, outcomes)
+    fit = sm.Logit(y.to_numpy(), X.to_numpy(float)).fit(disp=0, maxiter=200)
+    z = stats.norm.ppf(0.975)
+    params, bse = np.asarray(fit.params), np.asarray(fit.bse)
+    coef = pd.DataFrame({"term": list(X.columns), "estimate": params, "std_error": bse})
+    coef["z"] = coef["estimate"] / coef["std_error"]
+    coef["p_value"] = 2 * stats.norm.sf(coef["z"].abs())
+    coef["conf_low"] = coef["estimate"] - z * coef["std_error"]
+    coef["conf_high"] = coef["estimate"] + z * coef["std_error"]
+    coef["odds_ratio"] = np.exp(coef["estimate"])
+    v = village_groups(panel).set_index(UNIT).loc[X.index]
+    scores = v[["township_code", "county_code", COHORT, "group", "ever_treated"]].copy()
+    scores["pscore"] = np.asarray(fit.predict(X.to_numpy(float)))
+    return PropensityModel(coefficients=coef, scores=scores.reset_index(), terms=list(X.columns[1:]),
+                           n_obs=len(X), pseudo_r2=float(fit.prsquared), fit=fit)
+
+
+def overlap_summary(scores: pd.DataFrame, low: float = OVERLAP_LOW, high: float = OVERLAP_HIGH) -> pd.DataFrame:
+    """Distribution of propensity scores by group and the share near 0 and 1.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``PropensityModel.scores`` (``ever_treated``, ``pscore``).
+    low, high : float, default 0.05, 0.95
+        Bounds: a treated village with a score above ``high`` has few comparable
+        untreated villages, an untreated one below ``low`` few comparable treated ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (``treated``, ``never``): ``villages, min, p05, median, p95,
+        max, share_below_low, share_above_high, share_outside_support`` (treated: above
+        the untreated maximum; never: below the treated minimum).
+    """
+    p, d = scores["pscore"].to_numpy(float), scores["ever_treated"].to_numpy() == 1
+    rows = []
+    for g, m, outside in (("treated", d, p[d] > p[~d].max()), (NEVER, ~d, p[~d] < p[d].min())):
+        x = p[m]
+        rows.append({"group": g, "villages": int(m.sum()), "min": x.min(), "p05": np.quantile(x, 0.05),
+                     "median": np.median(x), "p95": np.quantile(x, 0.95), "max": x.max(),
+                     "share_below_low": float((x < low).mean()), "share_above_high": float((x > high).mean()),
+                     "share_outside_support": float(outside.mean()), "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- pilot district
+
+
+def pilot_counties(panel: pd.DataFrame) -> list[str]:
+    """Counties of the pilot: those holding villages of the earliest treated cohort.
+
+    In the default city the earliest cohort is 2023 (secretaries arrived in December
+    2022 in one district) and exactly one county holds it.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel with ``cohort`` and ``county_code``.
+
+    Returns
+    -------
+    list of str
+        Sorted county codes.
+
+    Raises
+    ------
+    ValueError
+        If no village is treated, or the earliest cohort is present in every county
+        (no pilot district to compare with the rest).
+    """
+    _check_panel(panel)
+    first = panel.loc[panel[COHORT] > 0, COHORT].min()
+    counties = sorted(str(c) for c in panel.loc[panel[COHORT] == first, "county_code"].unique())
+    if len(counties) == panel["county_code"].nunique():
+        raise ValueError(f"the first cohort {first} is present in every county: there is no pilot district")
+    return counties
+
+
+def pilot_summary(panel: pd.DataFrame) -> pd.DataFrame:
+    """Villages, treated share and cohorts of the pilot counties and of the rest.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per region (``pilot``, ``rest``): ``counties, villages, treated,
+        share_treated`` and one ``cohort_<g>`` count per treated cohort.
+    """
+    v = village_groups(panel)
+    cohorts = sorted(int(g) for g in v.loc[v[COHORT] > 0, COHORT].unique())
+    rows = []
+    for region, m in (("pilot", v["pilot"] == 1), ("rest", v["pilot"] == 0)):
+        s = v[m]
+        row = {"region": region, "counties": int(s["county_code"].nunique()), "villages": len(s),
+               "treated": int(s["ever_treated"].sum()), "share_treated": float(s["ever_treated"].mean())}
+        row.update({f"cohort_{g}": int((s[COHORT] == g).sum()) for g in cohorts})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pilot_comparison(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str] = PRETREND_OUTCOMES,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    cluster: str = "township",
+) -> dict:
+    """Compare the pilot district with the other districts: levels, treated share, pre-trends.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel.
+    outcomes : sequence of str
+        Outcomes of the pre-trend comparison (the baseline table uses every outcome).
+    covariates : sequence of str
+        Covariates of the conditional pre-trend gap.
+    cluster : {"township", "county", "village"}
+        Clustering level.
+
+    Returns
+    -------
+    dict
+        ``counties`` (list of the pilot county codes, :func:`pilot_counties`),
+        ``summary`` (:func:`pilot_summary`), ``balance`` (every outcome and covariate
+        at baseline, all villages of the pilot counties against all of the rest),
+        ``paths`` (:func:`pretrend_paths` with ``by="pilot"``) and ``gaps``
+        (:func:`pretrend_gaps` with ``by="pilot"``).
+    """
+    outcomes = _check_outcomes(panel, outcomes)
+    v = village_groups(panel).set_index(UNIT)
+    values = _baseline_values(panel, [*schema.OUTCOMES, *schema.COVARIATES]).reindex(v.index)
+    members = _members(v, "pilot")
+    region = pd.Series(np.where(v["pilot"] == 1, "pilot", "rest"), index=v.index)
+    balance = _balance(values, region, ["pilot"], "rest", members)
+    return {
+        "counties": pilot_counties(panel),
+        "summary": pilot_summary(panel),
+        "balance": balance,
+        "paths": pretrend_paths(panel, outcomes, by="pilot"),
+        "gaps": pretrend_gaps(panel, outcomes, covariates, cluster, by="pilot"),
+    }
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
+    """Dot plot of standardised differences from the reference group, by group.
+
+    Parameters
+    ----------
+    balance : pandas.DataFrame
+        Output of :func:`baseline_balance` (or the ``balance`` of :func:`pilot_comparison`).
+    year : int
+        Baseline year (for the title).
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (solid line at 0, dashed lines at +-0.1).
+    """
+    from matplotlib import pyplot as plt
+
+    variables = list(dict.fromkeys(balance["variable"]))
+    groups = list(dict.fromkeys(balance["group"]))
+    pos = {v: i for i, v in enumerate(variables)}
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(variables) + 1.6))
+    markers = ["o", "s", "^", "D", "v", "P"]
+    step = 0.6 / max(len(groups), 1)
+    for k, g in enumerate(groups):
+        s = balance[balance["group"] == g]
+        y = np.array([pos[v] for v in s["variable"]]) + (k - (len(groups) - 1) / 2) * step
+        ax.scatter(s["std_diff"], y, marker=markers[k % len(markers)], s=40 if k == 0 else 22,
+                   color="black" if k == 0 else None, zorder=3, label=text(g, lang))
+    ax.axvline(0, color="grey", lw=0.8)
+    for x in (-SMALL_DIFFERENCE, SMALL_DIFFERENCE):
+        ax.axvline(x, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(range(len(variables)), [text(v, lang) for v in variables], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_ylabel(text("variable", lang))
+    ref = balance["reference"].iloc[0]
+    ax.set_xlabel(text("std_diff", lang) + (f"，对照：{text(ref, lang)}" if lang == "zh"
+                                             else f"; reference: {text(ref, lang)}"))
+    ax.set_title(text("balance_title" if ref == NEVER else "pilot_balance_title", lang, year=year))
+    ax.legend(frameon=False, fontsize=8, loc="best")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "treated"), lang: str = "zh"):
+    """Pre-period mean paths indexed to the first pre-period year, one panel per outcome.
+
+    Parameters
+    ----------
+    paths : pandas.DataFrame
+        Output of :func:`pretrend_paths`.
+    groups : sequence of str, default ("never", "treated")
+        Groups drawn.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    from matplotlib import pyplot as plt
+
+    outcomes = list(dict.fromkeys(paths["outcome"]))
+    first = int(paths["year"].min())
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.6 * len(outcomes), 3.4), squeeze=False)
+    styles = {NEVER: ("grey", "--"), "rest": ("grey", "--"), "treated": ("black", "-"), "pilot": ("#c44e52", "-")}
+    for ax, o in zip(axes.ravel(), outcomes, strict=True):
+        for g in groups:
+            s = paths[(paths["outcome"] == o) & (paths["group"] == g)]
+            color, ls = styles.get(g, (None, ":"))
+            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=text(g, lang))
+        ax.axhline(100, color="grey", lw=0.6)
+        ax.set_title(text(o, lang), fontsize=9)
+        ax.set_xlabel(text("year", lang))
+        ax.set_ylabel(text("index", lang, year=first))
+        ax.set_xticks(sorted(s["year"].unique()))
+        ax.tick_params(labelsize=7)
+    axes.ravel()[0].legend(frameon=False, fontsize=8)
+    who = "，".join(text(g, lang) for g in groups) if lang == "zh" else " vs ".join(text(g, lang) for g in groups)
+    fig.suptitle(text("paths_title", lang, year=first) + ("：" if lang == "zh" else ": ") + who)
+    fig.tight_layout()
+    return fig
+
+
+def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
+    """Histograms (densities) of propensity scores of treated and never-treated villages.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``PropensityModel.scores``.
+    lang : {"zh", "en"}
+        Label language.
+    bins : int, default 40
+        Bins on [0, 1].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, with dashed lines at 0.05 and 0.95.
+    """
+    from matplotlib import pyplot as plt
+
+    edges = np.linspace(0, 1, bins + 1)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for g, m, color in (("treated", scores["ever_treated"] == 1, "#c44e52"), (NEVER, scores["ever_treated"] == 0,
+                                                                              "#4c72b0")):
+        ax.hist(scores.loc[m, "pscore"], bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=color,
+                label=f"{text(g, lang)} (n={int(m.sum())})")
+    for x in (OVERLAP_LOW, OVERLAP_HIGH):
+        ax.axvline(x, color="grey", ls="--", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(text("pscore", lang))
+    ax.set_ylabel(text("density", lang))
+    ax.set_title(text("pscore_title", lang))
+    ax.legend(frameon=False, fontsize=8, loc="upper center")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- results and findings
+
+
+def _record(row: pd.Series, covariates: Sequence[str], cluster: str) -> dict:
+    keys = ("estimate", "std_error", "conf_low", "conf_high", "p_value", "n_units", "n_clusters")
+    out = {k: row[k] for k in keys}
+    out.update({"term": f"{row['group']} - {row['reference']}", "estimator": "ols_change",
+                "options": {"covariates": list(covariates) if row["comparison"] == "conditional" else [],
+                            "cluster": cluster, "unit": "village average yearly pre-period change"}})
+    return out
+
+
+def targeting_summary(
+    balance: pd.DataFrame,
+    gaps: pd.DataFrame,
+    propensity: PropensityModel,
+    overlap: pd.DataFrame,
+    pilot: dict[str, pd.DataFrame],
+    *,
+    baseline: int,
+    pre_years: Sequence[int],
+    covariates: Sequence[str],
+    cluster: str,
+) -> dict:
+    """Collect the key numbers for the ``targeting`` section of ``results.json``.
+
+    Parameters
+    ----------
+    balance : pandas.DataFrame
+        :func:`baseline_balance`.
+    gaps : pandas.DataFrame
+        :func:`pretrend_gaps` (``by="cadre_type"``).
+    propensity : PropensityModel
+        :func:`fit_propensity`.
+    overlap : pandas.DataFrame
+        :func:`overlap_summary`.
+    pilot : dict
+        :func:`pilot_comparison`.
+    baseline : int
+        Baseline year.
+    pre_years : sequence of int
+        Pre-period years.
+    covariates : sequence of str
+        Covariates of the conditional gaps and the propensity model.
+    cluster : str
+        Clustering level.
+
+    Returns
+    -------
+    dict
+        ``options``, ``baseline_means`` and ``std_diff`` (income, disputes, criminal
+        cases; every group), ``pretrend_gap`` (outcome -> unconditional / conditional
+        records for all treated villages, plus ``mean_change_treated`` and
+        ``mean_change_never``), ``overlap`` and ``pilot``.
+    """
+    key_vars = [v for v in ("income_per_capita", "disputes", "criminal_cases") if v in set(balance["variable"])]
+    b = balance.set_index(["variable", "group"])
+    groups = list(dict.fromkeys(balance["group"]))
+    std_diff = {v: {g: b.loc[(v, g), "std_diff"] for g in groups} for v in key_vars}
+    means = {v: {"treated": b.loc[(v, "treated"), "mean"], NEVER: b.loc[(v, "treated"), "mean_reference"]}
+             for v in key_vars}
+    pre = {}
+    for o, s in gaps[gaps["group"] == "treated"].groupby("outcome", sort=False):
+        rec = {r["comparison"]: _record(r, covariates, cluster) for _, r in s.iterrows()}
+        rec["mean_change_treated"] = s["mean_change"].iloc[0]
+        rec["mean_change_never"] = s["mean_change_reference"].iloc[0]
+        pre[o] = rec
+    ov = overlap.set_index("group")
+    overlap_out = {
+        "share_treated_above_high": ov.loc["treated", "share_above_high"],
+        "share_never_below_low": ov.loc[NEVER, "share_below_low"],
+        "share_treated_outside_support": ov.loc["treated", "share_outside_support"],
+        "share_never_outside_support": ov.loc[NEVER, "share_outside_support"],
+        "low": OVERLAP_LOW, "high": OVERLAP_HIGH,
+        "by_group": {g: {k: ov.loc[g, k] for k in ("villages", "min", "median", "max")} for g in ov.index},
+        "n_obs": propensity.n_obs, "pseudo_r2": propensity.pseudo_r2, "terms": propensity.terms,
+    }
+    ps = pilot["summary"].set_index("region")
+    pb = pilot["balance"].set_index("variable")
+    pilot_gaps = {}
+    for o, s in pilot["gaps"].groupby("outcome", sort=False):
+        pilot_gaps[o] = {r["comparison"]: _record(r, covariates, cluster) for _, r in s.iterrows()}
+    pilot_out = {
+        "counties": list(pilot["counties"]),
+        "villages": {r: ps.loc[r, "villages"] for r in ps.index},
+        "share_treated": {r: ps.loc[r, "share_treated"] for r in ps.index},
+        "std_diff": {v: pb.loc[v, "std_diff"] for v in key_vars if v in pb.index},
+        "pretrend_gap": pilot_gaps,
+    }
+    return {
+        "options": {"baseline_year": baseline, "pre_years": list(pre_years), "covariates": list(covariates),
+                    "cluster": cluster, "reference_group": NEVER, "std_diff": "difference / sqrt((var1 + var0) / 2)"},
+        "baseline_means": means,
+        "std_diff": std_diff,
+        "pretrend_gap": pre,
+        "overlap": overlap_out,
+        "pilot": pilot_out,
+    }
+
+
+_SHORT: dict[str, tuple[str, str]] = {
+    "income_per_capita": ("人均纯收入（元）", "per-capita income (yuan)"),
+    "collective_income": ("村集体收入（元）", "collective income (yuan)"),
+    "criminal_cases": ("刑事案件（起）", "criminal cases"),
+    "disputes": ("矛盾纠纷（起）", "disputes"),
+    "petitions": ("群体性上访（起）", "mass petitions"),
+    "distance_km": ("距县城距离", "distance to the county seat"),
+    "terrain": ("地形", "terrain"),
+    "distinctive_industry": ("特色产业", "distinctive industry"),
+    "population": ("人口", "population"),
+    "party_members": ("党员人数", "party members"),
+    "share_members_over60": ("60岁以上党员占比", "share of members over 60"),
+}
+"""Short names used inside the findings sentences (figures use the full labels)."""
+
+
+def _short(name: str, lang: str) -> str:
+    if name in _SHORT:
+        return _SHORT[name][0 if lang == "zh" else 1]
+    return text(name, lang)
+
+
+def _fmt(x: float, outcome: str, signed: bool = False) -> str:
+    digits = 0 if outcome in ("income_per_capita", "collective_income", "funds_attracted") else 3
+    return f"{x:{'+' if signed else ''},.{digits}f}"
+
+
+def findings(summary: dict, lang: str = "zh") -> str:
+    """State the targeting findings in four sentences, computed from :func:`targeting_summary`.
+
+    Parameters
+    ----------
+    summary : dict
+        Output of :func:`targeting_summary`.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The paragraph (one sentence per line).
+    """
+    opt = summary["options"]
+    year, pre = opt["baseline_year"], opt["pre_years"]
+    means, sd = summary["baseline_means"], summary["std_diff"]
+    zh = lang == "zh"
+    # 1. Baseline levels.
+    parts = []
+    for v in means:
+        t, n, d = means[v]["treated"], means[v][NEVER], sd[v]["treated"]
+        if zh:
+            parts.append(f"{_short(v, lang)}{_fmt(t, v)}对{_fmt(n, v)}（标准化差异{d:+.2f}）")
+        else:
+            parts.append(f"{_short(v, lang)} {_fmt(t, v)} vs {_fmt(n, v)} (standardised difference {d:+.2f})")
+    inc = means.get("income_per_capita")
+    dis = means.get("disputes")
+    if zh:
+        poorer = "" if inc is None else ("更穷" if inc["treated"] < inc[NEVER] else "更富")
+        prone = "" if dis is None else ("纠纷更多" if dis["treated"] > dis[NEVER] else "纠纷更少")
+        s1 = f"基期（{year}年）派驻村比从未派驻村{'、'.join(x for x in (poorer, prone) if x)}：{'；'.join(parts)}。"
+    else:
+        poorer = "" if inc is None else ("poorer" if inc["treated"] < inc[NEVER] else "richer")
+        prone = "" if dis is None else ("more" if dis["treated"] > dis[NEVER] else "less") + " dispute-prone"
+        which = " and ".join(x for x in (poorer, prone) if x)
+        s1 = f"At baseline ({year}) treated villages were {which} than never-treated ones: {'; '.join(parts)}."
+    # 2. Pre-trends.
+    covs = "、".join(_short(c, lang) for c in opt["covariates"]) if zh else ", ".join(
+        _short(c, lang) for c in opt["covariates"])
+    parts = []
+    for o, rec in summary["pretrend_gap"].items():
+        u, c = rec["unconditional"], rec.get("conditional")
+        if zh:
+            p = f"{_short(o, lang)}无条件差{_fmt(u['estimate'], o, True)}（标准误{_fmt(u['std_error'], o)}）"
+            if c:
+                p += f"，控制协变量后{_fmt(c['estimate'], o, True)}（标准误{_fmt(c['std_error'], o)}）"
+        else:
+            p = f"{_short(o, lang)} {_fmt(u['estimate'], o, True)} (SE {_fmt(u['std_error'], o)})"
+            if c:
+                p += f" unconditionally, {_fmt(c['estimate'], o, True)} (SE {_fmt(c['std_error'], o)}) given covariates"
+        parts.append(p)
+    if zh:
+        s2 = (f"首批派驻前（{pre[0]}-{pre[-1]}年）派驻村与从未派驻村的年均变化之差：{'；'.join(parts)}"
+              f"（协变量：{covs}）。")
+    else:
+        s2 = (f"Before the first cohort ({pre[0]}-{pre[-1]}) the average yearly change of treated minus never-treated "
+              f"villages was: {'; '.join(parts)} (covariates: {covs}).")
+    # 3. Overlap.
+    ov = summary["overlap"]
+    bt, bn = ov["by_group"]["treated"], ov["by_group"][NEVER]
+    if zh:
+        s3 = (f"倾向得分在派驻村中为{bt['min']:.3f}-{bt['max']:.3f}，在从未派驻村中为{bn['min']:.3f}-{bn['max']:.3f}；"
+              f"{ov['share_treated_above_high']:.1%}的派驻村得分高于{ov['high']}，"
+              f"{ov['share_never_below_low']:.1%}的从未派驻村得分低于{ov['low']}。")
+    else:
+        s3 = (f"Propensity scores range {bt['min']:.3f}-{bt['max']:.3f} among treated and "
+              f"{bn['min']:.3f}-{bn['max']:.3f} among never-treated villages; {ov['share_treated_above_high']:.1%} "
+              f"of treated villages score above {ov['high']} and {ov['share_never_below_low']:.1%} of never-treated "
+              f"villages below {ov['low']}.")
+    # 4. Pilot.
+    pl = summary["pilot"]
+    codes = "、".join(pl["counties"]) if zh else ", ".join(pl["counties"])
+    st = pl["share_treated"]
+    extra = ""
+    g = pl["pretrend_gap"].get("income_per_capita", {}).get("unconditional")
+    d_inc = pl["std_diff"].get("income_per_capita")
+    if zh:
+        if d_inc is not None:
+            extra += f"；其基期收入与其他区县的标准化差异为{d_inc:+.2f}"
+        if g:
+            extra += (f"，派驻前收入年均变化差{_fmt(g['estimate'], 'income_per_capita', True)}元"
+                      f"（标准误{g['std_error']:.0f}）")
+        s4 = f"试点区县（{codes}）派驻了{st['pilot']:.1%}的村，其他区县为{st['rest']:.1%}{extra}。"
+    else:
+        if d_inc is not None:
+            extra += f"; its baseline income differs from the other districts' by {d_inc:+.2f} SD"
+        if g:
+            extra += (f" and its income pre-trend gap is {_fmt(g['estimate'], 'income_per_capita', True)} yuan a year "
+                      f"(SE {g['std_error']:.0f})")
+        s4 = (f"The pilot district ({codes}) gave {st['pilot']:.1%} of its villages a first secretary against "
+              f"{st['rest']:.1%} elsewhere{extra}.")
+    return "\n".join((s1, s2, s3, s4))
