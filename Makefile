@@ -26,8 +26,9 @@ venv: $(STAMP) ## create .venv from the lock (done automatically by the other ta
 data: $(STAMP) ## simulate the default synthetic city into data/ and ingest it into the store
 	$(BIN)/study simulate --seed $(SEED)
 
-study: data ## run the whole study on the default data: every notebook into outputs/<run-id>/
+study: data ## run the whole study on the default data: notebooks, tables, figures, results.json, brief
 	$(BIN)/study run --seed $(SEED)
+	$(BIN)/study brief --run latest
 
 test: $(STAMP) ## run the test suite (default tier, notebooks included)
 	$(BIN)/python -m pytest -m "not slow" tests

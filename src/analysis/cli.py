@@ -135,6 +135,20 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_brief(args: argparse.Namespace) -> int:
+    from analysis.report.brief import build_brief
+
+    outputs = Path(args.outputs)
+    run = _resolve_run(args.run, outputs)
+    try:
+        written = build_brief(run, lang=args.lang)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    for path in written.values():
+        print(f"written {path}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from analysis.pipeline import run_study
 
@@ -249,6 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=40, help="rows shown in the text report (default: %(default)s)")
     p.add_argument("--format", default="text", choices=["text", "csv"], help="output format")
     p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser(
+        "brief",
+        help="write the findings brief (zh/en, docx and HTML) of a run",
+        description="Write the policy office's findings brief from a run's results.json and figures into "
+        "outputs/<run>/brief/: brief.zh.docx, brief.en.docx, brief.zh.html, brief.en.html.",
+    )
+    p.add_argument("--run", default="latest", help="run folder name under outputs/ or a path (default: latest)")
+    p.add_argument("--lang", default="both", choices=["zh", "en", "both"], help="language(s) (default: both)")
+    p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
+    p.set_defaults(func=_cmd_brief)
 
     p = sub.add_parser(
         "run",

@@ -1,0 +1,989 @@
+"""Compose the brief from ``results.json``: key messages, findings, the report's claims, annex.
+
+:func:`compose_brief` turns the parsed ``results.json`` into a :class:`Brief`, a
+language-specific list of blocks (headings, paragraphs, tables, figures) that the docx
+and HTML writers render alike. Every sentence that carries a number is a macro of
+``templates/sentences.<lang>.j2``; this module only decides *which* sentence applies
+(an effect or "no detectable change", robust or fragile, ...) and formats the numbers
+with :mod:`analysis.report.brief.text`.
+
+Decision rules
+--------------
+* An effect is *significant* when its 95% interval excludes zero; otherwise the brief
+  says "未发现显著变化" / "no detectable change" and never states a direction.
+* A finding is *robust* when its HonestDiD relative-magnitudes breakdown value
+  (``robustness[outcome]["honest"]["breakdown_rm"]``) is at least 1: it survives
+  post-treatment departures from parallel trends as large as the largest pre-treatment one.
+* The simple (TWFE) comparison *differs* when its point estimate lies outside the
+  headline's 95% interval, or when one of the two is significant and the other is not.
+  Its sentence names the Goodman-Bacon weight on already-treated controls when that weight
+  is at least :data:`FORBIDDEN_MIN`.
+* Subgroup effects by sending unit *differ* when the equality test rejects at 5% (the
+  p-value decides the wording, it is never printed in the main text).
+* A claim of the report is *supported* when the effect is significant in the claimed
+  direction, *contradicted* when it is significant in the other, else *not shown*. For
+  claims that are totals over villages, the per-village effect times the number of
+  treated villages (``data.treated_villages``) is the part attributable to the programme.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from analysis.report.brief import text as T
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CLAIMS_FILE = Path(__file__).resolve().parent / "claims.yaml"
+MAX_KEY_MESSAGES = 5
+WORD_LIMIT = 1500
+"""Most words (Chinese: characters) of the brief proper, key messages and annex excluded."""
+OPTIONAL = ("heterogeneity", "others")
+"""Sentences dropped, in this order, if a brief would exceed :data:`WORD_LIMIT`."""
+FORBIDDEN_TYPE = "later vs earlier treated"
+"""Goodman-Bacon comparison type that uses already-treated villages as controls."""
+FORBIDDEN_MIN = 0.10
+"""Weight of those comparisons from which the TWFE sentence mentions it (a small share explains little)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Blocks
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading (level 1: 一、...; level 2: （一）...)."""
+
+    text: str
+    level: int = 1
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph; ``role`` is ``body``, ``intro``, ``note`` or ``date``."""
+
+    text: str
+    role: str = "body"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with a header row; ``role`` is ``claims`` or ``annex``."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    role: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart (``path``) with its caption, or, if ``path`` is None, the note that it is missing."""
+
+    path: Path | None
+    caption: str
+    stem: str
+
+
+Block = Heading | Paragraph | Table | Figure
+
+
+@dataclass
+class Brief:
+    """The content of one language's brief.
+
+    Attributes
+    ----------
+    lang : str
+        ``zh`` or ``en``.
+    title : str
+        Document title.
+    notes : list of str
+        Notes under the title (e.g. that the data are simulated).
+    key_messages : list of str
+        Three to five key messages.
+    body : list of Block
+        The brief proper.
+    date : str or None
+        Date line (from ``results.json`` ``meta.date``), None if absent.
+    annex_label, annex_title : str
+        Annex heading.
+    annex : Table
+        Every estimate record of ``main_effects``, ``heterogeneity`` and the robustness
+        alternatives.
+    annex_note : str
+        Explanation under the annex table.
+    """
+
+    lang: str
+    title: str
+    notes: list[str]
+    key_messages: list[str]
+    body: list[Block]
+    date: str | None
+    annex_label: str
+    annex_title: str
+    annex: Table
+    annex_note: str
+    figures: list[Figure] = field(default_factory=list)
+
+    def body_text(self) -> str:
+        """Return the text of the brief proper, which the word limit applies to.
+
+        The brief is layered: key messages (layer 1), the brief proper (layer 2, at most
+        :data:`WORD_LIMIT` words) and the annex (layer 3). The brief proper is every
+        heading, paragraph, table cell and caption after the key messages, and the date.
+
+        Returns
+        -------
+        str
+            One block per line.
+        """
+        parts: list[str] = []
+        for b in self.body:
+            if isinstance(b, Heading | Paragraph):
+                parts.append(b.text)
+            elif isinstance(b, Table):
+                parts.extend([*b.header, *(c for row in b.rows for c in row)])
+            elif isinstance(b, Figure):
+                parts.append(b.caption)
+        if self.date:
+            parts.append(self.date)
+        return "\n".join(parts)
+
+    def full_text(self) -> str:
+        """Return everything but the annex: title, notes, key messages and the brief proper.
+
+        Returns
+        -------
+        str
+            One block per line.
+        """
+        return "\n".join([self.title, *self.notes, T.ui("key_messages", self.lang), *self.key_messages,
+                          self.body_text()])
+
+    def word_count(self) -> int:
+        """Count the words of the brief proper (:meth:`body_text`; Chinese: characters).
+
+        Returns
+        -------
+        int
+            Words by :func:`analysis.report.brief.text.word_count`.
+        """
+        return T.word_count(self.body_text(), self.lang)
+
+
+# --------------------------------------------------------------------------------------------------
+# Templates
+# --------------------------------------------------------------------------------------------------
+
+
+def _capfirst(s: str) -> str:
+    return s[:1].upper() + s[1:] if s else s
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """Return the Jinja environment of the brief's templates (plain text, strict undefined).
+
+    Returns
+    -------
+    jinja2.Environment
+        Environment with the ``capfirst`` filter.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+    )
+    env.filters["capfirst"] = _capfirst
+    return env
+
+
+@cache
+def _sentences(lang: str):
+    return environment().get_template(f"sentences.{lang}.j2").module
+
+
+_BREAKS = re.compile(r"[ \t]*\n[ \t]*")
+
+
+def say(lang: str, macro: str, *args: Any) -> str:
+    """Render one sentence macro of ``templates/sentences.<lang>.j2``.
+
+    Line breaks in the template are removed (Chinese) or become one space (English).
+
+    Parameters
+    ----------
+    lang : {"zh", "en"}
+        Language.
+    macro : str
+        Macro name.
+    *args
+        Its arguments.
+
+    Returns
+    -------
+    str
+        The sentence.
+    """
+    out = str(getattr(_sentences(lang), macro)(*args))
+    out = _BREAKS.sub("" if lang == "zh" else " ", out.strip())
+    return re.sub(r" {2,}", " ", out) if lang == "en" else out
+
+
+def load_claims(path: Path = CLAIMS_FILE) -> dict:
+    """Read the source report's claims (see ``claims.yaml`` for the fields and the source).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The claims file.
+
+    Returns
+    -------
+    dict
+        ``{"source": {...}, "claims": [...]}``.
+    """
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Describing estimates
+# --------------------------------------------------------------------------------------------------
+
+
+def _finite(*xs) -> bool:
+    return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
+
+
+def is_significant(record: dict | None) -> bool:
+    """Return whether an estimate record's confidence interval excludes zero.
+
+    Parameters
+    ----------
+    record : dict or None
+        Estimate record (``conf_low``, ``conf_high``).
+
+    Returns
+    -------
+    bool
+        False for a missing record or interval.
+    """
+    if not record or not _finite(record.get("conf_low"), record.get("conf_high")):
+        return False
+    return record["conf_low"] > 0 or record["conf_high"] < 0
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How one outcome's numbers are shown: divisor, display unit, decimals."""
+
+    factor: float
+    unit: str
+    decimals: int
+
+    def fmt(self, value: float, lang: str, signed: bool = False) -> str:
+        """Format ``value`` in this scale (absolute value unless ``signed``)."""
+        v = value * self.factor
+        return T.fmt_number(v if signed else abs(v), self.decimals, lang)
+
+
+def _scale(words: dict, values: list[float], lang: str, lead: float) -> Scale:
+    kind = words["kind"]
+    if kind == "binary":
+        factor, unit = 100.0, words["unit"]
+    elif kind == "money":
+        div, unit = T.money_scale(values, lang)
+        factor = 1.0 / div
+    else:
+        factor, unit = 1.0, words["unit"]
+    return Scale(factor, unit, T.effect_decimals(lead * factor))
+
+
+def describe_effect(outcome: str, block: dict, lang: str) -> dict:
+    """Prepare an outcome's headline effect for the sentence templates.
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome name.
+    block : dict
+        ``main_effects["outcomes"][outcome]``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    dict
+        Words (``name``, ``per``, ``unit``, ``verb``), ``significant``, the formatted
+        effect and interval (``est``, ``near``, ``far``; ``lo``/``hi`` with directions
+        ``lo_dir``/``hi_dir`` for a non-significant one), the untreated mean and the
+        effect as a percentage of it, and the :class:`Scale` used.
+    """
+    w = T.outcome_words(outcome, lang, block.get("unit"))
+    h = block["headline"]
+    est, lo, hi = h.get("estimate"), h.get("conf_low"), h.get("conf_high")
+    if not _finite(est, lo, hi):
+        raise ValueError(f"main_effects.outcomes.{outcome}.headline lacks a finite estimate and interval")
+    sig = is_significant(h)
+    lead = est if sig else max(abs(lo), abs(hi))
+    sc = _scale(w, [est, lo, hi], lang, lead)
+    up = est > 0
+    near, far = (lo, hi) if up else (hi, lo)
+    mean = block.get("untreated_mean")
+    pct_block = block.get("pct_of_untreated_mean") or {}
+    pct = pct_block.get("estimate")
+    e = {
+        "outcome": outcome,
+        "name": w["name"],
+        "short": w["short"],
+        "per": w["per"],
+        "unit": sc.unit,
+        "bound_unit": "" if (w["kind"] == "binary" and lang == "zh") else sc.unit,
+        "kind": w["kind"],
+        "good": w["good"],
+        "binary": w["kind"] == "binary",
+        "significant": sig,
+        "direction": "up" if up else "down",
+        "verb": w["up"] if up else w["down"],
+        "est": sc.fmt(est, lang),
+        "est_signed": sc.fmt(est, lang, signed=True),
+        "near": sc.fmt(near, lang),
+        "far": sc.fmt(far, lang),
+        "lo": sc.fmt(lo, lang),
+        "hi": sc.fmt(hi, lang),
+        "lo_dir": "up" if lo > 0 else "down",
+        "hi_dir": "up" if hi >= 0 else "down",
+        "pct": T.fmt_pct(pct, lang) if _finite(pct) and _finite(mean) and mean > 0 else None,
+        "mean": None,
+        "mean_unit": sc.unit,
+        "mean_pct": None,
+        "scale": sc,
+        "estimate": est,
+    }
+    if _finite(mean):
+        if w["kind"] == "binary":
+            e["mean_pct"] = T.fmt_pct(mean, lang)
+        elif w["kind"] == "money":
+            div, unit = T.money_scale([mean], lang)
+            e["mean"], e["mean_unit"] = T.fmt_level(mean / div, lang), unit
+        else:
+            e["mean"] = T.fmt_level(mean, lang)
+    return e
+
+
+def _same_estimate(a: dict, b: dict) -> bool:
+    keys = ("estimate", "conf_low", "conf_high")
+    return all(_finite(a.get(k), b.get(k)) and math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-12) for k in keys)
+
+
+def alternatives(robustness_entry: dict, headline: dict | None = None) -> list[dict]:
+    """Return the alternative estimates of one outcome that differ from the headline.
+
+    The ``headline`` entry of the alternatives, and any specification that reproduces the
+    headline exactly (e.g. clustering by township when that is the headline's clustering),
+    are not alternatives.
+
+    Parameters
+    ----------
+    robustness_entry : dict
+        ``robustness[outcome]`` of ``results.json``.
+    headline : dict, optional
+        The headline record (``main_effects``).
+
+    Returns
+    -------
+    list of dict
+        Estimate records.
+    """
+    out = []
+    for name, rec in (robustness_entry.get("alternatives") or {}).items():
+        if name == "headline" or not isinstance(rec, dict) or not _finite(rec.get("estimate")):
+            continue
+        if headline and _same_estimate(rec, headline):
+            continue
+        out.append(rec)
+    return out
+
+
+def describe_robustness(outcome: str, results: dict, significant: bool, estimate: float) -> dict:
+    """Prepare the robustness sentence of a headline finding.
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome name.
+    results : dict
+        Parsed ``results.json``.
+    significant : bool
+        Whether the headline effect is significant.
+    estimate : float
+        Headline point estimate (for the direction alternatives must agree with).
+
+    Returns
+    -------
+    dict
+        ``breakdown`` (formatted, or None), ``robust``, ``breakdown_zero``, ``n_alt``,
+        ``k_alt`` (alternatives that agree, or that find a change if the headline does
+        not), ``pretrend_warning`` and ``significant``.
+    """
+    rob = (results.get("robustness") or {}).get(outcome) or {}
+    honest = rob.get("honest") or {}
+    bd = honest.get("breakdown_rm")
+    head = ((results.get("main_effects") or {}).get("outcomes", {}).get(outcome) or {}).get("headline") or {}
+    alts = alternatives(rob, head)
+    if significant:
+        k = sum(1 for a in alts if is_significant(a) and (a["estimate"] > 0) == (estimate > 0))
+    else:
+        k = sum(1 for a in alts if is_significant(a))
+    pre_p = ((results.get("event_studies") or {}).get(outcome) or {}).get("pretest_p")
+    return {
+        "significant": significant,
+        "breakdown": T.fmt_ratio(bd, "en") if _finite(bd) else None,
+        "robust": _finite(bd) and bd >= 1,
+        "breakdown_zero": _finite(bd) and bd <= 0,
+        "n_alt": len(alts),
+        "k_alt": k,
+        "pretrend_warning": _finite(pre_p) and pre_p < 0.05,
+    }
+
+
+def describe_heterogeneity(outcome: str, results: dict, e: dict, lang: str) -> dict | None:
+    """Prepare the sentence on effects by sending unit (cadre type) of a headline finding.
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome name.
+    results : dict
+        Parsed ``results.json``.
+    e : dict
+        Output of :func:`describe_effect` for the outcome (its scale is reused).
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    dict or None
+        ``differs``, ``best``/``worst`` labels with formatted estimates, verbs and signs;
+        None without subgroup results.
+    """
+    het = ((results.get("heterogeneity") or {}).get("cadre_type") or {}).get(outcome)
+    if not het or not het.get("levels"):
+        return None
+    levels = {k: r for k, r in het["levels"].items() if _finite(r.get("estimate"))}
+    if len(levels) < 2:
+        return None
+    order = sorted(levels, key=lambda k: (levels[k]["estimate"], k))
+    best, worst = (order[-1], order[0]) if e["good"] == "up" else (order[0], order[-1])
+    w = T.outcome_words(outcome, lang)
+    sc: Scale = e["scale"]
+    big = max(abs(levels[k]["estimate"]) for k in levels)
+    sc = Scale(sc.factor, sc.unit, T.effect_decimals(big * sc.factor))
+    p = het.get("equality_p")
+
+    def verb(v):
+        return w["up"] if v > 0 else w["down"]
+
+    return {
+        "differs": _finite(p) and p < 0.05,
+        "best": T.level_label("cadre_type", best, lang),
+        "worst": T.level_label("cadre_type", worst, lang),
+        "best_est": sc.fmt(levels[best]["estimate"], lang),
+        "worst_est": sc.fmt(levels[worst]["estimate"], lang),
+        "best_verb": verb(levels[best]["estimate"]),
+        "worst_verb": verb(levels[worst]["estimate"]),
+        "best_sig": is_significant(levels[best]),
+        "worst_sig": is_significant(levels[worst]),
+        "best_sign": "+" if levels[best]["estimate"] > 0 else "−",
+        "worst_sign": "+" if levels[worst]["estimate"] > 0 else "−",
+        "unit": sc.unit,
+    }
+
+
+def twfe_differs(block: dict) -> bool:
+    """Return whether the simple TWFE estimate tells a different story than the headline.
+
+    Parameters
+    ----------
+    block : dict
+        ``main_effects["outcomes"][outcome]``.
+
+    Returns
+    -------
+    bool
+        True if the TWFE point estimate lies outside the headline's 95% interval, or if
+        exactly one of the two is significant.
+    """
+    h, tw = block.get("headline") or {}, block.get("twfe") or {}
+    if not _finite(tw.get("estimate"), h.get("conf_low"), h.get("conf_high")):
+        return False
+    outside = not (h["conf_low"] <= tw["estimate"] <= h["conf_high"])
+    return outside or is_significant(h) != is_significant(tw)
+
+
+def describe_twfe(outcome: str, block: dict, results: dict, e: dict, lang: str) -> dict | None:
+    """Prepare the TWFE contrast sentence of an outcome (None if TWFE is missing).
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome name.
+    block : dict
+        ``main_effects["outcomes"][outcome]``.
+    results : dict
+        Parsed ``results.json`` (for the Goodman-Bacon weights of ``event_studies``).
+    e : dict
+        Output of :func:`describe_effect`.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    dict or None
+        ``twfe`` and ``est`` (signed, in the headline's scale), ``relation``
+        (``opposite``, ``smaller``, ``larger``), ``ratio`` and ``forbidden`` (share of
+        the TWFE weight on already-treated controls, formatted, or None).
+    """
+    tw = (block.get("twfe") or {}).get("estimate")
+    est = e["estimate"]
+    if not _finite(tw) or est == 0:
+        return None
+    sc: Scale = e["scale"]
+    sc = Scale(sc.factor, sc.unit, max(sc.decimals, T.effect_decimals(tw * sc.factor)))
+    ratio = tw / est
+    if ratio < 0:
+        relation, r = "opposite", None
+    elif ratio < 1:
+        relation, r = "smaller", T.fmt_pct(ratio, lang)
+    else:
+        relation, r = "larger", T.fmt_ratio(ratio, lang)
+    bacon = ((results.get("event_studies") or {}).get(outcome) or {}).get("bacon") or {}
+    share = (bacon.get("weights_by_type") or {}).get(FORBIDDEN_TYPE)
+    return {
+        "name": T.outcome_words(outcome, lang)["short"],
+        "unit": sc.unit,
+        "twfe": sc.fmt(tw, lang, signed=True),
+        "est": sc.fmt(est, lang, signed=True),
+        "relation": relation,
+        "ratio": r,
+        "significant": e["significant"],
+        "forbidden": T.fmt_pct(share, lang) if _finite(share) and share >= FORBIDDEN_MIN else None,
+    }
+
+
+def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang: str) -> dict:
+    """Set one claim of the source report beside the comparison with untreated villages.
+
+    Parameters
+    ----------
+    claim : dict
+        One entry of ``claims.yaml``.
+    block : dict or None
+        ``main_effects["outcomes"][claim["outcome"]]`` (None if the study lacks the outcome).
+    n_treated : int or None
+        Villages with a first secretary (to scale per-village effects to the report's totals).
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    dict
+        Formatted claim (``value``, ``year``, ``villages``, ``what``, ``quote``), the
+        comparison (``significant``, ``est``, ``pct``, ``tot``, ``tot_near``, ``tot_far``)
+        and the ``verdict`` with the attributable ``share`` of the report's figure.
+    """
+    value = claim.get("value")
+    unit_words = (claim.get("unit_words") or {}).get(lang, "")
+    if value is None:
+        value_text = None
+    elif claim.get("unit") == "yuan":
+        value_text = T.fmt_money_exact(value, lang)
+    else:
+        sep = "" if lang == "zh" else " "
+        value_text = f"{T.fmt_count(value, lang)}{sep}{unit_words}"
+    c = {
+        "id": claim["id"],
+        "outcome": claim["outcome"],
+        "value": value_text,
+        "year": str(claim["year"]) if claim.get("year") else None,
+        "villages": T.fmt_count(claim["villages"], lang) if claim.get("villages") else None,
+        "what": claim["what"][lang],
+        "quote": (claim.get("quote") or {}).get(lang),
+        "significant": False,
+        "total": False,
+        "verdict": "not_shown",
+        "share": None,
+        "available": block is not None,
+    }
+    if block is None:
+        return c
+    e = describe_effect(claim["outcome"], block, lang)
+    c.update({"significant": e["significant"], "est": e["est"], "unit": e["unit"], "per": e["per"],
+              "verb": e["verb"], "pct": e["pct"], "near": e["near"], "far": e["far"],
+              "bound_unit_e": e["bound_unit"]})
+    if not e["significant"]:
+        return c
+    c["verdict"] = "supported" if e["direction"] == claim.get("direction", "up") else "contradicted"
+    if claim.get("total") and value and n_treated and c["verdict"] == "supported":
+        h = block["headline"]
+        tots = [h["estimate"] * n_treated, h["conf_low"] * n_treated, h["conf_high"] * n_treated]
+        if claim.get("unit") == "yuan":
+            div, unit = T.money_scale(tots, lang)
+        else:
+            div, unit = 1, unit_words
+        lo, hi = sorted(tots[1:], key=abs)
+        dec = T.sig_decimals(tots[0] / div, 2)
+        c.update({
+            "total": True,
+            "unit": unit,
+            "bound_unit": unit if lang == "zh" and claim.get("unit") != "count" else "",
+            "tot": T.fmt_number(abs(tots[0]) / div, dec, lang),
+            "tot_near": T.fmt_number(abs(lo) / div, dec, lang),
+            "tot_far": T.fmt_number(abs(hi) / div, dec, lang),
+            "share": T.fmt_pct(tots[0] / value, lang),
+            "share_value": tots[0] / value,
+        })
+    return c
+
+
+# --------------------------------------------------------------------------------------------------
+# Composition
+# --------------------------------------------------------------------------------------------------
+
+
+def _families(me: dict) -> list[tuple[str, list[str]]]:
+    outcomes = me["outcomes"]
+    fams = {f: [o for o in os if o in outcomes] for f, os in (me.get("families") or {}).items()}
+    for o, blk in outcomes.items():
+        f = blk.get("family") or "other"
+        if not any(o in os for os in fams.values()):
+            fams.setdefault(f, []).append(o)
+    order = [f for f in T.FAMILY_ORDER if fams.get(f)] + sorted(f for f in fams if f not in T.FAMILY_ORDER and fams[f])
+    return [(f, fams[f]) for f in order]
+
+
+def _family_name(f: str, lang: str) -> str:
+    return T.FAMILIES.get(f, {}).get(lang, f)
+
+
+def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
+    """Find a chart PNG of the run, preferring a language-specific file.
+
+    Looks for ``<stem>.<lang>.png``, ``<stem>_<lang>.png``, then ``<stem>.png``.
+
+    Parameters
+    ----------
+    figures_dir : pathlib.Path or None
+        The run's ``figures/`` folder.
+    stem : str
+        File stem, e.g. ``02_forest``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The file, or None if none exists.
+    """
+    if figures_dir is None:
+        return None
+    for name in (f"{stem}.{lang}.png", f"{stem}_{lang}.png", f"{stem}.png"):
+        p = Path(figures_dir) / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _figure(figures_dir, stem, lang, index, kind, name=None) -> Figure:
+    path = find_figure(figures_dir, stem, lang)
+    if path is None:
+        return Figure(None, say(lang, "missing_figure", f"{stem}.png"), stem)
+    caption = T.FIGURE_CAPTIONS[kind][lang].format(name=name or "")
+    return Figure(path, say(lang, "figure_caption", index, _capfirst(caption)), stem)
+
+
+def _numbered(text: str, level: int, index: int, lang: str) -> str:
+    if lang != "zh":
+        return text
+    return f"{T.zh_ordinal(index)}、{text}" if level == 1 else f"（{T.zh_ordinal(index)}）{text}"
+
+
+def _method(results: dict, lang: str) -> dict:
+    data = results.get("data") or {}
+    me = results["main_effects"]
+    opts = me.get("options") or {}
+    opts = {**opts, **(opts.get("headline") or {})} if isinstance(opts.get("headline"), dict) else opts
+    any_head = next(iter(me["outcomes"].values()))["headline"]
+    hopts = any_head.get("options") or {}
+    control = opts.get("control_group") or hopts.get("control_group") or "notyet"
+    covs = T.covariate_names({"covariates": opts.get("covariates") or hopts.get("covariates")}, lang)
+    villages = data.get("villages") or any_head.get("n_units")
+    treated = data.get("treated_villages")
+    return {
+        "treated": T.fmt_count(treated, lang) if treated else None,
+        "untreated": T.fmt_count(villages - treated, lang) if treated and villages else None,
+        "villages": T.fmt_count(villages, lang) if villages else "-",
+        "townships": T.fmt_count(data["townships"], lang) if data.get("townships") else "-",
+        "first_year": data.get("first_year") or opts.get("first_year") or "-",
+        "last_year": data.get("last_year") or opts.get("last_year") or "-",
+        "control": T.CONTROL_GROUPS.get(control, {}).get(lang, control),
+        "covariates": T.join_list(covs, lang),
+    }
+
+
+def _limits(results: dict) -> dict:
+    data = results.get("data") or {}
+    opts = results["main_effects"].get("options") or {}
+    first = data.get("first_year") or opts.get("first_year")
+    last = data.get("last_year") or opts.get("last_year")
+    cohorts = [int(g) for g in (data.get("villages_by_cohort") or {}) if str(g).isdigit() and int(g) > 0]
+    max_years = None
+    if cohorts and last:
+        max_years = int(last) - min(cohorts) + 1
+    else:
+        times = [r.get("event_time") for es in (results.get("event_studies") or {}).values()
+                 for r in (es.get("cs") or []) if _finite(r.get("event_time"))]
+        if times:
+            max_years = int(max(times)) + 1
+    return {"first_year": first, "last_year": last, "max_years": max_years if max_years and first else None}
+
+
+def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
+    from analysis.report.labels import label
+
+    me = results["main_effects"]
+    het_truth = [v for dim in (results.get("heterogeneity") or {}).values() if isinstance(dim, dict)
+                 for h in dim.values() if isinstance(h, dict) for v in (h.get("truth") or {}).values()]
+    has_truth = any(_finite(b.get("truth")) for b in me["outcomes"].values()) or any(_finite(v) for v in het_truth)
+    header = T.ui("annex_head", lang)
+    header = header if has_truth else header[:-1]
+    rows: list[tuple[str, ...]] = []
+
+    def row(outcome, analysis, r, pct=False, adj=None, truth=None):
+        if pct:
+            est = T.fmt_stat(r["estimate"] * 100, lang) + "%" if _finite(r.get("estimate")) else "-"
+            ci = (f"[{T.fmt_stat(r['conf_low'] * 100, lang)}%, {T.fmt_stat(r['conf_high'] * 100, lang)}%]"
+                  if _finite(r.get("conf_low"), r.get("conf_high")) else "-")
+        else:
+            est = T.fmt_stat(r.get("estimate"), lang)
+            ci = f"[{T.fmt_stat(r.get('conf_low'), lang)}, {T.fmt_stat(r.get('conf_high'), lang)}]"
+        cells = [label(outcome, lang), analysis, est, ci, T.fmt_p(r.get("p_value")),
+                 T.fmt_p(adj) if adj is not None else "-",
+                 T.fmt_count(r["n_obs"], lang) if _finite(r.get("n_obs")) else "-"]
+        if has_truth:
+            cells.append(T.fmt_stat(truth, lang) if _finite(truth) else "-")
+        rows.append(tuple(cells))
+
+    def est_name(r):
+        return T.ESTIMATORS.get(r.get("estimator"), {}).get(lang, r.get("estimator") or "-")
+
+    paren = ("（", "）") if lang == "zh" else (" (", ")")
+    for _, outcomes in _families(me):
+        for o in outcomes:
+            b = me["outcomes"][o]
+            h = b["headline"]
+            row(o, f"{T.ui('main_row', lang)}{paren[0]}{est_name(h)}{paren[1]}", h, adj=b.get("romano_wolf_p"),
+                truth=b.get("truth"))
+            if b.get("twfe"):
+                row(o, f"{T.ui('twfe_row', lang)}{paren[0]}{est_name(b['twfe'])}{paren[1]}", b["twfe"])
+            if b.get("ppml_pct"):
+                row(o, T.ui("ppml_row", lang), b["ppml_pct"], pct=True)
+    colon = "：" if lang == "zh" else ": "
+    order = [o for _, os in _families(me) for o in os]
+
+    def by_outcome(d: dict) -> list:
+        return sorted(((o, v) for o, v in d.items() if isinstance(v, dict)),
+                      key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+
+    het = {k: v for k, v in (results.get("heterogeneity") or {}).items() if isinstance(v, dict)}
+    dims = [d for d in T.DIMENSIONS if d in het] + sorted(d for d in het if d not in T.DIMENSIONS)
+    for dim in dims:  # (a list of pairwise contrasts, if any, is not an estimate per level)
+        dim_name = _capfirst(T.DIMENSIONS.get(dim, {}).get(lang, dim))
+        for o, h in by_outcome(het[dim]):
+            truths = h.get("truth") or {}
+            for level, r in (h.get("levels") or {}).items():
+                row(o, f"{dim_name}{colon}{T.level_label(dim, str(level), lang)}", r, truth=truths.get(level))
+    for o, rob in by_outcome(results.get("robustness") or {}):
+        for name, r in (rob.get("alternatives") or {}).items():
+            if name != "headline" and isinstance(r, dict):
+                row(o, f"{T.ui('robust_row', lang)}{colon}{T.alternative_label(name, r, lang)}", r)
+        if isinstance(rob.get("spillover"), dict):
+            row(o, T.alternative_label("spillover", None, lang), rob["spillover"])
+    note = say(lang, "annex_note", {"truth": has_truth, "source": source})
+    return Table(tuple(header), tuple(rows), "annex"), note
+
+
+def compose_brief(results: dict, lang: str, figures_dir: Path | None = None) -> Brief:
+    """Compose one language's brief from a parsed ``results.json``, within the word limit.
+
+    If the brief proper would exceed :data:`WORD_LIMIT` words, the optional sentences of
+    :data:`OPTIONAL` are dropped in order (with a warning); if it still does, it is
+    returned with a warning.
+
+    Parameters
+    ----------
+    results : dict
+        Parsed ``results.json``; needs ``main_effects``; uses ``data``, ``meta``,
+        ``event_studies``, ``heterogeneity`` and ``robustness`` where present.
+    lang : {"zh", "en"}
+        Language.
+    figures_dir : pathlib.Path, optional
+        The run's ``figures/`` folder; missing charts are replaced by a note.
+
+    Returns
+    -------
+    Brief
+        The content, ready for :mod:`analysis.report.brief.docx_writer` and
+        :mod:`analysis.report.brief.html_writer`.
+
+    Raises
+    ------
+    ValueError
+        If ``main_effects`` is missing or empty, or ``lang`` is unknown.
+    """
+    brief = _compose(results, lang, figures_dir, frozenset())
+    for i in range(len(OPTIONAL)):
+        if brief.word_count() <= WORD_LIMIT:
+            return brief
+        drop = frozenset(OPTIONAL[: i + 1])
+        warnings.warn(f"{lang} brief has {brief.word_count()} words (limit {WORD_LIMIT}): dropping {sorted(drop)}",
+                      stacklevel=2)
+        brief = _compose(results, lang, figures_dir, drop)
+    if brief.word_count() > WORD_LIMIT:
+        warnings.warn(f"{lang} brief has {brief.word_count()} words, over the limit of {WORD_LIMIT}", stacklevel=2)
+    return brief
+
+
+def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset) -> Brief:
+    T.check_lang(lang)
+    me = results.get("main_effects")
+    if not me or not me.get("outcomes"):
+        raise ValueError("results.json has no main_effects outcomes: run notebook 02 (main effects) first")
+    outcomes = me["outcomes"]
+    data = results.get("data") or {}
+    fams = _families(me)
+    claims_doc = load_claims()
+    source = claims_doc["source"][lang]
+
+    effects = {o: describe_effect(o, outcomes[o], lang) for _, os in fams for o in os}
+    headlines = {f: (T.HEADLINE_OUTCOMES.get(f) if T.HEADLINE_OUTCOMES.get(f) in os else os[0]) for f, os in fams}
+
+    # claims of the report
+    n_treated = data.get("treated_villages")
+    claims = [describe_claim(c, outcomes.get(c["outcome"]), n_treated, lang) for c in claims_doc["claims"]]
+    claims = [c for c in claims if c["available"]]
+    shares = [c["share_value"] for c in claims if c.get("share_value") is not None]
+    claims_key = {
+        "n": len(claims),
+        "supported": sum(c["verdict"] == "supported" for c in claims),
+        "not_shown": sum(c["verdict"] == "not_shown" for c in claims),
+        "contradicted": sum(c["verdict"] == "contradicted" for c in claims),
+        "share_min": T.fmt_pct(min(shares), lang) if shares else None,
+        "share_max": T.fmt_pct(max(shares), lang) if shares else None,
+        "below": bool(shares) and max(shares) < 1,
+    }
+
+    # TWFE contrasts
+    twfe = {o: describe_twfe(o, outcomes[o], results, effects[o], lang) for o in effects if twfe_differs(outcomes[o])}
+    twfe = {o: t for o, t in twfe.items() if t is not None}
+    head_twfe = [o for o in headlines.values() if o in twfe]
+
+    # key messages
+    key = [say(lang, "key_effect", _family_name(f, lang), effects[o]) for f, o in headlines.items()]
+    key = key[: MAX_KEY_MESSAGES - 2]
+    if claims:
+        key.append(say(lang, "claims_key", claims_key))
+    if head_twfe:
+        key.append(say(lang, "twfe_key", twfe[head_twfe[0]]))
+
+    # body
+    body: list[Block] = []
+    figures: list[Figure] = []
+    n1 = 0
+
+    def h1(key_):
+        nonlocal n1
+        n1 += 1
+        body.append(Heading(_numbered(T.ui(key_, lang), 1, n1, lang), 1))
+
+    h1("method")
+    body.append(Paragraph(say(lang, "method", _method(results, lang))))
+
+    h1("findings")
+    fig_i = 0
+    forest = _figure(figures_dir, "02_forest", lang, fig_i + 1, "forest")
+    fig_i += forest.path is not None
+    body.append(forest)
+    figures.append(forest)
+    in_claims = {c["outcome"] for c in claims}
+    limits = _limits(results)
+    for i, (f, os) in enumerate(fams, start=1):
+        body.append(Heading(_numbered(_family_name(f, lang), 2, i, lang), 2))
+        o = headlines[f]
+        e = effects[o]
+        parts = [say(lang, "robustness", describe_robustness(o, results, e["significant"], e["estimate"]), e)]
+        het = describe_heterogeneity(o, results, e, lang)
+        if het is not None and het["differs"] and e["significant"] and "heterogeneity" not in drop:
+            parts.append(say(lang, "heterogeneity", het))
+        limit = T.LIMITS.get(o, T.LIMIT_DEFAULT)
+        parts.append(limit[lang] if limit else say(lang, "limits", limits) or T.LIMIT_DEFAULT[lang])
+        body.append(Paragraph(("" if lang == "zh" else " ").join(parts)))
+        rest = [effects[x] for x in os if x != o and x not in in_claims]
+        if rest and "others" not in drop:
+            body.append(Paragraph(say(lang, "others", rest)))
+        ev = _figure(figures_dir, f"03_event_{o}", lang, fig_i + 1, "event", e["short"])
+        fig_i += ev.path is not None
+        body.append(ev)
+        figures.append(ev)
+
+    if claims:
+        h1("claims")
+        body.append(Paragraph(say(lang, "claims_intro", claims_key)))
+        head = T.ui("claims_head", lang)
+        header = (head[0], say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None),
+                  head[2], head[3])
+        rows = tuple((say(lang, "claim_text", c), say(lang, "claim_comparison", c), say(lang, "claim_share", c),
+                      say(lang, "claim_verdict", c)) for c in claims)
+        body.append(Table(header, rows, "claims"))
+
+    h1("naive")
+    naive = [say(lang, "twfe", twfe[o]) for o in head_twfe]
+    if naive:
+        naive.append(T.TWFE_REASON[lang])
+    else:
+        naive.append(T.TWFE_SAME[lang])
+    naive.append(say(lang, "twfe_count", {"n": len(effects),
+                                          "k": sum(1 for o in effects if twfe_differs(outcomes[o]))}))
+    body.append(Paragraph(("" if lang == "zh" else " ").join(naive)))
+
+    h1("limits")
+    long_run = "" if any(T.LIMITS.get(o, 1) is None for o in headlines.values()) else say(lang, "limits", limits)
+    body.append(Paragraph(("" if lang == "zh" else " ").join(x for x in (long_run, T.LIMITS_GENERAL[lang]) if x)))
+
+    date = T.fmt_date((results.get("meta") or {}).get("date"), lang)
+    notes = [T.SYNTHETIC_NOTE[lang]] if data.get("synthetic") else []
+    annex, annex_note = _annex(results, lang, source)
+    return Brief(
+        lang=lang,
+        title=T.ui("title", lang),
+        notes=notes,
+        key_messages=key,
+        body=body,
+        date=date,
+        annex_label=T.ui("annex_label", lang),
+        annex_title=T.ui("annex_title", lang),
+        annex=annex,
+        annex_note=annex_note,
+        figures=figures,
+    )
