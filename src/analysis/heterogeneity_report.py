@@ -1,0 +1,903 @@
+r"""Who gains most: effects by cadre type, by cohort (batch) and by baseline weakness (notebook 04).
+
+The report sends law-enforcement cadres (公检法司) to villages with poor public order,
+agriculture cadres to villages with a distinctive industry and cadres of financially
+strong units to economically weak villages, in a pilot batch (cohort 2023) and a
+city-wide batch (cohort 2024). This module turns those claims into estimates with the
+Callaway-Sant'Anna heterogeneity estimators of :mod:`analysis.estimators.heterogeneity`
+and puts them into tables, figures, sentences and the ``heterogeneity`` section of
+``results.json``:
+
+* :func:`subgroup_effects` -- the simple ATT within each level of a unit-level variable
+  (``cadre_type``, or the baseline split of :func:`add_weakness`), with the Wald test
+  that all levels have the same effect;
+* :func:`cohort_effects` and :func:`cohort_e0_effects` -- the cohort ATTs
+  :math:`\theta(g)` (mean over the cohort's post years) and, comparable across cohorts,
+  the first-year effects :math:`ATT(g, g)`;
+* :func:`contrast` -- one level against all other treated villages (``law`` against the
+  other cadre types on cases, ``agriculture`` against the others on income): the
+  difference, its standard error from the joint influence-function covariance and a
+  plain statement (:func:`contrast_statement`).
+
+Caveats
+-------
+Cadre types and batches are not randomly assigned: a difference between cadre types
+mixes the effect of the cadre with that of the villages it was sent to. A cohort's
+:math:`\theta(g)` averages over the exposure years the cohort is observed for (the 2024
+cohort only at e = 0), so only the first-year effects compare like with like. p-values
+are pointwise, not adjusted for the many comparisons made here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.data import schema
+from analysis.estimators.callaway_santanna import aggregate
+from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
+from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns
+from analysis.report.labels import label
+from analysis.report.results_json import clean, estimate_record
+from analysis.results import DiDResult, make_tidy, normal_ci
+
+__all__ = [
+    "CONTRASTS",
+    "DIMENSIONS",
+    "WEAKNESS_COLUMN",
+    "add_weakness",
+    "cohort_batches",
+    "cohort_e0_effects",
+    "cohort_effects",
+    "contrast",
+    "contrast_statement",
+    "contrasts",
+    "findings",
+    "load_truth_cells",
+    "plot_levels",
+    "pre_treatment_means",
+    "section_payload",
+    "subgroup_effects",
+    "subgroup_table",
+    "term",
+    "truth_levels",
+]
+
+WEAKNESS_COLUMN = "baseline_weakness"
+"""Column added by :func:`add_weakness`: ``weak`` below the median first-year income, else ``strong``."""
+WEAKNESS_VARIABLE = "income_per_capita"
+WEAKNESS_LABELS = ("weak", "strong")
+OTHERS = "others"
+"""Level name of "all other treated villages" in a contrast."""
+
+DIMENSIONS = ("cadre_type", "cohort", "cohort_e0", "baseline_weakness")
+"""Heterogeneity dimensions, in the order of the notebook and of ``results.json``."""
+
+CONTRASTS: tuple[tuple[str, str, str, int], ...] = (
+    ("cadre_type", "law", "criminal_cases", -1),
+    ("cadre_type", "law", "disputes", -1),
+    ("cadre_type", "agriculture", "income_per_capita", +1),
+)
+"""The questions of the report as contrasts: (by, level, outcome, direction the programme hopes for).
+
+``-1``: the level is claimed to *reduce* the outcome more than other cadres do; ``+1``: to
+*raise* it more."""
+
+_TERMS: dict[str, tuple[str, str]] = {
+    "law": ("政法（公检法司）", "Law enforcement"),
+    "agriculture": ("农业（农牧渔）", "Agriculture"),
+    "economic": ("经济（财力强单位）", "Economic (well-funded units)"),
+    "other": ("其他单位", "Other units"),
+    "others": ("其他类型", "other cadre types"),
+    "weak": ("薄弱村（基期收入低于中位数）", "Weak (baseline income below median)"),
+    "strong": ("较强村（基期收入不低于中位数）", "Stronger (baseline income at or above median)"),
+    "pilot-2022": ("试点", "pilot"),
+    "city-2023": ("全市第一批", "city-wide first batch"),
+    "effect_on": ("效应：", "Effect on "),
+    "estimate_ci": ("估计值与95%置信区间", "Estimate and 95% CI"),
+    "truth": ("真实值（模拟）", "True value (simulation)"),
+    "cadre_type": ("派出单位类型", "Type of sending unit"),
+    "cohort": ("队列：整个派驻期的平均效应 θ(g)", "Cohort: mean over post years θ(g)"),
+    "cohort_e0": ("队列：派驻第一年效应 ATT(g,g)", "Cohort: first-year effect ATT(g,g)"),
+    "baseline_weakness": ("基期经济基础", "Baseline economic strength"),
+    "title_cadre_type": ("按派出单位类型的效应（Callaway-Sant'Anna）",
+                         "Effects by type of sending unit (Callaway-Sant'Anna)"),
+    "title_cohort": ("按队列（批次）的效应", "Effects by cohort (batch)"),
+    "title_baseline_weakness": ("按基期经济基础的效应（薄弱 = 基期人均收入低于中位数）",
+                                "Effects by baseline strength (weak = first-year income below the median)"),
+    "equality_p": ("相等检验 p", "equality p"),
+    "per_village_year": ("（每村每年）", " (per village and year)"),
+}
+_SHORT = {"cohort": "θ(g) ", "cohort_e0": "ATT(g,g) "}
+
+
+def term(name: str, lang: str = "zh") -> str:
+    """Return the display label of a level or term of this module (else of :func:`analysis.report.labels.label`).
+
+    Parameters
+    ----------
+    name : str
+        Level (``law``, ``weak``, a batch label, ...) or term key.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The label.
+
+    Examples
+    --------
+    >>> term("law", "en")
+    'Law enforcement'
+    """
+    if name in _TERMS:
+        return _TERMS[name][0 if lang == "zh" else 1]
+    return label(name, lang)
+
+
+# ----------------------------------------------------------------------------- estimation
+
+
+def _design(panel: pd.DataFrame, covariates: Sequence[str], cluster: str) -> tuple[pd.DataFrame, list[str], str]:
+    if cluster not in CLUSTER_COLUMNS:
+        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
+    data, covs = covariate_columns(panel, list(covariates))
+    return data, covs, CLUSTER_COLUMNS[cluster]
+
+
+def _fit(fit, covs: list[str]) -> DiDResult:
+    """Run ``fit(covariates)``; if the propensity score fails overlap, run it without covariates and say so.
+
+    Small subgroups chosen by the same traits as the covariates (agriculture cadres go to
+    villages with a distinctive industry) can leave a cohort-period cell with no
+    comparable untreated villages. The estimate without covariates then relies on
+    unconditional parallel trends; ``extras["note"]`` records the switch and why.
+    """
+    try:
+        res = fit(covs or None)
+        res.extras.setdefault("note", "")
+        return res
+    except ValueError as err:
+        if not covs or "overlap" not in str(err):
+            raise
+        res = fit(None)
+        res.extras["note"] = f"without covariates (unconditional parallel trends): {err}"
+        return res
+
+
+def add_weakness(panel: pd.DataFrame, year: int, variable: str = WEAKNESS_VARIABLE) -> pd.DataFrame:
+    """Add the column ``baseline_weakness``: ``weak`` if the village's ``variable`` in ``year`` is below the median.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel. Not modified.
+    year : int
+        Baseline year (the first year of the window, before any treatment).
+    variable : str, default "income_per_capita"
+        Baseline variable.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with :data:`WEAKNESS_COLUMN` (median over all villages observed in ``year``;
+        see :func:`analysis.estimators.heterogeneity.baseline_split`).
+    """
+    out = panel.copy()
+    out[WEAKNESS_COLUMN] = baseline_split(panel, variable, year, unit=UNIT, time=TIME,
+                                          labels=WEAKNESS_LABELS).to_numpy()
+    return out
+
+
+def subgroup_effects(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str],
+    by: str,
+    control_group: str = "notyet",
+    covariates: Sequence[str] = (),
+    cluster: str = "township",
+) -> dict[str, DiDResult]:
+    """Estimate the simple ATT of each level of ``by`` for every outcome, and test that all levels are equal.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.panel.load_analysis_panel`), with the column ``by``.
+        Not modified.
+    outcomes : sequence of str
+        Outcomes.
+    by : str
+        Unit-level column (``cadre_type``, :data:`WEAKNESS_COLUMN`).
+    control_group : {"notyet", "never"}
+        Comparison villages (shared by all levels).
+    covariates : sequence of str
+        Canonical baseline covariates (doubly robust DiD).
+    cluster : {"township", "county", "village"}
+        Clustering level.
+
+    Returns
+    -------
+    dict
+        Outcome -> :class:`~analysis.results.DiDResult` of
+        :func:`analysis.estimators.heterogeneity.by_group`. If a subgroup's propensity
+        score fails overlap with the covariates, that outcome is estimated without them
+        and ``extras["note"]`` says so (empty otherwise).
+    """
+    data, covs, cl = _design(panel, covariates, cluster)
+    return {oc: _fit(lambda c, oc=oc: by_group(data, oc, UNIT, TIME, COHORT, by=by, covariates=c,
+                                               control_group=control_group, cluster=cl), covs)
+            for oc in outcomes}
+
+
+def cohort_effects(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str],
+    control_group: str = "notyet",
+    covariates: Sequence[str] = (),
+    cluster: str = "township",
+) -> dict[str, DiDResult]:
+    r"""Cohort ATTs :math:`\theta(g)` (mean over each cohort's post years) with the equality test.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel. Not modified.
+    outcomes : sequence of str
+        Outcomes.
+    control_group : {"notyet", "never"}
+        Comparison villages.
+    covariates : sequence of str
+        Canonical baseline covariates.
+    cluster : {"township", "county", "village"}
+        Clustering level.
+
+    Returns
+    -------
+    dict
+        Outcome -> result of :func:`analysis.estimators.heterogeneity.by_cohort` (its
+        ``extras["att_gt"]`` feeds :func:`cohort_e0_effects`); ``extras["note"]`` as in
+        :func:`subgroup_effects`.
+    """
+    data, covs, cl = _design(panel, covariates, cluster)
+    return {oc: _fit(lambda c, oc=oc: by_cohort(data, oc, UNIT, TIME, COHORT, covariates=c,
+                                                control_group=control_group, cluster=cl), covs)
+            for oc in outcomes}
+
+
+def cohort_e0_effects(cohort_results: Mapping[str, DiDResult], alpha: float = 0.05) -> dict[str, DiDResult]:
+    r"""First-year effects :math:`ATT(g, g)` of every cohort, with a Wald test that they are equal.
+
+    Cohorts observed for different numbers of post years have :math:`\theta(g)` averaged
+    over different exposures; the effect in the first year of exposure is observed for
+    every cohort and compares like with like. The rows are
+    ``aggregate(att_gt, "group", max_e=0)`` of the cohort result's ATT(g,t); the joint
+    covariance comes from the same per-unit influence functions (clustered as the
+    ATT(g,t)).
+
+    Parameters
+    ----------
+    cohort_results : mapping
+        Outcome -> output of :func:`cohort_effects`.
+    alpha : float, default 0.05
+        One minus the confidence level.
+
+    Returns
+    -------
+    dict
+        Outcome -> :class:`~analysis.results.DiDResult` with one row per cohort
+        (aggregation ``group_e0``, term ``"g=2023, e=0"``) and an ``equality_test`` row
+        (``estimate`` = Wald statistic); ``extras``: ``equality_test``, ``vcov``.
+    """
+    out = {}
+    for oc, res in cohort_results.items():
+        agg = aggregate(res.extras["att_gt"], "group", max_e=0)
+        t = agg.tidy()
+        is_g = t["cohort"].notna().to_numpy()
+        V = np.asarray(agg.extras["vcov"])[np.ix_(is_g, is_g)]
+        rows = t.loc[is_g].copy()
+        lo, hi, p = normal_ci(rows["estimate"], rows["std_error"], alpha)
+        rows["conf_low"], rows["conf_high"], rows["p_value"] = lo, hi, p
+        rows["aggregation"] = "group_e0"
+        rows["term"] = [f"g={int(g)}, e=0" for g in rows["cohort"]]
+        rows["event_time"] = 0
+        test = {**equality_test(rows["estimate"].to_numpy(float), V), "levels": [int(g) for g in rows["cohort"]]}
+        first = rows.iloc[0]
+        trow = {"outcome": oc, "estimator": first["estimator"], "control_group": first["control_group"],
+                "aggregation": "equality_test", "term": f"H0: equal first-year effects across cohorts "
+                f"(chi2, df={test['df']})", "estimate": test["statistic"], "p_value": test["p_value"],
+                "band": "pointwise", "n_obs": first["n_obs"], "n_units": first["n_units"],
+                "n_clusters": first["n_clusters"], "options": first["options"]}
+        table = make_tidy(pd.concat([rows, make_tidy([trow])], ignore_index=True))
+        labels = rows["term"].tolist()
+        out[oc] = DiDResult(table, res.estimator, oc, agg.options,
+                            {"equality_test": test, "vcov": pd.DataFrame(V, index=labels, columns=labels),
+                             "note": res.extras.get("note", "")})
+    return out
+
+
+def cohort_batches(panel: pd.DataFrame) -> dict[int, str]:
+    """Batch label(s) of each cohort's villages, e.g. ``{2023: "pilot-2022", 2024: "city-2023"}``.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel with ``cohort`` and ``batch``.
+
+    Returns
+    -------
+    dict
+        Cohort -> batch labels joined by ``"+"`` (sorted), for treated cohorts.
+    """
+    v = panel.loc[panel[COHORT] > 0, [UNIT, COHORT, "batch"]].drop_duplicates(UNIT)
+    return {int(g): "+".join(sorted(map(str, b.unique()))) for g, b in v.groupby(COHORT)["batch"]}
+
+
+def pre_treatment_means(panel: pd.DataFrame, by: str, outcomes: Sequence[str]) -> pd.DataFrame:
+    """Mean outcome of each level's treated villages in the year before their cohort, for scale.
+
+    An effect in yuan or cases means little without the level it acts on: weak villages
+    have less income, so the same proportional effect gives them fewer yuan.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel with ``by`` (use ``cohort`` for the cohort dimensions). Not modified.
+    by : str
+        Unit-level column.
+    outcomes : sequence of str
+        Outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome, level, pre_mean`` (levels as strings; cohorts as ``"2023"``).
+    """
+    pre = panel[(panel[COHORT] > 0) & (panel[TIME] == panel[COHORT] - 1)]
+    lev = pre[by].map(lambda v: str(int(v)) if by == COHORT else str(v))
+    rows = [pd.DataFrame({"outcome": oc, "level": m.index, "pre_mean": m.to_numpy(float)})
+            for oc in outcomes for m in [pre[oc].groupby(lev).mean()]]
+    return pd.concat(rows, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- truth
+
+
+def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
+    """Cell truths ATT(g,t) of the synthetic city (``truth.csv``), or None where the truth does not apply.
+
+    Applies the same check as :func:`analysis.truth.load_truth` (the store holds exactly
+    the simulated city); used for the first-year truths ATT(g,g), which the aggregates
+    do not hold.
+
+    Parameters
+    ----------
+    store : pathlib.Path
+        The DuckDB store.
+    truth_dir : pathlib.Path
+        Folder written by ``study simulate``.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``truth.csv`` (see :class:`analysis.data.simulate.SyntheticCity`), or None.
+    """
+    from analysis.truth import truth_status
+
+    ok, _ = truth_status(store, truth_dir)
+    path = Path(truth_dir) / "truth.csv"
+    if not ok or not path.is_file():
+        return None
+    return pd.read_csv(path)
+
+
+def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Collect the true subgroup effects of the synthetic city, by dimension, outcome and level.
+
+    Parameters
+    ----------
+    truth_aggregates : pandas.DataFrame or None
+        :func:`analysis.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
+    truth_cells : pandas.DataFrame, optional
+        :func:`load_truth_cells`, for the first-year truths ``ATT(g, g)`` (``cohort_e0``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dimension, outcome, level, truth`` (empty without truth). No truth exists for
+        the baseline split.
+    """
+    parts = []
+    if truth_aggregates is not None:
+        ta = truth_aggregates
+        c = ta[ta["aggregation"] == "cadre_type"]
+        parts.append(pd.DataFrame({"dimension": "cadre_type", "outcome": c["outcome"],
+                                   "level": c["cadre_type"].astype(str), "truth": c["value"].astype(float)}))
+        g = ta[ta["aggregation"] == "group"]
+        parts.append(pd.DataFrame({"dimension": "cohort", "outcome": g["outcome"],
+                                   "level": g["cohort"].astype("int64").astype(str),
+                                   "truth": g["value"].astype(float)}))
+    if truth_cells is not None:
+        tc = truth_cells
+        e0 = tc[(tc["effect"] == "direct") & (tc["cohort"] > 0) & (tc["year"] == tc["cohort"])]
+        parts.append(pd.DataFrame({"dimension": "cohort_e0", "outcome": e0["outcome"],
+                                   "level": e0["cohort"].astype("int64").astype(str),
+                                   "truth": e0["att"].astype(float)}))
+    if not parts:
+        return pd.DataFrame({"dimension": pd.Series(dtype=object), "outcome": pd.Series(dtype=object),
+                             "level": pd.Series(dtype=object), "truth": pd.Series(dtype=float)})
+    return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _level_rows(res: DiDResult) -> pd.DataFrame:
+    """Tidy rows of the levels of a heterogeneity result, with a ``level`` column."""
+    t = res.tidy()
+    t = t[t["aggregation"].isin(["group_by", "group", "group_e0"]) & ~t["term"].str.startswith("overall")]
+    t = t[(t["aggregation"] == "group_by") | t["cohort"].notna()].copy()
+    t["level"] = [str(tm).split("=", 1)[1] if a == "group_by" else str(int(g))
+                  for tm, a, g in zip(t["term"], t["aggregation"], t["cohort"], strict=True)]
+    return t.reset_index(drop=True)
+
+
+def _level_order(dimension: str, levels: Sequence[str]) -> list[str]:
+    if dimension == "cadre_type":
+        rank = {c: i for i, c in enumerate(schema.UNIT_TYPES)}
+    elif dimension == "baseline_weakness":
+        rank = {c: i for i, c in enumerate(WEAKNESS_LABELS)}
+    else:
+        rank = {}
+    return sorted(levels, key=lambda s: (rank.get(s, len(rank)), s))
+
+
+def subgroup_table(
+    results: Mapping[str, DiDResult],
+    dimension: str,
+    truth: pd.DataFrame | None = None,
+    batches: Mapping[int, str] | None = None,
+    last_year: int | None = None,
+    pre_means: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per outcome and level: estimate, interval, the equality test and the truth.
+
+    Parameters
+    ----------
+    results : mapping
+        Outcome -> result of :func:`subgroup_effects`, :func:`cohort_effects` or
+        :func:`cohort_e0_effects`.
+    dimension : str
+        One of :data:`DIMENSIONS` (names the rows and picks the truth).
+    truth : pandas.DataFrame, optional
+        :func:`truth_levels`; the ``truth`` column is empty without it.
+    batches : mapping, optional
+        :func:`cohort_batches`, for the ``batch`` column of cohort rows.
+    last_year : int, optional
+        Last year of the window, for the ``post_years`` column of cohort rows (years of
+        exposure the estimate averages over; 1 for first-year effects).
+    pre_means : pandas.DataFrame, optional
+        :func:`pre_treatment_means` for ``pre_mean`` and ``pct_of_pre`` (the estimate in
+        % of the level's pre-treatment mean).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dimension, outcome, level, batch, post_years, estimate, std_error, conf_low,
+        conf_high, p_value, n_units, equality_stat, equality_df, equality_p, note, pre_mean,
+        pct_of_pre, truth`` (``note``: non-empty if the outcome was estimated without
+        covariates, see :func:`subgroup_effects`).
+    """
+    frames = []
+    for oc, res in results.items():
+        t = _level_rows(res)
+        t = t.set_index("level").loc[_level_order(dimension, t["level"].tolist())].reset_index()
+        test = res.extras["equality_test"]
+        is_cohort = dimension in ("cohort", "cohort_e0")
+        post = ([1] * len(t) if dimension == "cohort_e0" else
+                [last_year - int(lv) + 1 for lv in t["level"]] if is_cohort and last_year is not None
+                else [pd.NA] * len(t))
+        frames.append(pd.DataFrame({
+            "dimension": dimension, "outcome": oc, "level": t["level"],
+            "batch": [(batches or {}).get(int(lv), "") if is_cohort else "" for lv in t["level"]],
+            "post_years": pd.array(post, dtype="Int64"),
+            "estimate": t["estimate"], "std_error": t["std_error"], "conf_low": t["conf_low"],
+            "conf_high": t["conf_high"], "p_value": t["p_value"], "n_units": t["n_units"],
+            "equality_stat": float(test["statistic"]), "equality_df": int(test["df"]),
+            "equality_p": float(test["p_value"]), "note": res.extras.get("note", ""),
+        }))
+    out = pd.concat(frames, ignore_index=True)
+    if pre_means is not None:
+        out = out.merge(pre_means, on=["outcome", "level"], how="left", validate="one_to_one")
+    else:
+        out["pre_mean"] = np.nan
+    out["pct_of_pre"] = 100 * out["estimate"] / out["pre_mean"].where(out["pre_mean"] != 0)
+    if truth is not None and not truth.empty:
+        tr = truth[truth["dimension"] == dimension][["outcome", "level", "truth"]]
+        out = out.merge(tr, on=["outcome", "level"], how="left", validate="one_to_one")
+    else:
+        out["truth"] = np.nan
+    return out
+
+
+# ----------------------------------------------------------------------------- contrasts
+
+
+def contrast(
+    panel: pd.DataFrame,
+    outcome: str,
+    by: str,
+    level: str,
+    control_group: str = "notyet",
+    covariates: Sequence[str] = (),
+    cluster: str = "township",
+    truth_aggregates: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    r"""Effect in villages of one level minus the effect in all other treated villages, with its interval.
+
+    The treated villages are split into ``level`` and ``others`` and
+    :func:`analysis.estimators.heterogeneity.by_group` estimates both simple ATTs with
+    shared comparison villages. The difference
+    :math:`\hat\theta_{level} - \hat\theta_{others}` has variance
+    :math:`V_{11} + V_{22} - 2V_{12}` from their joint (clustered) influence-function
+    covariance, so the correlation through the shared comparison villages is accounted
+    for. :math:`\hat\theta_{level}` equals the level's estimate in the by-level results
+    (same runs), and :math:`\theta_{others}` is the simple ATT over all other treated
+    village-years.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel with column ``by``. Not modified.
+    outcome : str
+        Outcome.
+    by : str
+        Unit-level column (``cadre_type``).
+    level : str
+        The level compared with all others (``law``).
+    control_group, covariates, cluster
+        As :func:`subgroup_effects`.
+    truth_aggregates : pandas.DataFrame, optional
+        Synthetic truth (``by == "cadre_type"`` only): fills ``truth_level``,
+        ``truth_others`` (the per-type truths weighted by their treated post-treatment
+        village-years, the weights of the simple ATT) and ``truth_difference``.
+    alpha : float, default 0.05
+        One minus the confidence level.
+
+    Returns
+    -------
+    dict
+        ``by, level, outcome, estimate_level, std_error_level, estimate_others,
+        std_error_others, difference, std_error, conf_low, conf_high, p_value,
+        n_treated_level, n_treated_others, truth_level, truth_others, truth_difference,
+        note`` (``note`` as in :func:`subgroup_effects`).
+
+    Raises
+    ------
+    ValueError
+        If ``level`` has no treated village, or no other level does.
+    """
+    treated = panel[COHORT] > 0
+    lev = panel.loc[treated, by].astype(str)
+    if not (lev == level).any():
+        raise ValueError(f"no treated village has {by} = {level!r}; levels: {sorted(lev.unique())}")
+    if (lev == level).all():
+        raise ValueError(f"every treated village has {by} = {level!r}: nothing to compare with")
+    col = f"{by}__{level}_vs_others"
+    data = panel.copy()
+    data[col] = np.where(data[by].astype(str) == level, level, OTHERS)
+    res = subgroup_effects(data, [outcome], col, control_group=control_group, covariates=covariates,
+                           cluster=cluster)[outcome]
+    t = res.tidy("group_by").set_index("term")
+    names = [f"{col}={level}", f"{col}={OTHERS}"]
+    V = res.extras["vcov"].loc[names, names].to_numpy()
+    a = np.array([1.0, -1.0])
+    est = t.loc[names, "estimate"].to_numpy(float)
+    diff = float(a @ est)
+    se = float(np.sqrt(a @ V @ a))
+    lo, hi, p = normal_ci(diff, se, alpha)
+    v = panel.loc[treated, [UNIT, by]].drop_duplicates(UNIT)
+    out = {"by": by, "level": level, "outcome": outcome,
+           "estimate_level": est[0], "std_error_level": float(np.sqrt(V[0, 0])),
+           "estimate_others": est[1], "std_error_others": float(np.sqrt(V[1, 1])),
+           "difference": diff, "std_error": se, "conf_low": float(lo), "conf_high": float(hi), "p_value": float(p),
+           "n_treated_level": int((v[by].astype(str) == level).sum()),
+           "n_treated_others": int((v[by].astype(str) != level).sum()),
+           "truth_level": np.nan, "truth_others": np.nan, "truth_difference": np.nan,
+           "note": res.extras.get("note", "")}
+    if truth_aggregates is not None and by == "cadre_type":
+        ta = truth_aggregates
+        tr = ta[(ta["aggregation"] == "cadre_type") & (ta["outcome"] == outcome)].set_index("cadre_type")["value"]
+        post = panel[treated & (panel[TIME] >= panel[COHORT])]
+        w = post.groupby(post[by].astype(str)).size()
+        others = [s for s in w.index if s != level]
+        if level in tr.index and all(s in tr.index for s in others):
+            out["truth_level"] = float(tr[level])
+            out["truth_others"] = float(np.average(tr[others].to_numpy(float), weights=w[others].to_numpy(float)))
+            out["truth_difference"] = out["truth_level"] - out["truth_others"]
+    return out
+
+
+def contrasts(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    specs: Sequence[tuple[str, str, str, int]] = CONTRASTS,
+    control_group: str = "notyet",
+    covariates: Sequence[str] = (),
+    cluster: str = "township",
+    truth_aggregates: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Run :func:`contrast` for each question in ``specs`` (restricted to ``outcomes`` if given).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel. Not modified.
+    outcomes : sequence of str, optional
+        Keep only the contrasts on these outcomes (default: all of ``specs``).
+    specs : sequence of (by, level, outcome, direction)
+        Default :data:`CONTRASTS`.
+    control_group, covariates, cluster, truth_aggregates
+        As :func:`contrast`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per contrast: the columns of :func:`contrast` and ``direction``.
+    """
+    rows = []
+    for by, level, oc, direction in specs:
+        if outcomes is not None and oc not in outcomes:
+            continue
+        r = contrast(panel, oc, by, level, control_group=control_group, covariates=covariates, cluster=cluster,
+                     truth_aggregates=truth_aggregates)
+        rows.append({**r, "direction": direction})
+    cols = ["by", "level", "outcome", "direction", "estimate_level", "std_error_level", "estimate_others",
+            "std_error_others", "difference", "std_error", "conf_low", "conf_high", "p_value", "n_treated_level",
+            "n_treated_others", "truth_level", "truth_others", "truth_difference", "note"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _num(x: float) -> str:
+    a = abs(x)
+    return f"{x:,.0f}" if a >= 100 else f"{x:,.1f}" if a >= 10 else f"{x:.2f}" if a >= 0.1 else f"{x:.3f}"
+
+
+def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
+    """State a contrast in one plain sentence: is the level's effect larger in the hoped-for direction.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`contrasts`.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The sentence, with the two effects, the difference, its 95% interval and p-value
+        (and the true difference when known).
+
+    Examples
+    --------
+    >>> r = {"level": "law", "outcome": "criminal_cases", "direction": -1, "estimate_level": -0.2,
+    ...      "estimate_others": -0.05, "difference": -0.15, "conf_low": -0.25, "conf_high": -0.05,
+    ...      "p_value": 0.004, "truth_difference": float("nan")}
+    >>> contrast_statement(r, "en")[:60]
+    'Yes: with a Law enforcement cadre the effect on Criminal cas'
+    """
+    d, lo, hi, sign = row["difference"], row["conf_low"], row["conf_high"], row["direction"]
+    clear = lo > 0 or hi < 0
+    better = clear and np.sign(d) == sign
+    worse = clear and np.sign(d) == -sign
+    oc, lv = row["outcome"], row["level"]
+    truth = row.get("truth_difference")
+    has_truth = truth is not None and np.isfinite(truth)
+    if lang == "zh":
+        verb = "减少" if sign < 0 else "提高"
+        head = (f"是：{term(lv, 'zh')}派出的第一书记比其他类型更能{verb}“{label(oc, 'zh')}”" if better else
+                f"否（方向相反）：{term(lv, 'zh')}派出的第一书记{verb}“{label(oc, 'zh')}”的作用小于其他类型" if worse
+                else f"无法确定：{term(lv, 'zh')}派出的第一书记与其他类型在“{label(oc, 'zh')}”上的效应差异不显著")
+        s = (f"{head}。效应分别为 {_num(row['estimate_level'])} 与 {_num(row['estimate_others'])}，"
+             f"差异 {_num(d)}（95%置信区间 {_num(lo)} 至 {_num(hi)}，p = {row['p_value']:.3g}）")
+        if has_truth:
+            s += f"；模拟的真实差异为 {_num(truth)}"
+        if row.get("note"):
+            s += "（因倾向得分重叠不足，未使用协变量）"
+        return s + "。"
+    verb = "reduce" if sign < 0 else "raise"
+    head = (f"Yes: with a {term(lv, 'en')} cadre the effect on {label(oc, 'en')} is larger in the hoped-for "
+            f"direction ({verb}) than with other cadre types" if better else
+            f"No, the opposite: {term(lv, 'en')} cadres {verb} {label(oc, 'en')} less than other cadre types"
+            if worse else
+            f"Not clear: the effect of {term(lv, 'en')} cadres on {label(oc, 'en')} cannot be told apart from "
+            "that of other cadre types")
+    s = (f"{head}. Effects {_num(row['estimate_level'])} vs {_num(row['estimate_others'])}, difference {_num(d)} "
+         f"(95% CI {_num(lo)} to {_num(hi)}, p = {row['p_value']:.3g})")
+    if has_truth:
+        s += f"; the true difference in the simulation is {_num(truth)}"
+    if row.get("note"):
+        s += " (estimated without covariates: the propensity score failed overlap)"
+    return s + "."
+
+
+# ----------------------------------------------------------------------------- results.json
+
+
+def section_payload(
+    results: Mapping[str, Mapping[str, DiDResult]],
+    truth: pd.DataFrame | None = None,
+    contrast_table: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Build the ``heterogeneity`` section of ``results.json``.
+
+    Parameters
+    ----------
+    results : mapping
+        Dimension (:data:`DIMENSIONS`) -> outcome -> result.
+    truth : pandas.DataFrame, optional
+        :func:`truth_levels`.
+    contrast_table : pandas.DataFrame, optional
+        :func:`contrasts`.
+
+    Returns
+    -------
+    dict
+        ``{dimension: {outcome: {"levels": {level: estimate record}, "equality_p": float,
+        "truth": {level: float or None}}}, "contrasts": [row, ...]}``; levels are cadre
+        types, cohorts (``"2023"``) or ``weak``/``strong``. An outcome estimated without
+        covariates also has ``"note"``.
+    """
+    out: dict[str, Any] = {}
+    for dim, by_outcome in results.items():
+        sec = {}
+        for oc, res in by_outcome.items():
+            t = _level_rows(res)
+            order = _level_order(dim, t["level"].tolist())
+            recs = {r["level"]: estimate_record(r.drop(labels=["level"])) for _, r in t.iterrows()}
+            tr = {}
+            if truth is not None and not truth.empty:
+                sel = truth[(truth["dimension"] == dim) & (truth["outcome"] == oc)]
+                tr = dict(zip(sel["level"], sel["truth"], strict=True))
+            sec[oc] = {"levels": {lv: recs[lv] for lv in order},
+                       "equality_p": res.extras["equality_test"]["p_value"],
+                       "truth": {lv: tr.get(lv) for lv in order}}
+            if res.extras.get("note"):
+                sec[oc]["note"] = res.extras["note"]
+        out[dim] = sec
+    if contrast_table is not None:
+        out["contrasts"] = [clean(r) for r in contrast_table.to_dict("records")]
+    return out
+
+
+# ----------------------------------------------------------------------------- figures and findings
+
+
+def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang: str = "zh", ncol: int = 3):
+    """One panel per outcome: estimate and 95% CI of each level, true values overlaid where known.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`subgroup_table` (one or more dimensions, e.g. ``cohort`` and
+        ``cohort_e0`` side by side).
+    dimensions : sequence of str
+        Dimensions to draw, one series each (in this order).
+    title : str
+        Figure title.
+    lang : {"zh", "en"}
+        Label language.
+    ncol : int, default 3
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    from matplotlib import pyplot as plt
+
+    outcomes = list(dict.fromkeys(table["outcome"]))
+    nrow = int(np.ceil(len(outcomes) / ncol))
+    ncol = min(ncol, len(outcomes))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.4 * nrow), squeeze=False)
+    width = 0.7 / max(len(dimensions), 1)
+    colors = ["#1f5f8b", "#c1721b", "#3b8c4a", "#7a4a9a"]
+    for ax, oc in zip(axes.ravel(), outcomes, strict=False):
+        sub = table[table["outcome"] == oc]
+        levels = list(dict.fromkeys(sub["level"]))
+        for j, dim in enumerate(dimensions):
+            d = sub[sub["dimension"] == dim].set_index("level").reindex(levels)
+            x = np.arange(len(levels)) + (j - (len(dimensions) - 1) / 2) * width
+            ok = d["estimate"].notna().to_numpy()
+            yerr = np.vstack([d["estimate"] - d["conf_low"], d["conf_high"] - d["estimate"]])[:, ok]
+            ax.errorbar(x[ok], d["estimate"].to_numpy()[ok], yerr=yerr, fmt="o", color=colors[j % len(colors)],
+                        capsize=3, label=term(dim, lang) if len(dimensions) > 1 else term("estimate_ci", lang))
+            tr = d["truth"].to_numpy(float)
+            if np.isfinite(tr).any():
+                ax.scatter(x, tr, marker="x", color="#c0392b", s=45, zorder=3,
+                           label=term("truth", lang) if j == 0 else None)
+        ax.axhline(0, color="grey", lw=0.8)
+        names = []
+        for lv in levels:
+            b = sub.loc[sub["level"] == lv, "batch"].iloc[0]
+            names.append(f"{lv}\n{term(b, lang)}" if b else term(lv, lang).replace("（", "\n（").replace(" (", "\n("))
+        ax.set_xticks(np.arange(len(levels)), names, fontsize=8)
+        p = sub.groupby("dimension", sort=False)["equality_p"].first()
+        ax.set_title(label(oc, lang) + "\n" + "; ".join(
+            f"{_SHORT.get(dim, '')}{term('equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
+            if dim in p.index), fontsize=9)
+        ax.set_ylabel(term("effect_on", lang) + label(oc, lang) + "\n" + term("per_village_year", lang).strip(),
+                      fontsize=8)
+    for ax in axes.ravel()[len(outcomes):]:
+        ax.set_visible(False)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def findings(
+    tables: Mapping[str, pd.DataFrame],
+    contrast_table: pd.DataFrame,
+    lang: str = "zh",
+) -> list[str]:
+    """Compute the sentences that answer the notebook's questions.
+
+    Parameters
+    ----------
+    tables : mapping
+        Dimension -> :func:`subgroup_table` (``cadre_type``, ``cohort``, ``cohort_e0``,
+        ``baseline_weakness``; missing ones are skipped).
+    contrast_table : pandas.DataFrame
+        :func:`contrasts`.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    list of str
+        One sentence per contrast, then per dimension and outcome.
+    """
+    zh = lang == "zh"
+    out = [contrast_statement(r, lang) for r in contrast_table.to_dict("records")]
+    out.append("以下括号内为效应占该组派驻前一年均值的百分比。" if zh else
+               "Below, percentages in parentheses are the effect relative to the group's mean in the year "
+               "before treatment.")
+    for dim in ("cohort_e0", "cohort", "baseline_weakness", "cadre_type"):
+        t = tables.get(dim)
+        if t is None:
+            continue
+        for oc, sub in t.groupby("outcome", sort=False):
+            p = float(sub["equality_p"].iloc[0])
+            pct = sub["pct_of_pre"] if "pct_of_pre" in sub else pd.Series(np.nan, index=sub.index)
+            parts = [f"{term(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
+                     f"[{_num(lo)}, {_num(hi)}]" + (f" ({pc:+.1f}%)" if np.isfinite(pc) else "")
+                     for lv, e, lo, hi, pc in zip(sub["level"], sub["estimate"], sub["conf_low"],
+                                                  sub["conf_high"], pct.to_numpy(float), strict=True)]
+            verdict = (("差异显著" if p < 0.05 else "差异不显著") if zh else
+                       ("the difference is significant" if p < 0.05 else "no significant difference"))
+            what = {"cohort_e0": ("派驻第一年效应（各队列可比）", "first-year effect (comparable across cohorts)"),
+                    "cohort": ("整个派驻期平均效应（各队列暴露年数不同）",
+                               "mean effect over post years (cohorts differ in years of exposure)"),
+                    "baseline_weakness": ("按基期经济基础", "by baseline strength"),
+                    "cadre_type": ("按派出单位类型", "by cadre type")}[dim][0 if zh else 1]
+            caveat = ""
+            if "note" in sub and sub["note"].iloc[0]:
+                caveat = ("（因倾向得分重叠不足，未使用协变量）" if zh else
+                          " (estimated without covariates: the propensity score failed overlap)")
+            if zh:
+                out.append(f"{label(oc, 'zh')}，{what}{caveat}：" + "；".join(parts)
+                           + f"。相等检验 p = {p:.3g}，{verdict}。")
+            else:
+                out.append(f"{label(oc, 'en')}, {what}{caveat}: " + "; ".join(parts) + f". Equality test p = {p:.3g}: "
+                           f"{verdict}.")
+    return out
