@@ -46,8 +46,9 @@ def test_diff_runs_sorts_by_move_and_flags_significance_flips(tmp_path, capsys):
     cases = df[df["outcome"] == "criminal_cases"].iloc[0]
     assert abs(cases["change"] - 0.08) < 1e-12 and abs(cases["change_in_se"] - 0.08 / 0.03) < 1e-12
     assert bool(cases["significant_a"]) and not bool(cases["significant_b"])
-    assert df.iloc[0]["outcome"] == "petitions"  # present in B only: listed first
-    assert df.iloc[1]["outcome"] == "criminal_cases"  # 2.67 SE beats income's 0.5 SE
+    assert df.iloc[0]["outcome"] == "criminal_cases"  # 2.67 SE beats income's 0.5 SE
+    assert df.iloc[1]["outcome"] == "income_per_capita"
+    assert df.iloc[-1]["outcome"] == "petitions"  # present in B only: listed last
     assert main(["diff", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "1 changed whether their 95% interval excludes zero" in out and "[B only]" in out

@@ -70,13 +70,46 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from analysis.data.ingest import IngestError, ingest_files
+    from analysis.data.store import StoreError
 
     try:
-        report = ingest_files([Path(f) for f in args.files], store=Path(args.store), dry_run=args.dry_run)
+        report = ingest_files(
+            [Path(f) for f in args.files],
+            store=Path(args.store),
+            dry_run=args.dry_run,
+            accept_warnings=args.accept_warnings,
+            year=args.year,
+            crosswalk=Path(args.crosswalk) if args.crosswalk else None,
+            mapping_dir=Path(args.mapping_dir) if args.mapping_dir else None,
+        )
     except IngestError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except StoreError as exc:
+        raise UserError(str(exc)) from exc
     print(report)
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from analysis.data.store import history_text
+
+    store = Path(args.store)
+    if not store.exists():
+        raise UserError(f"the store {store} does not exist; nothing has been ingested yet")
+    sys.stdout.write(history_text(store).rstrip("\n") + "\n")
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from analysis.data.store import StoreError, restore
+
+    try:
+        result = restore(Path(args.store), args.ingest_id, when="after" if args.after else "before",
+                         dry_run=args.dry_run)
+    except StoreError as exc:
+        raise UserError(str(exc)) from exc
+    print(result)
     return 0
 
 
@@ -219,8 +252,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", help="panel and/or postings files")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
-    p.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    p.add_argument("--dry-run", action="store_true", help="validate and report what would change, write nothing")
+    p.add_argument("--mapping-dir", nargs="?", const=str(paths.MAPPINGS_DIR), default=None, metavar="DIR",
+                   help="read statistics-bureau / organisation-department files (Chinese headers, GBK, 万元, "
+                   f"subtotal rows ...) through the header mappings in DIR (default when given bare: "
+                   f"{paths.MAPPINGS_DIR})")
+    p.add_argument("--year", type=int, default=None, help="year of a bureau file that has no year column")
+    p.add_argument("--crosswalk", default=None, metavar="FILE",
+                   help="village code changes (merged/split villages), see analysis.data.crosswalk")
+    p.add_argument("--accept-warnings", action="store_true",
+                   help="let suspicious but possible values through (they are recorded in the history)")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser(
+        "history",
+        help="list the ingests and restores of the store: id, time, files, what changed",
+        description="List every ingest (and restore) of the store, oldest first, with what it changed.",
+    )
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser(
+        "restore",
+        help="bring the store back to its state right before (or after) an ingest",
+        description="Restore the store's content as it was right before the ingest ID (or right after it, with "
+        "--after). The restore is written atomically and is itself logged, so it can be undone.",
+    )
+    p.add_argument("ingest_id", help="an ingest id from `study history`")
+    p.add_argument("--after", action="store_true", help="restore the state right after that ingest")
+    p.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser(
         "estimate",

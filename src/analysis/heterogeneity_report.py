@@ -151,11 +151,12 @@ def _design(panel: pd.DataFrame, covariates: Sequence[str], cluster: str) -> tup
 
 
 def _fit(fit, covs: list[str]) -> DiDResult:
-    """Run ``fit(covariates)``; if the propensity score fails overlap, run it without covariates and say so.
+    """Run ``fit(covariates)``; if the propensity score cannot be fitted, run it without covariates and say so.
 
     Small subgroups chosen by the same traits as the covariates (agriculture cadres go to
     villages with a distinctive industry) can leave a cohort-period cell with no
-    comparable untreated villages. The estimate without covariates then relies on
+    comparable untreated villages (overlap failure), or with a covariate that does not vary
+    among the subgroup's villages (a singular design). The estimate without covariates then relies on
     unconditional parallel trends; ``extras["note"]`` records the switch and why.
     """
     try:
@@ -163,7 +164,7 @@ def _fit(fit, covs: list[str]) -> DiDResult:
         res.extras.setdefault("note", "")
         return res
     except ValueError as err:
-        if not covs or "overlap" not in str(err):
+        if not covs or not ("overlap" in str(err) or "singular" in str(err)):
             raise
         res = fit(None)
         res.extras["note"] = f"without covariates (unconditional parallel trends): {err}"

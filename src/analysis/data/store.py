@@ -12,8 +12,18 @@ Tables
     One row per file written by an ingest: ingest id, time (UTC), file name, sha256 of
     the file, table, rows, years covered and what the file changed.
 ``panel_history``, ``postings_history``
-    The old version of every row that an ingest replaced with different content or
-    removed, tagged with the ingest id, so no value is ever lost silently.
+    The old version of every row that an ingest replaced with different content
+    (``change = 'replaced'``) or removed (``'removed'``), and the key of every row it
+    inserted (``'inserted'``, other columns empty), tagged with the ingest id: no value is
+    ever lost silently, and every ingest can be taken back (:func:`restore`).
+``ingest_log``
+    One row per ingest or restore: sequence number, kind, time, input files, rows before
+    and after, villages added and removed, a fingerprint of the content before and after
+    (:func:`_fingerprint`, checked by :func:`restore`), warnings accepted and the
+    conversions applied to bureau files. :func:`history` reads it.
+``village_crosswalk``
+    Village-code changes (merges, splits, new and abolished villages) recorded from
+    crosswalk files (:mod:`analysis.data.crosswalk`), with the ingest that brought them.
 ``store_meta``
     Key-value facts about the store (schema fingerprint, creation time).
 
@@ -36,6 +46,17 @@ and fsynced, and :func:`os.replace` moves it over the original (atomic on POSIX)
 process killed at any point leaves the original file byte-for-byte as it was; the
 orphaned temporary file is deleted by the next write. Readers that already have the
 store open keep reading the old snapshot until they reopen it.
+
+History and restore
+-------------------
+:func:`history` lists the ingests. :func:`restore` brings ``panel`` and ``postings``
+back to their content right before (or right after) a given ingest: it takes back the
+later ingests newest first from the history tables, checks the result against the
+fingerprint the ingest log recorded for that state, and writes it like an ingest (same
+lock, temporary copy, one transaction, :func:`os.replace`). The restore is itself
+logged with the rows it replaced, so it can be taken back too; nothing is ever deleted
+from the history, the provenance or the crosswalk. Ingests written before the ingest log
+existed ("legacy") cannot be taken back, since their inserted keys were not recorded.
 
 Readers open the store read-only through :func:`open_store`, which attaches the file
 to a fresh in-memory DuckDB instance, so every call sees the current file even in a
@@ -339,7 +360,7 @@ def read_provenance(store: StoreLike) -> pd.DataFrame:
         ).fetchdf()
 
 
-def read_history(store: StoreLike, table: str) -> pd.DataFrame:
+def read_history(store: StoreLike, table: str, include_inserted: bool = False) -> pd.DataFrame:
     """Read the old versions of rows that ingests replaced or removed.
 
     Parameters
@@ -348,19 +369,23 @@ def read_history(store: StoreLike, table: str) -> pd.DataFrame:
         The store.
     table : {"panel", "postings"}
         Which table's history.
+    include_inserted : bool, default False
+        Also return the ``"inserted"`` records: the keys (other columns empty) of the
+        rows each ingest inserted, which :func:`restore` uses to undo an ingest.
 
     Returns
     -------
     pandas.DataFrame
-        ``ingest_id``, ``change`` (``"replaced"`` or ``"removed"``) and the canonical
-        columns of the old row.
+        ``ingest_id``, ``change`` (``"replaced"`` or ``"removed"``, and ``"inserted"``
+        if asked) and the canonical columns of the old row.
     """
     schema.columns(table)
     with _reading(store) as con:
         if not _has_table(con, f"{table}_history"):
             return pd.DataFrame(columns=["ingest_id", "change", *schema.column_names(table)])
+        where = "" if include_inserted else "WHERE change <> 'inserted'"
         return con.execute(
-            f"SELECT * FROM {table}_history ORDER BY ingest_id, {', '.join(KEYS[table])}"
+            f"SELECT * FROM {table}_history {where} ORDER BY ingest_id, {', '.join(KEYS[table])}"
         ).fetchdf()
 
 
@@ -527,6 +552,22 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             inserted BIGINT NOT NULL, replaced BIGINT NOT NULL, unchanged BIGINT NOT NULL,
             package_version VARCHAR, PRIMARY KEY (ingest_id, file_seq))"""
     )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS ingest_log (
+            ingest_id VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, kind VARCHAR NOT NULL,
+            ingested_at TIMESTAMP NOT NULL, files VARCHAR, target VARCHAR,
+            panel_rows_before BIGINT, panel_rows_after BIGINT,
+            postings_rows_before BIGINT, postings_rows_after BIGINT,
+            villages_added BIGINT, villages_removed BIGINT,
+            fingerprint_before VARCHAR, fingerprint_after VARCHAR, engine VARCHAR,
+            warnings_accepted BIGINT, notes VARCHAR)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS village_crosswalk (
+            old_code VARCHAR, new_code VARCHAR, year_effective INTEGER NOT NULL,
+            change_type VARCHAR NOT NULL, weight DOUBLE, ingest_id VARCHAR NOT NULL,
+            file_name VARCHAR)"""
+    )
     if row is None:
         now = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
         con.execute(
@@ -583,6 +624,29 @@ class FileChange:
 
 
 @dataclass(frozen=True)
+class YearChange:
+    """What writing changes (or would change) in one year of one table.
+
+    Attributes
+    ----------
+    table : str
+        ``panel`` or ``postings``.
+    year : int
+        Panel year, or start year of postings.
+    inserted, replaced, unchanged, removed : int
+        Rows whose key is new; whose key exists with different content; identical rows;
+        stored rows of a replaced panel year that the new data does not have.
+    """
+
+    table: str
+    year: int
+    inserted: int
+    replaced: int
+    unchanged: int
+    removed: int = 0
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """Outcome of :func:`write_tables`.
 
@@ -596,12 +660,39 @@ class WriteResult:
         Panel rows removed per replaced year: in the store, absent from the new data.
     written : bool
         False for a dry run.
+    by_year : list of YearChange
+        Inserted / replaced / unchanged / removed rows per table and year.
+    villages_added, villages_removed : list of str
+        Village codes the panel gains (in no stored year before) or loses (in no year
+        after), sorted.
     """
 
     ingest_id: str
     files: list[FileChange] = field(default_factory=list)
     removed: dict[int, int] = field(default_factory=dict)
     written: bool = True
+    by_year: list[YearChange] = field(default_factory=list)
+    villages_added: list[str] = field(default_factory=list)
+    villages_removed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IngestLog:
+    """What an ingest records about itself beyond the rows (see :func:`history`).
+
+    Attributes
+    ----------
+    files : list of str
+        Input file names.
+    notes : list of str
+        Conversions applied to bureau files and warnings accepted, as text.
+    warnings_accepted : int
+        Warnings the user accepted (``accept_warnings=True``).
+    """
+
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings_accepted: int = 0
 
 
 _LOCAL = threading.local()
@@ -747,26 +838,37 @@ def _years_of(table: str, frame: pd.DataFrame) -> tuple[int, ...]:
     return tuple(sorted(int(y) for y in frame["start_date"].dt.year.dropna().unique()))
 
 
+def _year_sql(table: str, alias: str) -> str:
+    return f"{alias}.year" if table == "panel" else f"year({alias}.start_date)"
+
+
 def _plan(
     con: duckdb.DuckDBPyConnection,
     table: str,
     view: str,
     frame: pd.DataFrame,
     sources: list[Source],
-) -> tuple[list[FileChange], dict[int, int]]:
+) -> tuple[list[FileChange], dict[int, int], list[YearChange], list[str], list[str]]:
     """Count what writing ``frame`` (registered as ``view``) changes in ``table``."""
     inc = _incoming_sql(table, view)
     old = f"o.{KEYS[table][0]}"
     same = _same(table, "n", "o")
     rows = con.execute(
-        f"""SELECT n._src,
+        f"""SELECT n._src, {_year_sql(table, "n")} AS y,
                 count(*) FILTER (WHERE {old} IS NULL),
                 count(*) FILTER (WHERE {old} IS NOT NULL AND NOT {same}),
                 count(*) FILTER (WHERE {old} IS NOT NULL AND {same})
             FROM {inc} n LEFT JOIN {table} o ON {_key_join(table, "n", "o")}
-            GROUP BY n._src"""
+            GROUP BY n._src, y"""
     ).fetchall()
-    counts = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    counts: dict[int, list[int]] = {}
+    per_year: dict[int, list[int]] = {}
+    for src, y, ins, rep, unch in rows:
+        c = counts.setdefault(int(src), [0, 0, 0])
+        c[0], c[1], c[2] = c[0] + int(ins), c[1] + int(rep), c[2] + int(unch)
+        if y is not None:
+            py = per_year.setdefault(int(y), [0, 0, 0, 0])
+            py[0], py[1], py[2] = py[0] + int(ins), py[1] + int(rep), py[2] + int(unch)
     changes = []
     for i, s in enumerate(sources):
         ins, rep, unch = counts.get(i, (0, 0, 0))
@@ -775,6 +877,8 @@ def _plan(
             FileChange(s.file_name, s.sha256, table, s.rows, _years_of(table, part), ins, rep, unch)
         )
     removed: dict[int, int] = {}
+    added_codes: list[str] = []
+    removed_codes: list[str] = []
     if table == "panel" and len(frame):
         years = sorted(int(y) for y in frame["year"].unique())
         for y, n in con.execute(
@@ -785,22 +889,56 @@ def _plan(
             [years],
         ).fetchall():
             removed[int(y)] = int(n)
-    return changes, removed
+            per_year.setdefault(int(y), [0, 0, 0, 0])[3] = int(n)
+        added_codes = [
+            r[0]
+            for r in con.execute(
+                f"""SELECT DISTINCT n.village_code FROM {inc} n
+                    WHERE NOT EXISTS (SELECT 1 FROM panel o WHERE o.village_code = n.village_code)
+                    ORDER BY 1"""
+            ).fetchall()
+        ]
+        removed_codes = [
+            r[0]
+            for r in con.execute(
+                f"""SELECT DISTINCT o.village_code FROM panel o
+                    WHERE list_contains(?, o.year)
+                      AND NOT EXISTS (SELECT 1 FROM panel p
+                                      WHERE p.village_code = o.village_code AND NOT list_contains(?, p.year))
+                      AND NOT EXISTS (SELECT 1 FROM {inc} n WHERE n.village_code = o.village_code)
+                    ORDER BY 1""",
+                [years, years],
+            ).fetchall()
+        ]
+    by_year = [YearChange(table, y, *v) for y, v in sorted(per_year.items())]
+    return changes, removed, by_year, added_codes, removed_codes
 
 
 def _apply(
     con: duckdb.DuckDBPyConnection, table: str, view: str, frame: pd.DataFrame, ingest_id: str
 ) -> None:
-    """Write ``frame`` into ``table`` inside the open transaction, keeping history."""
+    """Write ``frame`` into ``table`` inside the open transaction, keeping history.
+
+    Every row an ingest replaces or removes is copied to ``<table>_history`` first, and
+    the key of every row it inserts is recorded there too (``change = 'inserted'``), so
+    :func:`restore` can undo the ingest exactly.
+    """
     if frame.empty:
         return
     inc = _incoming_sql(table, view)
     names = ", ".join(schema.column_names(table))
+    keys = ", ".join(KEYS[table])
     key_join = _key_join(table, "n", "o")
     con.execute(
         f"""INSERT INTO {table}_history (ingest_id, change, {names})
             SELECT ?, 'replaced', {", ".join("o." + c for c in schema.column_names(table))}
             FROM {table} o JOIN {inc} n ON {key_join} WHERE NOT {_same(table, "n", "o")}""",
+        [ingest_id],
+    )
+    con.execute(
+        f"""INSERT INTO {table}_history (ingest_id, change, {keys})
+            SELECT ?, 'inserted', {", ".join("n." + k for k in KEYS[table])}
+            FROM {inc} n WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE {key_join})""",
         [ingest_id],
     )
     if table == "panel":
@@ -826,6 +964,37 @@ def _package_version() -> str:
     return __version__
 
 
+def _fingerprint(con: duckdb.DuckDBPyConnection, tables: dict[str, str] | None = None) -> str:
+    """Order-independent fingerprint of the canonical content (row counts and a hash sum).
+
+    Cheap enough for every ingest (one scan in DuckDB); compared only between stores
+    written by the same DuckDB version (``ingest_log.engine``). :func:`content_hash` is
+    the version-independent hash.
+    """
+    parts = []
+    for table in CANONICAL_TABLES:
+        name = (tables or {}).get(table, table)
+        cols = ", ".join(schema.column_names(table))
+        n, h = con.execute(f"SELECT count(*), coalesce(sum(hash({cols})), 0) FROM {name}").fetchall()[0]
+        parts.append(f"{table}:{int(n)}:{h}")
+    return ";".join(parts)
+
+
+def _engine() -> str:
+    return f"duckdb {duckdb.__version__}"
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    return (
+        int(con.execute("SELECT count(*) FROM panel").fetchall()[0][0]),
+        int(con.execute("SELECT count(*) FROM postings").fetchall()[0][0]),
+    )
+
+
+def _next_seq(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM ingest_log").fetchall()[0][0])
+
+
 def write_tables(
     store: str | os.PathLike,
     *,
@@ -836,12 +1005,15 @@ def write_tables(
     dry_run: bool = False,
     after_partial_write: Callable[[], None] | None = None,
     lock_timeout: float = 600.0,
+    crosswalk: pd.DataFrame | None = None,
+    log: IngestLog | None = None,
 ) -> WriteResult:
     """Write panel and/or postings rows into the store in one atomic transaction.
 
     The panel is written with replace-the-year semantics, the postings are upserted by
     ``secretary_id`` (see the module docstring); one provenance row is recorded per
-    source. The frames are not modified.
+    source, and one row in ``ingest_log`` per call (with fingerprints of the content
+    before and after, which :func:`restore` checks). The frames are not modified.
 
     Parameters
     ----------
@@ -860,11 +1032,17 @@ def write_tables(
         for the crash test of the ingest).
     lock_timeout : float, default 600
         Seconds to wait for a concurrent ingest.
+    crosswalk : pandas.DataFrame, optional
+        Village-code changes to record (``old_code``, ``new_code``, ``year_effective``,
+        ``change_type``, ``weight``, ``file_name``); checked by the caller.
+    log : IngestLog, optional
+        Input files, notes and accepted warnings, for :func:`history`.
 
     Returns
     -------
     WriteResult
-        Counts per file and rows removed per replaced year.
+        Counts per file and per year, rows removed per replaced year, villages added
+        and removed.
 
     Raises
     ------
@@ -895,7 +1073,7 @@ def write_tables(
             if store.exists():
                 shutil.copyfile(store, tmp)
                 shutil.copymode(store, tmp)
-            result = _write_into(tmp, jobs, ingest_id, now, after_partial_write)
+            result = _write_into(tmp, jobs, ingest_id, now, after_partial_write, crosswalk, log)
             _fsync(tmp)
             os.replace(tmp, store)
             _fsync(store.parent, directory=True)
@@ -929,50 +1107,116 @@ def _connect_rw(path: Path) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"the store is not a usable DuckDB file: {exc}") from exc
 
 
+def _insert_provenance(
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: str,
+    now: datetime,
+    files: list[FileChange],
+    no_years: str | None = None,
+) -> None:
+    for seq, ch in enumerate(files):
+        con.execute(
+            f"INSERT INTO provenance ({', '.join(PROVENANCE_COLUMNS)}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                ingest_id,
+                seq,
+                now,
+                ch.file_name,
+                ch.sha256,
+                ch.table,
+                ch.rows,
+                ", ".join(str(y) for y in ch.years) or no_years,
+                min(ch.years) if ch.years else None,
+                max(ch.years) if ch.years else None,
+                ch.inserted,
+                ch.replaced,
+                ch.unchanged,
+                _package_version(),
+            ],
+        )
+
+
+def _insert_log(
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: str,
+    kind: str,
+    now: datetime,
+    before: tuple[str, tuple[int, int]],
+    files: Sequence[str],
+    target: str | None,
+    villages: tuple[int, int],
+    log: IngestLog | None,
+) -> None:
+    after_counts = _counts(con)
+    con.execute(
+        """INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            ingest_id,
+            _next_seq(con),
+            kind,
+            now,
+            json.dumps(list(files), ensure_ascii=False),
+            target,
+            before[1][0],
+            after_counts[0],
+            before[1][1],
+            after_counts[1],
+            villages[0],
+            villages[1],
+            before[0],
+            _fingerprint(con),
+            _engine(),
+            log.warnings_accepted if log else 0,
+            json.dumps(log.notes if log else [], ensure_ascii=False),
+        ],
+    )
+
+
 def _write_into(
     tmp: Path,
     jobs: list[tuple[str, pd.DataFrame, list[Source]]],
     ingest_id: str,
     now: datetime,
     after_partial_write: Callable[[], None] | None,
+    crosswalk: pd.DataFrame | None = None,
+    log: IngestLog | None = None,
 ) -> WriteResult:
     con = _connect_rw(tmp)
     try:
         con.execute("BEGIN TRANSACTION")
         _ensure_schema(con)
+        before = (_fingerprint(con), _counts(con))
         files: list[FileChange] = []
         removed: dict[int, int] = {}
+        by_year: list[YearChange] = []
+        added: list[str] = []
+        gone: list[str] = []
         for i, (table, frame, sources) in enumerate(jobs):
             view = f"incoming_{table}"
             con.register(view, frame)
-            changes, rem = _plan(con, table, view, frame, sources)
+            changes, rem, years, add, rm = _plan(con, table, view, frame, sources)
             files.extend(changes)
             removed.update(rem)
+            by_year.extend(years)
+            added, gone = (add, rm) if table == "panel" else (added, gone)
             _apply(con, table, view, frame, ingest_id)
             con.unregister(view)
             if i == 0 and after_partial_write is not None:
                 after_partial_write()
-        for seq, ch in enumerate(files):
+        if crosswalk is not None and len(crosswalk):
+            cw = crosswalk[["old_code", "new_code", "year_effective", "change_type", "weight", "file_name"]].copy()
+            con.register("incoming_crosswalk", cw)
             con.execute(
-                f"INSERT INTO provenance ({', '.join(PROVENANCE_COLUMNS)}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    ingest_id,
-                    seq,
-                    now,
-                    ch.file_name,
-                    ch.sha256,
-                    ch.table,
-                    ch.rows,
-                    ", ".join(str(y) for y in ch.years) or None,
-                    min(ch.years) if ch.years else None,
-                    max(ch.years) if ch.years else None,
-                    ch.inserted,
-                    ch.replaced,
-                    ch.unchanged,
-                    _package_version(),
-                ],
+                """INSERT INTO village_crosswalk
+                   SELECT old_code, new_code, CAST(year_effective AS INTEGER), change_type,
+                          CAST(weight AS DOUBLE), ?, file_name FROM incoming_crosswalk""",
+                [ingest_id],
             )
+            con.unregister("incoming_crosswalk")
+        _insert_provenance(con, ingest_id, now, files)
+        names = log.files if log and log.files else list(dict.fromkeys(f.file_name for f in files))
+        _insert_log(con, ingest_id, "ingest", now, before, names, None, (len(added), len(gone)), log)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     except BaseException:
@@ -981,7 +1225,7 @@ def _write_into(
         raise
     finally:
         con.close()
-    return WriteResult(ingest_id, files, removed, written=True)
+    return WriteResult(ingest_id, files, removed, True, by_year, added, gone)
 
 
 def _dry_run(
@@ -996,11 +1240,14 @@ def _dry_run(
             _ensure_schema(con)
         files: list[FileChange] = []
         removed: dict[int, int] = {}
+        by_year: list[YearChange] = []
+        added: list[str] = []
+        gone: list[str] = []
         for table, frame, sources in jobs:
             view = f"incoming_{table}"
             con.register(view, frame)
             if _has_table(con, table):
-                changes, rem = _plan(con, table, view, frame, sources)
+                changes, rem, years, add, rm = _plan(con, table, view, frame, sources)
             else:
                 changes = [
                     FileChange(
@@ -1015,13 +1262,22 @@ def _dry_run(
                     )
                     for i, s in enumerate(sources)
                 ]
-                rem = {}
+                rem, add, rm = {}, [], []
+                col = frame["year"] if table == "panel" else frame["start_date"].dt.year
+                years = [
+                    YearChange(table, int(y), int(n), 0, 0) for y, n in col.value_counts().sort_index().items()
+                ]
+                if table == "panel":
+                    add = sorted(frame["village_code"].unique().tolist())
             files.extend(changes)
             removed.update(rem)
+            by_year.extend(years)
+            if table == "panel":
+                added, gone = add, rm
             con.unregister(view)
     finally:
         con.close()
-    return WriteResult(ingest_id, files, removed, written=False)
+    return WriteResult(ingest_id, files, removed, False, by_year, added, gone)
 
 
 def write_panel(
@@ -1069,3 +1325,427 @@ def write_postings(
         What changed.
     """
     return write_tables(store, postings=df, postings_sources=provenance_rows)
+
+
+# ----------------------------------------------------------------------------- history and restore
+
+HISTORY_COLUMNS = (
+    "ingest_id",
+    "seq",
+    "kind",
+    "ingested_at",
+    "files",
+    "target",
+    "panel_years",
+    "panel_inserted",
+    "panel_replaced",
+    "panel_unchanged",
+    "panel_removed",
+    "postings_inserted",
+    "postings_replaced",
+    "postings_unchanged",
+    "postings_removed",
+    "panel_rows_after",
+    "postings_rows_after",
+    "villages_added",
+    "villages_removed",
+    "warnings_accepted",
+    "notes",
+    "restorable",
+    "summary",
+)
+"""Columns of :func:`history`."""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _summary_text(r: dict) -> str:
+    if r["kind"] == "restore":
+        head = f"restored the state {r['target']}"
+    else:
+        head = "ingest of " + (", ".join(json.loads(r["files"])) if r["files"] else "(no file)")
+    parts = []
+    if r["panel_years"]:
+        parts.append(f"panel {r['panel_years']}")
+    changes = []
+    for table in ("panel", "postings"):
+        ins, rep, rem = r[f"{table}_inserted"], r[f"{table}_replaced"], r.get(f"{table}_removed", 0)
+        bits = [f"+{ins:,}" if ins else "", f"~{rep:,}" if rep else "", f"-{rem:,}" if rem else ""]
+        bits = [b for b in bits if b]
+        if bits:
+            changes.append(f"{table} rows {' '.join(bits)}")
+    text = head + (": " + "; ".join(parts + changes) if parts or changes else ": no change to the data")
+    if r["villages_added"] or r["villages_removed"]:
+        text += f"; villages +{r['villages_added'] or 0:,} -{r['villages_removed'] or 0:,}"
+    if r["warnings_accepted"]:
+        text += f"; {_plural(int(r['warnings_accepted']), 'warning')} accepted"
+    return text
+
+
+def history(store: StoreLike) -> pd.DataFrame:
+    """List the ingests (and restores) of the store, oldest first: what each changed.
+
+    Parameters
+    ----------
+    store : path or duckdb connection
+        The store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ingest, columns :data:`HISTORY_COLUMNS`:
+
+        ``ingest_id``, ``seq`` (order of the ingests), ``kind`` (``ingest``,
+        ``restore``, or ``ingest (legacy)`` for ingests written before the ingest log
+        existed, which cannot be undone), ``ingested_at`` (UTC), ``files`` (JSON list of
+        input files), ``target`` (for a restore: ``before <id>`` / ``after <id>``),
+        ``panel_years`` (years written; for a restore, the years of the restored
+        panel), ``<table>_inserted`` / ``_replaced`` / ``_unchanged`` / ``_removed``
+        (rows; an ingest removes panel rows of a replaced year that the new files lack,
+        only a restore removes postings), ``panel_rows_after`` / ``postings_rows_after``,
+        ``villages_added`` / ``villages_removed`` (villages the panel gained or lost),
+        ``warnings_accepted``, ``notes`` (JSON list: conversions applied to bureau files,
+        warnings accepted), ``restorable`` (whether :func:`restore` can bring back the
+        state before this ingest) and ``summary`` (one line of text).
+
+    Examples
+    --------
+    >>> history("data/study.duckdb")[["ingest_id", "summary"]]  # doctest: +SKIP
+    """
+    with _reading(store) as con:
+        if not _has_table(con, "provenance"):
+            return pd.DataFrame({c: pd.Series([], dtype="object") for c in HISTORY_COLUMNS})
+        prov = con.execute(
+            """SELECT ingest_id, min(ingested_at) AS ingested_at, string_agg(file_name, ', ' ORDER BY file_seq) AS fn,
+                      string_agg(DISTINCT CASE WHEN table_name = 'panel' THEN years END, ', ') AS panel_years,
+                      sum(inserted) FILTER (WHERE table_name = 'panel') AS panel_inserted,
+                      sum(replaced) FILTER (WHERE table_name = 'panel') AS panel_replaced,
+                      sum(unchanged) FILTER (WHERE table_name = 'panel') AS panel_unchanged,
+                      sum(inserted) FILTER (WHERE table_name = 'postings') AS postings_inserted,
+                      sum(replaced) FILTER (WHERE table_name = 'postings') AS postings_replaced,
+                      sum(unchanged) FILTER (WHERE table_name = 'postings') AS postings_unchanged
+               FROM provenance GROUP BY ingest_id"""
+        ).fetchdf()
+        removed = con.execute(
+            "SELECT ingest_id, count(*) AS panel_removed FROM panel_history WHERE change = 'removed' "
+            "GROUP BY ingest_id"
+        ).fetchdf()
+        removed_post = con.execute(
+            "SELECT ingest_id, count(*) AS postings_removed FROM postings_history WHERE change = 'removed' "
+            "GROUP BY ingest_id"
+        ).fetchdf()
+        log = (
+            con.execute("SELECT * FROM ingest_log").fetchdf()
+            if _has_table(con, "ingest_log")
+            else pd.DataFrame(columns=["ingest_id", "seq"])
+        )
+    df = prov.merge(removed, on="ingest_id", how="left").merge(removed_post, on="ingest_id", how="left")
+    df = df.merge(log, on="ingest_id", how="left", suffixes=("", "_log"))
+    legacy = df["seq"].isna()
+    df["kind"] = df["kind"].where(~legacy, "ingest (legacy)")
+    df["files"] = df["files"].where(
+        ~legacy, df["fn"].map(lambda s: json.dumps(s.split(", ") if s else [], ensure_ascii=False))
+    )
+    df = df.sort_values(["seq", "ingested_at", "ingest_id"], na_position="first", kind="mergesort")
+    df = df.reset_index(drop=True)
+    df["seq"] = np.arange(1, len(df) + 1)
+    for c in ("panel_inserted", "panel_replaced", "panel_unchanged", "panel_removed", "postings_inserted",
+              "postings_replaced", "postings_unchanged", "postings_removed", "villages_added", "villages_removed",
+              "warnings_accepted"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
+    for c in ("panel_rows_after", "postings_rows_after"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    df["notes"] = df["notes"].fillna("[]")
+    df["panel_years"] = df["panel_years"].fillna("")
+    # An ingest can be undone if it and every later one recorded their inserted keys.
+    logged = df["kind"].ne("ingest (legacy)").to_numpy()
+    df["restorable"] = np.flip(np.logical_and.accumulate(np.flip(logged))) if len(df) else logged
+    df["summary"] = [_summary_text(r) for r in df.to_dict("records")]
+    return df[list(HISTORY_COLUMNS)]
+
+
+def history_text(store: StoreLike) -> str:
+    """Return :func:`history` as lines of text, oldest first (what ``study history`` prints).
+
+    Parameters
+    ----------
+    store : path or duckdb connection
+        The store.
+
+    Returns
+    -------
+    str
+        One line per ingest: number, id, time (UTC), kind and summary, and a note on
+        how to restore.
+    """
+    h = history(store)
+    if h.empty:
+        return "No ingest yet."
+    lines = []
+    for r in h.itertuples():
+        when = pd.Timestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M:%S")
+        mark = "" if r.restorable else "  (cannot be undone: written before the ingest log)"
+        lines.append(f"{r.seq:>3}  {r.ingest_id}  {when} UTC  {r.summary}{mark}")
+    lines.append(
+        "To bring back the state before (or after) an ingest: restore(store, <ingest id>, when='before'|'after') "
+        "(study restore ID [--after]); a restore is recorded here too and can itself be undone."
+    )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """Outcome of :func:`restore`.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The store.
+    ingest_id : str
+        Identifier of the restore in the ingest log (not stored in a dry run).
+    target : str
+        ``before <id>`` or ``after <id>``.
+    undone : list of str
+        The ingests whose changes were taken back, newest first.
+    by_table : dict of str to tuple of int
+        Per table: rows inserted, replaced and removed by the restore.
+    written : bool
+        False for a dry run or when the store already was in the target state.
+    """
+
+    store: Path
+    ingest_id: str
+    target: str
+    undone: list[str]
+    by_table: dict[str, tuple[int, int, int]]
+    written: bool
+
+    def __str__(self) -> str:
+        if not self.undone:
+            return f"{self.store} is already in the state {self.target}: nothing to do."
+        lines = [
+            f"{'Restored' if self.written else 'Dry run: nothing was written. Would restore'} {self.store} to the "
+            f"state {self.target}, taking back {_plural(len(self.undone), 'ingest')} "
+            f"({', '.join(self.undone)})."
+        ]
+        for table, (ins, rep, rem) in self.by_table.items():
+            lines.append(f"  {table}: {ins:,} rows inserted, {rep:,} replaced, {rem:,} removed")
+        if self.written:
+            lines.append(
+                f"The restore is itself recorded as ingest {self.ingest_id}: restore(store, {self.ingest_id!r}) "
+                "takes it back."
+            )
+        return "\n".join(lines)
+
+
+def _working_copy(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    name = f"restore_{table}"
+    cols = ", ".join(_column_ddl(table))
+    con.execute(f"CREATE TEMP TABLE {name} ({cols}, PRIMARY KEY ({', '.join(KEYS[table])}))")
+    con.execute(f"INSERT INTO {name} SELECT {', '.join(schema.column_names(table))} FROM {table}")
+    return name
+
+
+def _undo(con: duckdb.DuckDBPyConnection, work: dict[str, str], ingest_id: str) -> None:
+    for table, name in work.items():
+        keys = KEYS[table]
+        cond = " AND ".join(f"{name}.{k} = h.{k}" for k in keys)
+        con.execute(
+            f"DELETE FROM {name} USING {table}_history h "
+            f"WHERE h.ingest_id = ? AND h.change = 'inserted' AND {cond}",
+            [ingest_id],
+        )
+        cols = ", ".join(schema.column_names(table))
+        con.execute(
+            f"INSERT OR REPLACE INTO {name} SELECT {cols} FROM {table}_history "
+            "WHERE ingest_id = ? AND change IN ('replaced', 'removed')",
+            [ingest_id],
+        )
+
+
+def _replace_content(
+    con: duckdb.DuckDBPyConnection, work: dict[str, str], restore_id: str
+) -> dict[str, tuple[int, int, int]]:
+    """Make the live tables equal to the working copies, recording history like an ingest."""
+    out = {}
+    for table, name in work.items():
+        names = schema.column_names(table)
+        cols = ", ".join(names)
+        keys = ", ".join(KEYS[table])
+        join = _key_join(table, "n", "o")
+        same = _same(table, "n", "o")
+        ins, rep, rem = con.execute(
+            f"""SELECT
+                  (SELECT count(*) FROM {name} n WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE {join})),
+                  (SELECT count(*) FROM {name} n JOIN {table} o ON {join} WHERE NOT {same}),
+                  (SELECT count(*) FROM {table} o WHERE NOT EXISTS (SELECT 1 FROM {name} n WHERE {join}))"""
+        ).fetchall()[0]
+        o_cols = ", ".join("o." + c for c in names)
+        con.execute(
+            f"""INSERT INTO {table}_history (ingest_id, change, {cols})
+                SELECT ?, 'replaced', {o_cols} FROM {table} o JOIN {name} n ON {join} WHERE NOT {same}""",
+            [restore_id],
+        )
+        con.execute(
+            f"""INSERT INTO {table}_history (ingest_id, change, {cols})
+                SELECT ?, 'removed', {o_cols} FROM {table} o
+                WHERE NOT EXISTS (SELECT 1 FROM {name} n WHERE {join})""",
+            [restore_id],
+        )
+        con.execute(
+            f"""INSERT INTO {table}_history (ingest_id, change, {keys})
+                SELECT ?, 'inserted', {", ".join("n." + k for k in KEYS[table])} FROM {name} n
+                WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE {join})""",
+            [restore_id],
+        )
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+        out[table] = (int(ins), int(rep), int(rem))
+    return out
+
+
+def restore(
+    store: str | os.PathLike,
+    ingest_id: str,
+    when: str = "before",
+    dry_run: bool = False,
+    lock_timeout: float = 600.0,
+) -> RestoreResult:
+    """Bring the panel and postings back to their state just before or just after an ingest.
+
+    ``when="before"`` gives the content the store had right before ``ingest_id`` was
+    written (as if it and every later ingest had never happened); ``when="after"``
+    gives the content right after it (as if no later ingest had happened). The state
+    is rebuilt from the history tables by taking back, newest first, the ingests
+    concerned (re-inserting the rows they replaced or removed, deleting the rows they
+    inserted), checked against the fingerprint the ingest log recorded for that state,
+    and written atomically like an ingest (temporary copy, one transaction,
+    :func:`os.replace`). Nothing is deleted from the history: the restore is itself
+    recorded as an ingest (kind ``restore``) with the rows it replaced, so it can be
+    taken back in turn (``restore(store, <restore id>)``). Provenance, the ingest log
+    and the village crosswalk are kept as they are.
+
+    Parameters
+    ----------
+    store : str or path-like
+        The store.
+    ingest_id : str
+        An ingest of :func:`history` (a unique prefix is enough).
+    when : {"before", "after"}, default "before"
+        Which state to bring back.
+    dry_run : bool, default False
+        Rebuild and check the state in a temporary copy and report, but keep the store.
+    lock_timeout : float, default 600
+        Seconds to wait for a concurrent ingest.
+
+    Returns
+    -------
+    RestoreResult
+        What was (or would be) taken back.
+
+    Raises
+    ------
+    StoreError
+        If the ingest is unknown or ambiguous, the store does not exist, an ingest to
+        take back was written before the ingest log existed (its inserted rows are not
+        recorded), or the rebuilt state does not match the recorded fingerprint (then
+        nothing is changed).
+
+    Examples
+    --------
+    >>> restore("data/study.duckdb", "20250301T101500Z-1a2b3c4d", when="before")  # doctest: +SKIP
+    """
+    store = Path(store)
+    if when not in ("before", "after"):
+        raise StoreError(f"when must be 'before' or 'after', got {when!r}")
+    if not store.exists():
+        raise StoreError(f"no store at {store}")
+    with ingest_lock(store, timeout=lock_timeout):
+        hist = history(store)
+        match = hist[hist["ingest_id"].str.startswith(str(ingest_id))]
+        if len(match) != 1:
+            known = ", ".join(hist["ingest_id"].tail(5))
+            why = "is not an ingest of this store" if match.empty else "matches several ingests"
+            raise StoreError(f"{ingest_id!r} {why}; the latest ingests are: {known} (see history())")
+        pos = int(match.index[0])
+        full_id = str(match.iloc[0]["ingest_id"])
+        target = f"{when} {full_id}"
+        first_undone = pos if when == "before" else pos + 1
+        undo = hist.iloc[first_undone:]
+        if undo.empty:
+            return RestoreResult(store, "", target, [], {}, False)
+        if not bool(undo.iloc[0]["restorable"]):
+            legacy = undo.loc[~undo["kind"].ne("ingest (legacy)"), "ingest_id"].tolist()
+            raise StoreError(
+                f"cannot restore the state {target}: the ingests {', '.join(legacy)} were written before the "
+                "store recorded inserted rows, so they cannot be taken back"
+            )
+        with _reading(store) as con:
+            log = con.execute(
+                "SELECT ingest_id, fingerprint_before, engine FROM ingest_log WHERE ingest_id = ?",
+                [str(undo.iloc[0]["ingest_id"])],
+            ).fetchall()
+        expected = log[0][1] if log and log[0][2] == _engine() else None
+        now = datetime.now(UTC).replace(tzinfo=None)
+        restore_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        _remove_leftovers(store)
+        _recover_wal(store)
+        tmp = store.with_name(f"{_temp_prefix(store)}{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            shutil.copyfile(store, tmp)
+            shutil.copymode(store, tmp)
+            con = _connect_rw(tmp)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                _ensure_schema(con)
+                before = (_fingerprint(con), _counts(con))
+                work = {t: _working_copy(con, t) for t in CANONICAL_TABLES}
+                villages_now = {r[0] for r in con.execute("SELECT DISTINCT village_code FROM panel").fetchall()}
+                for iid in reversed(undo["ingest_id"].tolist()):
+                    _undo(con, work, iid)
+                got = _fingerprint(con, work)
+                if expected is not None and got != expected:
+                    raise StoreError(
+                        f"the rebuilt state {target} does not match the fingerprint recorded by the ingest log "
+                        f"({got} != {expected}); the store was not changed"
+                    )
+                by_table = _replace_content(con, work, restore_id)
+                files = []
+                for t, (ins, rep, _rem) in by_table.items():
+                    n, years = con.execute(
+                        f"SELECT count(*), list(DISTINCT {_year_sql(t, 'x')} ORDER BY {_year_sql(t, 'x')}) "
+                        f"FROM {t} x"
+                    ).fetchall()[0]
+                    # sha256 column: the restored content's fingerprint (no file was read).
+                    files.append(
+                        FileChange(f"(restore {target})", f"restore:{got}", t, int(n),
+                                   tuple(int(y) for y in (years or []) if y is not None), ins, rep, 0)
+                    )
+                # A restore to an empty table records years as "" (not NULL): readers split the text.
+                _insert_provenance(con, restore_id, now, files, no_years="")
+                villages_then = {r[0] for r in con.execute("SELECT DISTINCT village_code FROM panel").fetchall()}
+                changed = (len(villages_then - villages_now), len(villages_now - villages_then))
+                _insert_log(con, restore_id, "restore", now, before, [], target, changed, None)
+                con.execute("COMMIT")
+                con.execute("CHECKPOINT")
+            except BaseException:
+                with suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+            if dry_run:
+                tmp.unlink()
+            else:
+                _fsync(tmp)
+                os.replace(tmp, store)
+                _fsync(store.parent, directory=True)
+        except BaseException:
+            for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+                with suppress(FileNotFoundError):
+                    p.unlink()
+            raise
+    undone = list(reversed(undo["ingest_id"].tolist()))
+    return RestoreResult(store, restore_id if not dry_run else "", target, undone, by_table, not dry_run)

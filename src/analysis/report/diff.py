@@ -86,10 +86,11 @@ def reasons(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> list[str]:
     for g in sorted(set(ca) & set(cb)):
         if ca[g] != cb[g]:
             out.append(f"cohort {g} has {cb[g]} villages in B against {ca[g]} in A")
-    oa = (doc_a.get("main_effects") or {}).get("options")
-    ob = (doc_b.get("main_effects") or {}).get("options")
-    if oa != ob:
-        out.append("the estimation options differ (see main_effects.options)")
+    oa = (doc_a.get("main_effects") or {}).get("options") or {}
+    ob = (doc_b.get("main_effects") or {}).get("options") or {}
+    changed = sorted(k for k in set(oa) | set(ob) if oa.get(k) != ob.get(k))
+    if changed:
+        out.append(f"estimation options differ: {', '.join(changed)}")
     return out
 
 
@@ -127,9 +128,12 @@ def diff_runs(run_a: Path, run_b: Path, min_change_in_se: float = 0.0) -> tuple[
     if min_change_in_se > 0:
         keep = df["change_in_se"].isna() | (df["change_in_se"].abs() >= min_change_in_se)
         df = df[keep]
-    order = df["change_in_se"].abs().fillna(float("inf"))
-    df = df.assign(_o=order).sort_values(["_o", "section", "outcome", "item"], ascending=[False, True, True, True],
-                                          kind="mergesort").drop(columns="_o")
+    # Moves measured in standard errors first (largest first), then moves without a standard
+    # error (e.g. percentages), then estimates present in one run only.
+    tier = df["change_in_se"].notna().map({True: 0, False: 1}).where(df["change"].notna(), 2)
+    size = df["change_in_se"].abs().fillna(df["change"].abs()).fillna(0.0)
+    df = df.assign(_t=tier, _s=-size).sort_values(["_t", "_s", "section", "outcome", "item"],
+                                                 kind="mergesort").drop(columns=["_t", "_s"])
     return df.reset_index(drop=True), reasons(doc_a, doc_b)
 
 

@@ -1,0 +1,295 @@
+"""Problems found in input files, and the error report written next to each input.
+
+A :class:`Problem` says where (file, sheet, row, column, value), what rule the value
+breaks, in English and in plain Chinese, and what to do about it. The ingest collects
+*every* problem of every file before deciding anything (:mod:`analysis.data.ingest`).
+
+:func:`write_error_report` writes the problems of one input file as
+``<input>.errors.xlsx`` and ``<input>.errors.csv`` beside it (the input itself is never
+opened for writing). Each report is written to a temporary name and moved into place,
+so a half-written report never exists.
+
+Severity
+--------
+``error``
+    The value breaks a rule of the data contract; the file cannot be ingested until it
+    is corrected.
+``warning``
+    The value is possible but suspicious (income up tenfold against the stored previous
+    year: a 万元/元 mix-up?). Warnings block the ingest unless it is repeated with
+    ``accept_warnings=True`` (``study ingest --accept-warnings``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPORT_XLSX_MAX_ROWS = 100_000
+"""At most this many problems go into the XLSX report (the CSV report holds all)."""
+
+REPORT_COLUMNS = (
+    ("severity", "级别 severity"),
+    ("file", "文件 file"),
+    ("sheet", "工作表 sheet"),
+    ("row", "行 row"),
+    ("header", "列（文件中的表头） column as headed in the file"),
+    ("column", "标准列名 canonical column"),
+    ("value", "值 value"),
+    ("problem_zh", "问题"),
+    ("problem", "problem"),
+    ("action_zh", "处理办法"),
+    ("action", "what to do"),
+)
+"""Columns of the error report: attribute of :class:`Problem` and bilingual heading."""
+
+_SEVERITY_ZH = {"error": "错误", "warning": "警告"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file.
+
+    Attributes
+    ----------
+    file : str
+        File name as given.
+    row : int or None
+        Row as the user sees it (the spreadsheet row number in XLSX, the line in CSV:
+        header = row 1 in canonical files), or the 1-based record number in Parquet;
+        None for problems of the whole file or of a whole column.
+    column : str or None
+        Canonical column concerned, or None.
+    value : str or None
+        The offending value as written in the file, or None.
+    problem : str
+        The rule the value breaks, in English.
+    action : str
+        What to do about it, in English.
+    row_label : str
+        ``"row"`` (CSV, XLSX) or ``"record"`` (Parquet).
+    sheet : str or None
+        Worksheet of an XLSX bureau file (None for CSV and for canonical files).
+    header : str or None
+        The column's header as written in a bureau file (e.g. ``村集体收入（万元）``).
+    problem_zh, action_zh : str
+        The rule and what to do, in plain Chinese.
+    severity : {"error", "warning"}
+        Errors block the ingest; warnings block it unless accepted.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    problem: str
+    action: str
+    row_label: str = "row"
+    sheet: str | None = None
+    header: str | None = None
+    problem_zh: str = ""
+    action_zh: str = ""
+    severity: str = "error"
+
+    @property
+    def is_warning(self) -> bool:
+        """Whether the problem is a warning (possible but suspicious value)."""
+        return self.severity == "warning"
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.sheet:
+            where.append(f"sheet {self.sheet!r}")
+        if self.row is not None:
+            header = " (header)" if self.row == 1 and self.row_label == "row" and not self.sheet else ""
+            where.append(f"{self.row_label} {self.row}{header}")
+        if self.column:
+            cols = self.column.split(", ")
+            if self.header and self.header != self.column:
+                where.append(f"column {self.header} [{self.column}]")
+            else:
+                where.append(f"column {cols[0]}" if len(cols) == 1 else f"columns {' and '.join(cols)}")
+        text = self.problem
+        if self.value is not None:
+            shown = self.value if len(self.value) <= 60 else self.value[:57] + "..."
+            text = f"value {shown!r} {text}"
+        if self.is_warning:
+            text = f"warning: {text}"
+        action = self.action.rstrip(".")
+        return f"{', '.join(where)}: {text}. What to do: {action}."
+
+    def text_zh(self) -> str:
+        """Return the problem as one line of plain Chinese (empty if no Chinese text).
+
+        Returns
+        -------
+        str
+            For example ``文件 a.xlsx，工作表“村级统计”，第12行，“村代码”列：值“9.90101E+11”……。处理办法：……。``
+        """
+        if not self.problem_zh:
+            return ""
+        where = [f"文件 {self.file}"]
+        if self.sheet:
+            where.append(f"工作表“{self.sheet}”")
+        if self.row is not None:
+            where.append(f"第{self.row}行" if self.row_label == "row" else f"第{self.row}条记录")
+        if self.header or self.column:
+            where.append(f"“{self.header or self.column}”列")
+        text = self.problem_zh
+        if self.value is not None:
+            shown = self.value if len(self.value) <= 60 else self.value[:57] + "..."
+            text = f"值“{shown}”{text}"
+        if self.is_warning:
+            text = f"警告：{text}"
+        action = self.action_zh.rstrip("。")
+        return f"{'，'.join(where)}：{text}。处理办法：{action}。"
+
+    def record(self) -> dict[str, object]:
+        """Return the problem as one row of the error report.
+
+        Returns
+        -------
+        dict
+            Keys of :data:`REPORT_COLUMNS`; the severity in Chinese and English.
+        """
+        return {
+            "severity": f"{_SEVERITY_ZH.get(self.severity, self.severity)} {self.severity}",
+            "file": self.file,
+            "sheet": self.sheet or "",
+            "row": self.row if self.row is not None else "",
+            "header": self.header or self.column or "",
+            "column": self.column or "",
+            "value": self.value if self.value is not None else "",
+            "problem_zh": self.problem_zh,
+            "problem": self.problem,
+            "action_zh": self.action_zh,
+            "action": self.action,
+        }
+
+
+def report_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Return the XLSX and CSV error-report paths of an input file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The input file.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        ``<input>.errors.xlsx`` and ``<input>.errors.csv`` in the input's folder.
+    """
+    p = Path(path)
+    return p.with_name(p.name + ".errors.xlsx"), p.with_name(p.name + ".errors.csv")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _csv_bytes(problems: Sequence[Problem]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([h for _, h in REPORT_COLUMNS])
+    for p in problems:
+        rec = p.record()
+        writer.writerow([rec[k] for k, _ in REPORT_COLUMNS])
+    # UTF-8 with BOM: Excel on Chinese Windows opens it with the right encoding.
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def _xlsx_bytes(problems: Sequence[Problem]) -> bytes:
+    import openpyxl
+    from openpyxl.styles import Font, PatternFill
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "问题 problems"
+    ws.append([h for _, h in REPORT_COLUMNS])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    warn_fill = PatternFill("solid", fgColor="FFF2CC")
+    shown = problems[:REPORT_XLSX_MAX_ROWS]
+    for p in shown:
+        rec = p.record()
+        ws.append([rec[k] for k, _ in REPORT_COLUMNS])
+        if p.is_warning:
+            for cell in ws[ws.max_row]:
+                cell.fill = warn_fill
+    if len(problems) > len(shown):
+        ws.append([f"... {len(problems) - len(shown)} more: see the CSV report / 其余问题见 CSV 报告"])
+    widths = (14, 24, 14, 8, 26, 22, 22, 40, 40, 40, 40)
+    for i, w in enumerate(widths):
+        ws.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width = w
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def write_error_report(problems: Sequence[Problem], input_path: str | os.PathLike) -> list[Path]:
+    """Write the problems of one input file as XLSX and CSV reports beside it.
+
+    The input file is never opened for writing. If its folder is not writable, nothing
+    is written and an empty list is returned (the problems are still raised).
+
+    Parameters
+    ----------
+    problems : sequence of Problem
+        The problems of this input (errors and warnings).
+    input_path : str or path-like
+        The input file; the reports are ``<input>.errors.xlsx`` and ``<input>.errors.csv``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The reports written.
+    """
+    xlsx, csv_path = report_paths(input_path)
+    written: list[Path] = []
+    try:
+        _atomic_write(csv_path, _csv_bytes(problems))
+        written.append(csv_path)
+        _atomic_write(xlsx, _xlsx_bytes(problems))
+        written.append(xlsx)
+    except OSError:
+        return written
+    return written
+
+
+def remove_stale_reports(input_path: str | os.PathLike) -> list[Path]:
+    """Delete error reports left beside an input by an earlier failed ingest.
+
+    Parameters
+    ----------
+    input_path : str or path-like
+        The input file that has now been ingested.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The reports removed.
+    """
+    removed = []
+    for p in report_paths(input_path):
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
