@@ -85,3 +85,24 @@ def test_two_runs_give_byte_identical_tables_and_results(pipeline_run, nbval_run
             assert twin.read_bytes() == f.read_bytes(), f"{stem}: {f.name} differs between two runs"
             compared += 1
     assert compared >= len(nbval_runs)
+
+
+def test_results_json_holds_every_family_with_intervals_twfe_and_covers_the_truth(pipeline_run):
+    from analysis.data import schema
+
+    doc = json.loads((pipeline_run / "results.json").read_text())
+    me = doc["main_effects"]
+    assert {f: sorted(o) for f, o in me["families"].items()} == {
+        f: sorted(o) for f, o in schema.OUTCOME_FAMILIES.items()}
+    assert set(doc) >= {"data", "targeting", "main_effects", "event_studies", "heterogeneity", "robustness",
+                        "simulation_check"}
+    for family, outcomes in schema.OUTCOME_FAMILIES.items():
+        for oc in outcomes:
+            rec = me["outcomes"][oc]
+            h, tw = rec["headline"], rec["twfe"]
+            assert rec["family"] == family and h["estimator"] == "cs" and tw["estimator"] == "twfe"
+            assert h["conf_low"] < h["estimate"] < h["conf_high"] and tw["conf_low"] < tw["estimate"] < tw["conf_high"]
+            # The store holds the simulated city, so its truth (truth_aggregates.csv) is reported and covered.
+            assert rec["truth"] is not None
+            assert h["conf_low"] <= rec["truth"] <= h["conf_high"], (oc, h, rec["truth"])
+    assert doc["simulation_check"]["available"] is True

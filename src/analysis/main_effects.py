@@ -246,6 +246,7 @@ def estimate_main_effects(
     seed: int | None = 20230601,
     truth: pd.DataFrame | None = None,
     ppml_outcomes: Sequence[str] = PPML_OUTCOMES,
+    estimator: str = "cs",
 ) -> MainEffects:
     """Estimate the headline effect, the TWFE benchmark and Poisson % change of every outcome.
 
@@ -270,6 +271,10 @@ def estimate_main_effects(
         ``truth_aggregates`` of the synthetic city (None on real data).
     ppml_outcomes : sequence of str, default :data:`PPML_OUTCOMES`
         Outcomes that also get the Poisson percentage change.
+    estimator : {"cs", "sa", "bjs", "twfe", "ppml"}, default "cs"
+        Headline estimator. Romano-Wolf needs the influence functions that only the
+        Callaway-Sant'Anna estimator provides; with any other headline the family-wise
+        adjustment is Holm's (recorded in the options), and ``p_boot`` is the analytic p-value.
 
     Returns
     -------
@@ -301,10 +306,11 @@ def estimate_main_effects(
     >>> me.table[["outcome", "rw_p"]].shape
     (1, 2)
     """
+    from analysis.estimate import ESTIMATORS, estimate
     from analysis.estimators.callaway_santanna import aggregate, att_gt
     from analysis.estimators.poisson import ppml
     from analysis.estimators.twfe import twfe
-    from analysis.inference.multiple import romano_wolf_did
+    from analysis.inference.multiple import holm, romano_wolf_did
 
     if cluster not in CLUSTER_COLUMNS:
         raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
@@ -322,20 +328,34 @@ def estimate_main_effects(
     pois: dict[str, DiDResult] = {}
     rw: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator {estimator!r} is not known; choose from {', '.join(ESTIMATORS)}")
+    head_row = {"twfe": "coef"}.get(estimator, "simple")
     for fam, outcomes in fams.items():
         for oc in outcomes:
-            r = att_gt(data, oc, covariates=covs or None, control_group=control_group, method="dr", **common)
-            headline[oc] = aggregate(r, "simple")
+            if estimator == "cs":
+                r = att_gt(data, oc, covariates=covs or None, control_group=control_group, method="dr", **common)
+                headline[oc] = aggregate(r, "simple")
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    headline[oc] = estimate(panel, oc, estimator, control_group=control_group,
+                                            covariates=covariates, cluster=cluster)
             bench[oc] = twfe(data, oc, **common)
             if oc in ppml_outcomes:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     pois[oc] = ppml(data, oc, covariates=covs or None, event_study=False, **common)
-        mt = romano_wolf_did({oc: headline[oc] for oc in outcomes}, B=int(bootstrap_draws), seed=seed)
-        rw[fam] = mt
-        rwt = mt.table.set_index("hypothesis")
+        if estimator == "cs":
+            mt = romano_wolf_did({oc: headline[oc] for oc in outcomes}, B=int(bootstrap_draws), seed=seed)
+            rw[fam] = mt
+            rwt = mt.table.set_index("hypothesis")
+        else:
+            p_un = [float(_first(headline[oc], head_row)["p_value"]) for oc in outcomes]
+            rwt = pd.DataFrame({"p_unadjusted": p_un, "p_romano_wolf": holm(p_un)}, index=list(outcomes))
+            rw[fam] = rwt
         for oc in outcomes:
-            h, tw = _first(headline[oc], "simple"), _first(bench[oc], "coef")
+            h, tw = _first(headline[oc], head_row), _first(bench[oc], "coef")
             um = untreated_mean(panel, oc)
             scale = 100.0 / um if np.isfinite(um) and um != 0 else np.nan
             pp = _first(pois[oc], "simple_pct") if oc in pois else None
@@ -357,15 +377,18 @@ def estimate_main_effects(
             })
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     options = {
-        "headline": {"estimator": "cs", "method": "dr", "aggregation": "simple", "control_group": control_group,
-                     "covariates": list(covariates), "cluster": cluster, "inference": "analytic influence function"},
+        "headline": {"estimator": estimator, "method": "dr" if estimator == "cs" else None, "aggregation": head_row,
+                     "control_group": control_group, "covariates": list(covariates), "cluster": cluster,
+                     "inference": "analytic influence function" if estimator == "cs" else "analytic"},
         "twfe": {"estimator": "twfe", "specification": "static, unit and year fixed effects, no covariates",
                  "cluster": cluster},
         "ppml": {"estimator": "ppml", "outcomes": [o for o in ppml_outcomes if o in pois],
                  "specification": "Poisson extended TWFE (Wooldridge 2023), covariates as the headline",
                  "aggregation": "simple_pct"},
-        "romano_wolf": {"within": "family", "bootstrap_draws": int(bootstrap_draws), "seed": seed,
-                        "draws": "joint multiplier bootstrap of the headline influence functions"},
+        "romano_wolf": ({"within": "family", "bootstrap_draws": int(bootstrap_draws), "seed": seed,
+                         "draws": "joint multiplier bootstrap of the headline influence functions"}
+                        if estimator == "cs" else
+                        {"within": "family", "method": "holm (no influence functions for this headline estimator)"}),
         "untreated_mean": "mean outcome of never-treated villages over the post-treatment years",
         "post_treatment_years": post_treatment_years(panel),
         "pct_scale": "pct_of_untreated_mean and ppml_pct are fractions (0.05 = 5%)",

@@ -12,7 +12,7 @@ organisation, compared with similar villages that did not (yet) have one?
 For every outcome of the three families in `analysis.data.schema.OUTCOME_FAMILIES` (income, cases,
 organisation) this notebook reports
 
-* the **headline**: Callaway-Sant'Anna, doubly robust, not-yet-treated comparison villages, baseline
+* the **headline** (parameter `estimator`, default `cs`): Callaway-Sant'Anna, doubly robust, not-yet-treated comparison villages, baseline
   covariates, standard errors clustered by township, aggregated to the simple ATT (the average
   effect over all treated village-years, cohort-size weighted);
 * the **TWFE benchmark** (static two-way fixed effects, no covariates), the naive comparison;
@@ -20,7 +20,8 @@ organisation) this notebook reports
   percentage change;
 * the **untreated mean** (never-treated villages, post-treatment years) and the effect as a
   percentage of it;
-* **Romano-Wolf** p-values adjusted within each family (joint multiplier bootstrap);
+* **Romano-Wolf** p-values adjusted within each family (joint multiplier bootstrap; with another
+  headline estimator, which has no influence functions, Holm's adjustment);
 * the **true effect** when the store holds the synthetic city.
 
 All computations are in `analysis.main_effects`; the table goes to `tables/02_main_effects`, the
@@ -35,6 +36,7 @@ last_year = 2024
 min_months = 6.0
 control_group = "notyet"
 covariates = ["distance_km", "terrain", "distinctive_industry"]
+estimator = "cs"
 cluster = "township"
 bootstrap_draws = 999
 seed = 20230601
@@ -54,8 +56,8 @@ from analysis.truth import load_truth, truth_status
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, control_group=control_group,
-                                covariates=covariates, cluster=cluster, bootstrap_draws=bootstrap_draws, seed=seed,
-                                lang=lang))
+                                covariates=covariates, estimator=estimator, cluster=cluster,
+                                bootstrap_draws=bootstrap_draws, seed=seed, lang=lang))
 out = paths.resolve(P["output_dir"])
 store_path = paths.resolve(P["store"])
 setup_fonts()
@@ -75,6 +77,7 @@ treated villages' own counterfactual).
 """),
     code("""
 me = me_mod.estimate_main_effects(panel, covariates=P["covariates"], control_group=P["control_group"],
+                                  estimator=P["estimator"],
                                   cluster=P["cluster"], bootstrap_draws=P["bootstrap_draws"], seed=P["seed"],
                                   truth=truth)
 save_table(me.table, "02_main_effects", out)
