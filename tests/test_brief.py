@@ -83,13 +83,13 @@ def docx_brief_proper(path: Path, lang: str) -> str:
 
     d = docx.Document(str(path))
     body = d.element.body
-    start = "一、" if lang == "zh" else T.ui("method", lang)
+    starts = ("一、",) if lang == "zh" else (T.ui("changes", lang), T.ui("method", lang))
     parts, on = [], False
     for el in body.iterchildren():
         tag = el.tag.rsplit("}", 1)[-1]
         if tag == "p":
             text = "".join(t.text or "" for t in el.iter() if t.tag.endswith("}t"))
-            if not on and text.startswith(start):
+            if not on and text.startswith(starts):
                 on = True
             if on and text == T.ui("annex_label", lang):
                 break
@@ -415,14 +415,29 @@ def test_html_is_well_formed_and_every_glyph_is_in_its_font(built, lang):
         assert f'"{family}"' in css.split("@page", 1)[1]  # used in a font-family stack after the declarations
 
 
-def test_missing_figures_give_a_note_not_a_failure(tmp_path):
+def test_missing_sections_fall_back_to_the_notebook_chart_then_to_a_note(tmp_path):
+    """The brief draws its charts itself; a chart whose section is missing is the notebook's PNG, else a note."""
     import docx
 
-    paths = build_brief(make_run(tmp_path / "run", load_fixture(), figures=False), "both")
-    zh = paths["zh_html"].read_text(encoding="utf-8")
-    assert "<img" not in zh and "（图表02_forest.png未生成）" in visible_text(zh)
-    assert "(Chart 02_forest.png not produced.)" in html_text(paths["en_html"])
-    assert len(docx.Document(str(paths["zh_docx"])).inline_shapes) == 0
+    r = load_fixture()
+    del r["event_studies"]["new_members"]
+    run = make_run(tmp_path / "with", r)
+    paths = build_brief(run, "en")
+    drawn = sorted(p.name for p in (run / "brief" / "figures").glob("*.png"))
+    assert drawn == ["02_forest.en.png", "03_event_criminal_cases.en.png", "03_event_income_per_capita.en.png"]
+    srcs = [img.get("src") for img in parse_xhtml(paths["en_html"].read_text(encoding="utf-8")).iter("img")]
+    notebook = (run / "figures" / "03_event_new_members.png").read_bytes()
+    assert srcs[2] == "data:image/png;base64," + base64.b64encode(notebook).decode("ascii")
+    assert srcs[0] == "data:image/png;base64," + base64.b64encode(
+        (run / "brief" / "figures" / "02_forest.en.png").read_bytes()).decode("ascii")
+
+    zh = compose_brief(r, "zh", None, charts={})  # no chart of its own and no notebook chart: a note
+    notes = [b.caption for b in zh.figures if b.path is None]
+    assert notes == ["（图表02_forest.png未生成）", "（图表03_event_income_per_capita.png未生成）",
+                     "（图表03_event_new_members.png未生成）", "（图表03_event_criminal_cases.png未生成）"]
+    paths = build_brief(make_run(tmp_path / "without", r, figures=False), "zh")
+    assert "（图表03_event_new_members.png未生成）" in html_text(paths["zh_html"])
+    assert len(docx.Document(str(paths["zh_docx"])).inline_shapes) == len(FIGURES) - 1
 
 
 def test_only_one_language(tmp_path):
@@ -454,6 +469,10 @@ def test_two_builds_are_identical(built, tmp_path):
                 assert a.read("word/document.xml") == b.read("word/document.xml")
                 assert a.read("docProps/core.xml") == b.read("docProps/core.xml")
             assert path.read_bytes() == again[key].read_bytes()
+    charts = sorted((paths["zh_html"].parent / "figures").glob("*.png"))
+    assert len(charts) == 2 * len(FIGURES)
+    for chart in charts:
+        assert chart.read_bytes() == (again["zh_html"].parent / "figures" / chart.name).read_bytes()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed here; the screenshot check "
@@ -473,3 +492,251 @@ def test_chromium_renders_a_screenshot(built, tmp_path, lang):
     img = Image.open(io.BytesIO(data)).convert("L")
     assert img.getextrema()[0] < 100  # something dark (text) was drawn
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# the brief's own charts
+# --------------------------------------------------------------------------------------------------
+
+CJK = re.compile("[\u3400-\u9fff\uff01-\uff60]")
+
+
+def svg_text(path: Path) -> str:
+    """The text of a chart's SVG (the brief saves it with text kept as text)."""
+    from lxml import etree
+
+    root = etree.parse(str(path)).getroot()
+    return "\n".join("".join(el.itertext()) for el in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+def figure_texts(fig) -> list[str]:
+    """Every text a matplotlib figure draws (labels, tick labels, legend, annotations)."""
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_charts_are_drawn_in_the_language_of_the_brief(built):
+    run, paths = built
+    figs = run / "brief" / "figures"
+    en_forest, zh_forest = svg_text(figs / "02_forest.en.svg"), svg_text(figs / "02_forest.zh.svg")
+    assert "Effect (% of the average in villages without a first secretary)" in en_forest
+    assert "Simple comparison (TWFE)" in en_forest and "Per-capita income" in en_forest and "Economy" in en_forest
+    assert "True effect in the simulated data" in en_forest  # the fixture holds the truth
+    assert not CJK.search(en_forest)
+    assert "效应（占未派驻村平均水平的百分比，%）" in zh_forest
+    assert "人均纯收入" in zh_forest and "社会稳定" in zh_forest
+    assert "+4.5%" in zh_forest and "+4.5%" in en_forest  # the headline as % of the untreated mean, 0.0453
+    en_event = svg_text(figs / "03_event_income_per_capita.en.svg")
+    zh_event = svg_text(figs / "03_event_income_per_capita.zh.svg")
+    assert "Effect on per-capita income (yuan)" in en_event and "reference year" in en_event
+    assert "posting starts" in en_event and "Sun–Abraham" in en_event and "Imputation (BJS)" in en_event
+    assert not CJK.search(en_event)
+    assert "对人均纯收入的效应（元）" in zh_event and "参照年" in zh_event and "派驻开始" in zh_event
+    assert "对发展党员的效应（人，每村每年）" in svg_text(figs / "03_event_new_members.zh.svg")
+    assert "Effect on criminal cases (cases per village a year)" in svg_text(figs / "03_event_criminal_cases.en.svg")
+    # the documents embed these charts, not the notebooks' ones
+    for lang in ("zh", "en"):
+        srcs = [img.get("src") for img in parse_xhtml(paths[f"{lang}_html"].read_text(encoding="utf-8")).iter("img")]
+        want = [figs / f"{stem}.{lang}.png" for stem in FIGURES]
+        assert srcs == ["data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii") for p in want]
+
+
+def test_chart_text_objects_and_units():
+    from analysis.report.brief.charts import draw_event, draw_forest
+
+    r = load_fixture()
+    assert draw_event(r, "team_reorganised", "en") is None  # no event study of that outcome: nothing to draw
+    r["event_studies"]["team_reorganised"] = copy.deepcopy(r["event_studies"]["new_members"])
+    texts = figure_texts(draw_event(r, "team_reorganised", "en"))
+    assert "Effect on team reorganisation (percentage points in a year)" in texts
+    texts = figure_texts(draw_event(r, "team_reorganised", "zh"))
+    assert "对班子调整的效应（个百分点，每年）" in texts
+    assert draw_event(r, "no_such_outcome", "zh") is None
+    zh = figure_texts(draw_forest(r, "zh"))
+    assert {"经济发展", "基层组织建设", "社会稳定", "本研究估计（CS）", "简单比较（TWFE）"} <= set(zh)
+    assert draw_forest({"main_effects": {"outcomes": {}}}, "en") is None
+
+
+def test_charts_follow_results_json(tmp_path):
+    from analysis.report.brief.charts import draw_charts, draw_event, draw_forest
+
+    r = load_fixture()
+    out = draw_charts(r, "en", tmp_path / "a", ["income_per_capita"])
+    assert sorted(out) == ["02_forest", "03_event_income_per_capita"]
+    again = draw_charts(r, "en", tmp_path / "b", ["income_per_capita"])
+    assert all(out[k].read_bytes() == again[k].read_bytes() for k in out)  # deterministic
+    h = r["main_effects"]["outcomes"]["income_per_capita"]
+    h["pct_of_untreated_mean"].update(estimate=0.0771, conf_low=0.05, conf_high=0.1)
+    r["event_studies"]["income_per_capita"]["cs"][-1]["estimate"] = 300.0
+    moved = draw_charts(r, "en", tmp_path / "c", ["income_per_capita"])
+    assert all(out[k].read_bytes() != moved[k].read_bytes() for k in out)
+    assert "+7.7%" in figure_texts(draw_forest(r, "en")) and "+4.5%" not in figure_texts(draw_forest(r, "en"))
+    # the true path only when results.json holds one
+    label = "True path in the simulated data"
+    assert label not in figure_texts(draw_event(r, "income_per_capita", "en"))
+    r["event_studies"]["income_per_capita"]["truth"] = [{"event_time": e, "value": v} for e, v in ((0, 110), (1, 220))]
+    assert label in figure_texts(draw_event(r, "income_per_capita", "en"))
+    # and the truth tick of the forest chart only when main_effects has the truth
+    for b in r["main_effects"]["outcomes"].values():
+        b["truth"] = None
+    assert "True effect in the simulated data" not in figure_texts(draw_forest(r, "en"))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_charts_have_every_glyph(lang):
+    import warnings
+
+    from analysis.report.brief.charts import draw_event, draw_forest
+
+    r = load_fixture()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for fig in (draw_forest(r, lang), draw_event(r, "income_per_capita", lang)):
+            fig.savefig(io.BytesIO(), format="png", dpi=40)
+    assert not [w for w in caught if "missing from" in str(w.message)]
+
+
+# --------------------------------------------------------------------------------------------------
+# what changed since an earlier run
+# --------------------------------------------------------------------------------------------------
+
+YEARS = range(2018, 2025)
+
+
+def earlier_and_later() -> tuple[dict, dict]:
+    """The fixture as an earlier run (2018-2024) and a later one: a new year 2025 with a new batch of 300
+    villages, revised 2023 data, per-capita income up, petitions now distinguishable from zero."""
+    a = load_fixture()
+    a["data"]["year_hashes"] = {str(y): f"{y:x}{'ab' * 6}" for y in YEARS}
+    b = copy.deepcopy(a)
+    b["meta"]["date"] = "2027-03-02"
+    d = b["data"]
+    d["year_hashes"]["2025"] = "f" * 16
+    d["year_hashes"]["2023"] = "0" * 16
+    d["villages_by_cohort"]["2025"] = 300
+    d["last_year"] = 2025
+    inc = b["main_effects"]["outcomes"]["income_per_capita"]
+    set_ci(inc["headline"], 250.3, 190.1, 310.5)
+    inc["pct_of_untreated_mean"] = {k: inc["headline"][k] / inc["untreated_mean"]
+                                    for k in ("estimate", "conf_low", "conf_high")}
+    pet = b["main_effects"]["outcomes"]["petitions"]
+    set_ci(pet["headline"], -0.041, -0.08, -0.003)
+    return a, b
+
+
+def test_changes_section_appears_only_with_an_earlier_run():
+    a, b = earlier_and_later()
+    assert T.ui("changes", "zh") not in compose_brief(b, "zh").body_text()
+    zh = compose_brief(b, "zh", earlier=a)
+    assert zh.body[0].text == "一、" + T.ui("changes", "zh") and zh.body[3].text.startswith("二、")
+    intro, moves = zh.body[1].text, zh.body[2].text
+    assert intro == ("与2026年11月26日的上一轮评估（2018—2024年数据）相比，本轮新增2025年数据；2023年数据经过修订；"
+                     "新增2025年派驻第一书记的一批村（300个村）。")
+    assert "人均纯收入由提高约170元（127元至213元）变为提高约250元（190元至311元）" in moves
+    assert ("每村每年群体性上访由未发现显著变化（从减少0.055起到增加0.023起）变为减少约0.041起（0.003起至0.08起），"
+            "结论改变：现在发现显著变化") in moves
+    assert "发展党员" not in moves and "刑事案件" not in moves  # headline outcomes that did not move
+    assert moves.endswith("。") and "另有" not in moves  # no other estimate moved
+    en = compose_brief(b, "en", earlier=a)
+    assert en.body[0].text == T.ui("changes", "en")
+    assert en.body[1].text == ("Compared with the earlier run of 26 November 2026 (data for 2018–2024), this run has a "
+                               "new year of data (2025); revised data for 2023; a new batch of 300 villages given a "
+                               "first secretary in 2025.")
+    assert ("per-capita income: from a rise of about 170 yuan (127 to 213) to a rise of about 250 yuan (190 to 311)"
+            in en.body[2].text)
+    assert "verdict changed: now a detectable change" in en.body[2].text
+    # the key messages stay first
+    assert en.key_messages == compose_brief(b, "en").key_messages
+
+
+@pytest.mark.filterwarnings("ignore:zh brief has")
+def test_changes_name_every_reason_of_study_diff():
+    from analysis.report.brief.changes import describe_reasons, reason_kind
+    from analysis.report.diff import reasons
+
+    a, b = earlier_and_later()
+    del b["data"]["year_hashes"]["2018"]
+    b["data"]["villages_by_cohort"]["2024"] = 1050
+    b["main_effects"]["options"]["headline"]["covariates"] = ["distance_km"]
+    b["main_effects"]["options"]["truth"] = False  # follows from the data: not a setting
+    why = reasons(a, b)
+    assert "other" not in {reason_kind(w) for w in why}
+    items = describe_reasons(a, b, "en")
+    assert [i["kind"] for i in items] == ["new_years", "gone_years", "revised", "new_cohort", "cohort_size",
+                                          "options"]
+    text = compose_brief(b, "en", earlier=a).body[1].text
+    assert "no data for 2018 any more" in text and "1,050 villages instead of 1,038 in the batch of 2024" in text
+    assert "changed estimation settings (the headline specification)" in text
+    zh = compose_brief(b, "zh", earlier=a).body[1].text
+    assert "不再包含2018年数据" in zh and "2024年派驻的村由1038个变为1050个" in zh
+    assert "估计设定有所调整（主要估计的设定）" in zh
+    # a reason the brief does not know is counted, not lost
+    from analysis.report.brief import changes
+
+    orig = changes.REASON_KINDS
+    try:
+        changes.REASON_KINDS = tuple(k for k in orig if k[0] != "revised")
+        assert {"kind": "other", "n": 1} in changes.describe_reasons(a, b, "en")
+    finally:
+        changes.REASON_KINDS = orig
+    same = compose_brief(a, "zh", earlier=a)
+    assert same.body[1].text.endswith("两轮所用数据和估计设定没有差异。")
+    assert same.body[2].text == "各项主要估计均未改变。"
+
+
+def test_changes_count_the_moves_they_do_not_list():
+    a, b = earlier_and_later()
+    for o in ("collective_income", "roads_km"):  # move, verdict unchanged: counted, not listed
+        h = b["main_effects"]["outcomes"][o]["headline"]
+        set_ci(h, h["estimate"] * 1.3, h["conf_low"] * 1.3, h["conf_high"] * 1.3)
+    zh = compose_brief(b, "zh", earlier=a).body[2].text
+    assert zh.endswith("另有2项指标的估计有所变化，但结论未变。") and "村集体收入由" not in zh
+    en = compose_brief(b, "en", earlier=a).body[2].text
+    assert en.endswith("2 other outcomes moved without a change of verdict.")
+
+
+def test_changes_templates_type_no_number():
+    """Every number of the section comes from the two results.json files: its macros hold no digit (but 95%)."""
+    for lang in ("zh", "en"):
+        src = (Path(T.__file__).parent / "templates" / f"sentences.{lang}.j2").read_text(encoding="utf-8")
+        section = src[src.index("What changed since an earlier run"):]
+        literal = re.sub(r"\{%.*?%\}|\{#.*?#\}|\{\{.*?\}\}", "", section, flags=re.S)  # words, not logic
+        assert not re.search(r"\d", literal.replace("95%", ""))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_word_limit_holds_with_the_changes_section(lang):
+    """The section counts toward the limit (it is part of the brief proper); optional sentences give way to it."""
+    a, b = earlier_and_later()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        brief = compose_brief(b, lang, earlier=a)
+    assert brief.word_count() <= WORD_LIMIT
+    assert T.ui("changes", lang) in brief.body_text()  # counted: part of the text the limit applies to
+
+
+def test_compare_through_build_and_cli(tmp_path, capsys):
+    from analysis.cli import main
+
+    a, b = earlier_and_later()
+    outputs = tmp_path / "outputs"
+    make_run(outputs / "run_a", a, figures=False)
+    run_b = make_run(outputs / "run_b", b, figures=False)
+    assert main(["brief", "--run", "run_b", "--compare", "run_a", "--lang", "en", "--outputs", str(outputs)]) == 0
+    assert "brief.en.html" in capsys.readouterr().out
+    html = html_text(run_b / "brief" / "brief.en.html")
+    assert "What changed since the earlier run" in html and "a new batch of 300 villages" in html
+    assert "from a rise of about 170 yuan (127 to 213) to a rise of about 250 yuan (190 to 311)" in html
+    docx = docx_text(run_b / "brief" / "brief.en.docx")
+    assert "a new year of data (2025)" in docx
+    charts = {p.name.split(".")[0]: p for p in (run_b / "brief" / "figures").glob("*.en.png")}
+    assert word_count(docx_brief_proper(run_b / "brief" / "brief.en.docx", "en"), "en") == \
+        compose_brief(b, "en", charts=charts, earlier=a).word_count()
+    assert main(["brief", "--run", "run_b", "--compare", "nowhere", "--outputs", str(outputs)]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    make_run(outputs / "empty", {"data": a["data"]}, figures=False)
+    assert main(["brief", "--run", "run_b", "--compare", "empty", "--lang", "en", "--outputs", str(outputs)]) == 2
+    assert "earlier run's results.json has no main_effects" in capsys.readouterr().err

@@ -173,8 +173,9 @@ def _cmd_brief(args: argparse.Namespace) -> int:
 
     outputs = Path(args.outputs)
     run = _resolve_run(args.run, outputs)
+    earlier = _resolve_run(args.compare, outputs) if args.compare else None
     try:
-        written = build_brief(run, lang=args.lang)
+        written = build_brief(run, lang=args.lang, compare_to=earlier)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     for path in written.values():
@@ -330,10 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
         "brief",
         help="write the findings brief (zh/en, docx and HTML) of a run",
         description="Write the policy office's findings brief from a run's results.json and figures into "
-        "outputs/<run>/brief/: brief.zh.docx, brief.en.docx, brief.zh.html, brief.en.html.",
+        "outputs/<run>/brief/: brief.zh.docx, brief.en.docx, brief.zh.html, brief.en.html. With --compare RUN_A, "
+        "the brief also says what changed since that earlier run.",
     )
     p.add_argument("--run", default="latest", help="run folder name under outputs/ or a path (default: latest)")
     p.add_argument("--lang", default="both", choices=["zh", "en", "both"], help="language(s) (default: both)")
+    p.add_argument("--compare", default=None, metavar="RUN_A",
+                   help="an earlier run (name under outputs/ or a path): add a section on what changed since it")
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
     p.set_defaults(func=_cmd_brief)
 

@@ -4,9 +4,16 @@ Layered: three to five key messages, the brief proper (at most 1,500 words; Chin
 characters count one each), and an annex table of every estimate. Modules:
 
 ``build``
-    :func:`build_brief` -- ``<run>/brief/brief.{zh,en}.{docx,html}``.
+    :func:`build_brief` -- ``<run>/brief/brief.{zh,en}.{docx,html}`` (``compare_to``: what
+    changed since an earlier run).
 ``content``
     :func:`compose_brief` -- which sentence applies, from ``results.json``.
+``charts``
+    The brief's own charts in its language (forest chart, event studies), drawn from
+    ``results.json`` into ``<run>/brief/figures/<stem>.<lang>.png``.
+``changes``
+    The section on what changed since an earlier run: the reasons (as ``study diff``
+    gives them) and the headline estimates that moved.
 ``text``
     Number formatting, fixed wording, :func:`word_count`.
 ``templates/``

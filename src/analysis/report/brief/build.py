@@ -1,10 +1,14 @@
 """Build the findings brief of a run: ``<run>/brief/brief.{zh,en}.{docx,html}`` from ``results.json``.
 
-:func:`build_brief` is what ``study brief --run RUN --lang zh|en|both`` calls. It reads the
-run's ``results.json`` (never refits a model) and the charts in ``<run>/figures/``
-(``02_forest.png`` and ``03_event_<outcome>.png`` of each headline outcome; a chart that
-is missing is replaced by a note), composes each language's brief
-(:func:`~analysis.report.brief.content.compose_brief`) and writes it as docx and HTML.
+:func:`build_brief` is what ``study brief --run RUN --lang zh|en|both [--compare RUN_A]``
+calls. It reads the run's ``results.json`` (never refits a model), draws the brief's charts
+in each language (:mod:`analysis.report.brief.charts`: the forest chart and the event
+study of each headline outcome, into ``<run>/brief/figures/<stem>.<lang>.png``), composes
+each language's brief (:func:`~analysis.report.brief.content.compose_brief`) and writes it
+as docx and HTML. A chart whose section is missing from ``results.json`` falls back to the
+notebook's PNG in ``<run>/figures/`` (``02_forest.png``, ``03_event_<outcome>.png``), and
+to a note if that is missing too. With ``compare_to``, the brief also says what changed
+since that earlier run (:mod:`analysis.report.brief.changes`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from analysis.report.brief.content import compose_brief
+from analysis.report.brief.charts import draw_charts
+from analysis.report.brief.content import compose_brief, headline_outcomes
 from analysis.report.brief.docx_writer import FIXED_DATE, write_docx
 from analysis.report.brief.html_writer import write_html
 from analysis.report.brief.text import LANGS, check_lang
@@ -36,7 +41,7 @@ def _run_date(results: dict) -> date:
         return FIXED_DATE
 
 
-def build_brief(run_dir: Path, lang: str = "both") -> dict[str, Path]:
+def build_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = None) -> dict[str, Path]:
     """Write the findings brief of a run in Chinese and/or English, as docx and HTML.
 
     Parameters
@@ -45,6 +50,10 @@ def build_brief(run_dir: Path, lang: str = "both") -> dict[str, Path]:
         The run folder (``outputs/<run-id>``), holding ``results.json`` and ``figures/``.
     lang : {"both", "zh", "en"}
         Language(s) to build.
+    compare_to : pathlib.Path, optional
+        An earlier run folder (with its ``results.json``): the brief then has a section,
+        after the key messages, on what changed since it (the reasons and the headline
+        estimates that moved).
 
     Returns
     -------
@@ -55,7 +64,7 @@ def build_brief(run_dir: Path, lang: str = "both") -> dict[str, Path]:
     Raises
     ------
     FileNotFoundError
-        If the run has no ``results.json``.
+        If the run (or the earlier run) has no ``results.json``.
     ValueError
         For an unknown ``lang`` or a ``results.json`` without ``main_effects``.
     RuntimeError
@@ -66,17 +75,22 @@ def build_brief(run_dir: Path, lang: str = "both") -> dict[str, Path]:
     >>> paths = build_brief(Path("outputs/latest"))  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
     ['en_docx', 'en_html', 'zh_docx', 'zh_html']
+    >>> build_brief(Path("outputs/with2025"), "en", compare_to=Path("outputs/full1"))  # doctest: +SKIP
     """
     langs = _langs(lang)
     run_dir = Path(run_dir)
     results = read_results(run_dir)
+    earlier = read_results(Path(compare_to)) if compare_to is not None else None
     figures = run_dir / "figures"
     out = run_dir / "brief"
     out.mkdir(parents=True, exist_ok=True)
     when = _run_date(results)
     paths: dict[str, Path] = {}
+    me = results.get("main_effects") or {}
+    outcomes = list(headline_outcomes(me).values()) if me.get("outcomes") else []
     for code in langs:
-        brief = compose_brief(results, code, figures if figures.is_dir() else None)
+        charts = draw_charts(results, code, out, outcomes)
+        brief = compose_brief(results, code, figures if figures.is_dir() else None, charts=charts, earlier=earlier)
         paths[f"{code}_docx"] = write_docx(brief, out / f"brief.{code}.docx", when)
         paths[f"{code}_html"] = write_html(brief, out / f"brief.{code}.html")
     return paths

@@ -24,6 +24,8 @@ Decision rules
   direction, *contradicted* when it is significant in the other, else *not shown*. For
   claims that are totals over villages, the per-village effect times the number of
   treated villages (``data.treated_villages``) is the part attributable to the programme.
+* With an earlier run, a section right after the key messages says what changed since it
+  (:mod:`analysis.report.brief.changes`); it counts toward :data:`WORD_LIMIT`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -45,7 +48,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CLAIMS_FILE = Path(__file__).resolve().parent / "claims.yaml"
 MAX_KEY_MESSAGES = 5
 WORD_LIMIT = 1500
-"""Most words (Chinese: characters) of the brief proper, key messages and annex excluded."""
+"""Most words (Chinese: characters) of the brief proper, key messages and annex excluded.
+
+The section on what changed since an earlier run (``compare_to``) is part of the brief proper
+and counts: see :func:`compose_brief`."""
 OPTIONAL = ("heterogeneity", "others")
 """Sentences dropped, in this order, if a brief would exceed :data:`WORD_LIMIT`."""
 FORBIDDEN_TYPE = "later vs earlier treated"
@@ -662,7 +668,20 @@ def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang:
 # --------------------------------------------------------------------------------------------------
 
 
-def _families(me: dict) -> list[tuple[str, list[str]]]:
+def families(me: dict) -> list[tuple[str, list[str]]]:
+    """Group the outcomes of ``main_effects`` by family, in the brief's order.
+
+    Parameters
+    ----------
+    me : dict
+        ``main_effects`` of ``results.json``.
+
+    Returns
+    -------
+    list of (str, list of str)
+        Families (income, organisation, cases, then any other alphabetically) with their
+        outcomes; an outcome missing from ``families`` goes to its record's ``family``.
+    """
     outcomes = me["outcomes"]
     fams = {f: [o for o in os if o in outcomes] for f, os in (me.get("families") or {}).items()}
     for o, blk in outcomes.items():
@@ -671,6 +690,23 @@ def _families(me: dict) -> list[tuple[str, list[str]]]:
             fams.setdefault(f, []).append(o)
     order = [f for f in T.FAMILY_ORDER if fams.get(f)] + sorted(f for f in fams if f not in T.FAMILY_ORDER and fams[f])
     return [(f, fams[f]) for f in order]
+
+
+def headline_outcomes(me: dict) -> dict[str, str]:
+    """Return the headline outcome of each family (:data:`~analysis.report.brief.text.HEADLINE_OUTCOMES`).
+
+    Parameters
+    ----------
+    me : dict
+        ``main_effects`` of ``results.json``.
+
+    Returns
+    -------
+    dict
+        ``{family: outcome}`` in the brief's order; the family's first outcome where the
+        usual headline outcome is absent.
+    """
+    return {f: (T.HEADLINE_OUTCOMES.get(f) if T.HEADLINE_OUTCOMES.get(f) in os else os[0]) for f, os in families(me)}
 
 
 def _family_name(f: str, lang: str) -> str:
@@ -705,8 +741,8 @@ def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
     return None
 
 
-def _figure(figures_dir, stem, lang, index, kind, name=None) -> Figure:
-    path = find_figure(figures_dir, stem, lang)
+def _figure(figures_dir, stem, lang, index, kind, name=None, charts=None) -> Figure:
+    path = (charts or {}).get(stem) or find_figure(figures_dir, stem, lang)
     if path is None:
         return Figure(None, say(lang, "missing_figure", f"{stem}.png"), stem)
     caption = T.FIGURE_CAPTIONS[kind][lang].format(name=name or "")
@@ -789,7 +825,7 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
         return T.ESTIMATORS.get(r.get("estimator"), {}).get(lang, r.get("estimator") or "-")
 
     paren = ("（", "）") if lang == "zh" else (" (", ")")
-    for _, outcomes in _families(me):
+    for _, outcomes in families(me):
         for o in outcomes:
             b = me["outcomes"][o]
             h = b["headline"]
@@ -800,7 +836,7 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
             if b.get("ppml_pct"):
                 row(o, T.ui("ppml_row", lang), b["ppml_pct"], pct=True)
     colon = "：" if lang == "zh" else ": "
-    order = [o for _, os in _families(me) for o in os]
+    order = [o for _, os in families(me) for o in os]
 
     def by_outcome(d: dict) -> list:
         return sorted(((o, v) for o, v in d.items() if isinstance(v, dict)),
@@ -824,12 +860,21 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
     return Table(tuple(header), tuple(rows), "annex"), note
 
 
-def compose_brief(results: dict, lang: str, figures_dir: Path | None = None) -> Brief:
+def compose_brief(results: dict, lang: str, figures_dir: Path | None = None,
+                  charts: Mapping[str, Path] | None = None, earlier: dict | None = None) -> Brief:
     """Compose one language's brief from a parsed ``results.json``, within the word limit.
 
     If the brief proper would exceed :data:`WORD_LIMIT` words, the optional sentences of
     :data:`OPTIONAL` are dropped in order (with a warning); if it still does, it is
     returned with a warning.
+
+    With ``earlier``, the brief opens (right after the key messages) with a section on what
+    changed since that run (:func:`analysis.report.brief.changes.describe_changes`). That
+    section is part of the brief proper and counts toward :data:`WORD_LIMIT`: the limit
+    is the reader's time, whatever the section. It is kept short by construction (the
+    reasons in one sentence; only the family headline outcomes and the estimates whose
+    verdict changed are listed, other moves counted) and is never dropped; if the brief
+    would then run over, the optional sentences go first, as always.
 
     Parameters
     ----------
@@ -839,7 +884,14 @@ def compose_brief(results: dict, lang: str, figures_dir: Path | None = None) -> 
     lang : {"zh", "en"}
         Language.
     figures_dir : pathlib.Path, optional
-        The run's ``figures/`` folder; missing charts are replaced by a note.
+        The run's ``figures/`` folder (the notebooks' charts), used for a chart that
+        ``charts`` lacks; missing charts are replaced by a note.
+    charts : mapping, optional
+        ``{stem: png}`` of the brief's own charts in ``lang``
+        (:func:`analysis.report.brief.charts.draw_charts`; stems ``02_forest`` and
+        ``03_event_<outcome>``).
+    earlier : dict, optional
+        The ``results.json`` of an earlier run to report the changes against.
 
     Returns
     -------
@@ -852,32 +904,33 @@ def compose_brief(results: dict, lang: str, figures_dir: Path | None = None) -> 
     ValueError
         If ``main_effects`` is missing or empty, or ``lang`` is unknown.
     """
-    brief = _compose(results, lang, figures_dir, frozenset())
+    brief = _compose(results, lang, figures_dir, frozenset(), charts, earlier)
     for i in range(len(OPTIONAL)):
         if brief.word_count() <= WORD_LIMIT:
             return brief
         drop = frozenset(OPTIONAL[: i + 1])
         warnings.warn(f"{lang} brief has {brief.word_count()} words (limit {WORD_LIMIT}): dropping {sorted(drop)}",
                       stacklevel=2)
-        brief = _compose(results, lang, figures_dir, drop)
+        brief = _compose(results, lang, figures_dir, drop, charts, earlier)
     if brief.word_count() > WORD_LIMIT:
         warnings.warn(f"{lang} brief has {brief.word_count()} words, over the limit of {WORD_LIMIT}", stacklevel=2)
     return brief
 
 
-def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset) -> Brief:
+def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset,
+             charts: Mapping[str, Path] | None = None, earlier: dict | None = None) -> Brief:
     T.check_lang(lang)
     me = results.get("main_effects")
     if not me or not me.get("outcomes"):
         raise ValueError("results.json has no main_effects outcomes: run notebook 02 (main effects) first")
     outcomes = me["outcomes"]
     data = results.get("data") or {}
-    fams = _families(me)
+    fams = families(me)
     claims_doc = load_claims()
     source = claims_doc["source"][lang]
 
     effects = {o: describe_effect(o, outcomes[o], lang) for _, os in fams for o in os}
-    headlines = {f: (T.HEADLINE_OUTCOMES.get(f) if T.HEADLINE_OUTCOMES.get(f) in os else os[0]) for f, os in fams}
+    headlines = headline_outcomes(me)
 
     # claims of the report
     n_treated = data.get("treated_villages")
@@ -917,12 +970,21 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
         n1 += 1
         body.append(Heading(_numbered(T.ui(key_, lang), 1, n1, lang), 1))
 
+    if earlier is not None:
+        from analysis.report.brief.changes import describe_changes
+
+        order = [o for _, os in fams for o in os]
+        changes = describe_changes(earlier, results, lang, list(headlines.values()), order)
+        h1("changes")
+        body.append(Paragraph(say(lang, "changes_intro", changes)))
+        body.append(Paragraph(say(lang, "changes_moves", changes)))
+
     h1("method")
     body.append(Paragraph(say(lang, "method", _method(results, lang))))
 
     h1("findings")
     fig_i = 0
-    forest = _figure(figures_dir, "02_forest", lang, fig_i + 1, "forest")
+    forest = _figure(figures_dir, "02_forest", lang, fig_i + 1, "forest", charts=charts)
     fig_i += forest.path is not None
     body.append(forest)
     figures.append(forest)
@@ -942,7 +1004,7 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
         rest = [effects[x] for x in os if x != o and x not in in_claims]
         if rest and "others" not in drop:
             body.append(Paragraph(say(lang, "others", rest)))
-        ev = _figure(figures_dir, f"03_event_{o}", lang, fig_i + 1, "event", e["short"])
+        ev = _figure(figures_dir, f"03_event_{o}", lang, fig_i + 1, "event", e["short"], charts=charts)
         fig_i += ev.path is not None
         body.append(ev)
         figures.append(ev)

@@ -638,6 +638,15 @@ COVARIATE_WORDS = {
     "party_members": {"zh": "党员人数", "en": "party members"},
     "share_members_over60": {"zh": "老龄党员比例", "en": "share of older members"},
 }
+OPTION_WORDS = {
+    "headline": {"zh": "主要估计的设定", "en": "the headline specification"},
+    "twfe": {"zh": "简单比较的设定", "en": "the simple comparison"},
+    "ppml": {"zh": "泊松回归的设定", "en": "the Poisson regressions"},
+    "romano_wolf": {"zh": "多重检验校正", "en": "the multiple-testing adjustment"},
+    "untreated_mean": {"zh": "未派驻村平均水平的算法", "en": "how the untreated average is computed"},
+    "pct_scale": {"zh": "百分比的表示方式", "en": "how percentages are stored"},
+}
+"""Plain words for the keys of ``main_effects.options`` (a changed setting in "what changed")."""
 CONTROL_GROUPS = {
     "notyet": {"zh": "从未派驻和尚未派驻的村", "en": "villages never or not yet given a first secretary"},
     "never": {"zh": "从未派驻的村", "en": "villages never given a first secretary"},
@@ -745,6 +754,7 @@ UI = {
     "title": {"zh": "村党支部第一书记制度实施效果评估简报",
               "en": "Does a village first secretary make a difference? Findings brief"},
     "key_messages": {"zh": "核心结论", "en": "Key messages"},
+    "changes": {"zh": "与上一轮评估相比的变化", "en": "What changed since the earlier run"},
     "method": {"zh": "评估方法", "en": "What was compared"},
     "findings": {"zh": "主要发现", "en": "Findings"},
     "claims": {"zh": "与报告所述成绩的对照", "en": "The report's claims against the comparison"},
