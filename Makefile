@@ -13,6 +13,8 @@ SEED   ?= 20230601
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
+# A fixed string-hash seed: set iteration order inside libraries then does not vary between processes.
+export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
 .PHONY: help venv data study test test-slow lint lock notebooks clean

@@ -1,8 +1,13 @@
 """Shared fixtures: one default synthetic city in a temporary store, built once per session."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Subprocesses (nbval runs, kernels, Monte Carlo workers) get a fixed string-hash seed, as the
+# pipeline gives its kernels: see analysis.pipeline.run_study.
+os.environ.setdefault("PYTHONHASHSEED", "0")
 
 SEED = 20230601
 

@@ -212,6 +212,10 @@ def run_study(
     params = prepare_parameters(notebooks, overrides or {}, {"store": str(store), "output_dir": str(run_dir)})
 
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    # Kernels inherit this: pyfixest's formula handling iterates over Python sets, whose order
+    # follows the per-process string-hash seed and changes the order of floating-point sums, so
+    # without a fixed seed two runs can differ in the 10th significant digit.
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     for nb in notebooks:
         pm.execute_notebook(
             str(nb),
