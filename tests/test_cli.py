@@ -82,3 +82,19 @@ def test_estimate_bad_calls_exit_2_with_a_message(city_store, tmp_path, capsys):
     assert "unknown covariate(s) 'rainfall'" in capsys.readouterr().err
     assert main(["estimate", "--outcome", "income_per_capita", "--store", str(tmp_path / "none.duckdb")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_estimate_by_cadre_type_reports_levels_and_the_equality_test(city_store, capsys):
+    import io
+
+    import pandas as pd
+
+    args = ["estimate", "--outcome", "income_per_capita", "--by", "cadre_type", "--store", str(city_store),
+            "--covariates", "distance_km,terrain,distinctive_industry", "--format", "csv"]
+    assert main(args) == 0
+    t = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    levels = t[t["aggregation"] == "group_by"]["term"].tolist()
+    assert levels == ["cadre_type=agriculture", "cadre_type=economic", "cadre_type=law", "cadre_type=other"]
+    assert (t["aggregation"] == "equality_test").sum() == 1
+    assert main([*args[:-2], "--estimator", "twfe"]) == 2
+    assert "--by is available with the Callaway-Sant'Anna estimator" in capsys.readouterr().err
