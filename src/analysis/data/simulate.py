@@ -1570,10 +1570,21 @@ def simulate_to_store(
     Raises
     ------
     ValueError
-        If a parameter is out of range.
+        If a parameter is out of range, or if ``store`` holds data that an earlier
+        ``study simulate`` into ``out_dir`` did not write (real or example data): that
+        store is left untouched.
     analysis.data.ingest.IngestError
         If the store rejects the files.
+
+    Notes
+    -----
+    A store that holds only an earlier synthetic city is rebuilt from scratch (a new store
+    swapped in atomically), so a city simulated with another seed or window never mixes
+    with the previous one's postings.
     """
+    store = Path(store)
+    if ingest and store.exists():
+        _check_store_is_synthetic(store, Path(out_dir))
     city = simulate_city(
         seed=seed,
         first_year=first_year,
@@ -1589,6 +1600,29 @@ def simulate_to_store(
     if ingest:
         from analysis.data.ingest import ingest_files
 
-        report = ingest_files([files["panel"], files["postings"]], store=Path(store))
-        lines.append(str(report))
+        fresh = store.with_name(store.name + ".simulate-new")
+        for leftover in (fresh, fresh.with_name(fresh.name + ".lock")):
+            leftover.unlink(missing_ok=True)
+        try:
+            report = ingest_files([files["panel"], files["postings"]], store=fresh)
+            os.replace(fresh, store)
+        finally:
+            for leftover in (fresh, fresh.with_name(fresh.name + ".lock")):
+                leftover.unlink(missing_ok=True)
+        lines.append(str(report).replace(str(fresh), str(store)))
     return "\n".join(lines)
+
+
+def _check_store_is_synthetic(store: Path, out_dir: Path) -> None:
+    """Refuse to overwrite a store that holds anything but the synthetic city written to ``out_dir``."""
+    from analysis.data.store import read_provenance
+    from analysis.truth import truth_status
+
+    if read_provenance(store).empty:
+        return
+    ok, why = truth_status(store, out_dir)
+    if not ok:
+        raise ValueError(
+            f"the store {store} holds data that `study simulate` did not write ({why}); it is left untouched. "
+            "Write the synthetic city to another store with --store PATH, or move this store away first."
+        )
