@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SEED   ?= 20230601
+# Test processes for the default tier (pytest-xdist; tests are split by file, so a file's
+# session fixtures are built once). 2 matches the 2-core machines CI runs on.
+TEST_WORKERS ?= 2
 
 # One BLAS thread: faster on 2 cores with worker processes and kernels side by side, and the same
 # floating-point summation order on every machine (bit-for-bit reproducible tables).
@@ -39,7 +42,7 @@ study: data ## run the whole study on the default data: notebooks, tables, figur
 	$(BIN)/study brief --run latest
 
 test: $(STAMP) ## run the test suite (default tier, notebooks included)
-	$(BIN)/python -m pytest -m "not slow" tests
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests
 
 test-slow: $(STAMP) ## run the heavy tier (Monte Carlo coverage, national-scale checks)
 	$(BIN)/python -m pytest -m slow tests

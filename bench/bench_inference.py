@@ -18,7 +18,10 @@ after the data are built):
 * ``ri``: :func:`analysis.inference.randomisation.randomisation_inference`, 999 draws,
   CS simple ATT (not-yet-treated), permutations within county; ``ri-2jobs`` the same with
   ``n_jobs=2`` (identical draws; its peak RSS is the parent's, the two workers are not
-  counted); ``ri-twfe`` with the TWFE statistic.
+  counted); ``ri-twfe`` with the TWFE statistic;
+* ``honest``: :func:`analysis.inference.honest.honest_bounds`, relative magnitudes, four
+  values of Mbar, on the HonestDiD README's Medicaid event study
+  (``tests/reference/honestdid/medicaid_betahat_sigma.csv``; moderndid took 9.3 s there).
 
 Usage::
 
@@ -41,7 +44,7 @@ import psutil
 SEED = 20230601
 OUTCOME = "income_per_capita"
 CAP_BYTES = 4 * 10**9
-CONTENDERS = ("wild", "wild-pyfixest", "wild-small", "wild-pyfixest-small", "ri", "ri-2jobs", "ri-twfe")
+CONTENDERS = ("wild", "wild-pyfixest", "wild-small", "wild-pyfixest-small", "ri", "ri-2jobs", "ri-twfe", "honest")
 
 
 class PeakRSS:
@@ -86,8 +89,28 @@ def pyfixest_bytes(panel) -> int:
     return int(G * k * k * 8 + 3 * len(panel) * k * 8)
 
 
+def run_honest() -> dict:
+    """Time Rambachan-Roth relative-magnitude bounds for four Mbar on the Medicaid example."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from analysis.inference.honest import honest_bounds
+
+    ref = Path(__file__).resolve().parents[1] / "tests" / "reference" / "honestdid" / "medicaid_betahat_sigma.csv"
+    t = pd.read_csv(ref)
+    b, V = t["betahat"].to_numpy(), t.filter(like="sigma_").to_numpy()
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        honest_bounds(b, V, 5, 2, "rm", [0.5, 1.0, 1.5, 2.0])
+        seconds = time.perf_counter() - t0
+    return {"contender": "honest", "seconds": round(seconds, 3), "peak_rss_mb": round(mem.peak / 2**20)}
+
+
 def run_one(which: str) -> dict:
     """Run one contender in this process and return its figures."""
+    if which == "honest":
+        return run_honest()
     small = which.endswith("-small")
     panel = city_panel(small)
     out = {"contender": which, "rows": len(panel), "villages": int(panel["village_code"].nunique()),

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import doctest
-import time
 import warnings
 
 import numpy as np
@@ -28,7 +27,7 @@ import analysis.inference.randomisation as ri_mod
 from analysis.data.simulate import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.twfe import twfe
-from analysis.inference.multiplier import task_blocks
+from analysis.inference.multiplier import block_seeds, task_blocks
 from analysis.inference.randomisation import cs_simple_att, permute_cohorts, randomisation_inference
 from analysis.treatment import attach_treatment
 
@@ -189,6 +188,16 @@ def test_deterministic_and_split_invariant(city):
     assert np.array_equal(a.draws, b.draws) and a.p_value == b.p_value
     assert np.array_equal(a.draws, d.draws) and a.p_value == d.p_value
     assert not np.array_equal(a.draws, c.draws)
+    # the cause of a worker-count dependence found on another processor: the statistic of a
+    # draw must be summed the same way whatever else is in its task (one call per split)
+    prep = ri_mod._prepare(city, "income_per_capita", "village_code", "year", "cohort", None,
+                           "county_code", "cs_simple", "notyet")
+    root, _ = block_seeds(7, 300)
+    payload = {"fast": prep["fast"], "cohort": prep["recoded"], "eligible": None,
+               "strata": prep["strata"], "B": 300, "seed": root}
+    for n_tasks in (2, 3):
+        pieces = [ri_mod._run_blocks(payload, blk) for blk in task_blocks(300, n_tasks)]
+        assert np.array_equal(np.concatenate(pieces), a.draws)
     cohorts = np.array([0, 2023, 2024] * 40)
     full = permute_cohorts(cohorts, B=700, seed=3)
     for n_tasks in (2, 5):
@@ -196,12 +205,10 @@ def test_deterministic_and_split_invariant(city):
         assert np.array_equal(np.vstack(parts), full)
 
 
-def test_speed_on_default_city(city):
-    # the target: 999 draws on the default city in under 30 s on 2 cores (measured ~0.4 s)
-    t0 = time.perf_counter()
+def test_999_draws_on_default_city_fill_the_tidy_row(city):
+    # speed is measured by bench/bench_inference.py (contender "ri"), not here
     res = randomisation_inference(city, "income_per_capita", "village_code", "year", "cohort",
                                   strata="county_code", B=999, seed=20230601)
-    assert time.perf_counter() - t0 < 30
     assert res.B == 999 and res.draws.shape == (999,)
     t = res.tidy()
     assert t.loc[0, "term"] == "ATT (randomisation inference)" and t.loc[0, "p_value"] == res.p_value
