@@ -60,3 +60,18 @@ def test_lock_pins_every_top_level_requirement():
 def test_environment_python_matches_the_project():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
+
+
+def test_pyproject_declares_what_the_package_uses_and_the_lock_pins_it():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = _lock_pins()
+    declared = project["dependencies"] + project["optional-dependencies"]["test"]
+    names = [_norm(re.split(r"[\s<>=\[;]", d)[0]) for d in declared]
+    assert not [n for n in names if n not in lock], "pyproject names packages the lock does not pin"
+    # the CJK font is a runtime dependency (figures and the brief), not a test-only one
+    assert "pylopdf-fonts-zh-cn" in [_norm(d) for d in project["dependencies"]]
+    # the license it declares is shipped, and so is the typing marker it lists as package data
+    assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert (ROOT / "src" / "analysis" / "py.typed").is_file()
