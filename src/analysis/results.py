@@ -128,6 +128,48 @@ def make_tidy(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     return df[list(TIDY_COLUMNS)].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class SmallSampleCorrection:
+    """The small-sample factor of a cluster-robust (CRV1) covariance, as applied.
+
+    ``factor = G / (G - 1) * (N - 1) / (N - K)`` (see :mod:`analysis.estimators.twfe`).
+
+    Attributes
+    ----------
+    rule : str
+        How the factor was computed.
+    factor : float
+        The factor the covariance was multiplied by.
+    K : int
+        Parameters counted: regressors plus the fixed-effect levels not nested in the
+        clusters.
+    N : int
+        Observations used.
+    G : int
+        Clusters.
+    unit_fe_nested_in_clusters : bool
+        Whether every unit lies in one cluster (then its fixed effects count once).
+    """
+
+    rule: str
+    factor: float
+    K: int
+    N: int
+    G: int
+    unit_fe_nested_in_clusters: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the record as a dict (the form stored in an estimate's ``options["ssc"]``).
+
+        Returns
+        -------
+        dict
+            Keys ``rule, factor, K, N, G, unit_fe_nested_in_clusters``, in that order.
+        """
+        return {"rule": self.rule, "factor": self.factor, "K": self.K, "N": self.N, "G": self.G,
+                "unit_fe_nested_in_clusters": self.unit_fe_nested_in_clusters}
+
+
 @dataclass
 class DiDResult:
     """Result of a difference-in-differences estimator.

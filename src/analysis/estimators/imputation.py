@@ -66,7 +66,8 @@ from scipy import linalg, stats
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from analysis.estimators.twfe import _base_options, _feols, _ssc_record, prepare_panel
+from analysis.estimators.fixest import feols
+from analysis.estimators.inputs import prepare_panel
 from analysis.results import DiDResult, make_tidy, normal_ci
 
 __all__ = ["imputation"]
@@ -150,7 +151,7 @@ def imputation(
     Raises
     ------
     ValueError
-        Bad columns or panel (see :func:`analysis.estimators.twfe.prepare_panel`); no
+        Bad columns or panel (see :func:`analysis.estimators.inputs.prepare_panel`); no
         imputable treated observation; unit and period effects not identified on the
         untreated observations (a disconnected panel);
         a horizon with no treated observation; ``pretrends`` negative.
@@ -322,7 +323,7 @@ def imputation(
 
     extras: dict[str, Any] = {}
     options = {
-        **_base_options(panel),
+        **panel.base_options(),
         "variance": "BJS conservative, tautilde by cohort x event time, "
         f"{'leave-out (by cluster)' if leaveout else 'no leave-out'}, no small-sample factor",
         "leaveout": bool(leaveout), "leaveout_fallback_obs": n_fallback, "horizons": hz,
@@ -333,7 +334,7 @@ def imputation(
     if pretrends:
         unused = [f"x{j}" for j in range(n_cov) if f"x{j}" not in covs]
         pre_rows, test, pre_ssc = _pretrend_test(
-            panel, df.loc[~treated].drop(columns=unused), pretrends, common
+            df.loc[~treated].drop(columns=unused), pretrends, common
         )
         rows = pre_rows + rows
         extras["pretrend_test"] = test
@@ -352,7 +353,7 @@ def imputation(
     return DiDResult(make_tidy(rows), "bjs", outcome, options, extras)
 
 
-def _pretrend_test(panel, untreated: pd.DataFrame, k: int, common: dict[str, Any]):
+def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any]):
     """BJS pre-trend regression on untreated observations: y ~ 1{e=-1..-k} | unit + period."""
     df = untreated.drop(columns=["u_code", "t_code"]).copy()
     names = []
@@ -363,12 +364,12 @@ def _pretrend_test(panel, untreated: pd.DataFrame, k: int, common: dict[str, Any
             names.append(col)
     if not names:
         raise ValueError(f"no untreated observation of a treated unit at e = -1..-{k}")
-    fit = _feols(panel, names, frame=df.drop(columns=["e", "D"]))
-    cn = list(fit._coefnames)
+    fit = feols(df.drop(columns=["e", "D"]), names)
+    cn = fit.names
     idx = [cn.index(n) for n in names if n in cn]
-    b = np.asarray(fit._beta_hat, dtype=float)[idx]
-    V = np.asarray(fit._vcov, dtype=float)[np.ix_(idx, idx)]
-    ssc = _ssc_record(fit, panel)
+    b = fit.coefficients.to_numpy()[idx]
+    V = fit.vcov[np.ix_(idx, idx)]
+    ssc = fit.ssc.as_dict()
     rows = []
     kept = [n for n in names if n in cn]
     for j, n in enumerate(kept):
@@ -377,8 +378,8 @@ def _pretrend_test(panel, untreated: pd.DataFrame, k: int, common: dict[str, Any
         lo, hi, p = normal_ci(b[j], se)
         rows.append({**common, "aggregation": "event", "term": f"pre e={-h}", "event_time": -h,
                      "estimate": float(b[j]), "std_error": se, "conf_low": float(lo),
-                     "conf_high": float(hi), "p_value": float(p), "n_obs": int(fit._N),
-                     "n_clusters": ssc["G"]})
+                     "conf_high": float(hi), "p_value": float(p), "n_obs": fit.n_obs,
+                     "n_clusters": fit.ssc.G})
     rows.sort(key=lambda r: r["event_time"])
     stat = float(b @ np.linalg.solve(V, b))
     test = {"statistic": stat, "df": len(kept), "p_value": float(stats.chi2.sf(stat, len(kept))),

@@ -115,7 +115,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.estimators.twfe import prepare_panel
+from analysis.estimators.inputs import prepare_panel
 from analysis.inference.multiplier import BLOCK_SIZE, block_seeds, n_blocks
 from analysis.results import DiDResult, make_tidy
 
@@ -577,7 +577,7 @@ def wild_cluster_bootstrap(
     Raises
     ------
     ValueError
-        Missing or malformed columns (see :func:`analysis.estimators.twfe.prepare_panel`),
+        Missing or malformed columns (see :func:`analysis.estimators.inputs.prepare_panel`),
         fewer than two clusters, units not nested in clusters, a treatment collinear with
         the fixed effects, or invalid ``weights``, ``B`` or ``alpha``.
 
