@@ -50,7 +50,7 @@ of units with few untreated periods are shrunk by the fit of their unit effects.
 Pre-trend test (optional, ``pretrends=k``): BJS's test regresses ``y`` on unit and
 period effects and dummies for ``e = -1, ..., -k`` on ``Omega_0`` only (pyfixest, CRV1 as
 in :mod:`analysis.estimators.twfe`); the coefficients are reported as pre-period
-``event`` rows and a joint Wald test is in ``extras["pretrend_test"]``.
+``event`` rows and a joint Wald test is in ``pretrend_test``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ from scipy.sparse.linalg import splu
 
 from analysis.estimators.fixest import feols
 from analysis.estimators.inputs import prepare_panel
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.results import DiDResult, ImputationDetails, PretrendTest, make_tidy, normal_ci
 
 __all__ = ["imputation"]
 
@@ -142,10 +142,12 @@ def imputation(
         Estimator ``"bjs"``, control group ``"notyet"`` (all untreated observations).
         Rows: ``simple`` (term ``"ATT"``), ``event`` (``"e=0"``, ...; with
         ``pretrends``, also ``"pre e=-1"``, ... from the pre-trend regression) and
-        ``group`` (``"g=2023"``). ``extras``: ``"tau"`` (the imputed effect of every
-        treated observation, with unit, period, cohort and event time, in the caller's
-        row index), ``"weights"`` (the ``v`` vectors of every reported estimate, over
-        the estimation sample), ``"pretrend_test"`` (Wald statistic, df, p-value) if
+        ``group`` (``"g=2023"``). ``details`` (an
+        :class:`~analysis.results.ImputationDetails`): ``tau`` (the imputed effect of
+        every treated observation, with unit, period, cohort and event time, in the
+        caller's row index) and ``weights`` (the ``v`` vectors of every reported
+        estimate, over the estimation sample); ``pretrend_test`` (a
+        :class:`~analysis.results.PretrendTest`: Wald statistic, df, p-value) if
         requested.
 
     Raises
@@ -321,7 +323,7 @@ def imputation(
         rows.append({**common, "aggregation": agg, "term": term, "estimate": est, "std_error": se,
                      "conf_low": float(lo), "conf_high": float(hi), "p_value": float(p), **kw})
 
-    extras: dict[str, Any] = {}
+    pretrend_test = None
     options = {
         **panel.base_options(),
         "variance": "BJS conservative, tautilde by cohort x event time, "
@@ -337,20 +339,20 @@ def imputation(
             df.loc[~treated].drop(columns=unused), pretrends, common
         )
         rows = pre_rows + rows
-        extras["pretrend_test"] = test
+        pretrend_test = test
         options["pretrend_ssc"] = pre_ssc
     tau_out = t1.drop(columns=["cl"]).rename(columns={
         "unit": "unit_code", "time": panel.names["time"], "cohort": panel.names["cohort"],
         "e": "event_time",
     })
     tau_out.insert(0, panel.names["unit"], data.loc[tau_out.index, panel.names["unit"]].to_numpy())
-    extras["tau"] = tau_out
     idx0, idx1 = df.index[~treated], df.index[treated]
-    extras["weights"] = pd.DataFrame(
+    weights = pd.DataFrame(
         np.vstack([V0, W1]), index=idx0.append(idx1),
         columns=[t[1] for t in targets],
     )
-    return DiDResult(make_tidy(rows), "bjs", outcome, options, extras)
+    return DiDResult(make_tidy(rows), "bjs", outcome, options, pretrend_test=pretrend_test,
+                     details=ImputationDetails(tau=tau_out, weights=weights))
 
 
 def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any]):
@@ -382,6 +384,6 @@ def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any]):
                      "n_clusters": fit.ssc.G})
     rows.sort(key=lambda r: r["event_time"])
     stat = float(b @ np.linalg.solve(V, b))
-    test = {"statistic": stat, "df": len(kept), "p_value": float(stats.chi2.sf(stat, len(kept))),
-            "coefficients": dict(zip(kept, b.tolist(), strict=True))}
+    test = PretrendTest(statistic=stat, df=len(kept), p_value=float(stats.chi2.sf(stat, len(kept))), terms=kept,
+                        coefficients=dict(zip(kept, b.tolist(), strict=True)))
     return rows, test, ssc

@@ -121,7 +121,7 @@ import pandas as pd
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois, pyfixest_version
 from analysis.estimators.inputs import as_list, prepare_panel
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.results import DiDResult, PoissonDetails, PretrendTest, make_tidy, normal_ci
 
 __all__ = ["linear_rate_did", "ppml", "rate_per_1000", "twfe_poisson"]
 
@@ -360,12 +360,13 @@ def ppml(
         ``event_pct`` (one row per event time, ``e < -1`` only with ``event_study``);
         ``att_gt`` and ``att_gt_pct`` (one row per cohort-year cell). ``n_obs``,
         ``n_units`` and ``n_clusters`` are those of the estimation sample.
-        ``extras``: ``fit`` (pyfixest), ``coefficients`` and ``vcov`` (log-scale
+        Also ``fit`` (pyfixest), ``coefficients`` and ``vcov`` (log-scale
         coefficients and their clustered covariance), ``cells`` (per cell: the log
         coefficient, observed and counterfactual means), ``ssc`` (the small-sample
-        record), ``pretest`` (with ``event_study``: joint Wald test that every lead
-        coefficient is 0, on the log scale), ``mu`` and ``mu0`` (fitted means with and
-        without treatment, by row of ``frame``).
+        record), ``pretrend_test`` (with ``event_study``: joint Wald test that every
+        lead coefficient is 0, on the log scale) and ``details`` (a
+        :class:`~analysis.results.PoissonDetails`: ``mu`` and ``mu0``, fitted means
+        with and without treatment, by row of its ``frame``).
 
     Raises
     ------
@@ -459,26 +460,26 @@ def ppml(
     order = {"simple": 0, "simple_pct": 1, "event": 2, "event_pct": 3, "att_gt": 4, "att_gt_pct": 5}
     table = table.iloc[np.argsort(table["aggregation"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
     vcov = pd.DataFrame(fm.vcov, index=fm.names, columns=fm.names)
-    extras: dict[str, Any] = {
-        "fit": fit.model, "coefficients": coefs, "vcov": vcov, "cells": pd.DataFrame(cell_rows), "ssc": ssc,
-        "mu": fm.mu, "mu0": fm.mu0, "frame": est_frame,
-    }
+    pretest = None
     if event_study:
         lead_names = [_cell_name(gg, tt) for gg, tt in cells if tt < gg - 1]
-        extras["pretest"] = _wald_zero(coefs, vcov, lead_names)
-    return DiDResult(table, ESTIMATOR, outcome, options, extras)
+        pretest = _wald_zero(coefs, vcov, lead_names)
+    return DiDResult(table, ESTIMATOR, outcome, options, fit=fit.model, coefficients=coefs, vcov=vcov,
+                     cells=pd.DataFrame(cell_rows), ssc=fit.ssc, pretrend_test=pretest,
+                     details=PoissonDetails(mu=fm.mu, mu0=fm.mu0, frame=est_frame))
 
 
-def _wald_zero(coefs: pd.Series, vcov: pd.DataFrame, names: list[str]) -> dict[str, Any]:
+def _wald_zero(coefs: pd.Series, vcov: pd.DataFrame, names: list[str]) -> PretrendTest:
     """Joint Wald test that the named coefficients are zero."""
     from scipy import stats
 
     if not names:
-        return {"statistic": np.nan, "df": 0, "p_value": np.nan, "terms": []}
+        return PretrendTest(statistic=np.nan, df=0, p_value=np.nan)
     b = coefs[names].to_numpy()
     V = vcov.loc[names, names].to_numpy()
     W = float(b @ np.linalg.solve(V, b))
-    return {"statistic": W, "df": len(names), "p_value": float(stats.chi2.sf(W, len(names))), "terms": names}
+    return PretrendTest(statistic=W, df=len(names), p_value=float(stats.chi2.sf(W, len(names))), terms=names,
+                        coefficients=dict(zip(names, b.tolist(), strict=True)))
 
 
 def twfe_poisson(
@@ -561,9 +562,8 @@ def twfe_poisson(
         _row(base, pct, se_p, alpha, aggregation="simple_pct", term="ATT (% change)"),
     ]
     coefs = pd.Series(fm.beta, index=fm.names)
-    extras = {"fit": fit.model, "coefficients": coefs, "vcov": pd.DataFrame(fm.vcov, index=fm.names, columns=fm.names),
-              "ssc": ssc}
-    return DiDResult(make_tidy(rows), TWFE_ESTIMATOR, outcome, options, extras)
+    return DiDResult(make_tidy(rows), TWFE_ESTIMATOR, outcome, options, fit=fit.model, coefficients=coefs,
+                     vcov=pd.DataFrame(fm.vcov, index=fm.names, columns=fm.names), ssc=fit.ssc)
 
 
 def rate_per_1000(data: pd.DataFrame, outcome: str, population: str = "population") -> pd.Series:
@@ -652,8 +652,8 @@ def linear_rate_did(
     -------
     DiDResult
         The output of :func:`~analysis.estimators.callaway_santanna.aggregate` with
-        outcome ``"<outcome>_per_1000"`` (estimator ``"cs"``); ``extras["att_gt"]`` holds
-        the cell estimates.
+        outcome ``"<outcome>_per_1000"`` (estimator ``"cs"``); ``att_gt`` holds the cell
+        estimates.
 
     Raises
     ------

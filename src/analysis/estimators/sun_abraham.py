@@ -100,10 +100,10 @@ def sun_abraham(
         * ``att_gt``: every cohort x relative-period coefficient ``b_{g,e}`` (term
           ``"g=2023,t=2024"``, with cohort, year and event time).
 
-        ``extras`` holds the pyfixest fit (``"fit"``), the coefficient table with
-        cell counts and shares (``"cells"``), the covariance of the ``b_{g,e}``
-        (``"vcov"``) and of the event-time aggregates (``"event_vcov"``, for pre-trend
-        tests and sensitivity analysis).
+        The result also holds the pyfixest fit (``fit``), the coefficient table with
+        cell counts and shares (``cells``), the covariance of the ``b_{g,e}``
+        (``vcov``) and of the event-time aggregates (``event_vcov``, for pre-trend
+        tests and sensitivity analysis) and the small-sample record (``ssc``).
 
     Raises
     ------
@@ -240,6 +240,5 @@ def sun_abraham(
         "weights_for_aggregation": "cohort shares n_{g,e}/sum_g n_{g,e}, treated as fixed",
         "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc,
     }
-    extras = {"fit": fit.model, "cells": cells.drop(columns=["name"]), "vcov": vcov, "event_vcov": event_vcov,
-              "ssc": ssc}
-    return DiDResult(make_tidy(rows), "sa", outcome, options, extras)
+    return DiDResult(make_tidy(rows), "sa", outcome, options, fit=fit.model, cells=cells.drop(columns=["name"]),
+                     vcov=vcov, event_vcov=event_vcov, ssc=fit.ssc)

@@ -68,7 +68,7 @@ import pandas as pd
 
 from analysis.estimators.fixest import feols, pyfixest_version
 from analysis.estimators.inputs import prepare_panel
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.results import DiDResult, TWFEEventStudyDetails, make_tidy, normal_ci
 
 __all__ = ["twfe", "twfe_event_study"]
 
@@ -110,9 +110,9 @@ def twfe(
     -------
     DiDResult
         One row, aggregation ``"coef"``, term ``"D"``, estimator ``"twfe"``,
-        control group ``"all"``. ``extras`` holds the pyfixest fit (``"fit"``), the
-        full coefficient vector (``"coefficients"``) and the small-sample record
-        (``"ssc"``, also in ``options``).
+        control group ``"all"``. The result also holds the pyfixest fit (``fit``), the
+        full coefficient vector (``coefficients``), their covariance (``vcov``) and the
+        small-sample record (``ssc``, also in ``options``).
 
     Raises
     ------
@@ -164,8 +164,8 @@ def twfe(
         "n_clusters": fit.ssc.G,
     }
     vcov = pd.DataFrame(fit.vcov, index=coefs.index, columns=coefs.index)
-    extras = {"fit": fit.model, "coefficients": coefs, "vcov": vcov, "ssc": ssc}
-    return DiDResult(make_tidy([row]), "twfe", outcome, options, extras)
+    return DiDResult(make_tidy([row]), "twfe", outcome, options, fit=fit.model, coefficients=coefs, vcov=vcov,
+                     ssc=fit.ssc)
 
 
 def _event_label(e: int, lo_bin: int | None, hi_bin: int | None) -> str:
@@ -229,9 +229,10 @@ def twfe_event_study(
         One row per event time, aggregation ``"event"``, including the reference
         period (term ``"e=-1 (ref)"``, estimate 0, NaN SE). Event times whose dummy
         pyfixest drops as collinear are reported with NaN and a ``(dropped:
-        collinear)`` term, with a warning. ``extras["vcov"]`` is the clustered
-        covariance of the event-time coefficients (for pre-trend tests and
-        sensitivity analysis), ``extras["fit"]`` the pyfixest fit.
+        collinear)`` term, with a warning (their event times are in
+        ``details.dropped``). ``vcov`` is the clustered covariance of the event-time
+        coefficients, indexed by event time (for pre-trend tests and sensitivity
+        analysis), ``fit`` the pyfixest fit, ``ssc`` its small-sample record.
 
     Raises
     ------
@@ -330,5 +331,5 @@ def twfe_event_study(
         "binned_high": hi_bin is not None, "engine": f"pyfixest {pyfixest_version()}",
         "ssc": ssc,
     }
-    extras = {"fit": fit.model, "vcov": vcov, "ssc": ssc, "dropped": dropped}
-    return DiDResult(make_tidy(rows), "twfe", outcome, options, extras)
+    return DiDResult(make_tidy(rows), "twfe", outcome, options, fit=fit.model, vcov=vcov, ssc=fit.ssc,
+                     details=TWFEEventStudyDetails(dropped=dropped))

@@ -77,8 +77,8 @@ def event_study_inputs(result: DiDResult, drop_binned: bool = True) -> EventStud
     if not isinstance(result, DiDResult):
         raise ValueError(f"result must be a DiDResult, got {type(result).__name__}")
     table = result.table.reset_index(drop=True)
-    if "vcov" not in result.extras or result.extras["vcov"] is None:
-        raise ValueError("result.extras has no 'vcov'; pass an event study from "
+    if result.vcov is None:
+        raise ValueError("result has no covariance (vcov); pass an event study from "
                          "callaway_santanna.aggregate(..., kind='event') or twfe_event_study()")
     if result.estimator == "cs" and result.options.get("base_period") == "varying":
         raise ValueError(
@@ -116,19 +116,19 @@ def event_study_inputs(result: DiDResult, drop_binned: bool = True) -> EventStud
     order = np.argsort(times)
     times = times[order]
     b = sel["estimate"].to_numpy(float)[order]
-    V = result.extras["vcov"]
+    V = result.vcov
     if isinstance(V, pd.DataFrame):
         labels = [float(x) for x in V.index]
         pos = []
         for t in times:
             if t not in labels:
-                raise ValueError(f"event time {t:g} is not in result.extras['vcov']")
+                raise ValueError(f"event time {t:g} is not in the result's vcov")
             pos.append(labels.index(t))
         S = V.to_numpy(float)[np.ix_(pos, pos)]
     else:
         Vm = np.asarray(V, dtype=float)
         if Vm.shape != (len(table), len(table)):
-            raise ValueError(f"result.extras['vcov'] has shape {Vm.shape}, expected one row per "
+            raise ValueError(f"the result's vcov has shape {Vm.shape}, expected one row per "
                              f"table row ({len(table)})")
         pos = sel.index.to_numpy()[order]
         S = Vm[np.ix_(pos, pos)]

@@ -1109,7 +1109,7 @@ def honest_from_result(result: DiDResult, methods=("rm", "sd"), rm_grid=None, sd
     result : DiDResult
         ``callaway_santanna.aggregate(att_gt(..., base_period="universal"), kind="event")``
         or ``twfe.twfe_event_study(...)``: rows with aggregation ``"event"`` and
-        ``extras["vcov"]`` (an array aligned with the table rows, or a frame indexed by event
+        a ``vcov`` (an array aligned with the table rows, or a frame indexed by event
         time). The reference period is the row with estimate 0 and no standard error
         (default ``-1`` if there is none); pre-periods are the event times before it,
         post-periods those after it. The overall row is ignored.

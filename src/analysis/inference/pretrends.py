@@ -430,7 +430,7 @@ def pretrend_power_from_result(result: DiDResult, alpha: float = 0.05, powers=(0
     Parameters
     ----------
     result : DiDResult
-        An event study with ``extras["vcov"]`` (Callaway-Sant'Anna ``aggregate(...,
+        An event study with a ``vcov`` (Callaway-Sant'Anna ``aggregate(...,
         kind="event")`` with ``base_period="universal"``, or ``twfe_event_study``); see
         :func:`analysis.inference.event_study.event_study_inputs` for how the reference period
         and the coefficients are found.

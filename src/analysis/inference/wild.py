@@ -505,10 +505,9 @@ class WildBootstrapResult:
         Returns
         -------
         DiDResult
-            ``extras["t_boot"]`` holds the bootstrap t-statistics.
+            ``details`` is this result (its ``t_boot`` holds the bootstrap t-statistics).
         """
-        return DiDResult(self.tidy(), "twfe", self.outcome, dict(self.options),
-                         {"t_boot": self.t_boot, "wild": self})
+        return DiDResult(self.tidy(), "twfe", self.outcome, dict(self.options), details=self)
 
     def __repr__(self) -> str:
         kind = "WCR" if self.impose_null else "WCU"
