@@ -64,6 +64,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
+from analysis.estimators.inputs import as_list, cluster_codes
 from analysis.inference.multiplier import BootstrapResult, multiplier_bootstrap
 from analysis.results import CSDetails, DiDResult, make_tidy, normal_ci
 
@@ -390,14 +391,6 @@ class _Data:
     row_X: np.ndarray | None = None
 
 
-def _as_list(covariates) -> list[str]:
-    if covariates is None:
-        return []
-    if isinstance(covariates, str):
-        return [covariates]
-    return list(covariates)
-
-
 def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
@@ -479,9 +472,7 @@ def _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,
         raise ValueError(f"unit column {unit!r} has missing values")
     cl_rows = None
     if cluster is not None and cluster != unit:
-        if data[cluster].isna().any():
-            raise ValueError(f"cluster column {cluster!r} has missing values")
-        cl_rows = pd.factorize(data[cluster], sort=True)[0]
+        cl_rows = cluster_codes(data[cluster], cluster)
 
     # R did: cohorts later than the last period are never treated within the sample.
     tmax = tvals.max()
@@ -551,14 +542,7 @@ def _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,
         )
     clusters, n_clusters = None, n
     if cl_rows is not None:
-        cu = np.empty(n, dtype=np.int64)
-        cu[uc] = cl_rows
-        if not np.array_equal(cu[uc], cl_rows):
-            raise ValueError(
-                f"cluster column {cluster!r} varies within a unit; clusters must be fixed "
-                "per unit"
-            )
-        clusters, n_clusters = pd.factorize(cu, sort=True)[0], None
+        clusters = cluster_codes(cl_rows, cluster, unit_codes=uc, unit_ids=unit_ids)
         n_clusters = int(clusters.max()) + 1
 
     glist = np.unique(g_unit[g_unit > 0])
@@ -896,7 +880,7 @@ def att_gt(
     >>> round(float(aggregate(res, "simple").tidy().estimate.iloc[0]), 4)
     -0.04
     """
-    covs = _as_list(covariates)
+    covs = as_list(covariates)
     _check_options(control_group, method, base_period, anticipation, alpha, bootstrap)
     anticipation = int(anticipation)
     d = _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,

@@ -74,6 +74,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.estimators.callaway_santanna import aggregate, att_gt
+from analysis.estimators.inputs import cluster_codes
 from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
 
 __all__ = ["baseline_split", "by_cohort", "by_group", "equality_test"]
@@ -257,11 +258,8 @@ def by_group(
     clusters = None
     n_clusters = N
     if cluster is not None and cluster != unit:
-        cl_unit = data.loc[keep_rows].groupby(unit)[cluster].nunique()
-        if (cl_unit > 1).any():
-            raise ValueError(f"cluster column {cluster!r} varies within unit {cl_unit.index[cl_unit > 1][0]!r}")
-        cl_of = data.loc[keep_rows].groupby(unit)[cluster].first().reindex(unit_ids)
-        clusters = pd.factorize(cl_of, sort=True)[0]
+        kept = data.loc[keep_rows]
+        clusters = cluster_codes(kept[cluster], cluster, unit_codes=pos_of.get_indexer(kept[unit]), unit_ids=unit_ids)
         n_clusters = int(clusters.max()) + 1
     n_periods = int(pd.Series(t_rows[keep_rows]).nunique())
 
