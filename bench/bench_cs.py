@@ -114,10 +114,10 @@ def run_one(which: str, n_units: int, draws: int) -> dict:
 
             with PeakRSS() as mem:
                 t0 = time.perf_counter()
-                inf = res.extras["influence"]
-                ok = np.isfinite(res.extras["analytic_se"])
+                inf = res.influence
+                ok = np.isfinite(res.analytic_se)
                 boot = multiplier_bootstrap(inf[:, ok], n_draws=draws, seed=1,
-                                            clusters=res.extras["clusters"])
+                                            clusters=res.clusters)
                 out["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
                 t0 = time.perf_counter()
                 es = aggregate(res, "event", bootstrap=draws, seed=2)
@@ -129,7 +129,7 @@ def run_one(which: str, n_units: int, draws: int) -> dict:
                 out["unit_bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
             out["unit_bootstrap_peak_rss_mb"] = round(mem.peak / 2**20)
             out["n_clusters"] = boot.n_clusters
-            out["sup_t_event"] = round(float(es.extras["crit_value"]), 3)
+            out["sup_t_event"] = round(float(es.crit_value), 3)
     else:
         import warnings
 

@@ -123,7 +123,7 @@ def test_tidy_schema_and_rows(fits):
     row = t.query("cohort == 2004 and year == 2004").iloc[0]
     assert row["term"] == "g=2004,t=2004" and row["n_units"] == 20 + 309
     assert row["n_obs"] == 2 * (20 + 309) and row["n_clusters"] == 329
-    assert fits["mpdta_nev_dr"].extras["influence"].shape == (500, 12)
+    assert fits["mpdta_nev_dr"].influence.shape == (500, 12)
 
 
 # The reference files also hold a scenario "sim_nev_dr" on a simulated panel whose data is not
@@ -437,10 +437,10 @@ def test_block_splitting_invariance():
 
 def test_bootstrap_close_to_analytic_on_mpdta(fits, mpdta):
     res = att_gt(mpdta, **MPDTA, bootstrap=999, seed=1)
-    ratio = res.tidy()["std_error"] / res.extras["analytic_se"]
+    ratio = res.tidy()["std_error"] / res.analytic_se
     assert ratio.between(0.88, 1.12).all(), ratio.tolist()
     assert (res.tidy()["band"] == "simultaneous").all()
-    assert res.extras["crit_value"] > 1.96
+    assert res.crit_value > 1.96
     es_a = aggregate(fits["mpdta_nev_dr"], "event").tidy()
     es_b = aggregate(fits["mpdta_nev_dr"], "event", bootstrap=999, seed=1).tidy()
     assert (es_b["std_error"] / es_a["std_error"]).between(0.88, 1.12).all()
@@ -460,17 +460,17 @@ def test_clustered_standard_errors(mpdta, fits):
     np.testing.assert_allclose(same["std_error"], fits["mpdta_nev_dr"].tidy()["std_error"],
                                rtol=1e-12)
     res = att_gt(df, **MPDTA, cluster="block")
-    psi = res.extras["influence"]
-    codes = res.extras["clusters"]
+    psi = res.influence
+    codes = res.clusters
     sums = np.vstack([np.bincount(codes, weights=psi[:, j]) for j in range(psi.shape[1])])
     manual = np.sqrt((sums**2).sum(axis=1)) / psi.shape[0]
     np.testing.assert_allclose(res.tidy()["std_error"], manual, rtol=1e-12)
-    assert res.extras["n_clusters"] == df["block"].nunique()
+    assert res.n_clusters == df["block"].nunique()
     boot = att_gt(df, **MPDTA, cluster="block", bootstrap=999, seed=3)
     assert (boot.tidy()["std_error"] / manual).between(0.85, 1.15).all()
     agg = aggregate(res, "simple").tidy().iloc[0]
     assert agg["n_clusters"] == df["block"].nunique()
-    sums_s = np.bincount(codes, weights=aggregate(res, "simple").extras["influence"][:, 0])
+    sums_s = np.bincount(codes, weights=aggregate(res, "simple").influence[:, 0])
     assert agg["std_error"] == pytest.approx(np.sqrt((sums_s**2).sum()) / psi.shape[0])
     pt_c = pretest(res)
     assert np.isfinite(pt_c.statistic) and pt_c.df == 5

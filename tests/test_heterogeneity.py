@@ -65,16 +65,16 @@ def test_known_truth_and_rejection(panel):
     assert list(t.index) == ["kind=A", "kind=B"]
     for term, truth in (("kind=A", 2.0), ("kind=B", 0.0)):
         assert t.loc[term, "conf_low"] <= truth <= t.loc[term, "conf_high"], t.loc[term, "estimate"]
-    test = res.extras["equality_test"]
-    assert test["df"] == 1 and test["p_value"] < 1e-6
+    test = res.equality_test
+    assert test.df == 1 and test.p_value < 1e-6
     trow = res.tidy("equality_test").iloc[0]
-    assert trow["estimate"] == pytest.approx(test["statistic"])
-    assert trow["p_value"] == pytest.approx(test["p_value"])
+    assert trow["estimate"] == pytest.approx(test.statistic)
+    assert trow["p_value"] == pytest.approx(test.p_value)
     assert np.isnan(trow["std_error"])
     # with one restriction the Wald statistic is the squared z of the difference
-    V = res.extras["vcov"].to_numpy()
+    V = res.vcov.to_numpy()
     d = t.loc["kind=A", "estimate"] - t.loc["kind=B", "estimate"]
-    assert test["statistic"] == pytest.approx(d**2 / (V[0, 0] + V[1, 1] - 2 * V[0, 1]), rel=1e-12)
+    assert test.statistic == pytest.approx(d**2 / (V[0, 0] + V[1, 1] - 2 * V[0, 1]), rel=1e-12)
 
 
 @pytest.mark.parametrize("control_group", ["notyet", "never"])
@@ -86,7 +86,7 @@ def test_single_level_equals_simple_aggregation(panel, control_group, cluster):
     r = rows(res).iloc[0]
     assert abs(r["estimate"] - ref["estimate"].iloc[0]) < 1e-10
     assert abs(r["std_error"] - ref["std_error"].iloc[0]) < 1e-10
-    assert np.isnan(res.extras["equality_test"]["statistic"])
+    assert np.isnan(res.equality_test.statistic)
 
 
 @pytest.mark.parametrize("cluster", [None, "town"])
@@ -97,7 +97,7 @@ def test_joint_covariance_matches_direct_computation(cluster):
     # w_i = mean over post years of (y_it - y_i,g-1).
     df = simulate(7, n=300, cohorts=(2021, 0), probs=(0.6, 0.4))
     res = by_group(df, "y", "vid", "yr", "g", by="kind", control_group="never", cluster=cluster)
-    V = res.extras["vcov"].to_numpy()
+    V = res.vcov.to_numpy()
     wide = df.pivot(index="vid", columns="yr", values="y")
     w = wide[[2021, 2022, 2023]].mean(axis=1) - wide[2020]
     kind = df.groupby("vid")["kind"].first()
@@ -124,7 +124,7 @@ def test_notyet_keeps_other_levels_as_comparisons():
     # computed on the data without B's 2020 cohort.
     df = simulate(3, n=300)
     res = by_group(df, "y", "vid", "yr", "g", by="kind", control_group="notyet")
-    cells = res.extras["cells"]
+    cells = res.cells
     a = cells[(cells["level"] == "A") & (cells["cohort"] == 2020) & (cells["year"] == 2020)].iloc[0]
     sub = df[~((df["g"] == 2020) & (df["kind"] == "B"))]
     ref = att_gt(sub, "y", "vid", "yr", "g", control_group="notyet").tidy().query("cohort == 2020 and year == 2020")
@@ -138,8 +138,8 @@ def _monte_carlo(reps: int, first_seed: int, effect: dict[str, float], **kw):
         df = simulate(first_seed + s, n=300, effect=effect)
         res = by_group(df, "y", "vid", "yr", "g", by="kind", cluster="town", **kw)
         t = rows(res)
-        V = res.extras["vcov"].to_numpy()
-        p.append(res.extras["equality_test"]["p_value"])
+        V = res.vcov.to_numpy()
+        p.append(res.equality_test.p_value)
         diffs.append(t["estimate"].iloc[0] - t["estimate"].iloc[1])
         var_if.append(V[0, 0] + V[1, 1] - 2 * V[0, 1])
     return np.mean(np.array(p) < 0.05), np.var(diffs) / np.mean(var_if)
@@ -168,14 +168,14 @@ def test_by_cohort_matches_group_aggregation(panel):
     r = ref.tidy()
     np.testing.assert_allclose(g["estimate"], r["estimate"], atol=1e-12)
     np.testing.assert_allclose(g["std_error"], r["std_error"], atol=1e-12)
-    psi = ref.extras["influence"][:, :2]
+    psi = ref.influence[:, :2]
     town = panel.groupby("vid")["town"].first().to_numpy()
     sums = np.column_stack([np.bincount(pd.factorize(town, sort=True)[0], weights=psi[:, j]) for j in range(2)])
     V = sums.T @ sums / psi.shape[0] ** 2
     d = r["estimate"].iloc[0] - r["estimate"].iloc[1]
     W = d**2 / (V[0, 0] + V[1, 1] - 2 * V[0, 1])
-    assert res.extras["equality_test"]["statistic"] == pytest.approx(W, rel=1e-10)
-    assert res.extras["equality_test"]["levels"] == [2020, 2022]
+    assert res.equality_test.statistic == pytest.approx(W, rel=1e-10)
+    assert res.equality_test.levels == [2020, 2022]
     assert t["aggregation"].iloc[-1] == "equality_test"
 
 
@@ -215,7 +215,7 @@ def test_city_income_by_cadre_type_covers_truth(city):
     for k, v in truth.items():
         r = t.loc[f"cadre_type={k}"]
         assert r["conf_low"] <= v <= r["conf_high"], (k, r["estimate"], v)
-    assert res.extras["equality_test"]["df"] == 3
+    assert res.equality_test.df == 3
 
 
 def test_city_by_cohort_covers_truth(city):

@@ -66,14 +66,14 @@ def test_contrast_difference_and_joint_standard_error(panel, cadre):
     data["split"] = np.where(data["cadre_type"] == "law", "law", "rest")
     res = by_group(data, "criminal_cases", "village_code", "year", "cohort", by="split", covariates=covs,
                    cluster="township_code")
-    psi = res.extras["influence"]
-    se = _township_se(psi[:, 0] - psi[:, 1], res.extras["unit_ids"], panel)
+    psi = res.influence
+    se = _township_se(psi[:, 0] - psi[:, 1], res.unit_ids, panel)
     assert r["std_error"] == pytest.approx(se, rel=1e-10)
     lo, hi = r["difference"] - 1.959963985 * se, r["difference"] + 1.959963985 * se
     assert (r["conf_low"], r["conf_high"]) == pytest.approx((lo, hi), rel=1e-8)
     # with one restriction the Wald test of by_group is the squared z of the difference
-    assert res.extras["equality_test"]["statistic"] == pytest.approx((r["difference"] / se) ** 2, rel=1e-10)
-    assert r["p_value"] == pytest.approx(res.extras["equality_test"]["p_value"], rel=1e-8)
+    assert res.equality_test.statistic == pytest.approx((r["difference"] / se) ** 2, rel=1e-10)
+    assert r["p_value"] == pytest.approx(res.equality_test.p_value, rel=1e-8)
     # the shared comparison villages matter: ignoring the covariance gives another SE
     naive = np.hypot(r["std_error_level"], r["std_error_others"])
     assert abs(naive - r["std_error"]) > 0.01 * r["std_error"]
@@ -121,7 +121,7 @@ def test_contrast_rejects_absent_level(panel):
 def test_cohort_first_year_effects_are_the_att_gg_cells(panel, city):
     coh = hr.cohort_effects(panel, ["income_per_capita"], covariates=COV)
     e0 = hr.cohort_e0_effects(coh)["income_per_capita"]
-    att = coh["income_per_capita"].extras["att_gt"]
+    att = coh["income_per_capita"].att_gt
     cells = att.tidy()
     gg = cells[cells["cohort"] == cells["year"]].set_index("cohort")
     rows = e0.tidy("group_e0").set_index("cohort")
@@ -129,15 +129,14 @@ def test_cohort_first_year_effects_are_the_att_gg_cells(panel, city):
     np.testing.assert_allclose(rows["estimate"], gg.loc[rows.index, "estimate"], atol=1e-10)
     np.testing.assert_allclose(rows["std_error"], gg.loc[rows.index, "std_error"], rtol=1e-10)
     # the equality test from the two cells' influence functions, clustered by township here
-    ex = att.extras
-    c = ex["cells"]
+    c = att.cells
     idx = [int(np.flatnonzero((c["cohort"] == g) & (c["year"] == g))[0]) for g in (2023, 2024)]
-    psi = np.asarray(ex["influence"])[:, idx]
-    town = panel.groupby("village_code")["township_code"].first().reindex(ex["unit_ids"]).to_numpy()
+    psi = np.asarray(att.influence)[:, idx]
+    town = panel.groupby("village_code")["township_code"].first().reindex(att.unit_ids).to_numpy()
     sums = pd.DataFrame(psi).groupby(town).sum().to_numpy()
     V = sums.T @ sums / psi.shape[0] ** 2
     d = rows["estimate"].iloc[0] - rows["estimate"].iloc[1]
-    assert e0.extras["equality_test"]["statistic"] == pytest.approx(d**2 / (V[0, 0] + V[1, 1] - 2 * V[0, 1]),
+    assert e0.equality_test.statistic == pytest.approx(d**2 / (V[0, 0] + V[1, 1] - 2 * V[0, 1]),
                                                                   rel=1e-10)
     # the 2024 cohort is observed only at e = 0: its theta(g) is its ATT(g,g)
     th = coh["income_per_capita"].tidy("group").dropna(subset=["cohort"]).set_index("cohort")
@@ -164,7 +163,7 @@ def test_subgroup_table_truth_order_and_pre_means(panel, cadre, city):
     ta = city.truth_aggregates
     ref = ta[(ta["aggregation"] == "cadre_type") & (ta["outcome"] == "income_per_capita")].set_index("cadre_type")
     np.testing.assert_allclose(inc["truth"], ref.loc[inc.index, "value"])
-    assert (inc["equality_p"] == cadre["income_per_capita"].extras["equality_test"]["p_value"]).all()
+    assert (inc["equality_p"] == cadre["income_per_capita"].equality_test.p_value).all()
     # pre-treatment mean: law villages' income in the year before their own cohort
     law = panel[(panel["cadre_type"] == "law") & (panel["year"] == panel["cohort"] - 1)]
     assert inc.loc["law", "pre_mean"] == pytest.approx(law["income_per_capita"].mean())
@@ -191,7 +190,7 @@ def test_section_payload_shape(panel, cadre, city):
     assert list(sec["levels"]) == ["law", "agriculture", "economic", "other"]
     t = cadre["criminal_cases"].tidy("group_by").set_index("term")
     assert sec["levels"]["law"]["estimate"] == pytest.approx(t.loc["cadre_type=law", "estimate"], rel=1e-9)
-    assert sec["equality_p"] == pytest.approx(cadre["criminal_cases"].extras["equality_test"]["p_value"], rel=1e-9)
+    assert sec["equality_p"] == pytest.approx(cadre["criminal_cases"].equality_test.p_value, rel=1e-9)
     assert sec["truth"]["law"] == pytest.approx(float(truth.query(
         "dimension == 'cadre_type' and outcome == 'criminal_cases' and level == 'law'")["truth"].iloc[0]), rel=1e-9)
     assert doc["contrasts"][0]["level"] == "law" and doc["contrasts"][0]["outcome"] == "criminal_cases"
@@ -219,12 +218,12 @@ def test_overlap_failure_falls_back_to_no_covariates_and_says_so():
     c = simulate_city(seed=7, last_year=2025, later_batches=((2025, 300),))
     p = attach_treatment(c.panel, c.treatment)
     res = hr.subgroup_effects(p, ["income_per_capita"], "cadre_type", covariates=COV)["income_per_capita"]
-    assert res.extras["note"].startswith("without covariates") and "overlap" in res.extras["note"]
+    assert res.note.startswith("without covariates") and "overlap" in res.note
     ref = hr.subgroup_effects(p, ["income_per_capita"], "cadre_type", covariates=())["income_per_capita"]
     pd.testing.assert_frame_equal(res.tidy(), ref.tidy())
-    assert ref.extras["note"] == ""
+    assert ref.note == ""
     tab = hr.subgroup_table({"income_per_capita": res}, "cadre_type")
-    assert (tab["note"] == res.extras["note"]).all()
+    assert (tab["note"] == res.note).all()
     assert "without covariates" in hr.findings({"cadre_type": tab}, hr.contrasts(p, [], covariates=COV), "en")[-1]
 
 

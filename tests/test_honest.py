@@ -409,7 +409,7 @@ def test_from_twfe_event_study(mpdta):
     es = twfe_event_study(mpdta, **MPDTA)
     h = honest_from_result(es, rm_grid=[1.0], sd_grid=[0.0], breakdown=False)
     assert h.num_pre == 3 and h.num_post == 4
-    V = es.extras["vcov"]
+    V = es.vcov
     np.testing.assert_allclose(h.sigma, V.loc[[-4, -3, -2, 0, 1, 2, 3], [-4, -3, -2, 0, 1, 2, 3]].to_numpy())
     # binned endpoints are dropped (they pool event times)
     es_b = twfe_event_study(mpdta, **MPDTA, leads=3, lags=2)

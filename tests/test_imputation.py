@@ -197,7 +197,7 @@ def test_matches_dense_implementation(covs, leaveout):
 def test_implied_weights_are_invariant_to_fixed_effects():
     df = simulate(3, n_units=200)
     res = imputation(df, "y", "vid", "yr", "g", cluster="town")
-    W = res.extras["weights"]
+    W = res.details.weights
     key = df.loc[W.index, ["vid", "yr"]]
     # each estimate is unchanged by adding a_i + l_t: weights sum to 0 within units and periods
     assert np.abs(W.groupby(key["vid"].to_numpy()).sum().to_numpy()).max() < 1e-10
@@ -222,7 +222,7 @@ def test_recovers_heterogeneous_dynamic_effects():
     for g, mean in tr.groupby("g")["tau"].mean().items():
         assert abs(grp.loc[g, "estimate"] - mean) < stats.norm.ppf(0.995) * grp.loc[g, "std_error"]
     # parallel trends hold in the simulation: the pre-trend test does not reject
-    assert res.extras["pretrend_test"]["p_value"] > 0.01
+    assert res.pretrend_test.p_value > 0.01
     assert len(t[t["term"].str.startswith("pre")]) == 3
 
 

@@ -172,9 +172,9 @@ def test_cs_outcome_family_on_city(city_results):
     assert np.all(tab["p_romano_wolf"] <= tab["p_holm"] + 0.01)
     assert res.options["n_clusters"] == 178 and res.B == 1999
     # the draws are the multiplier bootstrap of analysis.inference.multiplier, jointly for all outcomes
-    psi = np.column_stack([np.asarray(r.extras["influence"])[:, 0] for r in city_results.values()])
+    psi = np.column_stack([np.asarray(r.influence)[:, 0] for r in city_results.values()])
     mb = multiplier_bootstrap(psi, n_draws=1999, seed=20230601, clusters=next(iter(city_results.values()))
-                              .extras["clusters"])
+                              .clusters)
     np.testing.assert_allclose(res.boot_t * tab["std_error"].to_numpy(), mb.draws, rtol=1e-12, atol=0)
     # deterministic
     again = mt.romano_wolf_did(city_results, B=1999, seed=20230601)

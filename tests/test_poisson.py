@@ -151,8 +151,8 @@ def test_matches_independent_newton_and_delta_method(small, cov, cluster):
     # K of the documented rule: regressors + T (unit effects nested in clusters count once)
     V = crv1(X, y, beta, df[cluster].to_numpy(), k_ssc=k + T)
     names = [f"tau_{g}_{t}" for g, t in cells]
-    coef = res.extras["coefficients"]
-    vc = res.extras["vcov"]
+    coef = res.coefficients
+    vc = res.vcov
     np.testing.assert_allclose(coef[names].to_numpy(), beta[cell_cols], rtol=0, atol=1e-6)
     np.testing.assert_allclose(np.sqrt(np.diag(vc.loc[names, names])), np.sqrt(np.diag(V))[cell_cols],
                                rtol=0, atol=1e-6)
@@ -191,13 +191,13 @@ def test_coefficients_match_statsmodels_glm(small):
     X, _, cells, cell_cols = design(df, None)
     glm = sm.GLM(df["y"].to_numpy(float), X, family=sm.families.Poisson()).fit(tol=1e-13, maxiter=200)
     names = [f"tau_{g}_{t}" for g, t in cells]
-    np.testing.assert_allclose(res.extras["coefficients"][names].to_numpy(), glm.params[cell_cols], atol=1e-6)
+    np.testing.assert_allclose(res.coefficients[names].to_numpy(), glm.params[cell_cols], atol=1e-6)
 
 
 def test_level_effect_is_observed_minus_counterfactual(small):
     # the Poisson score of each cell makes sum(mu1) = sum(y) in the cell
     res = ppml(small, "y", "vid", "yr", "g", cluster="town")
-    cells = res.extras["cells"]
+    cells = res.cells
     for c in cells.itertuples():
         sel = (small["g"] == c.cohort) & (small["yr"] == c.year)
         assert abs(small.loc[sel, "y"].mean() - c.mean_mu1) < 1e-6
@@ -247,7 +247,7 @@ def test_event_study_leads_are_placebos(counts):
     pre = res.tidy("event").query("event_time < 0")
     assert set(pre["event_time"]) == {-6, -5, -4, -3, -2}
     assert (pre["estimate"].abs() < 3 * pre["std_error"]).all()
-    assert res.extras["pretest"]["p_value"] > 0.05
+    assert res.pretrend_test.p_value > 0.05
     lev, pct = truth(df, df["post"])
     r, rp = row(res, "simple"), row(res, "simple_pct")
     assert r["conf_low"] <= lev <= r["conf_high"]
@@ -297,7 +297,7 @@ def test_all_zero_units_are_dropped_and_counted(small):
     a = ppml(small, "y", "vid", "yr", "g", cluster="town")
     b = ppml(both, "y", "vid", "yr", "g", cluster="town")
     assert b.options["n_units_all_zero_dropped"] == 5
-    np.testing.assert_allclose(a.extras["coefficients"], b.extras["coefficients"], atol=1e-8)
+    np.testing.assert_allclose(a.coefficients, b.coefficients, atol=1e-8)
     assert int(row(b, "simple")["n_units"]) == small["vid"].nunique()
 
 

@@ -188,7 +188,7 @@ def test_from_event_study_result():
     assert 0 < s50 < s80
     # event times -4..3 with reference -1: post coefficient e has t = e + 1
     np.testing.assert_allclose(out["bias"], out["slope"] * (out["event_time"] + 1))
-    V = es.extras["vcov"][:3, :3]
+    V = es.vcov[:3, :3]
     assert s50 == pytest.approx(pretrend_power(V, 0.05, 0.5, [-3, -2, -1]), rel=1e-10)
 
 

@@ -136,7 +136,7 @@ def test_spillover_detected_when_the_city_has_one(spill_city):
     vil = city.villages
     never = set(city.panel["village_code"].unique()) - set(city.treatment["village_code"])
     heavy_never = vil[vil["heavy_township"] & vil["village_code"].isin(never)]
-    assert res.extras["design"]["exposed_villages"] == len(heavy_never)
+    assert res.design.exposed_villages == len(heavy_never)
 
 
 def test_no_spillover_on_the_default_city(panel):

@@ -122,7 +122,7 @@ def test_equals_r_did_aggregates_on_mpdta(mpdta):
 
 
 def true_event_effects(res, df):
-    cells = res.extras["cells"]
+    cells = res.cells
     tau = df[df["g"] > 0].assign(e=df["yr"] - df["g"]).groupby(["g", "e"])["tau"].mean()
     truth = {-1: 0.0}
     for e, grp in cells.groupby("e"):
@@ -142,7 +142,7 @@ def test_recovers_heterogeneous_dynamic_effects_where_twfe_does_not():
     z_sa = ((est["estimate"] - tr) / est["std_error"]).abs()
     assert (z_sa < crit).all()
     dev = (est["estimate"] - tr).to_numpy()
-    wald_sa = dev @ np.linalg.solve(res.extras["event_vcov"].loc[est.index, est.index].to_numpy(), dev)
+    wald_sa = dev @ np.linalg.solve(res.event_vcov.loc[est.index, est.index].to_numpy(), dev)
     assert stats.chi2.sf(wald_sa, len(dev)) > 0.01
     # overall ATT vs the mean effect over treated observations
     att = res.tidy("simple").iloc[0]
@@ -154,7 +154,7 @@ def test_recovers_heterogeneous_dynamic_effects_where_twfe_does_not():
     z_tw = ((tt["estimate"] - tr.reindex(tt.index)) / tt["std_error"]).abs()
     assert (z_tw > crit).sum() >= 3  # spurious pre-trends and biased dynamics
     dev = (tt["estimate"] - tr.reindex(tt.index)).to_numpy()
-    wald_tw = dev @ np.linalg.solve(tw.extras["vcov"].loc[tt.index, tt.index].to_numpy(), dev)
+    wald_tw = dev @ np.linalg.solve(tw.vcov.loc[tt.index, tt.index].to_numpy(), dev)
     assert stats.chi2.sf(wald_tw, len(dev)) < 1e-6
 
 

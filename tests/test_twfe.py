@@ -143,7 +143,7 @@ def test_static_matches_numpy_simulated(cluster):
     est = res.tidy().iloc[0]
     assert abs(est["estimate"] - beta[0]) < TOL
     assert abs(est["std_error"] - np.sqrt(V[0, 0])) < TOL
-    coefs = res.extras["coefficients"]
+    coefs = res.coefficients
     assert abs(coefs["x0"] - beta[1]) < TOL
     assert est["n_clusters"] == df[cluster].nunique()
 
@@ -217,7 +217,7 @@ def test_event_study_matches_numpy(mpdta):
     for j, v in enumerate(evs):
         assert abs(got.loc[int(v), "estimate"] - beta[j]) < TOL
         assert abs(got.loc[int(v), "std_error"] - np.sqrt(V[j, j])) < TOL
-    assert list(res.extras["vcov"].index) == [int(v) for v in evs]
+    assert list(res.vcov.index) == [int(v) for v in evs]
 
 
 def test_event_study_binned_matches_numpy():

@@ -121,7 +121,7 @@ def test_estimate_and_se_match_twfe():
         row = ref.tidy().iloc[0]
         assert abs(res.estimate - row["estimate"]) < 1e-8
         assert abs(res.std_error - row["std_error"]) < 1e-8
-        assert abs(res.options["ssc"]["factor"] - ref.extras["ssc"]["factor"]) < 1e-12
+        assert abs(res.options["ssc"]["factor"] - ref.ssc.factor) < 1e-12
 
 
 def test_confidence_interval_is_test_inversion():

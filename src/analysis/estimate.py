@@ -22,8 +22,7 @@ CONTROL_GROUPS = ("never", "notyet")
 
 def _combine(parts: list[DiDResult], estimator: str, outcome: str, options: dict) -> DiDResult:
     table = make_tidy(pd.concat([p.tidy() for p in parts], ignore_index=True))
-    extras = {f"part{i}": p for i, p in enumerate(parts)}
-    return DiDResult(table=table, estimator=estimator, outcome=outcome, options=options, extras=extras)
+    return DiDResult(table=table, estimator=estimator, outcome=outcome, options=options, parts=tuple(parts))
 
 
 def estimate(
@@ -69,7 +68,8 @@ def estimate(
     Returns
     -------
     DiDResult
-        Tidy rows: the overall effect (``simple`` or ``coef``) and the event study.
+        Tidy rows: the overall effect (``simple`` or ``coef``) and the event study;
+        ``parts`` holds the estimators' own results they come from.
 
     Raises
     ------

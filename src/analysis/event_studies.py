@@ -326,7 +326,8 @@ def event_study(
         "cluster": cluster,
     }
     return EventStudy(outcome=outcome, frame=frame, results=results, cs_simple=cs_simple, pretest=pre,
-                      bjs_pretest=bjs.extras.get("pretrend_test"), bacon=dec, options=options)
+                      bjs_pretest=bjs.pretrend_test.as_dict() if bjs.pretrend_test is not None else None,
+                      bacon=dec, options=options)
 
 
 def bacon_table(dec, outcome: str | None = None) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_grou
 from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns
 from analysis.report.labels import label
 from analysis.report.results_json import clean, estimate_record
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
 
 __all__ = [
     "CONTRASTS",
@@ -157,17 +157,15 @@ def _fit(fit, covs: list[str]) -> DiDResult:
     villages with a distinctive industry) can leave a cohort-period cell with no
     comparable untreated villages (overlap failure), or with a covariate that does not vary
     among the subgroup's villages (a singular design). The estimate without covariates then relies on
-    unconditional parallel trends; ``extras["note"]`` records the switch and why.
+    unconditional parallel trends; ``note`` records the switch and why.
     """
     try:
-        res = fit(covs or None)
-        res.extras.setdefault("note", "")
-        return res
+        return fit(covs or None)
     except ValueError as err:
         if not covs or not ("overlap" in str(err) or "singular" in str(err)):
             raise
         res = fit(None)
-        res.extras["note"] = f"without covariates (unconditional parallel trends): {err}"
+        res.note = f"without covariates (unconditional parallel trends): {err}"
         return res
 
 
@@ -227,7 +225,7 @@ def subgroup_effects(
         Outcome -> :class:`~analysis.results.DiDResult` of
         :func:`analysis.estimators.heterogeneity.by_group`. If a subgroup's propensity
         score fails overlap with the covariates, that outcome is estimated without them
-        and ``extras["note"]`` says so (empty otherwise).
+        and ``note`` says so (empty otherwise).
     """
     data, covs, cl = _design(panel, covariates, cluster)
     return {oc: _fit(lambda c, oc=oc: by_group(data, oc, UNIT, TIME, COHORT, by=by, covariates=c,
@@ -261,7 +259,7 @@ def cohort_effects(
     -------
     dict
         Outcome -> result of :func:`analysis.estimators.heterogeneity.by_cohort` (its
-        ``extras["att_gt"]`` feeds :func:`cohort_e0_effects`); ``extras["note"]`` as in
+        ``att_gt`` feeds :func:`cohort_e0_effects`); ``note`` as in
         :func:`subgroup_effects`.
     """
     data, covs, cl = _design(panel, covariates, cluster)
@@ -292,14 +290,14 @@ def cohort_e0_effects(cohort_results: Mapping[str, DiDResult], alpha: float = 0.
     dict
         Outcome -> :class:`~analysis.results.DiDResult` with one row per cohort
         (aggregation ``group_e0``, term ``"g=2023, e=0"``) and an ``equality_test`` row
-        (``estimate`` = Wald statistic); ``extras``: ``equality_test``, ``vcov``.
+        (``estimate`` = Wald statistic); also ``equality_test``, ``vcov``.
     """
     out = {}
     for oc, res in cohort_results.items():
-        agg = aggregate(res.extras["att_gt"], "group", max_e=0)
+        agg = aggregate(res.att_gt, "group", max_e=0)
         t = agg.tidy()
         is_g = t["cohort"].notna().to_numpy()
-        V = np.asarray(agg.extras["vcov"])[np.ix_(is_g, is_g)]
+        V = np.asarray(agg.vcov)[np.ix_(is_g, is_g)]
         rows = t.loc[is_g].copy()
         lo, hi, p = normal_ci(rows["estimate"], rows["std_error"], alpha)
         rows["conf_low"], rows["conf_high"], rows["p_value"] = lo, hi, p
@@ -315,9 +313,8 @@ def cohort_e0_effects(cohort_results: Mapping[str, DiDResult], alpha: float = 0.
                 "n_clusters": first["n_clusters"], "options": first["options"]}
         table = make_tidy(pd.concat([rows, make_tidy([trow])], ignore_index=True))
         labels = rows["term"].tolist()
-        out[oc] = DiDResult(table, res.estimator, oc, agg.options,
-                            {"equality_test": test, "vcov": pd.DataFrame(V, index=labels, columns=labels),
-                             "note": res.extras.get("note", "")})
+        out[oc] = DiDResult(table, res.estimator, oc, agg.options, equality_test=EqualityTest(**test),
+                            vcov=pd.DataFrame(V, index=labels, columns=labels), note=res.note)
     return out
 
 
@@ -497,7 +494,7 @@ def subgroup_table(
     for oc, res in results.items():
         t = _level_rows(res)
         t = t.set_index("level").loc[_level_order(dimension, t["level"].tolist())].reset_index()
-        test = res.extras["equality_test"]
+        test = res.equality_test
         is_cohort = dimension in ("cohort", "cohort_e0")
         post = ([1] * len(t) if dimension == "cohort_e0" else
                 [last_year - int(lv) + 1 for lv in t["level"]] if is_cohort and last_year is not None
@@ -508,8 +505,8 @@ def subgroup_table(
             "post_years": pd.array(post, dtype="Int64"),
             "estimate": t["estimate"], "std_error": t["std_error"], "conf_low": t["conf_low"],
             "conf_high": t["conf_high"], "p_value": t["p_value"], "n_units": t["n_units"],
-            "equality_stat": float(test["statistic"]), "equality_df": int(test["df"]),
-            "equality_p": float(test["p_value"]), "note": res.extras.get("note", ""),
+            "equality_stat": float(test.statistic), "equality_df": int(test.df),
+            "equality_p": float(test.p_value), "note": res.note,
         }))
     out = pd.concat(frames, ignore_index=True)
     if pre_means is not None:
@@ -596,7 +593,7 @@ def contrast(
                            cluster=cluster)[outcome]
     t = res.tidy("group_by").set_index("term")
     names = [f"{col}={level}", f"{col}={OTHERS}"]
-    V = res.extras["vcov"].loc[names, names].to_numpy()
+    V = res.vcov.loc[names, names].to_numpy()
     a = np.array([1.0, -1.0])
     est = t.loc[names, "estimate"].to_numpy(float)
     diff = float(a @ est)
@@ -610,7 +607,7 @@ def contrast(
            "n_treated_level": int((v[by].astype(str) == level).sum()),
            "n_treated_others": int((v[by].astype(str) != level).sum()),
            "truth_level": np.nan, "truth_others": np.nan, "truth_difference": np.nan,
-           "note": res.extras.get("note", "")}
+           "note": res.note}
     if truth_aggregates is not None and by == "cadre_type":
         ta = truth_aggregates
         tr = ta[(ta["aggregation"] == "cadre_type") & (ta["outcome"] == outcome)].set_index("cadre_type")["value"]
@@ -767,10 +764,10 @@ def section_payload(
                 sel = truth[(truth["dimension"] == dim) & (truth["outcome"] == oc)]
                 tr = dict(zip(sel["level"], sel["truth"], strict=True))
             sec[oc] = {"levels": {lv: recs[lv] for lv in order},
-                       "equality_p": res.extras["equality_test"]["p_value"],
+                       "equality_p": res.equality_test.p_value,
                        "truth": {lv: tr.get(lv) for lv in order}}
-            if res.extras.get("note"):
-                sec[oc]["note"] = res.extras["note"]
+            if res.note:
+                sec[oc]["note"] = res.note
         out[dim] = sec
     if contrast_table is not None:
         out["contrasts"] = [clean(r) for r in contrast_table.to_dict("records")]

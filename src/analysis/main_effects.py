@@ -208,7 +208,7 @@ class MainEffects:
         One row per outcome, columns :data:`TABLE_COLUMNS`, families in the order of
         :data:`analysis.data.schema.OUTCOME_FAMILIES`.
     headline, twfe : dict of str -> DiDResult
-        Per outcome: the CS simple aggregate (with influence functions in ``extras``) and
+        Per outcome: the CS simple aggregate (with its influence functions) and
         the static TWFE fit.
     ppml : dict of str -> DiDResult
         Per count outcome in :data:`PPML_OUTCOMES`: the Poisson fit.

@@ -4,6 +4,13 @@ Every estimator returns a :class:`DiDResult`. Its :meth:`DiDResult.tidy` has the
 columns in :data:`TIDY_COLUMNS`, always in that order, so tables, figures,
 ``results.json`` and the brief are written once for all estimators.
 
+Besides the tidy rows, a result carries what inference and the stages need from it as
+typed fields (covariance ``vcov``, influence functions ``influence`` with their
+``unit_ids`` and ``clusters``, the ``cells`` behind the estimates, the tests it ran,
+...; see :class:`DiDResult`), and estimator-specific payloads as typed containers
+(:class:`CSDetails`, :class:`ImputationDetails`, :class:`PoissonDetails`,
+:class:`TWFEEventStudyDetails`). A misspelt field is an error, not a missing key.
+
 Columns of the tidy frame
 -------------------------
 outcome : str
@@ -37,12 +44,16 @@ options : str
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+if TYPE_CHECKING:  # types of fields filled by the inference layer; no import at run time
+    from analysis.inference.multiplier import BootstrapResult
+    from analysis.inference.wild import WildBootstrapResult
 
 TIDY_COLUMNS: tuple[str, ...] = (
     "outcome",
@@ -128,9 +139,220 @@ def make_tidy(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     return df[list(TIDY_COLUMNS)].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class SmallSampleCorrection:
+    """The small-sample factor of a cluster-robust (CRV1) covariance, as applied.
+
+    ``factor = G / (G - 1) * (N - 1) / (N - K)`` (see :mod:`analysis.estimators.twfe`).
+
+    Attributes
+    ----------
+    rule : str
+        How the factor was computed.
+    factor : float
+        The factor the covariance was multiplied by.
+    K : int
+        Parameters counted: regressors plus the fixed-effect levels not nested in the
+        clusters.
+    N : int
+        Observations used.
+    G : int
+        Clusters.
+    unit_fe_nested_in_clusters : bool
+        Whether every unit lies in one cluster (then its fixed effects count once).
+    """
+
+    rule: str
+    factor: float
+    K: int
+    N: int
+    G: int
+    unit_fe_nested_in_clusters: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the record as a dict (the form stored in an estimate's ``options["ssc"]``).
+
+        Returns
+        -------
+        dict
+            Keys ``rule, factor, K, N, G, unit_fe_nested_in_clusters``, in that order.
+        """
+        return {"rule": self.rule, "factor": self.factor, "K": self.K, "N": self.N, "G": self.G,
+                "unit_fe_nested_in_clusters": self.unit_fe_nested_in_clusters}
+
+
+@dataclass(frozen=True)
+class EqualityTest:
+    """Wald test that several estimates are equal (chi-square).
+
+    Attributes
+    ----------
+    statistic : float
+        ``W = (R theta)' (R V R')^{-1} (R theta)`` with ``R`` the contrasts with the first
+        estimate; NaN with fewer than two estimates or a singular contrast covariance.
+    df : int
+        Degrees of freedom (number of estimates less one).
+    p_value : float
+        ``P(chi2_df > W)``.
+    levels : list
+        What was compared, in order: subgroup levels (``str``) or cohorts (``int``).
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    levels: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PretrendTest:
+    """Joint Wald test that pre-treatment coefficients are zero (chi-square).
+
+    Attributes
+    ----------
+    statistic : float
+        ``W = b' V^{-1} b`` over the tested coefficients (NaN if none).
+    df : int
+        Number of coefficients tested.
+    p_value : float
+        ``P(chi2_df > W)``. Not adjusted for multiple testing.
+    terms : list of str
+        Names of the tested coefficients.
+    coefficients : dict
+        Their estimates, by name.
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    terms: list[str] = field(default_factory=list)
+    coefficients: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the test as a plain dict.
+
+        Returns
+        -------
+        dict
+            Keys ``statistic, df, p_value, terms, coefficients``.
+        """
+        return {"statistic": self.statistic, "df": self.df, "p_value": self.p_value, "terms": list(self.terms),
+                "coefficients": dict(self.coefficients)}
+
+
+@dataclass(frozen=True)
+class SpilloverDesign:
+    """Who is compared with whom in the spillover DiD of the robustness stage.
+
+    Attributes
+    ----------
+    threshold : float
+        Share of a township's villages treated from which it counts as highly treated.
+    exposed_villages, exposed_townships : int
+        Never-treated villages (and their townships) in highly treated townships.
+    comparison_villages, comparison_townships : int
+        Never-treated villages (and their townships) in the other townships.
+    """
+
+    threshold: float
+    exposed_villages: int
+    exposed_townships: int
+    comparison_villages: int
+    comparison_townships: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the design as a dict, in field order.
+
+        Returns
+        -------
+        dict
+            ``threshold, exposed_villages, exposed_townships, comparison_villages,
+            comparison_townships``.
+        """
+        return {"threshold": self.threshold, "exposed_villages": self.exposed_villages,
+                "exposed_townships": self.exposed_townships, "comparison_villages": self.comparison_villages,
+                "comparison_townships": self.comparison_townships}
+
+
+@dataclass(frozen=True)
+class CSDetails:
+    """Facts about the units of a Callaway-Sant'Anna estimate that its aggregations need.
+
+    Attributes
+    ----------
+    cohort_of_unit : numpy.ndarray
+        Cohort of every unit, in the order of ``DiDResult.unit_ids`` (0 = never treated).
+    n_rows : int
+        Observations (unit-periods) used.
+    periods : numpy.ndarray
+        The periods, sorted.
+    glist : numpy.ndarray
+        The treated cohorts for which ATT(g,t) are estimated.
+    """
+
+    cohort_of_unit: np.ndarray
+    n_rows: int
+    periods: np.ndarray
+    glist: np.ndarray
+
+
+@dataclass(frozen=True)
+class ImputationDetails:
+    """The imputed effects and estimator weights of the Borusyak-Jaravel-Spiess estimator.
+
+    Attributes
+    ----------
+    tau : pandas.DataFrame
+        The imputed effect of every treated observation, with its unit, period, cohort
+        and event time, on the caller's row index.
+    weights : pandas.DataFrame
+        The weights ``v`` of every reported estimate (columns, by term) over the
+        estimation sample (rows, caller's index): each estimate is ``sum v * y``.
+    """
+
+    tau: pd.DataFrame
+    weights: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class PoissonDetails:
+    """Fitted means of the Poisson extended TWFE model, by row of its estimation sample.
+
+    Attributes
+    ----------
+    mu : numpy.ndarray
+        Fitted means with the treatment terms, ``E[Y(1)]`` on treated rows.
+    mu0 : numpy.ndarray
+        Fitted means without them, ``E[Y(0)]``.
+    frame : pandas.DataFrame
+        The estimation sample (``y``, ``unit``, ``time``, ``cohort``, regressors).
+    """
+
+    mu: np.ndarray
+    mu0: np.ndarray
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class TWFEEventStudyDetails:
+    """What the TWFE event study could not estimate.
+
+    Attributes
+    ----------
+    dropped : list of int
+        Event times whose dummy pyfixest dropped as collinear with the fixed effects.
+    """
+
+    dropped: list[int] = field(default_factory=list)
+
+
 @dataclass
 class DiDResult:
     """Result of a difference-in-differences estimator.
+
+    Every estimator fills the first four fields; the others, keyword-only, are filled by
+    the estimators that have them (``None`` otherwise) and are what inference and the
+    stages read besides the tidy rows. They are not part of the tidy schema.
 
     Parameters
     ----------
@@ -142,16 +364,88 @@ class DiDResult:
         Outcome column.
     options : dict
         Options used (also serialised into each row's ``options``).
-    extras : dict
-        Estimator-specific objects (influence functions, weights, decomposition
-        tables) that downstream inference may use. Not part of the tidy schema.
+    vcov : pandas.DataFrame or numpy.ndarray, optional
+        Covariance of the estimates. Callaway-Sant'Anna ``aggregate``: an array aligned
+        with the table rows. TWFE event study: a frame indexed by event time (reference
+        period excluded). Subgroup and cohort effects (:mod:`~analysis.estimators.heterogeneity`,
+        the heterogeneity stage): a frame indexed by term. TWFE, Poisson: a frame over the
+        coefficient names (log scale for Poisson). Sun-Abraham: a frame over the
+        (cohort, relative period) coefficients.
+    event_vcov : pandas.DataFrame, optional
+        Sun-Abraham: covariance of the event-time aggregates, indexed by event time.
+    coefficients : pandas.Series, optional
+        TWFE and Poisson: every regression coefficient by name.
+    cells : pandas.DataFrame, optional
+        One row per cohort-period cell behind the estimates: Callaway-Sant'Anna
+        ``att_gt`` (cohort, year, base year, estimate, analytic SE), Sun-Abraham (the
+        ``b_{g,e}`` with counts and shares), Poisson (log coefficient, fitted means,
+        level and percentage effects), ``by_group`` (the subgroup ATT(g,t)).
+    influence : numpy.ndarray, optional
+        Callaway-Sant'Anna family: per-unit influence functions, ``units x rows`` (rows
+        of the table, or ATT(g,t) cells for ``att_gt``).
+    unit_ids : numpy.ndarray, optional
+        The units of ``influence``, in its row order.
+    clusters : numpy.ndarray, optional
+        Cluster code (``0 .. G-1``) of every unit of ``influence``; ``None`` when units
+        are the clusters.
+    n_clusters : int, optional
+        Number of clusters (units when not clustering).
+    analytic_se : numpy.ndarray, optional
+        ``att_gt``: analytic influence-function standard errors of the cells (also when
+        bootstrap standard errors are reported).
+    bootstrap : analysis.inference.multiplier.BootstrapResult, optional
+        The multiplier bootstrap, when one was run.
+    crit_value : float, optional
+        Critical value of the intervals: the normal quantile, or the sup-t value of a
+        simultaneous band.
+    equality_test : EqualityTest, optional
+        Subgroup or cohort effects: the test that they are all equal.
+    pretrend_test : PretrendTest, optional
+        Imputation with ``pretrends``, Poisson with ``event_study``: the joint pre-trend test.
+    att_gt : DiDResult, optional
+        Aggregations and cohort effects: the ATT(g,t) result they were computed from.
+    parts : tuple of DiDResult
+        :func:`analysis.estimate.estimate`: the results whose rows it combines.
+    fit : object, optional
+        Regression estimators: the pyfixest fit, for inspection (its numbers are read
+        through :mod:`analysis.estimators.fixest`).
+    ssc : SmallSampleCorrection, optional
+        Regression estimators: the small-sample correction of the clustered covariance
+        (also in ``options["ssc"]``).
+    note : str
+        A remark a stage attaches to the estimate (e.g. that it was made without
+        covariates, and why); empty if none.
+    design : SpilloverDesign, optional
+        The spillover DiD: who is compared with whom.
+    details : CSDetails, ImputationDetails, PoissonDetails, TWFEEventStudyDetails or WildBootstrapResult, optional
+        What only one estimator has (see those classes).
     """
 
     table: pd.DataFrame
     estimator: str
     outcome: str
     options: dict[str, Any] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
+    _: KW_ONLY
+    vcov: pd.DataFrame | np.ndarray | None = None
+    event_vcov: pd.DataFrame | None = None
+    coefficients: pd.Series | None = None
+    cells: pd.DataFrame | None = None
+    influence: np.ndarray | None = None
+    unit_ids: np.ndarray | None = None
+    clusters: np.ndarray | None = None
+    n_clusters: int | None = None
+    analytic_se: np.ndarray | None = None
+    bootstrap: BootstrapResult | None = None
+    crit_value: float | None = None
+    equality_test: EqualityTest | None = None
+    pretrend_test: PretrendTest | None = None
+    att_gt: DiDResult | None = None
+    parts: tuple[DiDResult, ...] = ()
+    fit: object | None = None
+    ssc: SmallSampleCorrection | None = None
+    note: str = ""
+    design: SpilloverDesign | None = None
+    details: CSDetails | ImputationDetails | PoissonDetails | TWFEEventStudyDetails | WildBootstrapResult | None = None
 
     def tidy(self, aggregation: str | None = None) -> pd.DataFrame:
         """Return the rows in the fixed tidy schema.

@@ -57,7 +57,7 @@ from analysis.inference.pretrends import pretrend_power_from_result
 from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.report.labels import label
 from analysis.report.results_json import clean, estimate_record
-from analysis.results import DiDResult, normal_ci
+from analysis.results import DiDResult, SpilloverDesign, normal_ci
 
 __all__ = [
     "ALTERNATIVE_COLUMNS",
@@ -426,7 +426,7 @@ def event_study(panel: pd.DataFrame, outcome: str, control_group: str = "notyet"
     -------
     DiDResult
         Rows with aggregation ``"event"`` (the reference ``e=-1`` with estimate 0 and no
-        standard error) and ``extras["vcov"]``.
+        standard error) and ``vcov``.
     """
     r = _att_gt(panel, outcome, control_group, covariates, cluster, base_period="universal")
     return aggregate(r, "event")
@@ -465,8 +465,8 @@ def spillover_did(panel: pd.DataFrame, outcome: str, covariates: Sequence[str] =
     Returns
     -------
     DiDResult
-        One row (aggregation ``"simple"``, control group ``"never"``); ``extras["design"]`` holds
-        the counts of exposed and comparison villages and townships.
+        One row (aggregation ``"simple"``, control group ``"never"``); ``design`` holds the
+        counts of exposed and comparison villages and townships.
 
     Raises
     ------
@@ -483,13 +483,13 @@ def spillover_did(panel: pd.DataFrame, outcome: str, covariates: Sequence[str] =
             f"and {int((~exposed).sum())}"
         )
     res = aggregate(_att_gt(sample, outcome, "never", covariates, cluster, cohort="exposure_cohort"), "simple")
-    res.extras["design"] = {
-        "threshold": threshold,
-        "exposed_villages": int(exposed.sum()),
-        "exposed_townships": int(v.loc[exposed, "township_code"].nunique()),
-        "comparison_villages": int((~exposed).sum()),
-        "comparison_townships": int(v.loc[~exposed, "township_code"].nunique()),
-    }
+    res.design = SpilloverDesign(
+        threshold=threshold,
+        exposed_villages=int(exposed.sum()),
+        exposed_townships=int(v.loc[exposed, "township_code"].nunique()),
+        comparison_villages=int((~exposed).sum()),
+        comparison_townships=int(v.loc[~exposed, "township_code"].nunique()),
+    )
     return res
 
 
@@ -1123,7 +1123,7 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
         sp = spillover.get(o)
         if sp is not None:
             s = sp.tidy().iloc[0]
-            d = sp.extras.get("design", {})
+            d = sp.design.as_dict() if sp.design is not None else {}
             rows.append({"outcome": o, "check": "spillover", "estimate": s["estimate"], "conf_low": s["conf_low"],
                          "conf_high": s["conf_high"], "p_value": s["p_value"], "meaning": (
                              f"溢出效应：高派驻比例乡镇的{d.get('exposed_villages')}个未派驻村 vs 其他乡镇的"
@@ -1189,7 +1189,7 @@ def results_payload(outcomes: Sequence[str], alternatives: pd.DataFrame, honest:
         entry["alternatives"] = alts
         sp = spillover.get(o)
         entry["spillover"] = estimate_record(sp.tidy().iloc[0]) if sp is not None else None
-        design = dict(sp.extras.get("design", {})) if sp is not None else {}
+        design = sp.design.as_dict() if sp is not None and sp.design is not None else {}
         if low_share_info is not None:
             design["low_share_controls"] = dict(low_share_info)
         entry["spillover_design"] = design

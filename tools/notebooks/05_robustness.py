@@ -160,7 +160,7 @@ exposure = robustness.township_exposure(panel)
 _, low_share_info = robustness.low_share_controls(panel)
 spill = {o: robustness.spillover_did(panel, o, covariates=P["covariates"], cluster=P["cluster"])
          for o in P["outcomes"]}
-spill_table = pd.concat([spill[o].tidy().assign(**spill[o].extras["design"]) for o in P["outcomes"]],
+spill_table = pd.concat([spill[o].tidy().assign(**spill[o].design.as_dict()) for o in P["outcomes"]],
                         ignore_index=True).drop(columns=["options"])
 save_table(spill_table, "05_spillover", out)
 display(pd.Series({"townships": len(exposure), "high-share townships": int(exposure["high_share"].sum()),

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.estimators.twfe import prepare_panel
+from analysis.estimators.inputs import prepare_panel
 
 __all__ = ["BaconDecomposition", "bacon_decomposition"]
 
@@ -159,7 +159,7 @@ def bacon_decomposition(
     Raises
     ------
     ValueError
-        Bad columns (see :func:`analysis.estimators.twfe.prepare_panel`), an
+        Bad columns (see :func:`analysis.estimators.inputs.prepare_panel`), an
         unbalanced panel or missing outcomes, or no variation in treatment timing.
 
     Notes

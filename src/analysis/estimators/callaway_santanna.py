@@ -64,8 +64,9 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
+from analysis.estimators.inputs import as_list, cluster_codes
 from analysis.inference.multiplier import BootstrapResult, multiplier_bootstrap
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.results import CSDetails, DiDResult, make_tidy, normal_ci
 
 __all__ = ["PreTest", "aggregate", "att_gt", "pretest"]
 
@@ -390,14 +391,6 @@ class _Data:
     row_X: np.ndarray | None = None
 
 
-def _as_list(covariates) -> list[str]:
-    if covariates is None:
-        return []
-    if isinstance(covariates, str):
-        return [covariates]
-    return list(covariates)
-
-
 def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
@@ -479,9 +472,7 @@ def _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,
         raise ValueError(f"unit column {unit!r} has missing values")
     cl_rows = None
     if cluster is not None and cluster != unit:
-        if data[cluster].isna().any():
-            raise ValueError(f"cluster column {cluster!r} has missing values")
-        cl_rows = pd.factorize(data[cluster], sort=True)[0]
+        cl_rows = cluster_codes(data[cluster], cluster)
 
     # R did: cohorts later than the last period are never treated within the sample.
     tmax = tvals.max()
@@ -551,14 +542,7 @@ def _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,
         )
     clusters, n_clusters = None, n
     if cl_rows is not None:
-        cu = np.empty(n, dtype=np.int64)
-        cu[uc] = cl_rows
-        if not np.array_equal(cu[uc], cl_rows):
-            raise ValueError(
-                f"cluster column {cluster!r} varies within a unit; clusters must be fixed "
-                "per unit"
-            )
-        clusters, n_clusters = pd.factorize(cu, sort=True)[0], None
+        clusters = cluster_codes(cl_rows, cluster, unit_codes=uc, unit_ids=unit_ids)
         n_clusters = int(clusters.max()) + 1
 
     glist = np.unique(g_unit[g_unit > 0])
@@ -858,10 +842,13 @@ def att_gt(
         estimate, standard error, interval, two-sided p-value (not adjusted for
         multiple testing), units (``n_units``: cohort ``g`` plus comparison units) and
         observations in the cell. ``n_clusters`` is the number of clusters among them
-        (the number of units when not clustering). ``extras`` holds the per-unit
+        (the number of units when not clustering). The result also holds the per-unit
         influence functions (``influence``, ``n x cells``) used by :func:`aggregate`,
-        :func:`pretest` and the bootstrap, the cohort of every unit, cluster codes and,
-        with ``bootstrap > 0``, the :class:`~analysis.inference.multiplier.BootstrapResult`.
+        :func:`pretest` and the bootstrap, with ``unit_ids``, ``clusters``,
+        ``n_clusters``, the cells (``cells``), their ``analytic_se``, ``crit_value``,
+        the cohort of every unit (``details``, a :class:`~analysis.results.CSDetails`)
+        and, with ``bootstrap > 0``, the
+        :class:`~analysis.inference.multiplier.BootstrapResult` (``bootstrap``).
 
     Raises
     ------
@@ -893,7 +880,7 @@ def att_gt(
     >>> round(float(aggregate(res, "simple").tidy().estimate.iloc[0]), 4)
     -0.04
     """
-    covs = _as_list(covariates)
+    covs = as_list(covariates)
     _check_options(control_group, method, base_period, anticipation, alpha, bootstrap)
     anticipation = int(anticipation)
     d = _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,
@@ -939,14 +926,19 @@ def att_gt(
         "reference": [c.reference for c in cells],
         "estimate": att, "std_error_analytic": se_analytic,
     })
-    extras = {
-        "influence": inf.T, "cells": cell_frame, "cohort_of_unit": d.cohort,
-        "unit_ids": d.unit_ids, "periods": d.periods, "glist": d.glist, "n": d.n,
-        "n_rows": d.n_rows, "clusters": d.clusters, "n_clusters": d.n_clusters,
-        "analytic_se": se_analytic, "bootstrap": boot, "crit_value": crit, "alpha": alpha,
-    }
+    details = CSDetails(cohort_of_unit=d.cohort, n_rows=d.n_rows, periods=d.periods, glist=d.glist)
     return DiDResult(table=table, estimator=ESTIMATOR, outcome=outcome, options=options,
-                     extras=extras)
+                     influence=inf.T, cells=cell_frame, unit_ids=d.unit_ids, clusters=d.clusters,
+                     n_clusters=d.n_clusters, analytic_se=se_analytic, bootstrap=boot, crit_value=crit,
+                     details=details)
+
+
+def _cs_details(result: DiDResult) -> CSDetails:
+    """Return the unit facts of an ``att_gt`` result, or raise if it is not one."""
+    if (not isinstance(result.details, CSDetails) or result.influence is None or result.cells is None
+            or result.unit_ids is None):
+        raise ValueError("result has no influence functions; pass the output of att_gt()")
+    return result.details
 
 
 def _agg_pg(att, inf_t, pg_cell, gcode_cell, gcode_unit, n_groups, idx):
@@ -1001,7 +993,7 @@ def aggregate(
     Parameters
     ----------
     result : DiDResult
-        Output of :func:`att_gt` (its ``extras`` must hold the influence functions).
+        Output of :func:`att_gt` (it holds the influence functions).
     kind : {"simple", "event", "group", "calendar"}, default "simple"
         Aggregation (R's ``dynamic`` is ``event``).
     min_e, max_e : float
@@ -1025,8 +1017,9 @@ def aggregate(
         Rows with ``aggregation == kind``. ``simple`` has one row, term ``"ATT"``. The
         others have one row per event time (``"e=2"``), cohort (``"g=2004"``) or year
         (``"t=2006"``) plus an overall row (R's ``overall_att``/``overall_se``) whose
-        term starts with ``"overall"``. ``extras["influence"]`` holds the per-unit
-        influence functions of the rows, ``extras["vcov"]`` their covariance.
+        term starts with ``"overall"``. ``influence`` holds the per-unit influence
+        functions of the rows, ``vcov`` their covariance (an array aligned with the
+        rows), ``att_gt`` the input.
 
     Raises
     ------
@@ -1055,22 +1048,20 @@ def aggregate(
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    ex = result.extras
-    if "influence" not in ex or "cells" not in ex:
-        raise ValueError("result has no influence functions; pass the output of att_gt()")
+    cs = _cs_details(result)
     if isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0:
         raise ValueError(f"bootstrap must be a non-negative number of draws, got {bootstrap!r}")
-    cells = ex["cells"]
-    inf_t = np.asarray(ex["influence"]).T  # (cells, n)
+    cells = result.cells
+    inf_t = np.asarray(result.influence).T  # (cells, n)
     att = cells["estimate"].to_numpy(float)
     gc = cells["cohort"].to_numpy(float)
     tc = cells["year"].to_numpy(float)
     e_cell = tc - gc
-    n = int(ex["n"])
-    alpha = float(ex["alpha"])
-    clusters = ex["clusters"]
-    glist = np.asarray(ex["glist"], dtype=float)
-    g_unit = np.asarray(ex["cohort_of_unit"], dtype=float)
+    n = len(result.unit_ids)
+    alpha = float(result.options["alpha"])
+    clusters = result.clusters
+    glist = np.asarray(cs.glist, dtype=float)
+    g_unit = np.asarray(cs.cohort_of_unit, dtype=float)
     pgg = np.array([np.mean(g_unit == g) for g in glist])
     gcode_cell = np.searchsorted(glist, gc)
     gcode_unit = np.searchsorted(glist, g_unit)
@@ -1173,20 +1164,18 @@ def aggregate(
                "cband": cband}
     base = {"outcome": result.outcome, "estimator": result.estimator,
             "control_group": result.options.get("control_group"), "aggregation": kind,
-            "options": _options_json(options), "n_obs": ex["n_rows"], "n_units": n,
-            "n_clusters": ex["n_clusters"]}
+            "options": _options_json(options), "n_obs": cs.n_rows, "n_units": n,
+            "n_clusters": result.n_clusters}
     table = make_tidy(_rows_from(est_arr, se, crit, alpha, simultaneous, base, per_row))
     vcov = psi_mat @ psi_mat.T / n**2 if clusters is None else None
     if clusters is not None:
         n_c = int(clusters.max()) + 1
         sums = np.vstack([np.bincount(clusters, weights=r, minlength=n_c) for r in psi_mat])
         vcov = sums @ sums.T / n**2
-    extras = {**{k: ex[k] for k in ("cohort_of_unit", "unit_ids", "clusters", "n_clusters",
-                                    "n", "n_rows", "alpha")},
-              "influence": psi_mat.T, "vcov": vcov, "bootstrap": boot, "crit_value": crit,
-              "att_gt": result}
     return DiDResult(table=table, estimator=result.estimator, outcome=result.outcome,
-                     options=options, extras=extras)
+                     options=options, influence=psi_mat.T, vcov=vcov, unit_ids=result.unit_ids,
+                     clusters=clusters, n_clusters=result.n_clusters, bootstrap=boot, crit_value=crit,
+                     att_gt=result, details=cs)
 
 
 @dataclass(frozen=True)
@@ -1248,18 +1237,16 @@ def pretest(result: DiDResult) -> PreTest:
     >>> round(pt.statistic, 3), pt.df, round(pt.p_value, 4)
     (7.791, 5, 0.1681)
     """
-    ex = result.extras
-    if "influence" not in ex or "cells" not in ex:
-        raise ValueError("result has no influence functions; pass the output of att_gt()")
-    cells = ex["cells"]
-    se = np.asarray(ex["analytic_se"])
+    _cs_details(result)
+    cells = result.cells
+    se = np.asarray(result.analytic_se)
     pre = np.flatnonzero((cells["cohort"].to_numpy() > cells["year"].to_numpy())
                          & np.isfinite(se))
     if pre.size == 0:
         raise ValueError("no pre-treatment ATT(g,t) to test")
-    n = int(ex["n"])
-    psi = np.asarray(ex["influence"])[:, pre]
-    clusters = ex["clusters"]
+    n = len(result.unit_ids)
+    psi = np.asarray(result.influence)[:, pre]
+    clusters = result.clusters
     if clusters is not None:
         n_c = int(clusters.max()) + 1
         psi = np.column_stack([np.bincount(clusters, weights=psi[:, j], minlength=n_c)

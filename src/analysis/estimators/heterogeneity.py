@@ -74,7 +74,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.estimators.callaway_santanna import aggregate, att_gt
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.estimators.inputs import cluster_codes
+from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
 
 __all__ = ["baseline_split", "by_cohort", "by_group", "equality_test"]
 
@@ -139,10 +140,10 @@ def _check_columns(data, cols: dict[str, str | None]) -> None:
                              f"{list(map(str, data.columns))[:20]}")
 
 
-def _test_row(base: dict, test: dict, label: str) -> dict:
+def _test_row(base: dict, test: EqualityTest, label: str) -> dict:
     return {**base, "aggregation": "equality_test",
-            "term": f"H0: equal effects across {label} (chi2, df={test['df']})",
-            "estimate": test["statistic"], "p_value": test["p_value"], "band": "pointwise"}
+            "term": f"H0: equal effects across {label} (chi2, df={test.df})",
+            "estimate": test.statistic, "p_value": test.p_value, "band": "pointwise"}
 
 
 def by_group(
@@ -191,9 +192,10 @@ def by_group(
         ``"<by>=<level>"`` (``n_units``: the level's treated units plus the comparison
         units of its runs), then one row with aggregation ``"equality_test"`` whose
         ``estimate`` is the Wald statistic and ``p_value`` its chi-square p-value (no
-        standard error or interval). ``extras``: ``equality_test`` (``statistic``,
-        ``df``, ``p_value``, ``levels``), ``influence`` (``N x L``), ``vcov`` (``L x L``
-        frame), ``unit_ids``, ``clusters``, ``cells`` (the subgroup ATT(g,t) cells).
+        standard error or interval). Also ``equality_test`` (an
+        :class:`~analysis.results.EqualityTest`: ``statistic``, ``df``, ``p_value``,
+        ``levels``), ``influence`` (``N x L``), ``vcov`` (``L x L`` frame), ``unit_ids``,
+        ``clusters``, ``n_clusters`` and ``cells`` (the subgroup ATT(g,t) cells).
 
     Raises
     ------
@@ -217,7 +219,7 @@ def by_group(
     ['kind=A', 'kind=B']
     >>> bool(((t["conf_low"] < [2.0, 0.0]) & ([2.0, 0.0] < t["conf_high"])).all())
     True
-    >>> res.extras["equality_test"]["p_value"] < 0.001
+    >>> res.equality_test.p_value < 0.001
     True
     """
     _check_columns(data, {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort, "by": by,
@@ -256,11 +258,8 @@ def by_group(
     clusters = None
     n_clusters = N
     if cluster is not None and cluster != unit:
-        cl_unit = data.loc[keep_rows].groupby(unit)[cluster].nunique()
-        if (cl_unit > 1).any():
-            raise ValueError(f"cluster column {cluster!r} varies within unit {cl_unit.index[cl_unit > 1][0]!r}")
-        cl_of = data.loc[keep_rows].groupby(unit)[cluster].first().reindex(unit_ids)
-        clusters = pd.factorize(cl_of, sort=True)[0]
+        kept = data.loc[keep_rows]
+        clusters = cluster_codes(kept[cluster], cluster, unit_codes=pos_of.get_indexer(kept[unit]), unit_ids=unit_ids)
         n_clusters = int(clusters.max()) + 1
     n_periods = int(pd.Series(t_rows[keep_rows]).nunique())
 
@@ -286,23 +285,22 @@ def by_group(
                 sub = data.loc[keep_rows & ~other]
             res = att_gt(sub, outcome, unit, time, cohort, covariates=covariates, control_group=control_group,
                          method=method)
-            ex = res.extras
-            cells = ex["cells"]
+            cells = res.cells
             idx = np.flatnonzero((cells["cohort"].to_numpy() == g) & (cells["year"].to_numpy() >= g))
             if idx.size == 0:
                 raise ValueError(f"{by}={s!r}: cohort {g:g} has no post-treatment ATT(g,t) "
                                  "(it is the last cohort and there are no never-treated units)")
-            n_run = int(ex["n"])
-            gpos = pos_of.get_indexer(ex["unit_ids"])
+            n_run = len(res.unit_ids)
+            gpos = pos_of.get_indexer(res.unit_ids)
             if (gpos < 0).any():
                 raise RuntimeError("internal error: att_gt kept a unit outside the common set")
-            inf = np.asarray(ex["influence"])[:, idx]
+            inf = np.asarray(res.influence)[:, idx]
             full = np.zeros((N, idx.size))
             full[gpos] = inf * (N / n_run)
             in_g = np.zeros(N)
-            in_g[gpos[np.asarray(ex["cohort_of_unit"]) == g]] = 1.0
+            in_g[gpos[np.asarray(res.details.cohort_of_unit) == g]] = 1.0
             p = in_g.mean()
-            used_units.update(ex["unit_ids"].tolist())
+            used_units.update(res.unit_ids.tolist())
             for j, c in enumerate(idx):
                 att_k.append(float(cells["estimate"].iloc[c]))
                 pg_k.append(p)
@@ -331,13 +329,13 @@ def by_group(
     for j, r in enumerate(rows):
         r.update({"estimate": est[j], "std_error": se[j], "conf_low": lo[j], "conf_high": hi[j],
                   "p_value": p[j], "band": "pointwise", "options": options_json})
-    test = {**equality_test(est, V), "levels": [str(s) for s in levels]}
+    test = EqualityTest(**equality_test(est, V), levels=[str(s) for s in levels])
     rows.append({**_test_row(base, test, by), "n_units": N, "n_obs": N * n_periods, "n_clusters": n_clusters,
                  "options": options_json})
     labels = [f"{by}={s}" for s in levels]
-    extras = {"equality_test": test, "influence": Psi, "vcov": pd.DataFrame(V, index=labels, columns=labels),
-              "unit_ids": unit_ids, "clusters": clusters, "n": N, "cells": pd.DataFrame(cell_rows)}
-    return DiDResult(make_tidy(rows), ESTIMATOR, outcome, options, extras)
+    return DiDResult(make_tidy(rows), ESTIMATOR, outcome, options, equality_test=test, influence=Psi,
+                     vcov=pd.DataFrame(V, index=labels, columns=labels), unit_ids=unit_ids, clusters=clusters,
+                     n_clusters=n_clusters, cells=pd.DataFrame(cell_rows))
 
 
 def _sortable(a: np.ndarray) -> bool:
@@ -385,7 +383,7 @@ def by_cohort(
     DiDResult
         The rows of ``aggregate(att_gt(...), kind="group")`` (one per cohort, term
         ``"g=2023"``, plus the cohort-size weighted overall row) and an
-        ``"equality_test"`` row (``estimate`` = Wald statistic). ``extras``:
+        ``"equality_test"`` row (``estimate`` = Wald statistic). Also
         ``equality_test``, ``vcov`` (cohort rows), ``influence`` and ``att_gt``.
 
     Raises
@@ -409,9 +407,9 @@ def by_cohort(
     agg = aggregate(res, "group")
     t = agg.tidy()
     is_g = t["cohort"].notna().to_numpy()
-    V = np.asarray(agg.extras["vcov"])[np.ix_(is_g, is_g)]
+    V = np.asarray(agg.vcov)[np.ix_(is_g, is_g)]
     est = t.loc[is_g, "estimate"].to_numpy(float)
-    test = {**equality_test(est, V), "levels": [int(g) for g in t.loc[is_g, "cohort"]]}
+    test = EqualityTest(**equality_test(est, V), levels=[int(g) for g in t.loc[is_g, "cohort"]])
     first = t.iloc[0]
     row = {**_test_row({"outcome": outcome, "estimator": ESTIMATOR, "control_group": control_group}, test,
                        "cohorts"),
@@ -419,9 +417,9 @@ def by_cohort(
            "options": first["options"]}
     table = make_tidy(pd.concat([t, make_tidy([row])], ignore_index=True))
     labels = t.loc[is_g, "term"].tolist()
-    extras = {"equality_test": test, "vcov": pd.DataFrame(V, index=labels, columns=labels),
-              "influence": np.asarray(agg.extras["influence"])[:, is_g], "att_gt": res}
-    return DiDResult(table, ESTIMATOR, outcome, agg.options, extras)
+    return DiDResult(table, ESTIMATOR, outcome, agg.options, equality_test=test,
+                     vcov=pd.DataFrame(V, index=labels, columns=labels),
+                     influence=np.asarray(agg.influence)[:, is_g], att_gt=res)
 
 
 def baseline_split(

@@ -50,7 +50,7 @@ of units with few untreated periods are shrunk by the fit of their unit effects.
 Pre-trend test (optional, ``pretrends=k``): BJS's test regresses ``y`` on unit and
 period effects and dummies for ``e = -1, ..., -k`` on ``Omega_0`` only (pyfixest, CRV1 as
 in :mod:`analysis.estimators.twfe`); the coefficients are reported as pre-period
-``event`` rows and a joint Wald test is in ``extras["pretrend_test"]``.
+``event`` rows and a joint Wald test is in ``pretrend_test``.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ from scipy import linalg, stats
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from analysis.estimators.twfe import _base_options, _feols, _ssc_record, prepare_panel
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.estimators.fixest import feols
+from analysis.estimators.inputs import prepare_panel
+from analysis.results import DiDResult, ImputationDetails, PretrendTest, make_tidy, normal_ci
 
 __all__ = ["imputation"]
 
@@ -141,16 +142,18 @@ def imputation(
         Estimator ``"bjs"``, control group ``"notyet"`` (all untreated observations).
         Rows: ``simple`` (term ``"ATT"``), ``event`` (``"e=0"``, ...; with
         ``pretrends``, also ``"pre e=-1"``, ... from the pre-trend regression) and
-        ``group`` (``"g=2023"``). ``extras``: ``"tau"`` (the imputed effect of every
-        treated observation, with unit, period, cohort and event time, in the caller's
-        row index), ``"weights"`` (the ``v`` vectors of every reported estimate, over
-        the estimation sample), ``"pretrend_test"`` (Wald statistic, df, p-value) if
+        ``group`` (``"g=2023"``). ``details`` (an
+        :class:`~analysis.results.ImputationDetails`): ``tau`` (the imputed effect of
+        every treated observation, with unit, period, cohort and event time, in the
+        caller's row index) and ``weights`` (the ``v`` vectors of every reported
+        estimate, over the estimation sample); ``pretrend_test`` (a
+        :class:`~analysis.results.PretrendTest`: Wald statistic, df, p-value) if
         requested.
 
     Raises
     ------
     ValueError
-        Bad columns or panel (see :func:`analysis.estimators.twfe.prepare_panel`); no
+        Bad columns or panel (see :func:`analysis.estimators.inputs.prepare_panel`); no
         imputable treated observation; unit and period effects not identified on the
         untreated observations (a disconnected panel);
         a horizon with no treated observation; ``pretrends`` negative.
@@ -320,9 +323,9 @@ def imputation(
         rows.append({**common, "aggregation": agg, "term": term, "estimate": est, "std_error": se,
                      "conf_low": float(lo), "conf_high": float(hi), "p_value": float(p), **kw})
 
-    extras: dict[str, Any] = {}
+    pretrend_test = None
     options = {
-        **_base_options(panel),
+        **panel.base_options(),
         "variance": "BJS conservative, tautilde by cohort x event time, "
         f"{'leave-out (by cluster)' if leaveout else 'no leave-out'}, no small-sample factor",
         "leaveout": bool(leaveout), "leaveout_fallback_obs": n_fallback, "horizons": hz,
@@ -333,26 +336,26 @@ def imputation(
     if pretrends:
         unused = [f"x{j}" for j in range(n_cov) if f"x{j}" not in covs]
         pre_rows, test, pre_ssc = _pretrend_test(
-            panel, df.loc[~treated].drop(columns=unused), pretrends, common
+            df.loc[~treated].drop(columns=unused), pretrends, common
         )
         rows = pre_rows + rows
-        extras["pretrend_test"] = test
+        pretrend_test = test
         options["pretrend_ssc"] = pre_ssc
     tau_out = t1.drop(columns=["cl"]).rename(columns={
         "unit": "unit_code", "time": panel.names["time"], "cohort": panel.names["cohort"],
         "e": "event_time",
     })
     tau_out.insert(0, panel.names["unit"], data.loc[tau_out.index, panel.names["unit"]].to_numpy())
-    extras["tau"] = tau_out
     idx0, idx1 = df.index[~treated], df.index[treated]
-    extras["weights"] = pd.DataFrame(
+    weights = pd.DataFrame(
         np.vstack([V0, W1]), index=idx0.append(idx1),
         columns=[t[1] for t in targets],
     )
-    return DiDResult(make_tidy(rows), "bjs", outcome, options, extras)
+    return DiDResult(make_tidy(rows), "bjs", outcome, options, pretrend_test=pretrend_test,
+                     details=ImputationDetails(tau=tau_out, weights=weights))
 
 
-def _pretrend_test(panel, untreated: pd.DataFrame, k: int, common: dict[str, Any]):
+def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any]):
     """BJS pre-trend regression on untreated observations: y ~ 1{e=-1..-k} | unit + period."""
     df = untreated.drop(columns=["u_code", "t_code"]).copy()
     names = []
@@ -363,12 +366,12 @@ def _pretrend_test(panel, untreated: pd.DataFrame, k: int, common: dict[str, Any
             names.append(col)
     if not names:
         raise ValueError(f"no untreated observation of a treated unit at e = -1..-{k}")
-    fit = _feols(panel, names, frame=df.drop(columns=["e", "D"]))
-    cn = list(fit._coefnames)
+    fit = feols(df.drop(columns=["e", "D"]), names)
+    cn = fit.names
     idx = [cn.index(n) for n in names if n in cn]
-    b = np.asarray(fit._beta_hat, dtype=float)[idx]
-    V = np.asarray(fit._vcov, dtype=float)[np.ix_(idx, idx)]
-    ssc = _ssc_record(fit, panel)
+    b = fit.coefficients.to_numpy()[idx]
+    V = fit.vcov[np.ix_(idx, idx)]
+    ssc = fit.ssc.as_dict()
     rows = []
     kept = [n for n in names if n in cn]
     for j, n in enumerate(kept):
@@ -377,10 +380,10 @@ def _pretrend_test(panel, untreated: pd.DataFrame, k: int, common: dict[str, Any
         lo, hi, p = normal_ci(b[j], se)
         rows.append({**common, "aggregation": "event", "term": f"pre e={-h}", "event_time": -h,
                      "estimate": float(b[j]), "std_error": se, "conf_low": float(lo),
-                     "conf_high": float(hi), "p_value": float(p), "n_obs": int(fit._N),
-                     "n_clusters": ssc["G"]})
+                     "conf_high": float(hi), "p_value": float(p), "n_obs": fit.n_obs,
+                     "n_clusters": fit.ssc.G})
     rows.sort(key=lambda r: r["event_time"])
     stat = float(b @ np.linalg.solve(V, b))
-    test = {"statistic": stat, "df": len(kept), "p_value": float(stats.chi2.sf(stat, len(kept))),
-            "coefficients": dict(zip(kept, b.tolist(), strict=True))}
+    test = PretrendTest(statistic=stat, df=len(kept), p_value=float(stats.chi2.sf(stat, len(kept))), terms=kept,
+                        coefficients=dict(zip(kept, b.tolist(), strict=True)))
     return rows, test, ssc

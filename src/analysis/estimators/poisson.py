@@ -119,8 +119,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.estimators.callaway_santanna import aggregate, att_gt
-from analysis.estimators.twfe import _as_list, _base_options, _pyfixest_version, _ssc_record, prepare_panel
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois, pyfixest_version
+from analysis.estimators.inputs import as_list, prepare_panel
+from analysis.results import DiDResult, PoissonDetails, PretrendTest, make_tidy, normal_ci
 
 __all__ = ["linear_rate_did", "ppml", "rate_per_1000", "twfe_poisson"]
 
@@ -128,9 +129,6 @@ ESTIMATOR = "ppml"
 TWFE_ESTIMATOR = "twfe_ppml"
 IWLS_TOL = 1e-10
 """Relative deviance change at which pyfixest's IRLS stops (its default is 1e-8)."""
-IWLS_MAXITER = 100
-FIXEF_TOL = 1e-10
-"""Tolerance of pyfixest's alternating-projection demeaner inside each IRLS step."""
 
 
 # ----------------------------------------------------------------------------------
@@ -138,7 +136,7 @@ FIXEF_TOL = 1e-10
 # ----------------------------------------------------------------------------------
 def _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates):
     """Validate, drop all-zero units and always-treated units; return (panel, info)."""
-    covs = _as_list(covariates)
+    covs = as_list(covariates)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covs)
     df = panel.frame
     if (df["y"] < 0).any():
@@ -254,35 +252,11 @@ def _design(df: pd.DataFrame, cells, n_cov: int):
     return out, names, treat_names
 
 
-def _fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, fixef_tol: float):
-    """Run pyfixest ``y ~ rhs | unit + time`` (Poisson) with CRV1 by ``cl``; return the fit."""
-    import pyfixest as pf
-
-    fml = "y ~ " + " + ".join(rhs) + " | unit + time"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
-        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        fit = pf.fepois(
-            fml,
-            data=frame,
-            vcov={"CRV1": "cl"},
-            iwls_tol=iwls_tol,
-            iwls_maxiter=IWLS_MAXITER,
-            demeaner=pf.MapDemeaner(fixef_tol=fixef_tol),
-        )
-    if not getattr(fit, "convergence", True):
-        warnings.warn(
-            f"pyfixest's IRLS did not reach the deviance tolerance {iwls_tol:g} in {IWLS_MAXITER} iterations",
-            stacklevel=3,
-        )
-    return fit
-
-
 class _Fitted:
     """The quantities of a fitted Poisson model the delta method needs, aligned by row."""
 
-    def __init__(self, fit, frame: pd.DataFrame, treat_names: Sequence[str], requested: Sequence[str]):
-        names = [str(c) for c in fit._coefnames]
+    def __init__(self, fit: FixestFit, frame: pd.DataFrame, treat_names: Sequence[str], requested: Sequence[str]):
+        names = fit.names
         missing = [c for c in requested if c not in names]
         bad = [c for c in missing if c in treat_names]
         if bad:
@@ -291,11 +265,11 @@ class _Fitted:
                 "the corresponding cohort-year effects are not identified"
             )
         self.names = names
-        self.beta = np.asarray(fit._beta_hat, dtype=float)
-        self.vcov = np.asarray(fit._vcov, dtype=float)
-        used = fit._data["rowid"].to_numpy()
+        self.beta = fit.coefficients.to_numpy()
+        self.vcov = fit.vcov
+        used = fit.sample["rowid"].to_numpy()
         self.frame = frame.set_index("rowid").loc[used].reset_index()
-        self.mu = np.asarray(fit._Y_hat_response, dtype=float).ravel()
+        self.mu = fit.fitted
         if len(self.mu) != len(self.frame):
             raise RuntimeError("internal error: fitted values and estimation sample disagree")
         self.X = self.frame[names].to_numpy(float)
@@ -386,12 +360,13 @@ def ppml(
         ``event_pct`` (one row per event time, ``e < -1`` only with ``event_study``);
         ``att_gt`` and ``att_gt_pct`` (one row per cohort-year cell). ``n_obs``,
         ``n_units`` and ``n_clusters`` are those of the estimation sample.
-        ``extras``: ``fit`` (pyfixest), ``coefficients`` and ``vcov`` (log-scale
+        Also ``fit`` (pyfixest), ``coefficients`` and ``vcov`` (log-scale
         coefficients and their clustered covariance), ``cells`` (per cell: the log
         coefficient, observed and counterfactual means), ``ssc`` (the small-sample
-        record), ``pretest`` (with ``event_study``: joint Wald test that every lead
-        coefficient is 0, on the log scale), ``mu`` and ``mu0`` (fitted means with and
-        without treatment, by row of ``frame``).
+        record), ``pretrend_test`` (with ``event_study``: joint Wald test that every
+        lead coefficient is 0, on the log scale) and ``details`` (a
+        :class:`~analysis.results.PoissonDetails`: ``mu`` and ``mu0``, fitted means
+        with and without treatment, by row of its ``frame``).
 
     Raises
     ------
@@ -431,21 +406,21 @@ def ppml(
     cells = _cells(df, event_study, outcome)
     frame, names, treat_names = _design(df, cells, len(covs))
     frame["rowid"] = np.arange(len(frame))
-    fit = _fepois(frame, names, iwls_tol, fixef_tol)
+    fit = fepois(frame, names, iwls_tol, fixef_tol)
     fm = _Fitted(fit, frame, treat_names, names)
-    ssc = _ssc_record(fit, panel)
+    ssc = fit.ssc.as_dict()
     est_frame = fm.frame
-    n_obs, n_units, n_cl = int(fit._N), int(est_frame["unit"].nunique()), ssc["G"]
+    n_obs, n_units, n_cl = fit.n_obs, int(est_frame["unit"].nunique()), fit.ssc.G
     control_group = "never" if event_study else "notyet"
     options = {
-        **_base_options(panel),
+        **panel.base_options(),
         **info,
         "control_group": control_group,
         "event_study": event_study,
         "reference": "g-1" if event_study else "all untreated cells",
         "scale": "level (mean of E[Y(1)] - E[Y(0)]) and *_pct (sum E[Y(1)] / sum E[Y(0)] - 1)",
         "delta_method": "fixed effects held at their estimates (Wooldridge 2023, etwfe::emfx)",
-        "engine": f"pyfixest {_pyfixest_version()} fepois",
+        "engine": f"pyfixest {pyfixest_version()} fepois",
         "iwls_tol": iwls_tol,
         "fixef_tol": fixef_tol,
         "ssc": ssc,
@@ -485,26 +460,26 @@ def ppml(
     order = {"simple": 0, "simple_pct": 1, "event": 2, "event_pct": 3, "att_gt": 4, "att_gt_pct": 5}
     table = table.iloc[np.argsort(table["aggregation"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
     vcov = pd.DataFrame(fm.vcov, index=fm.names, columns=fm.names)
-    extras: dict[str, Any] = {
-        "fit": fit, "coefficients": coefs, "vcov": vcov, "cells": pd.DataFrame(cell_rows), "ssc": ssc,
-        "mu": fm.mu, "mu0": fm.mu0, "frame": est_frame,
-    }
+    pretest = None
     if event_study:
         lead_names = [_cell_name(gg, tt) for gg, tt in cells if tt < gg - 1]
-        extras["pretest"] = _wald_zero(coefs, vcov, lead_names)
-    return DiDResult(table, ESTIMATOR, outcome, options, extras)
+        pretest = _wald_zero(coefs, vcov, lead_names)
+    return DiDResult(table, ESTIMATOR, outcome, options, fit=fit.model, coefficients=coefs, vcov=vcov,
+                     cells=pd.DataFrame(cell_rows), ssc=fit.ssc, pretrend_test=pretest,
+                     details=PoissonDetails(mu=fm.mu, mu0=fm.mu0, frame=est_frame))
 
 
-def _wald_zero(coefs: pd.Series, vcov: pd.DataFrame, names: list[str]) -> dict[str, Any]:
+def _wald_zero(coefs: pd.Series, vcov: pd.DataFrame, names: list[str]) -> PretrendTest:
     """Joint Wald test that the named coefficients are zero."""
     from scipy import stats
 
     if not names:
-        return {"statistic": np.nan, "df": 0, "p_value": np.nan, "terms": []}
+        return PretrendTest(statistic=np.nan, df=0, p_value=np.nan)
     b = coefs[names].to_numpy()
     V = vcov.loc[names, names].to_numpy()
     W = float(b @ np.linalg.solve(V, b))
-    return {"statistic": W, "df": len(names), "p_value": float(stats.chi2.sf(W, len(names))), "terms": names}
+    return PretrendTest(statistic=W, df=len(names), p_value=float(stats.chi2.sf(W, len(names))), terms=names,
+                        coefficients=dict(zip(names, b.tolist(), strict=True)))
 
 
 def twfe_poisson(
@@ -567,11 +542,11 @@ def twfe_poisson(
     frame["D"] = frame["D"].astype(float)
     names = ["D", *names]
     frame["rowid"] = np.arange(len(frame))
-    fit = _fepois(frame, names, iwls_tol, fixef_tol)
+    fit = fepois(frame, names, iwls_tol, fixef_tol)
     fm = _Fitted(fit, frame, ["D"], names)
-    ssc = _ssc_record(fit, panel)
-    n_obs, n_units, n_cl = int(fit._N), int(fm.frame["unit"].nunique()), ssc["G"]
-    options = {**_base_options(panel), **info, "engine": f"pyfixest {_pyfixest_version()} fepois",
+    ssc = fit.ssc.as_dict()
+    n_obs, n_units, n_cl = fit.n_obs, int(fm.frame["unit"].nunique()), fit.ssc.G
+    options = {**panel.base_options(), **info, "engine": f"pyfixest {pyfixest_version()} fepois",
                "ssc": ssc, "alpha": alpha, "caveat": "biased under staggered heterogeneous effects; benchmark only"}
     base = {"outcome": outcome, "estimator": TWFE_ESTIMATOR, "control_group": "all", "n_obs": n_obs,
             "n_units": n_units, "n_clusters": n_cl, "options": json.dumps(options, sort_keys=True, default=str)}
@@ -587,9 +562,8 @@ def twfe_poisson(
         _row(base, pct, se_p, alpha, aggregation="simple_pct", term="ATT (% change)"),
     ]
     coefs = pd.Series(fm.beta, index=fm.names)
-    extras = {"fit": fit, "coefficients": coefs, "vcov": pd.DataFrame(fm.vcov, index=fm.names, columns=fm.names),
-              "ssc": ssc}
-    return DiDResult(make_tidy(rows), TWFE_ESTIMATOR, outcome, options, extras)
+    return DiDResult(make_tidy(rows), TWFE_ESTIMATOR, outcome, options, fit=fit.model, coefficients=coefs,
+                     vcov=pd.DataFrame(fm.vcov, index=fm.names, columns=fm.names), ssc=fit.ssc)
 
 
 def rate_per_1000(data: pd.DataFrame, outcome: str, population: str = "population") -> pd.Series:
@@ -678,8 +652,8 @@ def linear_rate_did(
     -------
     DiDResult
         The output of :func:`~analysis.estimators.callaway_santanna.aggregate` with
-        outcome ``"<outcome>_per_1000"`` (estimator ``"cs"``); ``extras["att_gt"]`` holds
-        the cell estimates.
+        outcome ``"<outcome>_per_1000"`` (estimator ``"cs"``); ``att_gt`` holds the cell
+        estimates.
 
     Raises
     ------

@@ -46,13 +46,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.estimators.twfe import (
-    _base_options,
-    _feols,
-    _pyfixest_version,
-    _ssc_record,
-    prepare_panel,
-)
+from analysis.estimators.fixest import feols, pyfixest_version
+from analysis.estimators.inputs import prepare_panel
 from analysis.results import DiDResult, make_tidy, normal_ci
 
 __all__ = ["sun_abraham"]
@@ -105,10 +100,10 @@ def sun_abraham(
         * ``att_gt``: every cohort x relative-period coefficient ``b_{g,e}`` (term
           ``"g=2023,t=2024"``, with cohort, year and event time).
 
-        ``extras`` holds the pyfixest fit (``"fit"``), the coefficient table with
-        cell counts and shares (``"cells"``), the covariance of the ``b_{g,e}``
-        (``"vcov"``) and of the event-time aggregates (``"event_vcov"``, for pre-trend
-        tests and sensitivity analysis).
+        The result also holds the pyfixest fit (``fit``), the coefficient table with
+        cell counts and shares (``cells``), the covariance of the ``b_{g,e}``
+        (``vcov``) and of the event-time aggregates (``event_vcov``, for pre-trend
+        tests and sensitivity analysis) and the small-sample record (``ssc``).
 
     Raises
     ------
@@ -182,25 +177,24 @@ def sun_abraham(
         r.name: ((cohort_arr == r.cohort) & (e_arr == r.e)).astype("int8") for r in cells.itertuples()
     }
     work = pd.concat([df.drop(columns=["e"]), pd.DataFrame(dummies, index=df.index)], axis=1)
-    fit = _feols(panel, list(cells["name"]), frame=work)
-    names = list(fit._coefnames)
+    fit = feols(work, list(cells["name"]))
+    names = fit.names
     missing = [n for n in cells["name"] if n not in names]
     if missing:
         bad = cells.loc[cells["name"].isin(missing), ["cohort", "e"]].to_records(index=False).tolist()
         raise ValueError(f"cohort x relative-period cells {bad} are collinear with the fixed effects")
     idx = [names.index(n) for n in cells["name"]]
-    beta = np.asarray(fit._beta_hat, dtype=float)[idx]
-    V = np.asarray(fit._vcov, dtype=float)[np.ix_(idx, idx)]
+    beta = fit.coefficients.to_numpy()[idx]
+    V = fit.vcov[np.ix_(idx, idx)]
     cells["estimate"] = beta
     cells["std_error"] = np.sqrt(np.diag(V))
     cells["share"] = cells["n"] / cells.groupby("e")["n"].transform("sum")
 
-    ssc = _ssc_record(fit, panel)
-    sample = fit._data
+    ssc = fit.ssc.as_dict()
     common = {
         "outcome": outcome, "estimator": "sa",
         "control_group": "never" if control == "never" else "notyet", "band": "pointwise",
-        "n_obs": int(fit._N), "n_units": int(sample["unit"].nunique()), "n_clusters": ssc["G"],
+        "n_obs": fit.n_obs, "n_units": int(fit.sample["unit"].nunique()), "n_clusters": fit.ssc.G,
     }
     rows: list[dict[str, Any]] = []
 
@@ -241,11 +235,10 @@ def sun_abraham(
     vcov = pd.DataFrame(V, index=pd.MultiIndex.from_frame(cells[["cohort", "e"]]),
                         columns=pd.MultiIndex.from_frame(cells[["cohort", "e"]]))
     options = {
-        **_base_options(panel), "control": control, "control_cohort": control_cohort,
+        **panel.base_options(), "control": control, "control_cohort": control_cohort,
         "ref": int(ref), "n_always_treated_units_dropped": n_always,
         "weights_for_aggregation": "cohort shares n_{g,e}/sum_g n_{g,e}, treated as fixed",
-        "engine": f"pyfixest {_pyfixest_version()}", "ssc": ssc,
+        "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc,
     }
-    extras = {"fit": fit, "cells": cells.drop(columns=["name"]), "vcov": vcov, "event_vcov": event_vcov,
-              "ssc": ssc}
-    return DiDResult(make_tidy(rows), "sa", outcome, options, extras)
+    return DiDResult(make_tidy(rows), "sa", outcome, options, fit=fit.model, cells=cells.drop(columns=["name"]),
+                     vcov=vcov, event_vcov=event_vcov, ssc=fit.ssc)

@@ -9,9 +9,10 @@ seen next to the robust estimates (:mod:`analysis.estimators.bacon` decomposes i
 
 Engine
 ------
-Both regressions are estimated with :func:`pyfixest.feols` (unit and year fixed
-effects absorbed by alternating projections, tolerance 1e-10 instead of pyfixest's
-default 1e-6, so that estimates are exact to about 1e-10 on unbalanced panels too).
+Both regressions are estimated with :func:`pyfixest.feols`, called through the adapter
+:func:`analysis.estimators.fixest.feols` (unit and year fixed effects absorbed by
+alternating projections, tolerance 1e-10 instead of pyfixest's default 1e-6, so that
+estimates are exact to about 1e-10 on unbalanced panels too).
 
 Small-sample correction of the clustered standard errors
 --------------------------------------------------------
@@ -61,285 +62,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.estimators.fixest import feols, pyfixest_version
+from analysis.estimators.inputs import prepare_panel
+from analysis.results import DiDResult, TWFEEventStudyDetails, make_tidy, normal_ci
 
-__all__ = ["prepare_panel", "twfe", "twfe_event_study"]
-
-FIXEF_TOL = 1e-10
-"""Convergence tolerance passed to pyfixest's alternating-projection demeaner."""
-
-
-@dataclass
-class Panel:
-    """A validated, private copy of the columns an estimator needs.
-
-    Attributes
-    ----------
-    frame : pandas.DataFrame
-        Columns ``y`` (outcome), ``unit`` and ``cl`` (integer codes of unit and
-        cluster), ``time`` and ``cohort`` (int64, cohort 0 = never treated), ``D``
-        (0/1 treatment indicator), ``w`` (weights, if any) and ``x0, x1, ...``
-        (covariates, if any). Row order is that of the caller's frame.
-    names : dict
-        The caller's column names (``outcome``, ``unit``, ``time``, ``cohort``,
-        ``cluster``, ``covariates``, ``weights``).
-    info : dict
-        Facts found while checking (rows dropped for missing values, units whose
-        cohort lies after the last period and were recoded as never treated,
-        whether units are nested in clusters).
-    """
-
-    frame: pd.DataFrame
-    names: dict[str, Any]
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _as_list(covariates: str | Sequence[str] | None) -> list[str]:
-    if covariates is None:
-        return []
-    if isinstance(covariates, str):
-        return [covariates]
-    return list(covariates)
-
-
-def _integer_valued(s: pd.Series, name: str, role: str) -> pd.Series:
-    if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
-        raise ValueError(f"{role} column {name!r} must be numeric (integer years), got dtype {s.dtype}")
-    v = s.astype("float64")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{role} column {name!r} has missing or infinite values")
-    if not np.all(v == np.round(v)):
-        raise ValueError(f"{role} column {name!r} must hold whole numbers (years)")
-    return v.astype("int64")
-
-
-def prepare_panel(
-    data: pd.DataFrame,
-    outcome: str,
-    unit: str,
-    time: str,
-    cohort: str,
-    cluster: str | None = None,
-    covariates: str | Sequence[str] | None = None,
-    weights: str | None = None,
-    treatment: str | None = None,
-) -> Panel:
-    """Check a unit x time panel and return a private, renamed copy of what is needed.
-
-    Shared by the TWFE, Bacon, Sun-Abraham and imputation estimators. The caller's
-    frame is never modified.
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        Long panel, one row per unit and period.
-    outcome, unit, time, cohort : str
-        Column names. ``time`` and ``cohort`` must be whole numbers on the same scale
-        (years); ``cohort`` is the first treated period, ``0`` for never treated,
-        constant within unit.
-    cluster : str, optional
-        Cluster column; defaults to ``unit``.
-    covariates : str or sequence of str, optional
-        Numeric covariates.
-    weights : str, optional
-        Non-negative observation weights.
-    treatment : str, optional
-        A 0/1 treatment column to check against ``cohort``: it must be binary and
-        equal ``1{cohort > 0 and time >= cohort}`` on every row.
-
-    Returns
-    -------
-    Panel
-        The checked copy. Rows with a missing outcome, covariate or weight are dropped
-        (their number is in ``info["n_dropped_missing"]``). Units whose cohort is
-        after the last observed period are never treated *within the window* and are
-        recoded to cohort 0 (``info["n_units_cohort_after_window"]``).
-
-    Raises
-    ------
-    ValueError
-        If a column is missing, has the wrong type, the panel has duplicate
-        unit-periods, the cohort varies within a unit or is negative, ``treatment``
-        is not binary or disagrees with ``cohort``, or no observation (or every
-        observation) is treated.
-    """
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    covs = _as_list(covariates)
-    cluster_col = unit if cluster is None else cluster
-    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort, "cluster": cluster_col}
-    if weights is not None:
-        roles["weights"] = weights
-    if treatment is not None:
-        roles["treatment"] = treatment
-    for role, col in roles.items():
-        if not isinstance(col, str):
-            raise ValueError(f"{role} must be a column name (str), got {col!r}")
-    for c in covs:
-        if not isinstance(c, str):
-            raise ValueError(f"covariates must be column names (str), got {c!r}")
-    needed = list(dict.fromkeys([*roles.values(), *covs]))
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        raise ValueError(f"columns not in data: {missing} (available: {list(data.columns)})")
-    if len(data) == 0:
-        raise ValueError("data has no rows")
-    if len(set(roles[r] for r in ("outcome", "unit", "time", "cohort"))) < 4:
-        raise ValueError("outcome, unit, time and cohort must be four different columns")
-    if outcome in covs:
-        raise ValueError(f"the outcome {outcome!r} cannot also be a covariate")
-
-    src = data.loc[:, needed]
-    for role in ("unit", "time", "cohort"):
-        if src[roles[role]].isna().any():
-            raise ValueError(f"{role} column {roles[role]!r} has missing values")
-    if src[cluster_col].isna().any():
-        raise ValueError(f"cluster column {cluster_col!r} has missing values")
-    for role, col in (("outcome", outcome), *(("covariate", c) for c in covs)):
-        s = src[col]
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            raise ValueError(f"{role} column {col!r} must be numeric, got dtype {s.dtype}")
-    if weights is not None:
-        s = src[weights]
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            raise ValueError(f"weights column {weights!r} must be numeric, got dtype {s.dtype}")
-        if (s.dropna() < 0).any():
-            raise ValueError(f"weights column {weights!r} has negative values")
-
-    frame = pd.DataFrame(index=src.index)
-    frame["y"] = src[outcome].astype("float64")
-    frame["unit"] = pd.factorize(src[unit], sort=True)[0]
-    frame["time"] = _integer_valued(src[time], time, "time")
-    frame["cohort"] = _integer_valued(src[cohort], cohort, "cohort")
-    frame["cl"] = pd.factorize(src[cluster_col], sort=True)[0]
-    for j, c in enumerate(covs):
-        frame[f"x{j}"] = src[c].astype("float64")
-    if weights is not None:
-        frame["w"] = src[weights].astype("float64")
-
-    if (frame["cohort"] < 0).any():
-        raise ValueError(f"cohort column {cohort!r} has negative values; use 0 for never treated")
-    if (frame.groupby("unit")["cohort"].nunique() > 1).any():
-        bad = frame.groupby("unit")["cohort"].nunique()
-        n_bad = int((bad > 1).sum())
-        raise ValueError(
-            f"cohort column {cohort!r} varies within {n_bad} unit(s); the cohort (first treated "
-            "period) must be constant within a unit: treatment is absorbing"
-        )
-    if frame.duplicated(["unit", "time"]).any():
-        n_dup = int(frame.duplicated(["unit", "time"]).sum())
-        raise ValueError(f"{n_dup} duplicate ({unit}, {time}) rows: the panel must have one row per unit and period")
-
-    info: dict[str, Any] = {}
-    last = int(frame["time"].max())
-    late = frame["cohort"] > last
-    info["n_units_cohort_after_window"] = int(frame.loc[late, "unit"].nunique())
-    frame.loc[late, "cohort"] = 0
-    frame["D"] = ((frame["cohort"] > 0) & (frame["time"] >= frame["cohort"])).astype("int8")
-
-    if treatment is not None:
-        t = src[treatment]
-        if t.isna().any():
-            raise ValueError(f"treatment column {treatment!r} has missing values")
-        if not pd.api.types.is_numeric_dtype(t):
-            raise ValueError(f"treatment column {treatment!r} must be binary 0/1, got dtype {t.dtype}")
-        tv = t.astype("float64")
-        if not tv.isin([0.0, 1.0]).all():
-            shown = sorted(pd.unique(tv[~tv.isin([0.0, 1.0])]).tolist())[:10]
-            raise ValueError(f"treatment column {treatment!r} must be binary 0/1, found values {shown}")
-        n_disagree = int((tv.to_numpy() != frame["D"].to_numpy()).sum())
-        if n_disagree:
-            raise ValueError(
-                f"treatment column {treatment!r} disagrees with 1{{{time} >= {cohort} > 0}} on "
-                f"{n_disagree} row(s); treatment must switch on in the cohort year and stay on"
-            )
-
-    keep = frame["y"].notna()
-    for j in range(len(covs)):
-        keep &= frame[f"x{j}"].notna()
-    if weights is not None:
-        keep &= frame["w"].notna()
-    info["n_dropped_missing"] = int((~keep).sum())
-    frame = frame.loc[keep]
-    if not np.all(np.isfinite(frame["y"])):
-        raise ValueError(f"outcome column {outcome!r} has infinite values")
-    if frame["D"].sum() == 0:
-        raise ValueError(
-            f"no treated observations: no unit has {cohort!r} > 0 with {time!r} >= {cohort!r} "
-            "in the sample"
-        )
-    if frame["D"].sum() == len(frame):
-        raise ValueError("every observation is treated: there is no untreated comparison")
-    nested = bool((frame.groupby("unit")["cl"].nunique() == 1).all())
-    info["units_nested_in_clusters"] = nested
-    names = {
-        "outcome": outcome, "unit": unit, "time": time, "cohort": cohort,
-        "cluster": cluster_col, "covariates": covs, "weights": weights,
-    }
-    return Panel(frame=frame, names=names, info=info)
-
-
-def _feols(panel: Panel, rhs: Sequence[str], frame: pd.DataFrame | None = None):
-    """Run pyfixest ``y ~ rhs | unit + time`` with CRV1 by ``cl``; return the fit."""
-    import pyfixest as pf
-
-    df = panel.frame if frame is None else frame
-    cov_terms = [c for c in df.columns if c.startswith("x") and c[1:].isdigit()]
-    fml = "y ~ " + " + ".join([*rhs, *cov_terms]) + " | unit + time"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
-        # pyfixest 0.60 calls pandas methods with inplace=True, deprecated in pandas 3.1
-        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        fit = pf.feols(
-            fml,
-            data=df,
-            vcov={"CRV1": "cl"},
-            weights="w" if "w" in df.columns else None,
-            demeaner=pf.MapDemeaner(fixef_tol=FIXEF_TOL),
-        )
-    return fit
-
-
-def _ssc_record(fit, panel: Panel) -> dict[str, Any]:
-    sample = fit._data
-    nested = bool((sample.groupby("unit")["cl"].nunique() == 1).all())
-    factor = float(np.asarray(fit._ssc).ravel()[0])
-    return {
-        "rule": "pyfixest default ssc(k_adj=True, k_fixef='nonnested', G_adj=True, G_df='min'): "
-        "G/(G-1)*(N-1)/(N-K); = fixest default and reghdfe vce(cluster)",
-        "factor": factor,
-        "K": int(fit._df_k),
-        "N": int(fit._N),
-        "G": int(np.asarray(fit._G).ravel()[0]),
-        "unit_fe_nested_in_clusters": nested,
-    }
-
-
-def _pyfixest_version() -> str:
-    from importlib.metadata import version
-
-    return version("pyfixest")
-
-
-def _base_options(panel: Panel) -> dict[str, Any]:
-    n = panel.names
-    return {
-        "unit": n["unit"],
-        "time": n["time"],
-        "cohort": n["cohort"],
-        "cluster": n["cluster"],
-        "covariates": n["covariates"],
-        "weights": n["weights"],
-        "n_dropped_missing": panel.info["n_dropped_missing"],
-        "n_units_cohort_after_window": panel.info["n_units_cohort_after_window"],
-        "inference": "normal",
-    }
+__all__ = ["twfe", "twfe_event_study"]
 
 
 def twfe(
@@ -372,21 +103,22 @@ def twfe(
     weights : str, optional
         Analytic (regression) weights.
     treatment : str, optional
-        A 0/1 column to check against ``cohort`` (see :func:`prepare_panel`).
+        A 0/1 column to check against ``cohort`` (see
+        :func:`analysis.estimators.inputs.prepare_panel`).
 
     Returns
     -------
     DiDResult
         One row, aggregation ``"coef"``, term ``"D"``, estimator ``"twfe"``,
-        control group ``"all"``. ``extras`` holds the pyfixest fit (``"fit"``), the
-        full coefficient vector (``"coefficients"``) and the small-sample record
-        (``"ssc"``, also in ``options``).
+        control group ``"all"``. The result also holds the pyfixest fit (``fit``), the
+        full coefficient vector (``coefficients``), their covariance (``vcov``) and the
+        small-sample record (``ssc``, also in ``options``).
 
     Raises
     ------
     ValueError
-        Bad columns or panel (see :func:`prepare_panel`), or a treatment indicator
-        that is collinear with the fixed effects.
+        Bad columns or panel (see :func:`analysis.estimators.inputs.prepare_panel`), or a
+        treatment indicator that is collinear with the fixed effects.
 
     Notes
     -----
@@ -411,30 +143,29 @@ def twfe(
     2.0
     """
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates, weights, treatment)
-    fit = _feols(panel, ["D"])
-    coefs = pd.Series(np.asarray(fit._beta_hat, dtype=float), index=list(fit._coefnames))
+    fit = feols(panel.frame, ["D"])
+    coefs = fit.coefficients
     if "D" not in coefs.index:
         raise ValueError(
             "the treatment indicator is collinear with the fixed effects (no unit changes "
             "treatment status within the sample), so TWFE cannot estimate an effect"
         )
     i = list(coefs.index).index("D")
-    se = float(np.sqrt(fit._vcov[i, i]))
+    se = float(np.sqrt(fit.vcov[i, i]))
     est = float(coefs["D"])
     lo, hi, p = normal_ci(est, se)
-    ssc = _ssc_record(fit, panel)
-    options = {**_base_options(panel), "engine": f"pyfixest {_pyfixest_version()}", "ssc": ssc}
-    sample = fit._data
+    ssc = fit.ssc.as_dict()
+    options = {**panel.base_options(), "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc}
     row = {
         "outcome": outcome, "estimator": "twfe", "control_group": "all", "aggregation": "coef",
         "term": "D", "estimate": est, "std_error": se, "conf_low": float(lo),
         "conf_high": float(hi), "p_value": float(p), "band": "pointwise",
-        "n_obs": int(fit._N), "n_units": int(sample["unit"].nunique()),
-        "n_clusters": ssc["G"],
+        "n_obs": fit.n_obs, "n_units": int(fit.sample["unit"].nunique()),
+        "n_clusters": fit.ssc.G,
     }
-    vcov = pd.DataFrame(fit._vcov, index=coefs.index, columns=coefs.index)
-    extras = {"fit": fit, "coefficients": coefs, "vcov": vcov, "ssc": ssc}
-    return DiDResult(make_tidy([row]), "twfe", outcome, options, extras)
+    vcov = pd.DataFrame(fit.vcov, index=coefs.index, columns=coefs.index)
+    return DiDResult(make_tidy([row]), "twfe", outcome, options, fit=fit.model, coefficients=coefs, vcov=vcov,
+                     ssc=fit.ssc)
 
 
 def _event_label(e: int, lo_bin: int | None, hi_bin: int | None) -> str:
@@ -498,9 +229,10 @@ def twfe_event_study(
         One row per event time, aggregation ``"event"``, including the reference
         period (term ``"e=-1 (ref)"``, estimate 0, NaN SE). Event times whose dummy
         pyfixest drops as collinear are reported with NaN and a ``(dropped:
-        collinear)`` term, with a warning. ``extras["vcov"]`` is the clustered
-        covariance of the event-time coefficients (for pre-trend tests and
-        sensitivity analysis), ``extras["fit"]`` the pyfixest fit.
+        collinear)`` term, with a warning (their event times are in
+        ``details.dropped``). ``vcov`` is the clustered covariance of the event-time
+        coefficients, indexed by event time (for pre-trend tests and sensitivity
+        analysis), ``fit`` the pyfixest fit, ``ssc`` its small-sample record.
 
     Raises
     ------
@@ -557,10 +289,10 @@ def twfe_event_study(
         raise ValueError("no event time other than the reference is observed")
     for v in terms:
         df[_dummy_name(v)] = (df["eb"] == v).astype("int8")
-    fit = _feols(panel, [_dummy_name(v) for v in terms], frame=df.drop(columns=["eb"]))
-    names = list(fit._coefnames)
-    beta = np.asarray(fit._beta_hat, dtype=float)
-    vc = np.asarray(fit._vcov, dtype=float)
+    fit = feols(df.drop(columns=["eb"]), [_dummy_name(v) for v in terms])
+    names = fit.names
+    beta = fit.coefficients.to_numpy()
+    vc = fit.vcov
     dropped = [v for v in terms if _dummy_name(v) not in names]
     if dropped:
         warnings.warn(
@@ -568,9 +300,8 @@ def twfe_event_study(
             "(with no never-treated units, bin endpoints or drop a second reference period)",
             stacklevel=2,
         )
-    ssc = _ssc_record(fit, panel)
-    sample = fit._data
-    n_obs, n_units, n_cl = int(fit._N), int(sample["unit"].nunique()), ssc["G"]
+    ssc = fit.ssc.as_dict()
+    n_obs, n_units, n_cl = fit.n_obs, int(fit.sample["unit"].nunique()), fit.ssc.G
     rows = []
     kept = []
     for v in present:
@@ -595,10 +326,10 @@ def twfe_event_study(
     jj = [j for _, j in kept]
     vcov = pd.DataFrame(vc[np.ix_(jj, jj)], index=idx, columns=idx)
     options = {
-        **_base_options(panel), "ref": int(ref), "leads": -lo, "lags": hi,
+        **panel.base_options(), "ref": int(ref), "leads": -lo, "lags": hi,
         "bin_endpoints": bool(bin_endpoints), "binned_low": lo_bin is not None,
-        "binned_high": hi_bin is not None, "engine": f"pyfixest {_pyfixest_version()}",
+        "binned_high": hi_bin is not None, "engine": f"pyfixest {pyfixest_version()}",
         "ssc": ssc,
     }
-    extras = {"fit": fit, "vcov": vcov, "ssc": ssc, "dropped": dropped}
-    return DiDResult(make_tidy(rows), "twfe", outcome, options, extras)
+    return DiDResult(make_tidy(rows), "twfe", outcome, options, fit=fit.model, vcov=vcov, ssc=fit.ssc,
+                     details=TWFEEventStudyDetails(dropped=dropped))

@@ -97,6 +97,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from analysis.inference.event_study import event_study_inputs
 from analysis.results import DiDResult
 
 __all__ = [
@@ -1094,77 +1095,6 @@ class HonestResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _event_study_inputs(result: DiDResult, drop_binned: bool = True):
-    """Extract ``(betahat, sigma, event_times, ref, info)`` from an event-study result."""
-    if not isinstance(result, DiDResult):
-        raise ValueError(f"result must be a DiDResult, got {type(result).__name__}")
-    table = result.table.reset_index(drop=True)
-    if "vcov" not in result.extras or result.extras["vcov"] is None:
-        raise ValueError("result.extras has no 'vcov'; pass an event study from "
-                         "callaway_santanna.aggregate(..., kind='event') or twfe_event_study()")
-    if result.estimator == "cs" and result.options.get("base_period") == "varying":
-        raise ValueError(
-            "the Callaway-Sant'Anna event study uses base_period='varying', whose pre-period "
-            "estimates are one-period placebo differences, not trends relative to a common "
-            "reference; re-estimate att_gt(..., base_period='universal') for sensitivity analysis"
-        )
-    ev_mask = (table["aggregation"] == "event") & table["event_time"].notna()
-    if not ev_mask.any():
-        raise ValueError("result has no event-study rows (aggregation 'event' with an event time)")
-    rows = table.loc[ev_mask].copy()
-    rows["event_time"] = rows["event_time"].astype(float)
-    se = pd.to_numeric(rows["std_error"], errors="coerce").to_numpy(float)
-    est = pd.to_numeric(rows["estimate"], errors="coerce").to_numpy(float)
-    is_ref = ~np.isfinite(se) & (est == 0)
-    refs = rows.loc[is_ref, "event_time"].to_numpy()
-    info: dict[str, Any] = {"dropped": []}
-    if refs.size > 1:
-        raise ValueError(f"more than one normalised reference period: {sorted(refs.tolist())}")
-    ref = float(refs[0]) if refs.size else -1.0
-    keep = ~is_ref
-    dropped_coll = np.isnan(est) & keep
-    if np.any(dropped_coll):
-        info["dropped"] += [f"e={e:g} (not estimated)" for e in rows["event_time"][dropped_coll]]
-        keep &= ~dropped_coll
-    opts = result.options or {}
-    if drop_binned:
-        terms = rows["term"].astype(str)
-        binned = terms.str.startswith("e<=") | terms.str.startswith("e>=")
-        if binned.any():
-            info["dropped"] += [f"{t} (binned endpoint)" for t in terms[binned & keep]]
-            keep &= ~binned.to_numpy()
-    sel = rows.loc[keep]
-    times = sel["event_time"].to_numpy(float)
-    order = np.argsort(times)
-    times = times[order]
-    b = sel["estimate"].to_numpy(float)[order]
-    V = result.extras["vcov"]
-    if isinstance(V, pd.DataFrame):
-        labels = [float(x) for x in V.index]
-        pos = []
-        for t in times:
-            if t not in labels:
-                raise ValueError(f"event time {t:g} is not in result.extras['vcov']")
-            pos.append(labels.index(t))
-        S = V.to_numpy(float)[np.ix_(pos, pos)]
-    else:
-        Vm = np.asarray(V, dtype=float)
-        if Vm.shape != (len(table), len(table)):
-            raise ValueError(f"result.extras['vcov'] has shape {Vm.shape}, expected one row per "
-                             f"table row ({len(table)})")
-        pos = sel.index.to_numpy()[order]
-        S = Vm[np.ix_(pos, pos)]
-    all_t = np.sort(np.append(times, ref))
-    if not np.allclose(np.diff(all_t), 1.0):
-        raise ValueError(
-            f"event times {all_t.tolist()} are not consecutive; sensitivity analysis needs "
-            "equally spaced, consecutive periods (drop or re-estimate the missing ones)"
-        )
-    info.update({"reference_period": ref, "estimator": result.estimator,
-                 "outcome": result.outcome, "options": opts})
-    return b, S, times, ref, info
-
-
 def honest_from_result(result: DiDResult, methods=("rm", "sd"), rm_grid=None, sd_grid=None,
                        alpha: float = 0.05, breakdown: bool = True, drop_binned: bool = True,
                        inference: str = "C-LF", grid_points: int = 201, lf_sims: int = 5000,
@@ -1179,7 +1109,7 @@ def honest_from_result(result: DiDResult, methods=("rm", "sd"), rm_grid=None, sd
     result : DiDResult
         ``callaway_santanna.aggregate(att_gt(..., base_period="universal"), kind="event")``
         or ``twfe.twfe_event_study(...)``: rows with aggregation ``"event"`` and
-        ``extras["vcov"]`` (an array aligned with the table rows, or a frame indexed by event
+        a ``vcov`` (an array aligned with the table rows, or a frame indexed by event
         time). The reference period is the row with estimate 0 and no standard error
         (default ``-1`` if there is none); pre-periods are the event times before it,
         post-periods those after it. The overall row is ignored.
@@ -1217,7 +1147,8 @@ def honest_from_result(result: DiDResult, methods=("rm", "sd"), rm_grid=None, sd
     targets, and the average is over ``e >= 0``. Bounds for different targets are
     pointwise, not simultaneous.
     """
-    b, S, times, ref, info = _event_study_inputs(result, drop_binned)
+    es = event_study_inputs(result, drop_binned)
+    b, S, times, ref, info = es.betahat, es.sigma, es.event_times, es.reference, es.info
     K = int(np.sum(times < ref))
     T = int(np.sum(times > ref))
     if K < 1:

@@ -42,7 +42,7 @@ Sources of the bootstrap draws
   (clustered) influence-function standard error :math:`se_k = \sqrt{\sum_c S_{ck}^2}/n`.
 * :func:`romano_wolf_did` does this for Callaway-Sant'Anna results of several outcomes on
   the same units (``aggregate(att_gt(...), "simple")``), reading the influence functions
-  from their ``extras``.
+  from their ``influence``.
 
 Caveats
 -------
@@ -408,7 +408,7 @@ def romano_wolf_did(
     Every row of every result (e.g. the one ``"ATT"`` row of
     ``aggregate(att_gt(...), "simple")`` per outcome, or the event-time rows of
     ``aggregate(..., "event")``) is one hypothesis ``theta = 0``. The per-unit influence
-    functions in ``extras["influence"]`` are stacked and bootstrapped jointly with the same
+    functions in their ``influence`` are stacked and bootstrapped jointly with the same
     multipliers (per cluster, the clusters of the results).
 
     Parameters
@@ -449,18 +449,17 @@ def romano_wolf_did(
     ref_ids = ref_cl = None
     ests, psis, names = [], [], []
     for label, res in items:
-        ex = getattr(res, "extras", None)
-        if not isinstance(ex, dict) or "influence" not in ex or "unit_ids" not in ex:
+        if res.influence is None or res.unit_ids is None:
             raise ValueError(f"result {label!r} has no influence functions (pass att_gt/aggregate output)")
-        ids = np.asarray(ex["unit_ids"])
-        cl = ex.get("clusters")
+        ids = np.asarray(res.unit_ids)
+        cl = res.clusters
         if ref_ids is None:
             ref_ids, ref_cl = ids, cl
         elif not np.array_equal(ids, ref_ids):
             raise ValueError(f"result {label!r} is on different units from {labels[0]!r}")
         elif (cl is None) != (ref_cl is None) or (cl is not None and not np.array_equal(cl, ref_cl)):
             raise ValueError(f"result {label!r} has different clusters from {labels[0]!r}")
-        inf = np.asarray(ex["influence"], dtype=float)
+        inf = np.asarray(res.influence, dtype=float)
         if inf.ndim == 1:
             inf = inf[:, None]
         t = res.tidy()

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, stats
 
+from analysis.inference.event_study import event_study_inputs
 from analysis.results import DiDResult
 
 __all__ = [
@@ -429,10 +430,10 @@ def pretrend_power_from_result(result: DiDResult, alpha: float = 0.05, powers=(0
     Parameters
     ----------
     result : DiDResult
-        An event study with ``extras["vcov"]`` (Callaway-Sant'Anna ``aggregate(...,
+        An event study with a ``vcov`` (Callaway-Sant'Anna ``aggregate(...,
         kind="event")`` with ``base_period="universal"``, or ``twfe_event_study``); see
-        :func:`analysis.inference.honest.honest_from_result` for how the reference period and
-        the coefficients are found.
+        :func:`analysis.inference.event_study.event_study_inputs` for how the reference period
+        and the coefficients are found.
     alpha : float, default 0.05
         Level of the pre-test.
     powers : sequence of float, default (0.5, 0.8)
@@ -453,11 +454,10 @@ def pretrend_power_from_result(result: DiDResult, alpha: float = 0.05, powers=(0
     Raises
     ------
     ValueError
-        If ``result`` is not a usable event study (see ``honest_from_result``).
+        If ``result`` is not a usable event study (see ``event_study_inputs``).
     """
-    from analysis.inference.honest import _event_study_inputs
-
-    b, S, times, ref, _ = _event_study_inputs(result)
+    es = event_study_inputs(result)
+    b, S, times, ref = es.betahat, es.sigma, es.event_times, es.reference
     K = int(np.sum(times < ref))
     if K < 1:
         raise ValueError("the event study has no pre-period coefficient before the reference period")

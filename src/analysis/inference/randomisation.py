@@ -210,11 +210,12 @@ class _FastStat:
                 S[lo:hi, :, t] = np.bincount(keys, weights=w, minlength=(hi - lo) * C).reshape(hi - lo, C)
         counts = np.array([(codes[0] == c).sum() for c in range(C)], dtype=float)
         if self.kind == "twfe":
-            d = self._dpattern()
+            d = self.treatment_pattern()
             return np.einsum("mct,ct->m", S, d) / self.twfe_den
         return self._cs_simple(S, counts)
 
-    def _dpattern(self) -> np.ndarray:
+    def treatment_pattern(self) -> np.ndarray:
+        """Return the (C, T) 0/1 treatment indicator of each cohort value in each period."""
         v = self.values[:, None]
         return ((v > 0) & (self.periods[None, :] >= v)).astype(float)
 
@@ -285,7 +286,7 @@ def _fast_stat(kind, Y, periods, values, codes_obs, control_group) -> _FastStat:
     yd = Y - Y.mean(axis=1, keepdims=True) - Y.mean(axis=0, keepdims=True) + Y.mean()
     fs = _FastStat("twfe", values, yd, periods)
     counts = np.bincount(codes_obs, minlength=len(values)).astype(float)
-    d = fs._dpattern()  # (C, T)
+    d = fs.treatment_pattern()  # (C, T)
     sum_d = counts @ d.sum(axis=1)
     unit_part = counts @ (d.sum(axis=1) ** 2) / T
     dbar_t = counts @ d / n

@@ -115,7 +115,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.estimators.twfe import prepare_panel
+from analysis.estimators.inputs import prepare_panel
 from analysis.inference.multiplier import BLOCK_SIZE, block_seeds, n_blocks
 from analysis.results import DiDResult, make_tidy
 
@@ -505,10 +505,9 @@ class WildBootstrapResult:
         Returns
         -------
         DiDResult
-            ``extras["t_boot"]`` holds the bootstrap t-statistics.
+            ``details`` is this result (its ``t_boot`` holds the bootstrap t-statistics).
         """
-        return DiDResult(self.tidy(), "twfe", self.outcome, dict(self.options),
-                         {"t_boot": self.t_boot, "wild": self})
+        return DiDResult(self.tidy(), "twfe", self.outcome, dict(self.options), details=self)
 
     def __repr__(self) -> str:
         kind = "WCR" if self.impose_null else "WCU"
@@ -577,7 +576,7 @@ def wild_cluster_bootstrap(
     Raises
     ------
     ValueError
-        Missing or malformed columns (see :func:`analysis.estimators.twfe.prepare_panel`),
+        Missing or malformed columns (see :func:`analysis.estimators.inputs.prepare_panel`),
         fewer than two clusters, units not nested in clusters, a treatment collinear with
         the fixed effects, or invalid ``weights``, ``B`` or ``alpha``.
 

@@ -1,0 +1,234 @@
+"""The adapter to pyfixest: every call into pyfixest, and every read of a pyfixest fit.
+
+The regression estimators (:mod:`~analysis.estimators.twfe`,
+:mod:`~analysis.estimators.sun_abraham`, the pre-trend test of
+:mod:`~analysis.estimators.imputation`, :mod:`~analysis.estimators.poisson`) fit their
+models through :func:`feols` and :func:`fepois` and read the results from the
+:class:`FixestFit` these return, never from the pyfixest object itself.
+
+What is read, and how
+---------------------
+* coefficients and their names: the public ``Feols.coef()`` (the same float64 array
+  pyfixest stores, bit for bit);
+* the clustered covariance (``_vcov``), the estimation sample (``_data``: the rows
+  pyfixest kept after dropping singletons and, for Poisson, separated observations),
+  the number of observations (``_N``), the small-sample correction (``_ssc``, ``_df_k``,
+  ``_G``) and, for Poisson, the fitted means (``_Y_hat_response``): pyfixest 0.60 has no
+  public accessor that returns these stored numbers (``Feols.vcov()`` re-estimates the
+  covariance and replaces it), so they are read from its private attributes, here and
+  in no other module (``tests/test_architecture.py`` checks that). A pyfixest release
+  that renames them breaks this module only.
+
+Frames
+------
+The frames passed in follow the columns of :class:`analysis.estimators.inputs.Panel`:
+``y`` (outcome), ``unit`` and ``time`` (the two fixed effects), ``cl`` (cluster codes
+for the CRV1 covariance), optionally ``w`` (weights, :func:`feols` only) and
+``x0, x1, ...`` (covariates, added to the regressors by :func:`feols`), plus the
+regressors named in ``rhs``.
+
+Small-sample correction
+-----------------------
+pyfixest's default for CRV1, ``ssc(k_adj=True, k_fixef="nonnested", G_adj=True,
+G_df="min")``: ``c = G/(G-1) * (N-1)/(N-K)``, with ``K`` the regressors plus the
+fixed-effect levels not nested in the clusters; it equals R fixest's default and Stata
+``reghdfe ..., vce(cluster)``. :mod:`analysis.estimators.twfe` derives it; each fit
+records it as a :class:`~analysis.results.SmallSampleCorrection`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+
+import numpy as np
+import pandas as pd
+
+from analysis.results import SmallSampleCorrection
+
+__all__ = ["FIXEF_TOL", "IWLS_MAXITER", "FixestFit", "feols", "fepois", "pyfixest_version"]
+
+FIXEF_TOL = 1e-10
+"""Convergence tolerance of pyfixest's alternating-projection demeaner (its default is 1e-6).
+
+At 1e-10 the estimates are exact to about 1e-10 on unbalanced panels too."""
+
+IWLS_MAXITER = 100
+"""Maximum number of IRLS iterations of :func:`fepois`."""
+
+SSC_RULE = ("pyfixest default ssc(k_adj=True, k_fixef='nonnested', G_adj=True, G_df='min'): "
+            "G/(G-1)*(N-1)/(N-K); = fixest default and reghdfe vce(cluster)")
+"""How the small-sample factor is computed, as recorded in every estimate's options."""
+
+
+@dataclass(frozen=True)
+class FixestFit:
+    """What the estimators read from a pyfixest fit.
+
+    Attributes
+    ----------
+    model : object
+        The pyfixest ``Feols`` or ``Fepois`` object, kept for inspection (its
+        ``summary()``, ``tidy()``); read its numbers from the other attributes.
+    coefficients : pandas.Series
+        Estimates by regressor name, in pyfixest's order. Regressors pyfixest dropped
+        as collinear are absent.
+    vcov : numpy.ndarray
+        The clustered (CRV1) covariance of ``coefficients``, same order, with the
+        small-sample factor ``ssc.factor`` applied.
+    sample : pandas.DataFrame
+        The rows of the frame used in the estimation, in the order pyfixest used them.
+    n_obs : int
+        Number of observations used.
+    ssc : SmallSampleCorrection
+        The small-sample correction of ``vcov``.
+    fitted : numpy.ndarray or None
+        Poisson fits: the fitted means ``E[y | x]`` of the rows of ``sample``; ``None``
+        for linear fits.
+    """
+
+    model: object = field(repr=False)
+    coefficients: pd.Series
+    vcov: np.ndarray = field(repr=False)
+    sample: pd.DataFrame = field(repr=False)
+    n_obs: int
+    ssc: SmallSampleCorrection
+    fitted: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        """Return the names of the estimated coefficients, in order.
+
+        Returns
+        -------
+        list of str
+            The index of :attr:`coefficients`.
+        """
+        return list(self.coefficients.index)
+
+
+def pyfixest_version() -> str:
+    """Return the installed pyfixest version (recorded in every estimate's ``engine`` option).
+
+    Returns
+    -------
+    str
+        For example ``"0.60.0"``.
+    """
+    return version("pyfixest")
+
+
+def _read(fit, fitted: bool) -> FixestFit:
+    """Collect the numbers of a pyfixest fit into a :class:`FixestFit`."""
+    coef = fit.coef()
+    coefficients = pd.Series(np.asarray(coef.to_numpy(), dtype=float), index=[str(c) for c in coef.index])
+    sample = fit._data
+    ssc = SmallSampleCorrection(
+        rule=SSC_RULE,
+        factor=float(np.asarray(fit._ssc).ravel()[0]),
+        K=int(fit._df_k),
+        N=int(fit._N),
+        G=int(np.asarray(fit._G).ravel()[0]),
+        unit_fe_nested_in_clusters=bool((sample.groupby("unit")["cl"].nunique() == 1).all()),
+    )
+    return FixestFit(
+        model=fit,
+        coefficients=coefficients,
+        vcov=np.asarray(fit._vcov, dtype=float),
+        sample=sample,
+        n_obs=int(fit._N),
+        ssc=ssc,
+        fitted=np.asarray(fit._Y_hat_response, dtype=float).ravel() if fitted else None,
+    )
+
+
+def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
+    """Fit ``y ~ rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns as :class:`analysis.estimators.inputs.Panel` (``y``, ``unit``, ``time``,
+        ``cl``; ``w`` weights and ``x0, x1, ...`` covariates if present) plus the
+        regressors in ``rhs``. Not modified.
+    rhs : sequence of str
+        Regressors; the covariate columns ``x0, x1, ...`` of ``frame`` are added after them.
+
+    Returns
+    -------
+    FixestFit
+        The estimates, their clustered covariance and the estimation sample.
+
+    Notes
+    -----
+    Unit and time effects are absorbed by alternating projections at tolerance
+    :data:`FIXEF_TOL`; observations that are singletons in a fixed effect are dropped
+    (a balanced panel has none).
+    """
+    import pyfixest as pf
+
+    cov_terms = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]
+    fml = "y ~ " + " + ".join([*rhs, *cov_terms]) + " | unit + time"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
+        # pyfixest 0.60 calls pandas methods with inplace=True, deprecated in pandas 3.1
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        fit = pf.feols(
+            fml,
+            data=frame,
+            vcov={"CRV1": "cl"},
+            weights="w" if "w" in frame.columns else None,
+            demeaner=pf.MapDemeaner(fixef_tol=FIXEF_TOL),
+        )
+    return _read(fit, fitted=False)
+
+
+def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, fixef_tol: float) -> FixestFit:
+    """Fit the Poisson model ``E[y] = exp(rhs | unit + time)`` by PML with CRV1 standard errors by ``cl``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``y``, ``unit``, ``time``, ``cl`` and the regressors in ``rhs``. Not
+        modified.
+    rhs : sequence of str
+        Regressors (covariate columns are not added: pass them in ``rhs``).
+    iwls_tol : float
+        Relative deviance change at which the IRLS iterations stop.
+    fixef_tol : float
+        Tolerance of the demeaner inside each IRLS step.
+
+    Returns
+    -------
+    FixestFit
+        The estimates, their clustered covariance, the estimation sample and the fitted
+        means.
+
+    Warns
+    -----
+    UserWarning
+        If IRLS does not reach ``iwls_tol`` in :data:`IWLS_MAXITER` iterations (the
+        warning points at the estimator's caller).
+    """
+    import pyfixest as pf
+
+    fml = "y ~ " + " + ".join(rhs) + " | unit + time"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        fit = pf.fepois(
+            fml,
+            data=frame,
+            vcov={"CRV1": "cl"},
+            iwls_tol=iwls_tol,
+            iwls_maxiter=IWLS_MAXITER,
+            demeaner=pf.MapDemeaner(fixef_tol=fixef_tol),
+        )
+    if not getattr(fit, "convergence", True):
+        warnings.warn(
+            f"pyfixest's IRLS did not reach the deviance tolerance {iwls_tol:g} in {IWLS_MAXITER} iterations",
+            stacklevel=3,
+        )
+    return _read(fit, fitted=True)
