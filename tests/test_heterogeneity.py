@@ -96,7 +96,8 @@ def test_joint_covariance_matches_direct_computation(cluster):
     # so Var(theta_A - theta_B) = Var(mean_A w) + Var(mean_B w) with
     # w_i = mean over post years of (y_it - y_i,g-1).
     df = simulate(7, n=300, cohorts=(2021, 0), probs=(0.6, 0.4))
-    res = by_group(df, "y", "vid", "yr", "g", by="kind", control_group="never", cluster=cluster)
+    res = by_group(df, "y", "vid", "yr", "g", by="kind", control_group="never", cluster=cluster,
+                   small_sample="asymptotic")  # the textbook covariance, no G/(G-1)
     V = res.vcov.to_numpy()
     wide = df.pivot(index="vid", columns="yr", values="y")
     w = wide[[2021, 2022, 2023]].mean(axis=1) - wide[2020]
@@ -161,8 +162,9 @@ def test_equal_effects_rejection_rate_three_levels_with_covariate():
 
 
 def test_by_cohort_matches_group_aggregation(panel):
-    res = by_cohort(panel, "y", "vid", "yr", "g", cluster="town")
-    ref = aggregate(att_gt(panel, "y", "vid", "yr", "g", control_group="notyet", cluster="town"), "group")
+    res = by_cohort(panel, "y", "vid", "yr", "g", cluster="town", small_sample="asymptotic")
+    ref = aggregate(att_gt(panel, "y", "vid", "yr", "g", control_group="notyet", cluster="town",
+                           small_sample="asymptotic"), "group")
     t = res.tidy()
     g = t[t["aggregation"] == "group"].reset_index(drop=True)
     r = ref.tidy()

@@ -185,8 +185,9 @@ def dense_bjs(df, y, unit, time, g, cluster, covs=(), leaveout=False):
 @pytest.mark.parametrize(("covs", "leaveout"), [((), False), (("x",), False), (("x",), True)])
 def test_matches_dense_implementation(covs, leaveout):
     df = simulate(2, n_units=150, n_towns=30)
+    # BJS's variance as written (no G/(G-1) factor): the "asymptotic" rule
     res = imputation(df, "y", "vid", "yr", "g", cluster="town", covariates=list(covs) or None,
-                     leaveout=leaveout).tidy()
+                     leaveout=leaveout, small_sample="asymptotic").tidy()
     ref = dense_bjs(df, "y", "vid", "yr", "g", "town", covs, leaveout)
     rows = res[res["aggregation"].isin(["simple", "event"])].set_index("term")
     for name, (est, se) in ref.items():

@@ -206,20 +206,32 @@ class EqualityTest:
 
 @dataclass(frozen=True)
 class PretrendTest:
-    """Joint Wald test that pre-treatment coefficients are zero (chi-square).
+    """Joint test that pre-treatment regression coefficients are zero.
 
     Attributes
     ----------
     statistic : float
-        ``W = b' V^{-1} b`` over the tested coefficients (NaN if none).
+        The test's statistic: ``F`` for ``htz`` and ``hotelling``, ``W = b' V^{-1} b`` for
+        ``wald_chi2`` (NaN if no coefficient).
     df : int
         Number of coefficients tested.
     p_value : float
-        ``P(chi2_df > W)``. Not adjusted for multiple testing.
+        P-value of the test. Not adjusted for multiple testing.
     terms : list of str
         Names of the tested coefficients.
     coefficients : dict
         Their estimates, by name.
+    test : str
+        ``"htz"``, ``"hotelling"`` or ``"wald_chi2"`` (see
+        :func:`analysis.inference.small_sample.joint_test`).
+    df_denominator : float
+        Denominator degrees of freedom of the F tests (``inf`` for ``wald_chi2``).
+    wald : float
+        ``W = b' V^{-1} b`` with the clustered covariance.
+    n_clusters : int
+        Clusters of the covariance.
+    effective_clusters : float
+        The HTZ estimate of the covariance's degrees of freedom.
     """
 
     statistic: float
@@ -227,6 +239,11 @@ class PretrendTest:
     p_value: float
     terms: list[str] = field(default_factory=list)
     coefficients: dict[str, float] = field(default_factory=dict)
+    test: str = "wald_chi2"
+    df_denominator: float = float("inf")
+    wald: float = float("nan")
+    n_clusters: int = 0
+    effective_clusters: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         """Return the test as a plain dict.
@@ -234,10 +251,13 @@ class PretrendTest:
         Returns
         -------
         dict
-            Keys ``statistic, df, p_value, terms, coefficients``.
+            Keys ``statistic, df, p_value, terms, coefficients, test, df_denominator, wald,
+            n_clusters, effective_clusters``.
         """
         return {"statistic": self.statistic, "df": self.df, "p_value": self.p_value, "terms": list(self.terms),
-                "coefficients": dict(self.coefficients)}
+                "coefficients": dict(self.coefficients), "test": self.test,
+                "df_denominator": self.df_denominator, "wald": self.wald, "n_clusters": self.n_clusters,
+                "effective_clusters": self.effective_clusters}
 
 
 @dataclass(frozen=True)
@@ -417,6 +437,12 @@ class DiDResult:
         covariates, and why); empty if none.
     design : SpilloverDesign, optional
         The spillover DiD: who is compared with whom.
+    cell_weights : numpy.ndarray, optional
+        Callaway-Sant'Anna ``aggregate``: the weight of every ATT(g,t) cell of ``att_gt``
+        in every row (``rows x cells``; each row sums to one).
+    wild : analysis.inference.wild.WildBootstrapResult, optional
+        The wild cluster (score) bootstrap behind a row's interval and p-value, when one
+        was used (the Callaway-Sant'Anna headline with few clusters).
     details : CSDetails, ImputationDetails, PoissonDetails, TWFEEventStudyDetails or WildBootstrapResult, optional
         What only one estimator has (see those classes).
     """
@@ -445,6 +471,8 @@ class DiDResult:
     ssc: SmallSampleCorrection | None = None
     note: str = ""
     design: SpilloverDesign | None = None
+    cell_weights: np.ndarray | None = None
+    wild: WildBootstrapResult | None = None
     details: CSDetails | ImputationDetails | PoissonDetails | TWFEEventStudyDetails | WildBootstrapResult | None = None
 
     def tidy(self, aggregation: str | None = None) -> pd.DataFrame:

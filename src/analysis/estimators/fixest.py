@@ -13,11 +13,14 @@ What is read, and how
 * the clustered covariance (``_vcov``), the estimation sample (``_data``: the rows
   pyfixest kept after dropping singletons and, for Poisson, separated observations),
   the number of observations (``_N``), the small-sample correction (``_ssc``, ``_df_k``,
-  ``_G``) and, for Poisson, the fitted means (``_Y_hat_response``): pyfixest 0.60 has no
-  public accessor that returns these stored numbers (``Feols.vcov()`` re-estimates the
-  covariance and replaces it), so they are read from its private attributes, here and
-  in no other module (``tests/test_architecture.py`` checks that). A pyfixest release
-  that renames them breaks this module only.
+  ``_G``), the per-observation scores and bread (``_scores``, ``_bread``: their cluster
+  sums give :attr:`FixestFit.cluster_scores`, which the joint tests of
+  :mod:`analysis.inference.small_sample` need) and, for Poisson, the fitted means
+  (``_Y_hat_response``): pyfixest 0.60 has no public accessor that returns these stored
+  numbers (``Feols.vcov()`` re-estimates the covariance and replaces it), so they are
+  read from its private attributes, here and in no other module
+  (``tests/test_architecture.py`` checks that). A pyfixest release that renames them
+  breaks this module only.
 
 Frames
 ------
@@ -87,6 +90,10 @@ class FixestFit:
     fitted : numpy.ndarray or None
         Poisson fits: the fitted means ``E[y | x]`` of the rows of ``sample``; ``None``
         for linear fits.
+    cluster_scores : numpy.ndarray or None
+        ``(G, p)`` cluster sums of the coefficients' influence functions (the scores
+        times the bread), in the order of the sorted cluster codes: ``vcov`` equals
+        ``ssc.factor * cluster_scores.T @ cluster_scores``.
     """
 
     model: object = field(repr=False)
@@ -96,6 +103,7 @@ class FixestFit:
     n_obs: int
     ssc: SmallSampleCorrection
     fitted: np.ndarray | None = field(default=None, repr=False)
+    cluster_scores: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def names(self) -> list[str]:
@@ -125,6 +133,11 @@ def _read(fit, fitted: bool) -> FixestFit:
     coef = fit.coef()
     coefficients = pd.Series(np.asarray(coef.to_numpy(), dtype=float), index=[str(c) for c in coef.index])
     sample = fit._data
+    infl = np.asarray(fit._scores, dtype=float) @ np.asarray(fit._bread, dtype=float)
+    codes = pd.factorize(sample["cl"].to_numpy(), sort=True)[0]
+    n_cl = int(codes.max()) + 1 if len(codes) else 0
+    cluster_scores = np.column_stack([np.bincount(codes, weights=infl[:, j], minlength=n_cl)
+                                      for j in range(infl.shape[1])]) if infl.size else np.zeros((n_cl, 0))
     ssc = SmallSampleCorrection(
         rule=SSC_RULE,
         factor=float(np.asarray(fit._ssc).ravel()[0]),
@@ -141,6 +154,7 @@ def _read(fit, fitted: bool) -> FixestFit:
         n_obs=int(fit._N),
         ssc=ssc,
         fitted=np.asarray(fit._Y_hat_response, dtype=float).ravel() if fitted else None,
+        cluster_scores=cluster_scores,
     )
 
 

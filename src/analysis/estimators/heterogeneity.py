@@ -45,8 +45,9 @@ unit outside that run's sample; rescaled by ``N / n_run`` so that
 ``se = sqrt(sum psi^2) / N`` is unchanged), aggregated with the influence term of the
 estimated weights (as R ``did::aggte``), and the subgroup influence functions are
 stacked into an ``N x L`` matrix ``Psi``. Their covariance is ``Psi'Psi / N^2``, or with
-``cluster`` the same with ``Psi`` first summed within clusters (no small-sample factor,
-as ``att_gt``). The Wald statistic for ``H0: theta_1 = ... = theta_L`` is
+``cluster`` the same with ``Psi`` first summed within clusters, times the study's
+small-sample factor ``G/(G-1)`` (:mod:`analysis.inference.small_sample`; intervals and
+p-values of the subgroup rows use t(G-1)). The Wald statistic for ``H0: theta_1 = ... = theta_L`` is
 ``W = (R theta)' (R V R')^{-1} (R theta)`` with ``R`` the ``L - 1`` contrasts
 ``theta_1 - theta_l``; it is compared with a chi-square with ``L - 1`` degrees of
 freedom.
@@ -75,7 +76,9 @@ from scipy import stats
 
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.inputs import cluster_codes
-from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
+from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
+from analysis.inference.small_sample import check_rule, cluster_factor, intervals, t_df
+from analysis.results import DiDResult, EqualityTest, make_tidy
 
 __all__ = ["baseline_split", "by_cohort", "by_group", "equality_test"]
 
@@ -159,6 +162,7 @@ def by_group(
     cluster: str | None = None,
     *,
     alpha: float = 0.05,
+    small_sample: str = SMALL_SAMPLE,
 ) -> DiDResult:
     """Callaway-Sant'Anna simple ATT for the treated units of each level of ``by``, and a test of equality.
 
@@ -184,6 +188,8 @@ def by_group(
         Cluster column (fixed per unit) for the standard errors and the joint covariance.
     alpha : float, default 0.05
         One minus the confidence level.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`).
 
     Returns
     -------
@@ -262,6 +268,7 @@ def by_group(
         clusters = cluster_codes(kept[cluster], cluster, unit_codes=pos_of.get_indexer(kept[unit]), unit_ids=unit_ids)
         n_clusters = int(clusters.max()) + 1
     n_periods = int(pd.Series(t_rows[keep_rows]).nunique())
+    f = cluster_factor(n_clusters, check_rule(small_sample))
 
     g_unit = pd.Series(g_rows.to_numpy(), index=data.index).groupby(data[unit]).first()
     lev_unit = tr.groupby(unit)[by].first()
@@ -270,7 +277,10 @@ def by_group(
     options = {"by": by, "covariates": covariates, "control_group": control_group, "method": method,
                "cluster": cluster, "alpha": alpha, "aggregation": "simple within subgroup",
                "comparison": "never/not-yet-treated units of every level (shared)",
-               "se": "influence function on all units, no small-sample factor"}
+               "se": "influence function on all units, " + ("G/(G-1) small-sample factor, t(G-1)"
+                                                             if small_sample == "cr1_t" else
+                                                             "no small-sample factor, normal"),
+               "small_sample": small_sample}
     options_json = json.dumps(options, sort_keys=True, default=str)
     for s in levels:
         s_units = lev_unit.index[lev_unit.to_numpy() == s]
@@ -306,7 +316,7 @@ def by_group(
                 pg_k.append(p)
                 psi_k.append(full[:, j])
                 member.append(in_g)
-                se_c = float(np.sqrt(_cluster_vcov(full[:, [j]], N, clusters)[0, 0]))
+                se_c = float(np.sqrt(_cluster_vcov(full[:, [j]], N, clusters)[0, 0] * f))
                 cell_rows.append({"level": s, "cohort": g, "year": float(cells["year"].iloc[c]),
                                   "estimate": att_k[-1], "std_error": se_c, "n_units_run": n_run})
         att_k, pg_k = np.array(att_k), np.array(pg_k)
@@ -322,10 +332,10 @@ def by_group(
                      "n_clusters": (len(np.unique(clusters[pos_of.get_indexer(list(used_units))]))
                                     if clusters is not None else n_used)})
     Psi = np.column_stack(psis)
-    V = _cluster_vcov(Psi, N, clusters)
+    V = _cluster_vcov(Psi, N, clusters) * f
     est = np.array(ests)
     se = np.sqrt(np.diag(V))
-    lo, hi, p = normal_ci(est, se, alpha)
+    lo, hi, p = intervals(est, se, alpha, t_df(n_clusters, small_sample))
     for j, r in enumerate(rows):
         r.update({"estimate": est[j], "std_error": se[j], "conf_low": lo[j], "conf_high": hi[j],
                   "p_value": p[j], "band": "pointwise", "options": options_json})
@@ -358,6 +368,7 @@ def by_cohort(
     cluster: str | None = None,
     *,
     alpha: float = 0.05,
+    small_sample: str = SMALL_SAMPLE,
 ) -> DiDResult:
     """Cohort (group) ATTs of Callaway-Sant'Anna with a Wald test that they are all equal.
 
@@ -377,6 +388,8 @@ def by_cohort(
         Cluster column for the SEs and the joint covariance.
     alpha : float, default 0.05
         One minus the confidence level.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`).
 
     Returns
     -------
@@ -403,7 +416,7 @@ def by_cohort(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     res = att_gt(data, outcome, unit, time, cohort, covariates=covariates, control_group=control_group,
-                 method=method, cluster=cluster, alpha=alpha)
+                 method=method, cluster=cluster, alpha=alpha, small_sample=small_sample)
     agg = aggregate(res, "group")
     t = agg.tidy()
     is_g = t["cohort"].notna().to_numpy()

@@ -38,19 +38,24 @@ average keeps the variance from absorbing effect heterogeneity *between* cells;
 heterogeneity *within* cells remains in it, which makes it conservative (it is
 consistent when effects are homogeneous within cells). With ``leaveout=True``
 ``tautilde_it`` excludes the observation's own cluster (BJS's leave-out refinement for
-small cells). No ``G/(G-1)`` small-sample factor is applied (the formula has none).
-Intervals are normal.
+small cells). The study's small-sample convention (:mod:`analysis.inference.small_sample`)
+multiplies it by ``G/(G-1)`` and uses t(G-1) intervals and p-values; with
+``small_sample="asymptotic"`` it is BJS's formula as written (no factor) with normal
+intervals.
 
 Finite-sample behaviour (Monte Carlo in ``tests/test_imputation.py``, township-clustered
-panels): with 600 units in 120 clusters the 95% interval of the overall ATT covers about
-94% (mean SE / Monte Carlo SD about 0.99); with 200 units the SE is about 10% too small
-(coverage about 92%; leave-out recovers about a fifth of the gap), because the residuals
-of units with few untreated periods are shrunk by the fit of their unit effects.
+panels, measured without the ``G/(G-1)`` factor): with 600 units in 120 clusters the 95%
+interval of the overall ATT covers about 94% (mean SE / Monte Carlo SD about 0.99); with
+200 units the SE is about 10% too small (coverage about 92%; leave-out recovers about a
+fifth of the gap), because the residuals of units with few untreated periods are shrunk
+by the fit of their unit effects.
 
 Pre-trend test (optional, ``pretrends=k``): BJS's test regresses ``y`` on unit and
 period effects and dummies for ``e = -1, ..., -k`` on ``Omega_0`` only (pyfixest, CRV1 as
 in :mod:`analysis.estimators.twfe`); the coefficients are reported as pre-period
-``event`` rows and a joint Wald test is in ``pretrend_test``.
+``event`` rows and their joint test is in ``pretrend_test``: by default the HTZ F test of
+:func:`analysis.inference.small_sample.joint_test` (``pretrend_test="wald_chi2"`` gives the
+chi-square Wald test, which over-rejects with clustered data).
 """
 
 from __future__ import annotations
@@ -62,13 +67,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import linalg, stats
+from scipy import linalg
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from analysis.estimators.fixest import feols
 from analysis.estimators.inputs import prepare_panel
-from analysis.results import DiDResult, ImputationDetails, PretrendTest, make_tidy, normal_ci
+from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
+from analysis.inference.small_sample import (
+    check_rule,
+    cluster_factor,
+    intervals,
+    joint_test,
+    regression_vcov,
+    t_df,
+)
+from analysis.results import DiDResult, ImputationDetails, PretrendTest, make_tidy
 
 __all__ = ["imputation"]
 
@@ -110,6 +124,8 @@ def imputation(
     horizons: Sequence[int] | None = None,
     pretrends: int = 0,
     leaveout: bool = False,
+    small_sample: str = SMALL_SAMPLE,
+    pretrend_test: str = "htz",
 ) -> DiDResult:
     """Estimate the Borusyak-Jaravel-Spiess imputation DiD with its conservative variance.
 
@@ -135,6 +151,12 @@ def imputation(
         leave-out variance, recommended when cells have few clusters). Cells with a
         single cluster fall back to the ordinary average (counted in
         ``options["leaveout_fallback_obs"]``).
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`): ``G/(G-1)`` and t(G-1),
+        or neither.
+    pretrend_test : {"htz", "hotelling", "wald_chi2"}, default "htz"
+        Joint test of the pre-trend coefficients
+        (:func:`analysis.inference.small_sample.joint_test`).
 
     Returns
     -------
@@ -147,7 +169,7 @@ def imputation(
         every treated observation, with unit, period, cohort and event time, in the
         caller's row index) and ``weights`` (the ``v`` vectors of every reported
         estimate, over the estimation sample); ``pretrend_test`` (a
-        :class:`~analysis.results.PretrendTest`: Wald statistic, df, p-value) if
+        :class:`~analysis.results.PretrendTest`: test, statistic, df, p-value) if
         requested.
 
     Raises
@@ -183,6 +205,7 @@ def imputation(
     """
     if isinstance(pretrends, bool) or not isinstance(pretrends, int | np.integer) or pretrends < 0:
         raise ValueError(f"pretrends must be a non-negative integer, got {pretrends!r}")
+    check_rule(small_sample)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates)
     n_cov = len(panel.names["covariates"])
     df = panel.frame.copy()
@@ -312,22 +335,28 @@ def imputation(
         ests.append(float(v1 @ tau))
         ses.append(float(np.sqrt(np.sum(s**2))))
 
+    G = int(df["cl"].nunique())
+    root_f = np.sqrt(cluster_factor(G, small_sample))
+    ses = [se * root_f for se in ses]
+    df_t = t_df(G, small_sample)
     n_obs = len(df)
     common = {
         "outcome": outcome, "estimator": "bjs", "control_group": "notyet", "band": "pointwise",
-        "n_obs": n_obs, "n_units": int(df["unit"].nunique()), "n_clusters": int(df["cl"].nunique()),
+        "n_obs": n_obs, "n_units": int(df["unit"].nunique()), "n_clusters": G,
     }
     rows: list[dict[str, Any]] = []
     for (agg, term, kw, _), est, se in zip(targets, ests, ses, strict=True):
-        lo, hi, p = normal_ci(est, se)
+        lo, hi, p = intervals(est, se, df=df_t)
         rows.append({**common, "aggregation": agg, "term": term, "estimate": est, "std_error": se,
                      "conf_low": float(lo), "conf_high": float(hi), "p_value": float(p), **kw})
 
-    pretrend_test = None
+    pre_test = None
     options = {
         **panel.base_options(),
         "variance": "BJS conservative, tautilde by cohort x event time, "
-        f"{'leave-out (by cluster)' if leaveout else 'no leave-out'}, no small-sample factor",
+        f"{'leave-out (by cluster)' if leaveout else 'no leave-out'}, "
+        + ("G/(G-1) small-sample factor" if small_sample == "cr1_t" else "no small-sample factor"),
+        "small_sample": small_sample, "t_df": df_t,
         "leaveout": bool(leaveout), "leaveout_fallback_obs": n_fallback, "horizons": hz,
         "n_treated_not_imputable": n_dropped, "n_treated_obs": int(in_h.sum()),
         "n_untreated_obs": int((~treated).sum()), "pretrends": int(pretrends),
@@ -336,10 +365,10 @@ def imputation(
     if pretrends:
         unused = [f"x{j}" for j in range(n_cov) if f"x{j}" not in covs]
         pre_rows, test, pre_ssc = _pretrend_test(
-            df.loc[~treated].drop(columns=unused), pretrends, common
+            df.loc[~treated].drop(columns=unused), pretrends, common, small_sample, pretrend_test
         )
         rows = pre_rows + rows
-        pretrend_test = test
+        pre_test = test
         options["pretrend_ssc"] = pre_ssc
     tau_out = t1.drop(columns=["cl"]).rename(columns={
         "unit": "unit_code", "time": panel.names["time"], "cohort": panel.names["cohort"],
@@ -351,11 +380,11 @@ def imputation(
         np.vstack([V0, W1]), index=idx0.append(idx1),
         columns=[t[1] for t in targets],
     )
-    return DiDResult(make_tidy(rows), "bjs", outcome, options, pretrend_test=pretrend_test,
+    return DiDResult(make_tidy(rows), "bjs", outcome, options, pretrend_test=pre_test,
                      details=ImputationDetails(tau=tau_out, weights=weights))
 
 
-def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any]):
+def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any], small_sample: str, test_name: str):
     """BJS pre-trend regression on untreated observations: y ~ 1{e=-1..-k} | unit + period."""
     df = untreated.drop(columns=["u_code", "t_code"]).copy()
     names = []
@@ -370,20 +399,24 @@ def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any]):
     cn = fit.names
     idx = [cn.index(n) for n in names if n in cn]
     b = fit.coefficients.to_numpy()[idx]
-    V = fit.vcov[np.ix_(idx, idx)]
+    V_fit = fit.vcov[np.ix_(idx, idx)]
+    V = regression_vcov(V_fit, fit.ssc.factor, small_sample)
+    df_t = t_df(fit.ssc.G, small_sample)
     ssc = fit.ssc.as_dict()
     rows = []
     kept = [n for n in names if n in cn]
     for j, n in enumerate(kept):
         h = int(n.split("_")[1])
         se = float(np.sqrt(V[j, j]))
-        lo, hi, p = normal_ci(b[j], se)
+        lo, hi, p = intervals(b[j], se, df=df_t)
         rows.append({**common, "aggregation": "event", "term": f"pre e={-h}", "event_time": -h,
                      "estimate": float(b[j]), "std_error": se, "conf_low": float(lo),
                      "conf_high": float(hi), "p_value": float(p), "n_obs": fit.n_obs,
                      "n_clusters": fit.ssc.G})
     rows.sort(key=lambda r: r["event_time"])
-    stat = float(b @ np.linalg.solve(V, b))
-    test = PretrendTest(statistic=stat, df=len(kept), p_value=float(stats.chi2.sf(stat, len(kept))), terms=kept,
-                        coefficients=dict(zip(kept, b.tolist(), strict=True)))
+    jt = joint_test(b, V_fit, fit.cluster_scores[:, idx], test=test_name)
+    test = PretrendTest(statistic=jt.statistic, df=len(kept), p_value=jt.p_value, terms=kept,
+                        coefficients=dict(zip(kept, b.tolist(), strict=True)), test=jt.test,
+                        df_denominator=jt.df_denominator, wald=jt.wald, n_clusters=jt.n_clusters,
+                        effective_clusters=jt.effective_clusters)
     return rows, test, ssc

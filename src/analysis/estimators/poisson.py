@@ -77,7 +77,11 @@ Wooldridge (2023) and R ``etwfe::emfx`` (through ``marginaleffects``, which
 differentiates predictions with ``fixest``'s fixed effects fixed) do. It ignores the
 sampling noise of ``alpha_i`` and ``lambda_t`` in the predicted levels; for the
 percentage change of a single cell (``exp(tau) - 1``) it is exact, and with many
-units per cell the omitted term is of smaller order. Intervals are normal-based.
+units per cell the omitted term is of smaller order. Intervals and p-values use t(G-1),
+the study's convention (:mod:`analysis.inference.small_sample`; ``small_sample="asymptotic"``
+divides pyfixest's factor out and uses the normal). The joint test of the leads
+(``event_study=True``) is the HTZ F test of
+:func:`analysis.inference.small_sample.joint_test` by default.
 
 Zeros
 -----
@@ -121,7 +125,9 @@ import pandas as pd
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois, pyfixest_version
 from analysis.estimators.inputs import as_list, prepare_panel
-from analysis.results import DiDResult, PoissonDetails, PretrendTest, make_tidy, normal_ci
+from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
+from analysis.inference.small_sample import check_rule, intervals, joint_test, regression_vcov, t_df
+from analysis.results import DiDResult, PoissonDetails, PretrendTest, make_tidy
 
 __all__ = ["linear_rate_did", "ppml", "rate_per_1000", "twfe_poisson"]
 
@@ -255,7 +261,8 @@ def _design(df: pd.DataFrame, cells, n_cov: int):
 class _Fitted:
     """The quantities of a fitted Poisson model the delta method needs, aligned by row."""
 
-    def __init__(self, fit: FixestFit, frame: pd.DataFrame, treat_names: Sequence[str], requested: Sequence[str]):
+    def __init__(self, fit: FixestFit, frame: pd.DataFrame, treat_names: Sequence[str], requested: Sequence[str],
+                 small_sample: str):
         names = fit.names
         missing = [c for c in requested if c not in names]
         bad = [c for c in missing if c in treat_names]
@@ -266,7 +273,9 @@ class _Fitted:
             )
         self.names = names
         self.beta = fit.coefficients.to_numpy()
-        self.vcov = fit.vcov
+        self.vcov = regression_vcov(fit.vcov, fit.ssc.factor, small_sample)
+        self.fit_vcov = fit.vcov
+        self.cluster_scores = fit.cluster_scores
         used = fit.sample["rowid"].to_numpy()
         self.frame = frame.set_index("rowid").loc[used].reset_index()
         self.mu = fit.fitted
@@ -295,8 +304,8 @@ class _Fitted:
         return float(level), se_level, float(pct), se_pct
 
 
-def _row(base: dict, est: float, se: float, alpha: float, **extra) -> dict:
-    lo, hi, p = normal_ci(est, se, alpha)
+def _row(base: dict, est: float, se: float, alpha: float, df: float, **extra) -> dict:
+    lo, hi, p = intervals(est, se, alpha, df)
     return {**base, **extra, "estimate": est, "std_error": se, "conf_low": float(lo),
             "conf_high": float(hi), "p_value": float(p), "band": "pointwise"}
 
@@ -322,6 +331,8 @@ def ppml(
     alpha: float = 0.05,
     iwls_tol: float = IWLS_TOL,
     fixef_tol: float = FIXEF_TOL,
+    small_sample: str = SMALL_SAMPLE,
+    pretrend_test: str = "htz",
 ) -> DiDResult:
     """Poisson extended TWFE (Wooldridge 2023) for count outcomes under staggered adoption.
 
@@ -351,6 +362,11 @@ def ppml(
     iwls_tol, fixef_tol : float
         Convergence tolerances passed to :func:`pyfixest.fepois` (IRLS relative deviance
         change) and to its demeaner.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`).
+    pretrend_test : {"htz", "hotelling", "wald_chi2"}, default "htz"
+        Joint test of the leads with ``event_study``
+        (:func:`analysis.inference.small_sample.joint_test`).
 
     Returns
     -------
@@ -363,8 +379,8 @@ def ppml(
         Also ``fit`` (pyfixest), ``coefficients`` and ``vcov`` (log-scale
         coefficients and their clustered covariance), ``cells`` (per cell: the log
         coefficient, observed and counterfactual means), ``ssc`` (the small-sample
-        record), ``pretrend_test`` (with ``event_study``: joint Wald test that every
-        lead coefficient is 0, on the log scale) and ``details`` (a
+        record), ``pretrend_test`` (with ``event_study``: joint test that every lead
+        coefficient is 0, on the log scale) and ``details`` (a
         :class:`~analysis.results.PoissonDetails`: ``mu`` and ``mu0``, fitted means
         with and without treatment, by row of its ``frame``).
 
@@ -398,6 +414,7 @@ def ppml(
     True
     """
     _check_alpha(alpha)
+    check_rule(small_sample)
     if not isinstance(event_study, bool):
         raise ValueError(f"event_study must be True or False, got {event_study!r}")
     panel, info = _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates)
@@ -407,8 +424,9 @@ def ppml(
     frame, names, treat_names = _design(df, cells, len(covs))
     frame["rowid"] = np.arange(len(frame))
     fit = fepois(frame, names, iwls_tol, fixef_tol)
-    fm = _Fitted(fit, frame, treat_names, names)
+    fm = _Fitted(fit, frame, treat_names, names, small_sample)
     ssc = fit.ssc.as_dict()
+    df_t = t_df(fit.ssc.G, small_sample)
     est_frame = fm.frame
     n_obs, n_units, n_cl = fit.n_obs, int(est_frame["unit"].nunique()), fit.ssc.G
     control_group = "never" if event_study else "notyet"
@@ -425,6 +443,8 @@ def ppml(
         "fixef_tol": fixef_tol,
         "ssc": ssc,
         "alpha": alpha,
+        "small_sample": small_sample,
+        "t_df": df_t,
     }
     base = {"outcome": outcome, "estimator": ESTIMATOR, "control_group": control_group,
             "n_obs": n_obs, "n_units": n_units, "n_clusters": n_cl,
@@ -439,8 +459,9 @@ def ppml(
 
     def add(agg: str, term: str, sel: np.ndarray, **extra) -> tuple[float, float, float, float]:
         lev, se_l, pct, se_p = fm.effect(np.flatnonzero(sel))
-        rows.append(_row(base, lev, se_l, alpha, aggregation=agg, term=term, **extra))
-        rows.append(_row(base, pct, se_p, alpha, aggregation=f"{agg}_pct", term=f"{term} (% change)", **extra))
+        rows.append(_row(base, lev, se_l, alpha, df_t, aggregation=agg, term=term, **extra))
+        rows.append(_row(base, pct, se_p, alpha, df_t, aggregation=f"{agg}_pct", term=f"{term} (% change)",
+                         **extra))
         return lev, se_l, pct, se_p
 
     add("simple", "ATT", post)
@@ -463,23 +484,23 @@ def ppml(
     pretest = None
     if event_study:
         lead_names = [_cell_name(gg, tt) for gg, tt in cells if tt < gg - 1]
-        pretest = _wald_zero(coefs, vcov, lead_names)
+        pretest = _joint_zero(coefs, fm, lead_names, pretrend_test)
     return DiDResult(table, ESTIMATOR, outcome, options, fit=fit.model, coefficients=coefs, vcov=vcov,
                      cells=pd.DataFrame(cell_rows), ssc=fit.ssc, pretrend_test=pretest,
                      details=PoissonDetails(mu=fm.mu, mu0=fm.mu0, frame=est_frame))
 
 
-def _wald_zero(coefs: pd.Series, vcov: pd.DataFrame, names: list[str]) -> PretrendTest:
-    """Joint Wald test that the named coefficients are zero."""
-    from scipy import stats
-
+def _joint_zero(coefs: pd.Series, fm: _Fitted, names: list[str], test: str) -> PretrendTest:
+    """Joint test that the named coefficients are zero (pyfixest's CRV1 covariance)."""
     if not names:
-        return PretrendTest(statistic=np.nan, df=0, p_value=np.nan)
+        return PretrendTest(statistic=np.nan, df=0, p_value=np.nan, test=test)
+    idx = [fm.names.index(c) for c in names]
     b = coefs[names].to_numpy()
-    V = vcov.loc[names, names].to_numpy()
-    W = float(b @ np.linalg.solve(V, b))
-    return PretrendTest(statistic=W, df=len(names), p_value=float(stats.chi2.sf(W, len(names))), terms=names,
-                        coefficients=dict(zip(names, b.tolist(), strict=True)))
+    jt = joint_test(b, fm.fit_vcov[np.ix_(idx, idx)], fm.cluster_scores[:, idx], test=test)
+    return PretrendTest(statistic=jt.statistic, df=len(names), p_value=jt.p_value, terms=names,
+                        coefficients=dict(zip(names, b.tolist(), strict=True)), test=jt.test,
+                        df_denominator=jt.df_denominator, wald=jt.wald, n_clusters=jt.n_clusters,
+                        effective_clusters=jt.effective_clusters)
 
 
 def twfe_poisson(
@@ -494,6 +515,7 @@ def twfe_poisson(
     alpha: float = 0.05,
     iwls_tol: float = IWLS_TOL,
     fixef_tol: float = FIXEF_TOL,
+    small_sample: str = SMALL_SAMPLE,
 ) -> DiDResult:
     """Single-dummy TWFE Poisson ``exp(a_i + l_t + b D_it)``: a biased benchmark.
 
@@ -512,6 +534,8 @@ def twfe_poisson(
         One minus the confidence level.
     iwls_tol, fixef_tol : float
         Tolerances passed to :func:`pyfixest.fepois`.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`).
 
     Returns
     -------
@@ -536,6 +560,7 @@ def twfe_poisson(
     can change sign). It is reported only to show that bias next to :func:`ppml`.
     """
     _check_alpha(alpha)
+    check_rule(small_sample)
     panel, info = _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates)
     covs = panel.names["covariates"]
     frame, names, _ = _design(panel.frame, [], len(covs))
@@ -543,11 +568,13 @@ def twfe_poisson(
     names = ["D", *names]
     frame["rowid"] = np.arange(len(frame))
     fit = fepois(frame, names, iwls_tol, fixef_tol)
-    fm = _Fitted(fit, frame, ["D"], names)
+    fm = _Fitted(fit, frame, ["D"], names, small_sample)
     ssc = fit.ssc.as_dict()
     n_obs, n_units, n_cl = fit.n_obs, int(fm.frame["unit"].nunique()), fit.ssc.G
+    df_t = t_df(n_cl, small_sample)
     options = {**panel.base_options(), **info, "engine": f"pyfixest {pyfixest_version()} fepois",
-               "ssc": ssc, "alpha": alpha, "caveat": "biased under staggered heterogeneous effects; benchmark only"}
+               "ssc": ssc, "alpha": alpha, "small_sample": small_sample, "t_df": df_t,
+               "caveat": "biased under staggered heterogeneous effects; benchmark only"}
     base = {"outcome": outcome, "estimator": TWFE_ESTIMATOR, "control_group": "all", "n_obs": n_obs,
             "n_units": n_units, "n_clusters": n_cl, "options": json.dumps(options, sort_keys=True, default=str)}
     j = fm.names.index("D")
@@ -555,11 +582,11 @@ def twfe_poisson(
     post = np.flatnonzero(fm.frame["D"].to_numpy() == 1)
     lev, se_l, pct, se_p = fm.effect(post)
     rows = [
-        _row(base, b, se_b, alpha, aggregation="coef", term="D"),
-        _row(base, float(np.expm1(b)), float(np.exp(b) * se_b), alpha, aggregation="coef_pct",
+        _row(base, b, se_b, alpha, df_t, aggregation="coef", term="D"),
+        _row(base, float(np.expm1(b)), float(np.exp(b) * se_b), alpha, df_t, aggregation="coef_pct",
              term="exp(D) - 1"),
-        _row(base, lev, se_l, alpha, aggregation="simple", term="ATT"),
-        _row(base, pct, se_p, alpha, aggregation="simple_pct", term="ATT (% change)"),
+        _row(base, lev, se_l, alpha, df_t, aggregation="simple", term="ATT"),
+        _row(base, pct, se_p, alpha, df_t, aggregation="simple_pct", term="ATT (% change)"),
     ]
     coefs = pd.Series(fm.beta, index=fm.names)
     return DiDResult(make_tidy(rows), TWFE_ESTIMATOR, outcome, options, fit=fit.model, coefficients=coefs,

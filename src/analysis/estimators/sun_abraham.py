@@ -29,7 +29,9 @@ pyfixest, with the small-sample factor of :mod:`analysis.estimators.twfe`
 are linear, ``delta = w'b``, so ``se = sqrt(w' V w)`` (the delta method is exact for a
 linear map). The shares ``w`` are treated as fixed: Sun & Abraham's variance adds a
 term for the estimation of the shares, which this omits, as do fixest's ``sunab``
-aggregation and pyfixest's ``SaturatedEventStudy.aggregate``. Intervals are normal.
+aggregation and pyfixest's ``SaturatedEventStudy.aggregate``. Intervals and p-values use
+t(G-1), the study's convention (:mod:`analysis.inference.small_sample`;
+``small_sample="asymptotic"`` divides pyfixest's factor out and uses the normal).
 
 Controls. ``control="never"`` (default) uses never-treated units (cohort 0, or a
 cohort after the last period). ``control="last"`` uses the last-treated cohort as the
@@ -48,7 +50,9 @@ import pandas as pd
 
 from analysis.estimators.fixest import feols, pyfixest_version
 from analysis.estimators.inputs import prepare_panel
-from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
+from analysis.inference.small_sample import check_rule, intervals, regression_vcov, t_df
+from analysis.results import DiDResult, make_tidy
 
 __all__ = ["sun_abraham"]
 
@@ -67,6 +71,7 @@ def sun_abraham(
     ref: int = -1,
     cluster: str | None = None,
     covariates: str | Sequence[str] | None = None,
+    small_sample: str = SMALL_SAMPLE,
 ) -> DiDResult:
     """Estimate the Sun-Abraham interaction-weighted event study.
 
@@ -85,6 +90,8 @@ def sun_abraham(
         Cluster column; default ``unit``. The study clusters by township.
     covariates : str or sequence of str, optional
         Time-varying numeric controls (entered linearly, common slopes).
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`).
 
     Returns
     -------
@@ -133,6 +140,7 @@ def sun_abraham(
     """
     if control not in ("never", "last"):
         raise ValueError(f"control must be 'never' or 'last', got {control!r}")
+    check_rule(small_sample)
     if not isinstance(ref, int | np.integer) or isinstance(ref, bool):
         raise ValueError(f"ref must be an integer relative period, got {ref!r}")
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates)
@@ -185,7 +193,8 @@ def sun_abraham(
         raise ValueError(f"cohort x relative-period cells {bad} are collinear with the fixed effects")
     idx = [names.index(n) for n in cells["name"]]
     beta = fit.coefficients.to_numpy()[idx]
-    V = fit.vcov[np.ix_(idx, idx)]
+    V = regression_vcov(fit.vcov, fit.ssc.factor, small_sample)[np.ix_(idx, idx)]
+    df_t = t_df(fit.ssc.G, small_sample)
     cells["estimate"] = beta
     cells["std_error"] = np.sqrt(np.diag(V))
     cells["share"] = cells["n"] / cells.groupby("e")["n"].transform("sum")
@@ -202,7 +211,7 @@ def sun_abraham(
         return float(w @ beta), float(np.sqrt(w @ V @ w))
 
     def add(agg: str, term: str, est: float, se: float, **kw: Any) -> None:
-        lo, hi, p = normal_ci(est, se)
+        lo, hi, p = intervals(est, se, df=df_t)
         rows.append({**common, "aggregation": agg, "term": term, "estimate": est,
                      "std_error": se, "conf_low": float(lo), "conf_high": float(hi),
                      "p_value": float(p), **kw})
@@ -238,7 +247,7 @@ def sun_abraham(
         **panel.base_options(), "control": control, "control_cohort": control_cohort,
         "ref": int(ref), "n_always_treated_units_dropped": n_always,
         "weights_for_aggregation": "cohort shares n_{g,e}/sum_g n_{g,e}, treated as fixed",
-        "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc,
+        "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc, "small_sample": small_sample, "t_df": df_t,
     }
     return DiDResult(make_tidy(rows), "sa", outcome, options, fit=fit.model, cells=cells.drop(columns=["name"]),
                      vcov=vcov, event_vcov=event_vcov, ssc=fit.ssc)

@@ -52,10 +52,11 @@ dummies uses the same ``c`` but with all dummies counted, ``K = k + U + T - 1``;
 ``tests/test_twfe.py`` shows how to reconcile the two.) The nesting check is made
 on the estimation sample and recorded in ``options["ssc"]``.
 
-Confidence intervals and p-values in the tidy frame are normal-based
-(:func:`analysis.results.normal_ci`), like every estimator of the study; pyfixest's
-own summary uses a t distribution with ``G - 1`` degrees of freedom, which differs
-by a factor of about 1.006 in the interval width at ``G = 178``.
+Confidence intervals and p-values in the tidy frame follow the study's small-sample
+convention (:mod:`analysis.inference.small_sample`): by default the covariance above and
+a t distribution with ``G - 1`` degrees of freedom, as pyfixest's and fixest's own
+summaries; ``small_sample="asymptotic"`` divides the factor ``c`` out and uses normal
+critical values.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ import pandas as pd
 
 from analysis.estimators.fixest import feols, pyfixest_version
 from analysis.estimators.inputs import prepare_panel
-from analysis.results import DiDResult, TWFEEventStudyDetails, make_tidy, normal_ci
+from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
+from analysis.inference.small_sample import check_rule, intervals, regression_vcov, t_df
+from analysis.results import DiDResult, TWFEEventStudyDetails, make_tidy
 
 __all__ = ["twfe", "twfe_event_study"]
 
@@ -84,6 +87,7 @@ def twfe(
     weights: str | None = None,
     *,
     treatment: str | None = None,
+    small_sample: str = SMALL_SAMPLE,
 ) -> DiDResult:
     """Estimate the static two-way fixed-effects DiD ``y = a_i + l_t + b*D_it (+ x_it.c) + e``.
 
@@ -105,6 +109,9 @@ def twfe(
     treatment : str, optional
         A 0/1 column to check against ``cohort`` (see
         :func:`analysis.estimators.inputs.prepare_panel`).
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule (:mod:`analysis.inference.small_sample`): pyfixest's CRV1 factor
+        and t(G-1) intervals, or no factor and normal intervals.
 
     Returns
     -------
@@ -129,7 +136,8 @@ def twfe(
     and can flip its sign. Treat it as a benchmark, not as the study's estimate.
 
     **Inference.** CRV1 clustered by ``cluster`` with the small-sample factor
-    ``G/(G-1) * (N-1)/(N-K)`` documented in the module docstring; normal intervals.
+    ``G/(G-1) * (N-1)/(N-K)`` documented in the module docstring; t(G-1) intervals and
+    p-values (the study's convention).
 
     Examples
     --------
@@ -142,6 +150,7 @@ def twfe(
     >>> round(float(res.tidy()["estimate"].iloc[0]), 1)
     2.0
     """
+    check_rule(small_sample)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates, weights, treatment)
     fit = feols(panel.frame, ["D"])
     coefs = fit.coefficients
@@ -151,11 +160,14 @@ def twfe(
             "treatment status within the sample), so TWFE cannot estimate an effect"
         )
     i = list(coefs.index).index("D")
-    se = float(np.sqrt(fit.vcov[i, i]))
+    V = regression_vcov(fit.vcov, fit.ssc.factor, small_sample)
+    se = float(np.sqrt(V[i, i]))
     est = float(coefs["D"])
-    lo, hi, p = normal_ci(est, se)
+    df = t_df(fit.ssc.G, small_sample)
+    lo, hi, p = intervals(est, se, df=df)
     ssc = fit.ssc.as_dict()
-    options = {**panel.base_options(), "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc}
+    options = {**panel.base_options(), "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc,
+               "small_sample": small_sample, "t_df": df}
     row = {
         "outcome": outcome, "estimator": "twfe", "control_group": "all", "aggregation": "coef",
         "term": "D", "estimate": est, "std_error": se, "conf_low": float(lo),
@@ -163,7 +175,7 @@ def twfe(
         "n_obs": fit.n_obs, "n_units": int(fit.sample["unit"].nunique()),
         "n_clusters": fit.ssc.G,
     }
-    vcov = pd.DataFrame(fit.vcov, index=coefs.index, columns=coefs.index)
+    vcov = pd.DataFrame(V, index=coefs.index, columns=coefs.index)
     return DiDResult(make_tidy([row]), "twfe", outcome, options, fit=fit.model, coefficients=coefs, vcov=vcov,
                      ssc=fit.ssc)
 
@@ -193,6 +205,7 @@ def twfe_event_study(
     cluster: str | None = None,
     covariates: str | Sequence[str] | None = None,
     weights: str | None = None,
+    small_sample: str = SMALL_SAMPLE,
 ) -> DiDResult:
     """Dynamic TWFE event study with relative-time dummies and binned endpoints.
 
@@ -222,6 +235,8 @@ def twfe_event_study(
         Time-varying numeric controls.
     weights : str, optional
         Analytic weights.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Small-sample rule, as in :func:`twfe`.
 
     Returns
     -------
@@ -252,8 +267,9 @@ def twfe_event_study(
     specification is not identified unless endpoints are binned (Borusyak et al.
     2024): pyfixest then drops a collinear dummy, which is reported.
 
-    **Inference.** As :func:`twfe`: CRV1, ``G/(G-1)*(N-1)/(N-K)``, normal intervals.
+    **Inference.** As :func:`twfe`: CRV1, ``G/(G-1)*(N-1)/(N-K)``, t(G-1) intervals.
     """
+    check_rule(small_sample)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates, weights)
     df = panel.frame.copy()
     treated_unit = df["cohort"] > 0
@@ -292,7 +308,8 @@ def twfe_event_study(
     fit = feols(df.drop(columns=["eb"]), [_dummy_name(v) for v in terms])
     names = fit.names
     beta = fit.coefficients.to_numpy()
-    vc = fit.vcov
+    vc = regression_vcov(fit.vcov, fit.ssc.factor, small_sample)
+    df = t_df(fit.ssc.G, small_sample)
     dropped = [v for v in terms if _dummy_name(v) not in names]
     if dropped:
         warnings.warn(
@@ -314,7 +331,7 @@ def twfe_event_study(
             j = names.index(_dummy_name(v))
             est, se, term = beta[j], float(np.sqrt(vc[j, j])), label
             kept.append((v, j))
-        lo_ci, hi_ci, p = normal_ci(est, se)
+        lo_ci, hi_ci, p = intervals(est, se, df=df)
         rows.append({
             "outcome": outcome, "estimator": "twfe", "control_group": "all",
             "aggregation": "event", "term": term, "event_time": v, "estimate": est,
@@ -329,7 +346,7 @@ def twfe_event_study(
         **panel.base_options(), "ref": int(ref), "leads": -lo, "lags": hi,
         "bin_endpoints": bool(bin_endpoints), "binned_low": lo_bin is not None,
         "binned_high": hi_bin is not None, "engine": f"pyfixest {pyfixest_version()}",
-        "ssc": ssc,
+        "ssc": ssc, "small_sample": small_sample, "t_df": df,
     }
     return DiDResult(make_tidy(rows), "twfe", outcome, options, fit=fit.model, vcov=vcov, ssc=fit.ssc,
                      details=TWFEEventStudyDetails(dropped=dropped))

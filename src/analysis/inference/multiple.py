@@ -39,7 +39,9 @@ Sources of the bootstrap draws
   :mod:`analysis.inference.multiplier` from per-unit influence functions (``n x K``):
   the **same multipliers for all outcomes**, one per cluster;
   :math:`t^*_{bk} = (\hat\theta^*_{bk} - \hat\theta_k)/se_k` with the analytic
-  (clustered) influence-function standard error :math:`se_k = \sqrt{\sum_c S_{ck}^2}/n`.
+  (clustered) influence-function standard error :math:`se_k = \sqrt{f \sum_c S_{ck}^2}/n`
+  (``f = G/(G-1)``, the study's convention, :mod:`analysis.inference.small_sample`; it
+  scales :math:`t_k` and :math:`t^*_{bk}` alike, so the p-values do not depend on it).
 * :func:`romano_wolf_did` does this for Callaway-Sant'Anna results of several outcomes on
   the same units (``aggregate(att_gt(...), "simple")``), reading the influence functions
   from their ``influence``.
@@ -75,6 +77,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference.multiplier import block_seeds, bootstrap_draws, cluster_sums
+from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
+from analysis.inference.small_sample import cluster_factor
 from analysis.results import DiDResult
 
 __all__ = [
@@ -324,6 +328,7 @@ def romano_wolf_influence(
     weights: str = "mammen",
     names: Sequence[str] | None = None,
     null=0.0,
+    small_sample: str = SMALL_SAMPLE,
 ) -> MultipleTestingResult:
     r"""Romano-Wolf adjusted p-values from per-unit influence functions (joint multiplier bootstrap).
 
@@ -346,12 +351,14 @@ def romano_wolf_influence(
         Hypothesis labels.
     null : float or array_like, default 0
         :math:`\theta_{0k}`.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        Whether ``se_k`` carries ``G/(G-1)`` (the p-values do not depend on it).
 
     Returns
     -------
     MultipleTestingResult
         With ``t_k = (estimate_k - null_k) / se_k`` and
-        ``t*_bk = (theta*_bk - theta_k) / se_k``, ``se_k = sqrt(sum_c S_ck^2) / n``.
+        ``t*_bk = (theta*_bk - theta_k) / se_k``, ``se_k = sqrt(f sum_c S_ck^2) / n``.
 
     Raises
     ------
@@ -383,7 +390,7 @@ def romano_wolf_influence(
         if cl.size != n:
             raise ValueError(f"clusters has {cl.size} entries for {n} units")
     sums = cluster_sums(psi, cl)
-    se = np.sqrt(np.sum(sums**2, axis=0)) / n
+    se = np.sqrt(np.sum(sums**2, axis=0) * cluster_factor(sums.shape[0], small_sample)) / n
     if np.any(se <= 0):
         raise ValueError("an influence function is identically zero within clusters (zero standard error)")
     root, _ = block_seeds(seed, int(B))
@@ -448,6 +455,7 @@ def romano_wolf_did(
         raise ValueError(f"result labels must be distinct, got {labels}; pass a mapping label -> result")
     ref_ids = ref_cl = None
     ests, psis, names = [], [], []
+    rule = items[0][1].options.get("small_sample", SMALL_SAMPLE)
     for label, res in items:
         if res.influence is None or res.unit_ids is None:
             raise ValueError(f"result {label!r} has no influence functions (pass att_gt/aggregate output)")
@@ -474,4 +482,4 @@ def romano_wolf_did(
     if not ests:
         raise ValueError("no testable row (finite estimate and standard error) in results")
     return romano_wolf_influence(np.array(ests), np.column_stack(psis), clusters=ref_cl, B=B, seed=seed,
-                                 weights=weights, names=names)
+                                 weights=weights, names=names, small_sample=rule)
