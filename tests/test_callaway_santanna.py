@@ -3,7 +3,9 @@
 Three kinds, as the project's style asks:
 
 * published numbers: R ``did`` 2.5.x output on mpdta (``tests/reference/mpdta``, see its
-  README for provenance) to 1e-6;
+  README for provenance) to 1e-6, with R's analytic convention
+  (``small_sample="asymptotic"``: no ``G/(G-1)`` factor, normal critical values) and R's
+  chi-square pre-test (``pretest(..., test="wald_chi2")``);
 * an independent implementation: diff-diff 3.13.0 (and csdid 0.4.3 when installed) on
   mpdta and on a seeded simulated staggered panel;
 * known truth: a simulated panel with covariate-dependent trends and known effects.
@@ -47,6 +49,8 @@ SCENARIOS = {
 }
 R_TYPES = {"simple": "simple", "group": "group", "dynamic": "event", "calendar": "calendar"}
 TOL_R = 1e-6
+# R did's (and diff-diff's, csdid's) analytic convention: no small-sample factor, normal quantiles.
+R = dict(small_sample="asymptotic")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,7 @@ def r_ref():
 
 @pytest.fixture(scope="module")
 def fits(mpdta):
-    return {name: att_gt(mpdta, **MPDTA, **opts) for name, opts in SCENARIOS.items()}
+    return {name: att_gt(mpdta, **MPDTA, **opts, **R) for name, opts in SCENARIOS.items()}
 
 
 def _is_overall(t: pd.DataFrame) -> pd.Series:
@@ -159,14 +163,14 @@ def test_aggregations_match_r(scenario, rtype, fits, r_ref):
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_pretest_matches_r(scenario, fits, r_ref):
     ref = r_ref["pretest"].query("scenario == @scenario").iloc[0]
-    pt = pretest(fits[scenario])
-    assert pt.df == 5
+    pt = pretest(fits[scenario], test="wald_chi2")
+    assert pt.df == 5 and pt.test == "wald_chi2"
     assert pt.statistic == pytest.approx(ref["W"], abs=TOL_R)
     assert pt.p_value == pytest.approx(ref["Wpval"], abs=1e-5)  # R rounds to 5 decimals
 
 
 def test_dr_with_lpop_matches_drdid_port(mpdta):
-    res = att_gt(mpdta, **MPDTA, covariates=["lpop"], method="dr")
+    res = att_gt(mpdta, **MPDTA, covariates=["lpop"], method="dr", **R)
     simple = aggregate(res, "simple").tidy().iloc[0]
     assert simple["estimate"] == pytest.approx(-0.041752, abs=1e-5)
     assert simple["std_error"] == pytest.approx(0.011503, abs=1e-5)
@@ -175,7 +179,7 @@ def test_dr_with_lpop_matches_drdid_port(mpdta):
 
 
 def test_universal_base_period(mpdta, fits):
-    uni = att_gt(mpdta, **MPDTA, base_period="universal").tidy()
+    uni = att_gt(mpdta, **MPDTA, base_period="universal", **R).tidy()
     var = fits["mpdta_nev_dr"].tidy()
     assert len(uni) == 15
     ref = uni[uni["year"] == uni["cohort"] - 1]
@@ -225,7 +229,7 @@ def test_agrees_with_diff_diff(dataset, method, covariates, control_group, base_
     data, cols = (mpdta, MPDTA) if dataset == "mpdta" else (sim, SIM)
     covs = None if covariates is None else (["lpop"] if dataset == "mpdta" else ["x"])
     ours = att_gt(data, **cols, covariates=covs, method=method, control_group=control_group,
-                  base_period=base_period)
+                  base_period=base_period, **R)
     dd = _diff_diff_fit(data, cols, covs, estimation_method=method, base_period=base_period,
                         control_group=DD_CONTROL[control_group])
     _compare_cells(ours.tidy(), dd.group_time_effects)
@@ -289,7 +293,7 @@ def test_dr_with_covariates_agrees_with_csdid(dataset, control_group, base_perio
         data = mpdta.assign(xv=mpdta["lpop"] + np.random.default_rng(0).normal(0, 0.3, 2500))
         x = "xv"
     ours = att_gt(data, **cols, covariates=[x], control_group=control_group,
-                  base_period=base_period)
+                  base_period=base_period, **R)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = ATTgt(yname=cols["outcome"], tname=cols["time"], idname=cols["unit"],
@@ -311,7 +315,7 @@ def test_unbalanced_panel_agrees_with_diff_diff(method, covariates, mpdta):
     unb = mpdta.drop(index=rng.choice(len(mpdta), 150, replace=False)).reset_index(drop=True)
     with pytest.raises(ValueError, match="allow_unbalanced=True"):
         att_gt(unb, **MPDTA)
-    ours = att_gt(unb, **MPDTA, covariates=covariates, method=method, allow_unbalanced=True)
+    ours = att_gt(unb, **MPDTA, covariates=covariates, method=method, allow_unbalanced=True, **R)
     assert ours.options["estimator_2x2"] == "repeated_cross_section"
     dd = _diff_diff_fit(unb, MPDTA, covariates, estimation_method=method,
                         allow_unbalanced_panel=True)
@@ -320,7 +324,7 @@ def test_unbalanced_panel_agrees_with_diff_diff(method, covariates, mpdta):
 
 
 def test_allow_unbalanced_on_balanced_panel_uses_panel_estimator(mpdta, fits):
-    res = att_gt(mpdta, **MPDTA, allow_unbalanced=True)
+    res = att_gt(mpdta, **MPDTA, allow_unbalanced=True, **R)
     assert res.options["estimator_2x2"] == "panel"
     pd.testing.assert_frame_equal(
         res.tidy().drop(columns="options"), fits["mpdta_nev_dr"].tidy().drop(columns="options"))
@@ -328,7 +332,7 @@ def test_allow_unbalanced_on_balanced_panel_uses_panel_estimator(mpdta, fits):
 
 def test_anticipation_matches_diff_diff_cells(mpdta):
     ours = att_gt(mpdta, **MPDTA, covariates=["lpop"], method="ipw", control_group="notyet",
-                  anticipation=1)
+                  anticipation=1, **R)
     t = ours.tidy()
     assert set(t["cohort"]) == {2006, 2007}  # 2004 has no period before 2004 - 1
     dd = _diff_diff_fit(mpdta, MPDTA, ["lpop"], estimation_method="ipw", anticipation=1,
@@ -456,22 +460,25 @@ def test_bootstrap_close_to_analytic_on_mpdta(fits, mpdta):
 
 def test_clustered_standard_errors(mpdta, fits):
     df = mpdta.assign(block=mpdta["countyreal"] // 10, same=mpdta["countyreal"])
-    same = att_gt(df, **MPDTA, cluster="same").tidy()
+    same = att_gt(df, **MPDTA, cluster="same", **R).tidy()
     np.testing.assert_allclose(same["std_error"], fits["mpdta_nev_dr"].tidy()["std_error"],
                                rtol=1e-12)
     res = att_gt(df, **MPDTA, cluster="block")
     psi = res.influence
     codes = res.clusters
     sums = np.vstack([np.bincount(codes, weights=psi[:, j]) for j in range(psi.shape[1])])
-    manual = np.sqrt((sums**2).sum(axis=1)) / psi.shape[0]
+    G = df["block"].nunique()
+    manual = np.sqrt((sums**2).sum(axis=1) * G / (G - 1)) / psi.shape[0]  # CR1 factor
     np.testing.assert_allclose(res.tidy()["std_error"], manual, rtol=1e-12)
-    assert res.n_clusters == df["block"].nunique()
+    asym = att_gt(df, **MPDTA, cluster="block", **R)
+    np.testing.assert_allclose(asym.tidy()["std_error"], manual * np.sqrt((G - 1) / G), rtol=1e-12)
+    assert res.n_clusters == G
     boot = att_gt(df, **MPDTA, cluster="block", bootstrap=999, seed=3)
     assert (boot.tidy()["std_error"] / manual).between(0.85, 1.15).all()
     agg = aggregate(res, "simple").tidy().iloc[0]
     assert agg["n_clusters"] == df["block"].nunique()
     sums_s = np.bincount(codes, weights=aggregate(res, "simple").influence[:, 0])
-    assert agg["std_error"] == pytest.approx(np.sqrt((sums_s**2).sum()) / psi.shape[0])
+    assert agg["std_error"] == pytest.approx(np.sqrt((sums_s**2).sum() * G / (G - 1)) / psi.shape[0])
     pt_c = pretest(res)
     assert np.isfinite(pt_c.statistic) and pt_c.df == 5
 
