@@ -21,7 +21,18 @@ after the data are built):
   counted); ``ri-twfe`` with the TWFE statistic;
 * ``honest``: :func:`analysis.inference.honest.honest_bounds`, relative magnitudes, four
   values of Mbar, on the HonestDiD README's Medicaid event study
-  (``tests/reference/honestdid/medicaid_betahat_sigma.csv``; moderndid took 9.3 s there).
+  (``tests/reference/honestdid/medicaid_betahat_sigma.csv``; moderndid took 9.3 s there);
+* ``wild-score``: the headline's few-clusters inference, the wild cluster score bootstrap-t
+  of the Callaway-Sant'Anna simple ATT (doubly robust, not-yet-treated, the headline
+  covariates) with 9 county clusters (all 512 Rademacher sign vectors) and, forced, with 178
+  townships (9,999 sampled draws), each with its test-inversion interval (the ``att_gt`` fit
+  is not timed);
+* ``pretest``: the four pre-tests of
+  :func:`analysis.estimators.callaway_santanna.pretest` on the same fit (township clusters;
+  the wild test with 999 draws);
+* ``calibration``: one replication of :func:`analysis.inference.calibration.replication`
+  with its defaults and the BJS pre-test (5 leads): what one of the heavy tier's 500 tasks
+  costs.
 
 Usage::
 
@@ -44,7 +55,8 @@ import psutil
 SEED = 20230601
 OUTCOME = "income_per_capita"
 CAP_BYTES = 4 * 10**9
-CONTENDERS = ("wild", "wild-pyfixest", "wild-small", "wild-pyfixest-small", "ri", "ri-2jobs", "ri-twfe", "honest")
+CONTENDERS = ("wild", "wild-pyfixest", "wild-small", "wild-pyfixest-small", "ri", "ri-2jobs", "ri-twfe", "honest",
+              "wild-score", "pretest", "calibration")
 
 
 class PeakRSS:
@@ -107,10 +119,50 @@ def run_honest() -> dict:
     return {"contender": "honest", "seconds": round(seconds, 3), "peak_rss_mb": round(mem.peak / 2**20)}
 
 
+def run_headline_inference(which: str) -> dict:
+    """Time the headline's wild score bootstrap, the pre-tests, or one calibration replication."""
+    import warnings
+
+    from analysis.estimators.callaway_santanna import PRETESTS, aggregate, att_gt, pretest
+    from analysis.inference import calibration
+    from analysis.panel import DEFAULT_COVARIATES, covariate_columns
+
+    out: dict = {"contender": which}
+    if which == "calibration":
+        task = calibration.tasks(1, seed=SEED, bjs_leads=5)[0]
+        with warnings.catch_warnings(), PeakRSS() as mem:
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            out["records"] = len(task())
+            out["seconds"] = round(time.perf_counter() - t0, 2)
+        out["peak_rss_mb"] = round(mem.peak / 2**20)
+        return out
+    data, covs = covariate_columns(city_panel(), list(DEFAULT_COVARIATES))
+    spec = dict(unit="village_code", time="year", cohort="cohort", covariates=covs, control_group="notyet")
+    fits = {c: att_gt(data, OUTCOME, cluster=f"{c}_code", **spec) for c in ("county", "township")}
+    with PeakRSS() as mem:
+        if which == "pretest":
+            for test in PRETESTS:
+                t0 = time.perf_counter()
+                pt = pretest(fits["township"], test=test)
+                out[test] = {"seconds": round(time.perf_counter() - t0, 4), "p_value": round(pt.p_value, 4)}
+        else:
+            for c, kw in (("county", {}), ("township", {"wild_below": 10**6})):
+                t0 = time.perf_counter()
+                res = aggregate(fits[c], "simple", seed=SEED, **kw)
+                row = res.tidy().iloc[0]
+                out[c] = {"seconds": round(time.perf_counter() - t0, 3), "draws": res.wild.B,
+                          "conf_int": [round(row["conf_low"], 2), round(row["conf_high"], 2)]}
+    out["peak_rss_mb"] = round(mem.peak / 2**20)
+    return out
+
+
 def run_one(which: str) -> dict:
     """Run one contender in this process and return its figures."""
     if which == "honest":
         return run_honest()
+    if which in ("wild-score", "pretest", "calibration"):
+        return run_headline_inference(which)
     small = which.endswith("-small")
     panel = city_panel(small)
     out = {"contender": which, "rows": len(panel), "villages": int(panel["village_code"].nunique()),

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.estimators import callaway_santanna as cs_module
 from analysis.estimators.callaway_santanna import aggregate, att_gt, pretest
@@ -481,6 +482,62 @@ def test_clustered_standard_errors(mpdta, fits):
     assert agg["std_error"] == pytest.approx(np.sqrt((sums_s**2).sum() * G / (G - 1)) / psi.shape[0])
     pt_c = pretest(res)
     assert np.isfinite(pt_c.statistic) and pt_c.df == 5
+
+
+# ----------------------------------------------------------------------------------
+# small-sample convention, the few-clusters rule and the pre-tests
+# ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["simple", "event", "group", "calendar"])
+def test_cell_weights_reproduce_every_aggregate(kind, sim):
+    res = att_gt(sim, **SIM, covariates=["x"], control_group="notyet")
+    agg = aggregate(res, kind, wild_below=0)
+    W = agg.cell_weights
+    assert W.shape == (len(agg.table), len(res.cells))
+    np.testing.assert_allclose(W.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(W @ res.cells["estimate"].to_numpy(), agg.table["estimate"], atol=1e-12)
+
+
+def test_headline_switches_to_the_wild_score_bootstrap_below_the_rule(sim):
+    df = sim.assign(region=sim["id"] // 250)  # 8 clusters
+    res = att_gt(df, **SIM, covariates=["x"], control_group="notyet", cluster="region")
+    wild = aggregate(res, "simple")
+    assert wild.wild is not None and wild.wild.enumerated and wild.wild.B == 2**8
+    assert wild.options["inference"].startswith("wild cluster score bootstrap-t (WCR, rademacher, 256 enumerated")
+    row = wild.tidy().iloc[0]
+    assert (row["conf_low"], row["conf_high"], row["p_value"]) == (
+        wild.wild.conf_low, wild.wild.conf_high, wild.wild.p_value_zero)
+    analytic = aggregate(res, "simple", wild_below=0)
+    a = analytic.tidy().iloc[0]
+    assert analytic.wild is None and analytic.options["inference"] == "analytic influence function, CR1 G/(G-1), t(7)"
+    assert a["std_error"] == pytest.approx(row["std_error"], rel=1e-12)  # the reported SE stays CR1
+    assert a["conf_high"] - a["estimate"] == pytest.approx(stats.t.ppf(0.975, 7) * a["std_error"])
+    # 100 townships are not few: analytic by default; forcing the rule gives a sampled bootstrap
+    town = att_gt(df, **SIM, covariates=["x"], control_group="notyet", cluster="town")
+    assert aggregate(town, "simple").wild is None
+    forced = aggregate(town, "simple", wild_below=10**6, wild_draws=499, seed=3)
+    assert not forced.wild.enumerated and forced.wild.B == 499
+    assert forced.tidy().iloc[0]["conf_low"] == aggregate(town, "simple", wild_below=10**6, wild_draws=499,
+                                                          seed=3).tidy().iloc[0]["conf_low"]
+    assert aggregate(res, "event").wild is None  # the rule is for the headline (simple) only
+    with pytest.raises(ValueError, match="wild_below must be"):
+        aggregate(res, "simple", wild_below=-1)
+
+
+def test_pretests_and_their_order(fits, mpdta):
+    res = fits["mpdta_nev_dr"]
+    out = {t: pretest(res, test=t) for t in ("wild", "htz", "hotelling", "wald_chi2")}
+    assert pretest(res).test == "wild" and out["wild"].B == 999
+    for t, pt in out.items():
+        assert pt.test == t and pt.df == 5 and pt.n_clusters == 500 and 0 < pt.p_value < 1
+        assert 10 < pt.effective_clusters <= 499  # heavy-tailed influence functions: about 69
+    h = out["htz"]
+    assert h.statistic == pytest.approx(h.wald * h.df_denominator / (5 * h.effective_clusters))
+    assert h.wald == pytest.approx(out["wald_chi2"].wald * 499 / 500)  # CR1 vs R's covariance
+    assert out["hotelling"].df_denominator == 500 - 5
+    assert out["htz"].p_value >= out["hotelling"].p_value >= out["wald_chi2"].p_value
+    assert pretest(res, seed=5).p_value == pretest(res, seed=5).p_value
+    with pytest.raises(ValueError, match="test must be one of"):
+        pretest(res, test="chi2")
 
 
 # ----------------------------------------------------------------------------------

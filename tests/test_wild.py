@@ -9,6 +9,9 @@
   installed, with enumerated Rademacher weights (deterministic, so the comparison is exact).
 * Size under a true null with 12 clusters (seeded Monte Carlo, see ``test_size_*``).
 * Determinism by seed, block-split invariance, clear errors, no mutation.
+* The score version (``wild_score_bootstrap``, ``wild_score_wald``): for a mean it is exactly
+  the WCR of the intercept-only regression, re-estimated draw by draw here with the same
+  weights; its one-parameter Wald test is its t test; size with few unequal clusters.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from scipy import stats
 import analysis.inference.wild as wild_mod
 from analysis.estimators.twfe import twfe
 from analysis.inference.multiplier import task_blocks
-from analysis.inference.wild import wild_cluster_bootstrap, wild_weights
+from analysis.inference.wild import wild_cluster_bootstrap, wild_score_bootstrap, wild_score_wald, wild_weights
 
 TOL = 1e-10
 
@@ -309,6 +312,108 @@ def test_does_not_mutate_and_errors():
         wild_cluster_bootstrap(never, "y", "u", "t", "g", cluster="c")
     with pytest.raises(ValueError, match="at least 2 clusters"):
         wild_weights("webb", 1, 10)
+
+
+# ----------------------------------------------------------------------------------
+# score version
+# ----------------------------------------------------------------------------------
+def clustered_sample(seed: int, sizes=(30, 12, 8, 8, 6, 5, 5, 4, 2), shift: float = 0.0):
+    """Cluster codes and outcomes with cluster effects of cluster-specific variance."""
+    rng = np.random.default_rng(seed)
+    cl = np.repeat(np.arange(len(sizes)), sizes)
+    sd = rng.uniform(0.5, 2.0, len(sizes))
+    y = shift + (rng.normal(size=len(sizes)) * sd)[cl] + rng.standard_exponential(len(cl)) - 1.0
+    return cl, y
+
+
+def slow_score_mean(y, cl, v, theta0):
+    """WCR of the intercept-only regression y = theta + u, re-estimated for every draw."""
+    n, G = len(y), cl.max() + 1
+    u0 = y - theta0  # restricted residuals
+    t_star = []
+    for w in v:
+        ys = theta0 + u0 * w[cl]
+        th = ys.mean()
+        r = ys - th
+        se = np.sqrt(G / (G - 1) * np.sum(np.bincount(cl, weights=r, minlength=G) ** 2)) / n
+        t_star.append((th - theta0) / se)
+    return np.array(t_star)
+
+
+@pytest.mark.parametrize(("weights", "theta0"), [("rademacher", 0.0), ("webb", 0.0), ("webb", 0.7)])
+def test_score_bootstrap_of_a_mean_is_the_wcr_of_the_intercept_regression(weights, theta0):
+    cl, y = clustered_sample(5)
+    n = len(y)
+    res = wild_score_bootstrap(y.mean(), y - y.mean(), np.ones(n), cl, weights=weights, B=999, seed=7,
+                               beta0=theta0)
+    v = wild_weights(weights, cl.max() + 1, 999, seed=7)
+    t_star = slow_score_mean(y, cl, v, theta0)
+    np.testing.assert_allclose(res.t_boot, t_star, rtol=1e-10, atol=1e-12)
+    G = cl.max() + 1
+    se = np.sqrt(G / (G - 1) * np.sum(np.bincount(cl, weights=y - y.mean()) ** 2)) / n
+    assert res.std_error == pytest.approx(se, rel=1e-12)
+    assert res.p_value == pytest.approx(np.mean(np.abs(t_star) >= abs((y.mean() - theta0) / se) * (1 - 1e-9)))
+    assert res.enumerated == (weights == "rademacher") and res.B == (2**9 if weights == "rademacher" else 999)
+
+
+def test_score_bootstrap_interval_is_test_inversion_and_identity_draw_is_the_sample():
+    cl, y = clustered_sample(6, shift=0.8)
+    n = len(y)
+    res = wild_score_bootstrap(y.mean(), y - y.mean(), np.ones(n), cl)
+    assert res.conf_low < res.estimate < res.conf_high
+    assert res.p_value >= 2 / res.B  # the all-ones draw and its mirror reproduce |t|
+    assert np.isclose(np.abs(res.t_boot), abs(res.t_stat)).sum() >= 2
+    eps = 1e-6 * res.std_error
+    for bound, sign in ((res.conf_low, -1), (res.conf_high, 1)):
+        inside = wild_score_bootstrap(y.mean(), y - y.mean(), np.ones(n), cl, beta0=bound - sign * eps, conf_int=False)
+        outside = wild_score_bootstrap(y.mean(), y - y.mean(), np.ones(n), cl, beta0=bound + sign * eps, conf_int=False)
+        assert inside.p_value > 0.05 >= outside.p_value
+    row = res.tidy().iloc[0]
+    assert row["estimator"] == "cs" and row["aggregation"] == "simple" and row["term"] == "ATT"
+    assert res.options["inference"].startswith("wild cluster score bootstrap-t (WCR, rademacher, 512 enumerated")
+
+
+def test_score_wald_with_one_parameter_is_the_score_t_test():
+    cl, y = clustered_sample(8, shift=0.3)
+    n = len(y)
+    for weights, seed in (("rademacher", None), ("webb", 3)):
+        t = wild_score_bootstrap(y.mean(), y - y.mean(), np.ones(n), cl, weights=weights, B=999, seed=seed,
+                                 conf_int=False)
+        w = wild_score_wald([y.mean()], (y - y.mean())[:, None], np.ones((n, 1)), cl, weights=weights, B=999,
+                            seed=seed)
+        assert w.p_value == t.p_value and w.B == t.B
+        G = cl.max() + 1
+        np.testing.assert_allclose(w.w_boot, t.t_boot**2 * G / (G - 1), rtol=1e-10)
+        assert w.statistic == pytest.approx(t.t_stat**2, rel=1e-12)
+
+
+def test_score_bootstrap_size_with_nine_unequal_clusters():
+    # True null, 9 clusters of 2-30 units with cluster effects of unequal variance and skewed
+    # noise; 300 seeded replications (MC s.e. of a 5% rate: 1.3 points). Measured: wild score
+    # bootstrap (enumerated Rademacher) 0.053; t(8) with G/(G-1) 0.107; normal without it 0.173.
+    rej = np.zeros(3)
+    for seed in range(300):
+        cl, y = clustered_sample(100 + seed)
+        n, G = len(y), 9
+        r = wild_score_bootstrap(y.mean(), y - y.mean(), np.ones(n), cl, conf_int=False)
+        z = abs(r.t_stat)
+        z_asymptotic = z * np.sqrt(G / (G - 1))  # no G/(G-1) factor
+        rej += [r.p_value <= 0.05, 2 * stats.t.sf(z, G - 1) <= 0.05, 2 * stats.norm.sf(z_asymptotic) <= 0.05]
+    rates = rej / 300
+    assert 0.02 <= rates[0] <= 0.08, rates
+    assert rates[2] >= rates[0] + 0.03, rates
+
+
+def test_score_bootstrap_errors():
+    cl, y = clustered_sample(1)
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        wild_score_bootstrap(1.0, y - y.mean(), np.ones(len(y)), np.zeros(len(y)))
+    with pytest.raises(ValueError, match="jacobian must have the shape"):
+        wild_score_bootstrap(1.0, y - y.mean(), np.ones(3), cl)
+    with pytest.raises(ValueError, match="zero variance"):
+        wild_score_bootstrap(1.0, np.zeros(len(y)), np.ones(len(y)), cl)
+    with pytest.raises(ValueError, match="theta has 2 entries"):
+        wild_score_wald([1.0, 2.0], (y - y.mean())[:, None], np.ones((len(y), 1)), cl)
 
 
 def test_docstring_examples():

@@ -231,7 +231,7 @@ class PretrendTest:
     n_clusters : int
         Clusters of the covariance.
     effective_clusters : float
-        The HTZ estimate of the covariance's degrees of freedom.
+        The HTZ estimate of the covariance's degrees of freedom (a diagnostic, for every test).
     """
 
     statistic: float

@@ -58,6 +58,13 @@ FIXEF_TOL = 1e-10
 
 At 1e-10 the estimates are exact to about 1e-10 on unbalanced panels too."""
 
+FIXEF_TOL_FALLBACK = (1e-9, 1e-8)
+"""Looser tolerances :func:`feols` retries with, in order, when the demeaner cannot reach
+:data:`FIXEF_TOL`. The tolerance is absolute, so an outcome measured in millions (collective
+income of about 2.4 million yuan in one simulated city) cannot reach 1e-10 in float64
+arithmetic: pyfixest then stops after its iteration limit with an error. The retry is made
+with a warning that names the tolerance used; fits that converge are unaffected."""
+
 IWLS_MAXITER = 100
 """Maximum number of IRLS iterations of :func:`fepois`."""
 
@@ -178,24 +185,34 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
     Notes
     -----
     Unit and time effects are absorbed by alternating projections at tolerance
-    :data:`FIXEF_TOL`; observations that are singletons in a fixed effect are dropped
-    (a balanced panel has none).
+    :data:`FIXEF_TOL` (retried at :data:`FIXEF_TOL_FALLBACK`, with a warning, if the
+    demeaner cannot reach it); observations that are singletons in a fixed effect are
+    dropped (a balanced panel has none).
     """
     import pyfixest as pf
 
     cov_terms = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]
     fml = "y ~ " + " + ".join([*rhs, *cov_terms]) + " | unit + time"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
-        # pyfixest 0.60 calls pandas methods with inplace=True, deprecated in pandas 3.1
-        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        fit = pf.feols(
-            fml,
-            data=frame,
-            vcov={"CRV1": "cl"},
-            weights="w" if "w" in frame.columns else None,
-            demeaner=pf.MapDemeaner(fixef_tol=FIXEF_TOL),
-        )
+    for tol in (FIXEF_TOL, *FIXEF_TOL_FALLBACK):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
+                # pyfixest 0.60 calls pandas methods with inplace=True, deprecated in pandas 3.1
+                warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+                fit = pf.feols(
+                    fml,
+                    data=frame,
+                    vcov={"CRV1": "cl"},
+                    weights="w" if "w" in frame.columns else None,
+                    demeaner=pf.MapDemeaner(fixef_tol=tol),
+                )
+            break
+        except ValueError as err:
+            if "Demeaning failed" not in str(err) or tol == FIXEF_TOL_FALLBACK[-1]:
+                raise
+    if tol != FIXEF_TOL:
+        warnings.warn(f"pyfixest's demeaner did not reach the tolerance {FIXEF_TOL:g} (the outcome's scale is "
+                      f"large); the fit used {tol:g}", stacklevel=3)
     return _read(fit, fitted=False)
 
 

@@ -53,9 +53,10 @@ by the fit of their unit effects.
 Pre-trend test (optional, ``pretrends=k``): BJS's test regresses ``y`` on unit and
 period effects and dummies for ``e = -1, ..., -k`` on ``Omega_0`` only (pyfixest, CRV1 as
 in :mod:`analysis.estimators.twfe`); the coefficients are reported as pre-period
-``event`` rows and their joint test is in ``pretrend_test``: by default the HTZ F test of
-:func:`analysis.inference.small_sample.joint_test` (``pretrend_test="wald_chi2"`` gives the
-chi-square Wald test, which over-rejects with clustered data).
+``event`` rows and their joint test is in ``pretrend_test``: by default the Hotelling F test
+:math:`F(k, G - k)` of :func:`analysis.inference.small_sample.joint_test`, which holds its
+level on the synthetic city where the chi-square Wald test (``pretrend_test="wald_chi2"``)
+over-rejects (measured in :mod:`analysis.inference.calibration`).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def imputation(
     pretrends: int = 0,
     leaveout: bool = False,
     small_sample: str = SMALL_SAMPLE,
-    pretrend_test: str = "htz",
+    pretrend_test: str = "hotelling",
 ) -> DiDResult:
     """Estimate the Borusyak-Jaravel-Spiess imputation DiD with its conservative variance.
 
@@ -154,7 +155,7 @@ def imputation(
     small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
         Small-sample rule (:mod:`analysis.inference.small_sample`): ``G/(G-1)`` and t(G-1),
         or neither.
-    pretrend_test : {"htz", "hotelling", "wald_chi2"}, default "htz"
+    pretrend_test : {"hotelling", "htz", "wald_chi2"}, default "hotelling"
         Joint test of the pre-trend coefficients
         (:func:`analysis.inference.small_sample.joint_test`).
 

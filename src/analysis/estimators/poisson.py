@@ -80,8 +80,8 @@ percentage change of a single cell (``exp(tau) - 1``) it is exact, and with many
 units per cell the omitted term is of smaller order. Intervals and p-values use t(G-1),
 the study's convention (:mod:`analysis.inference.small_sample`; ``small_sample="asymptotic"``
 divides pyfixest's factor out and uses the normal). The joint test of the leads
-(``event_study=True``) is the HTZ F test of
-:func:`analysis.inference.small_sample.joint_test` by default.
+(``event_study=True``) is the Hotelling F test of
+:func:`analysis.inference.small_sample.joint_test` by default, as for the BJS pre-trend test.
 
 Zeros
 -----
@@ -332,7 +332,7 @@ def ppml(
     iwls_tol: float = IWLS_TOL,
     fixef_tol: float = FIXEF_TOL,
     small_sample: str = SMALL_SAMPLE,
-    pretrend_test: str = "htz",
+    pretrend_test: str = "hotelling",
 ) -> DiDResult:
     """Poisson extended TWFE (Wooldridge 2023) for count outcomes under staggered adoption.
 
@@ -364,7 +364,7 @@ def ppml(
         change) and to its demeaner.
     small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
         Small-sample rule (:mod:`analysis.inference.small_sample`).
-    pretrend_test : {"htz", "hotelling", "wald_chi2"}, default "htz"
+    pretrend_test : {"hotelling", "htz", "wald_chi2"}, default "hotelling"
         Joint test of the leads with ``event_study``
         (:func:`analysis.inference.small_sample.joint_test`).
 

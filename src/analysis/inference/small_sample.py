@@ -57,7 +57,7 @@ cells, 178 townships) the chi-square test rejected 7-12% at the 5% level under a
 although the pre-period estimates are normal and :math:`\hat V` unbiased (the Wald test with
 the Monte Carlo covariance rejects 4-6%); see :mod:`analysis.inference.calibration`.
 
-* ``"htz"`` (default): the Hotelling-T-squared approximation with estimated degrees of
+* ``"htz"``: the Hotelling-T-squared approximation with estimated degrees of
   freedom of Pustejovsky & Tipton (2018, "HTZ", after Zhang 2012): :math:`\hat V` is
   approximated by a Wishart with :math:`\eta` degrees of freedom whose total variance
   matches that of :math:`\hat V`, and
@@ -119,6 +119,7 @@ __all__ = [
     "joint_test",
     "regression_vcov",
     "t_df",
+    "wald_p_value",
 ]
 
 RULES: tuple[str, ...] = ("cr1_t", "asymptotic")
@@ -291,8 +292,9 @@ class JointTest:
     n_clusters : int
         Clusters ``G`` behind the covariance.
     effective_clusters : float
-        :math:`\hat\eta` of the ``htz`` test (``G - 1`` for ``hotelling``, NaN for
-        ``wald_chi2``).
+        :math:`\hat\eta` of the ``htz`` test (:func:`effective_clusters`), computed for
+        every test when the cluster sums are given (a diagnostic of how many clusters the
+        covariance effectively rests on); NaN without them.
     """
 
     test: str
@@ -395,17 +397,55 @@ def joint_test(theta, vcov, cluster_scores=None, test: str = "htz", n_clusters: 
     if test == "htz" and S is None:
         raise ValueError("the htz test needs the cluster sums of the scores (cluster_scores)")
     nan = float("nan")
+    eta = effective_clusters(S) if S is not None else nan
     if k == 0 or not np.all(np.isfinite(V)) or 1.0 / np.linalg.cond(V, 1) <= np.finfo(float).eps:
         warnings.warn("joint test not computed: singular covariance", stacklevel=2)
-        return JointTest(test, nan, k, nan, nan, nan, G, nan)
+        return JointTest(test, nan, k, nan, nan, nan, G, eta)
     W = float(th @ np.linalg.solve(V, th))
-    if test == "wald_chi2":
-        return JointTest(test, W, k, float("inf"), float(stats.chi2.sf(W, k)), W, G, nan)
-    eta = float(G - 1) if test == "hotelling" else effective_clusters(S)
-    if not np.isfinite(eta) or eta < k:
+    statistic, df2, p = wald_p_value(W, k, G, eta, test)
+    if not np.isfinite(p):
         warnings.warn(f"joint {test} test not computed: {G} clusters cannot estimate a {k}x{k} covariance",
                       stacklevel=2)
-        return JointTest(test, nan, k, nan, nan, W, G, eta)
+    return JointTest(test, statistic, k, df2, p, W, G, eta)
+
+
+def wald_p_value(wald: float, k: int, n_clusters: int, effective: float = float("nan"), test: str = "htz"):
+    r"""Turn a Wald statistic into the statistic, denominator df and p-value of a joint test.
+
+    Parameters
+    ----------
+    wald : float
+        :math:`W = \hat\theta' \hat V^{-1} \hat\theta`.
+    k : int
+        Number of coefficients tested.
+    n_clusters : int
+        Clusters ``G``.
+    effective : float, optional
+        :math:`\hat\eta` (:func:`effective_clusters`); needed by ``"htz"``.
+    test : {"htz", "hotelling", "wald_chi2"}, default "htz"
+        The test (module docstring).
+
+    Returns
+    -------
+    tuple of float
+        ``(statistic, df_denominator, p_value)``: ``F``, ``eta - k + 1`` (``G - k`` for
+        ``hotelling``) and the F p-value; for ``wald_chi2`` ``W``, ``inf`` and the
+        chi-square p-value. NaN when the degrees of freedom do not allow the test.
+
+    Examples
+    --------
+    >>> stat, df2, p = wald_p_value(20.0, 9, 178, test="hotelling")
+    >>> round(stat, 4), df2, round(p, 4)
+    (2.1218, 169.0, 0.0302)
+    """
+    if test not in JOINT_TESTS:
+        raise ValueError(f"test must be one of {JOINT_TESTS}, got {test!r}")
+    nan = float("nan")
+    if test == "wald_chi2":
+        return float(wald), float("inf"), float(stats.chi2.sf(wald, k))
+    eta = float(n_clusters - 1) if test == "hotelling" else float(effective)
+    if not np.isfinite(eta) or eta < k:
+        return nan, nan, nan
     df2 = eta - k + 1
-    F = W * df2 / (k * eta)
-    return JointTest(test, F, k, df2, float(stats.f.sf(F, k, df2)), W, G, eta)
+    F = float(wald) * df2 / (k * eta)
+    return F, df2, float(stats.f.sf(F, k, df2))
