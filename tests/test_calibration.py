@@ -37,12 +37,13 @@ SLOW_SEED = 20230601
 
 @pytest.fixture(scope="module")
 def small_records() -> pd.DataFrame:
-    return cal.run(cal.tasks(2, seed=3, city=SMALL, methods=("asymptotic", "headline"), bjs_leads=2))
+    return cal.run(cal.tasks(2, seed=3, city=SMALL, methods=("asymptotic", "headline"), bjs_leads=2,
+                             diagnostics=True))
 
 
 def test_records_of_one_small_city(small_records):
     rec = small_records
-    assert set(rec["kind"]) == {"pretest", "bjs_pretest", "coverage"}
+    assert set(rec["kind"]) == {"pretest", "bjs_pretest", "pretest_diagnostic", "coverage"}
     assert rec["seed"].nunique() == 2
     pre = rec[rec["kind"] == "pretest"]
     assert set(pre["test"]) == set(PRETESTS) and set(pre["outcome"]) == set(cal.PRETEST_OUTCOMES)
@@ -70,7 +71,7 @@ def test_truth_is_the_simulators(small_records):
 
 
 def test_tasks_are_deterministic_and_picklable(small_records):
-    tasks = cal.tasks(2, seed=3, city=SMALL, methods=("asymptotic", "headline"), bjs_leads=2)
+    tasks = cal.tasks(2, seed=3, city=SMALL, methods=("asymptotic", "headline"), bjs_leads=2, diagnostics=True)
     assert [t.keywords["seed"] for t in tasks] == list(dict.fromkeys(small_records["seed"]))
     again = cal.run([pickle.loads(pickle.dumps(tasks[1]))])
     pd.testing.assert_frame_equal(again, small_records[small_records["seed"] == tasks[1].keywords["seed"]]
@@ -89,7 +90,9 @@ def test_summary_rates_and_monte_carlo_errors(small_records):
     np.testing.assert_allclose(pre["mc_se"], np.sqrt(r * (1 - r) / 2))
     cov = s["coverage"]
     assert len(cov) == 3 * 2 * 2 and cov["coverage"].between(0, 1).all()
-    assert set(s) == {"pretest", "bjs_pretest", "coverage"}
+    assert set(s) == {"pretest", "bjs_pretest", "pretest_diagnostic", "coverage"}
+    d = s["pretest_diagnostic"]
+    assert len(d) == 4 * 2 and (d["variance_ratio_min"] > 0).all()
 
 
 # ----------------------------------------------------------------------------------

@@ -82,6 +82,10 @@ _FLOAT_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high", "p_value")
 def normal_ci(estimate, std_error, alpha: float = 0.05, crit: float | None = None):
     """Return (conf_low, conf_high, p_value) for normal-based inference.
 
+    The estimators follow the study's small-sample convention instead (t(G-1) critical
+    values, :func:`analysis.inference.small_sample.intervals`); this is its
+    ``"asymptotic"`` form, for callers without a number of clusters.
+
     Parameters
     ----------
     estimate, std_error : array_like
