@@ -1,4 +1,4 @@
-"""Event studies (analysis.event_studies) on the default synthetic city.
+"""Event studies (analysis.stages.event_studies) on the default synthetic city.
 
 Reference values: CS rows and the pre-test are recomputed independently with ``att_gt``,
 ``aggregate`` and ``pretest``; the Bacon identity is checked against the static TWFE from
@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import event_studies as E
+from analysis.core.panel import DEFAULT_COVARIATES, covariate_columns
+from analysis.core.treatment import attach_treatment
 from analysis.data.simulate import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt, pretest
 from analysis.estimators.twfe import twfe
-from analysis.panel import DEFAULT_COVARIATES, covariate_columns
 from analysis.report.results_json import clean
 from analysis.report.tables import save_table
-from analysis.treatment import attach_treatment
+from analysis.stages import event_studies as E
 
 SEED = 20230601
 OUTCOME = "criminal_cases"

@@ -1,4 +1,4 @@
-"""Main effects (analysis.main_effects) on the default synthetic city.
+"""Main effects (analysis.stages.main_effects) on the default synthetic city.
 
 Reference values: the headline is re-estimated independently here with
 ``aggregate(att_gt(...), "simple")`` and the TWFE/PPML benchmarks with ``analysis.estimate``;
@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import main_effects as M
+from analysis.core.panel import DEFAULT_COVARIATES, covariate_columns
+from analysis.core.treatment import attach_treatment
 from analysis.data import schema
 from analysis.data.simulate import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.multiple import romano_wolf_did
-from analysis.panel import DEFAULT_COVARIATES, covariate_columns
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.treatment import attach_treatment
+from analysis.stages import main_effects as M
 
 SEED = 20230601
 B = 199

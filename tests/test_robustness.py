@@ -1,4 +1,4 @@
-"""Robustness checks (analysis.robustness) on the default synthetic city and on a city with spillovers.
+"""Robustness checks (analysis.stages.robustness) on the default synthetic city and on a city with spillovers.
 
 Reference values come from the simulator (its design: the pilot district, heavily treated townships, the
 spillover truth) or from independent computations in the test (the estimate() dispatcher, twfe(), pandas).
@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import robustness
+from analysis.core.panel import DEFAULT_COVARIATES, load_analysis_panel
+from analysis.core.treatment import attach_treatment
 from analysis.data.simulate import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
-from analysis.panel import DEFAULT_COVARIATES, load_analysis_panel
-from analysis.treatment import attach_treatment
+from analysis.stages import robustness
 
 OUTCOMES = ["income_per_capita", "criminal_cases", "new_members"]
 SEED = 20230601

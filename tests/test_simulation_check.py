@@ -1,4 +1,4 @@
-"""Tests of analysis.simulation_check (notebook 06).
+"""Tests of analysis.stages.simulation_check (notebook 06).
 
 * estimates against the truth: ``covered`` and ``bias`` checked by hand on made-up rows
   (bounds included) and against an independent computation on the default city, where
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import simulation_check as sc
+from analysis.core.truth import load_truth
 from analysis.report.results_json import write_section
-from analysis.truth import load_truth
+from analysis.stages import simulation_check as sc
 
 SMALL = {"n_villages": 400, "n_townships": 24}
 
@@ -35,7 +35,7 @@ def city():
 
 @pytest.fixture(scope="module")
 def panel(city):
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
 
     return attach_treatment(city.panel, city.treatment)
 

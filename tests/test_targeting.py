@@ -1,4 +1,4 @@
-"""Tests of analysis.targeting on the default synthetic city.
+"""Tests of analysis.stages.targeting on the default synthetic city.
 
 Reference values come from two places:
 
@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from analysis import targeting as tg
+from analysis.core.treatment import attach_treatment
 from analysis.data.simulate import simulate_city
 from analysis.report.results_json import write_section
-from analysis.treatment import attach_treatment
+from analysis.stages import targeting as tg
 
 COVS = ["distance_km", "terrain", "distinctive_industry"]
 

@@ -1,9 +1,9 @@
-"""The documented treatment-timing rule (analysis.treatment)."""
+"""The documented treatment-timing rule (analysis.core.treatment)."""
 
 import pandas as pd
 import pytest
 
-from analysis.treatment import attach_treatment, derive_treatment
+from analysis.core.treatment import attach_treatment, derive_treatment
 
 
 def _postings(rows):

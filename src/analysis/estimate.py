@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analysis.core.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns, covariate_year_interactions
 from analysis.data import schema
-from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns, covariate_year_interactions
 from analysis.results import DiDResult, make_tidy
 
 ESTIMATORS = ("cs", "twfe", "sa", "bjs", "ppml")
@@ -42,7 +42,7 @@ def estimate(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel from :func:`analysis.panel.load_analysis_panel`.
+        Analysis panel from :func:`analysis.core.panel.load_analysis_panel`.
     outcome : str
         Canonical outcome name.
     estimator : {"cs", "twfe", "sa", "bjs", "ppml"}

@@ -22,13 +22,15 @@ lang = "zh"
 seed = 20230601
 """, tags=["parameters"]),
     code("""
-from analysis import audit, params, paths
+from analysis import paths
+from analysis.core import params
+from analysis.stages import data_audit as audit
 from analysis.data import schema, store as db
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
-from analysis.truth import truth_status
+from analysis.core.truth import truth_status
 from analysis.report.tables import save_table
-from analysis.treatment import attach_treatment, derive_treatment
+from analysis.core.treatment import attach_treatment, derive_treatment
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, lang=lang, seed=seed))
@@ -49,7 +51,7 @@ cov
     md("""
 ## Roll-out / 派驻进度
 
-Cohort = first year with at least `min_months` months of exposure (see `analysis.treatment`);
+Cohort = first year with at least `min_months` months of exposure (see `analysis.core.treatment`);
 0 = never treated within the window.
 """),
     code("""

@@ -20,7 +20,7 @@ economic base, a distinctive industry (see `CONTEXT.md`). This notebook shows
 
 *Treated* = ever treated within the window (cohort > 0); *never* = cohort 0. The baseline year
 is the first year of the window; the pre-period is every year before the first cohort. All
-functions are in `analysis.targeting`; tables go to `tables/`, figures to `figures/`.
+functions are in `analysis.stages.targeting`; tables go to `tables/`, figures to `figures/`.
 """),
     code("""
 store = "data/study.duckdb"
@@ -37,9 +37,10 @@ lang = "zh"
 from IPython.display import Image
 from matplotlib import pyplot as plt
 
-from analysis import params, paths
-from analysis import targeting as tg
-from analysis.panel import load_analysis_panel
+from analysis import paths
+from analysis.core import params
+from analysis.stages import targeting as tg
+from analysis.core.panel import load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
@@ -111,7 +112,7 @@ gaps.round(4)
 
 Logit of ever-treated on the baseline `covariates` (terrain as indicators, plain the
 reference) and the baseline outcomes the report names as targeting criteria:
-`log(1 + income)`, disputes and criminal cases (`analysis.targeting.PROPENSITY_OUTCOMES`).
+`log(1 + income)`, disputes and criminal cases (`analysis.stages.targeting.PROPENSITY_OUTCOMES`).
 Scores near 1 for treated villages (or near 0 for untreated ones) mean there are few
 comparable villages on the other side: weighting estimators then lean on a few controls.
 """),

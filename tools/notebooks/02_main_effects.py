@@ -24,7 +24,7 @@ organisation) this notebook reports
   headline estimator, which has no influence functions, Holm's adjustment);
 * the **true effect** when the store holds the synthetic city.
 
-All computations are in `analysis.main_effects`; the table goes to `tables/02_main_effects`, the
+All computations are in `analysis.stages.main_effects`; the table goes to `tables/02_main_effects`, the
 forest plot to `figures/02_forest`, the numbers for the brief to `results.json` (`main_effects`).
 """),
     code("""
@@ -46,13 +46,14 @@ lang = "zh"
 from IPython.display import display
 from matplotlib import pyplot as plt
 
-from analysis import main_effects as me_mod
-from analysis import params, paths
-from analysis.panel import load_analysis_panel
+from analysis.stages import main_effects as me_mod
+from analysis import paths
+from analysis.core import params
+from analysis.core.panel import load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.truth import load_truth, truth_status
+from analysis.core.truth import load_truth, truth_status
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, control_group=control_group,

@@ -24,7 +24,7 @@ decomposition of the static TWFE estimate: which 2x2 comparisons it averages, an
 goes to "forbidden" comparisons that use already-treated villages as controls.
 
 With cohorts 2023 and 2024 in a 2018-2024 panel only `e = -6 .. 1` exist; later batches and a later
-`last_year` add more post-treatment years. All computations are in `analysis.event_studies`.
+`last_year` add more post-treatment years. All computations are in `analysis.stages.event_studies`.
 """),
     code("""
 store = "data/study.duckdb"
@@ -46,13 +46,14 @@ import pandas as pd
 from IPython.display import display
 from matplotlib import pyplot as plt
 
-from analysis import event_studies as es_mod
-from analysis import params, paths
-from analysis.panel import load_analysis_panel
+from analysis.stages import event_studies as es_mod
+from analysis import paths
+from analysis.core import params
+from analysis.core.panel import load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.truth import load_truth, truth_status
+from analysis.core.truth import load_truth, truth_status
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, outcomes=outcomes,

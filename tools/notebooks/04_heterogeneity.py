@@ -45,12 +45,14 @@ import pandas as pd
 from IPython.display import Image
 from matplotlib import pyplot as plt
 
-from analysis import heterogeneity_report as hr, params, paths
-from analysis.panel import COHORT, load_analysis_panel
+from analysis import paths
+from analysis.core import params
+from analysis.stages import heterogeneity as hr
+from analysis.core.panel import COHORT, load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.truth import load_truth, truth_status
+from analysis.core.truth import load_truth, truth_status
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, outcomes=outcomes,

@@ -16,7 +16,7 @@ covariates, not-yet-treated comparison villages, township clusters) survives whe
 5. *Spillovers* — do untreated villages in heavily treated townships move, and does the headline move without
    them as controls?
 
-All computations live in `analysis.robustness`; tables go to `tables/05_*`, figures to `figures/05_*`.
+All computations live in `analysis.stages.robustness`; tables go to `tables/05_*`, figures to `figures/05_*`.
 """),
     code("""
 store = "data/study.duckdb"
@@ -36,8 +36,10 @@ lang = "zh"
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from analysis import params, paths, robustness
-from analysis.panel import load_analysis_panel
+from analysis import paths
+from analysis.core import params
+from analysis.stages import robustness
+from analysis.core.panel import load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table

@@ -40,12 +40,14 @@ import pandas as pd
 from IPython.display import Image
 from matplotlib import pyplot as plt
 
-from analysis import params, paths, simulation_check as sc
-from analysis.panel import load_analysis_panel
+from analysis import paths
+from analysis.core import params
+from analysis.stages import simulation_check as sc
+from analysis.core.panel import load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.truth import load_truth, truth_status
+from analysis.core.truth import load_truth, truth_status
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, outcomes=outcomes,

@@ -101,7 +101,7 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
     >>> validate_params({"lang": "fr"})
     Traceback (most recent call last):
     ...
-    analysis.params.ParameterError: parameter 'lang' = 'fr' is not valid: allowed values are 'zh', 'en'
+    analysis.core.params.ParameterError: parameter 'lang' = 'fr' is not valid: allowed values are 'zh', 'en'
     """
     out: dict[str, Any] = {}
     unknown = sorted(set(params) - set(CATALOGUE))

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns
 from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
-from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns
 from analysis.report.labels import label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, make_tidy, normal_ci
@@ -208,7 +208,7 @@ def subgroup_effects(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel (:func:`analysis.panel.load_analysis_panel`), with the column ``by``.
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`), with the column ``by``.
         Not modified.
     outcomes : sequence of str
         Outcomes.
@@ -371,7 +371,7 @@ def pre_treatment_means(panel: pd.DataFrame, by: str, outcomes: Sequence[str]) -
 def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
     """Cell truths ATT(g,t) of the synthetic city (``truth.csv``), or None where the truth does not apply.
 
-    Applies the same check as :func:`analysis.truth.load_truth` (the store holds exactly
+    Applies the same check as :func:`analysis.core.truth.load_truth` (the store holds exactly
     the simulated city); used for the first-year truths ATT(g,g), which the aggregates
     do not hold.
 
@@ -387,7 +387,7 @@ def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
     pandas.DataFrame or None
         ``truth.csv`` (see :class:`analysis.data.simulate.SyntheticCity`), or None.
     """
-    from analysis.truth import truth_status
+    from analysis.core.truth import truth_status
 
     ok, _ = truth_status(store, truth_dir)
     path = Path(truth_dir) / "truth.csv"
@@ -402,7 +402,7 @@ def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFram
     Parameters
     ----------
     truth_aggregates : pandas.DataFrame or None
-        :func:`analysis.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
+        :func:`analysis.core.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
     truth_cells : pandas.DataFrame, optional
         :func:`load_truth_cells`, for the first-year truths ``ATT(g, g)`` (``cohort_e0``).
 

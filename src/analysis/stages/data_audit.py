@@ -44,7 +44,7 @@ def rollout_by_cohort(panel: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     panel : pandas.DataFrame
-        Panel with ``cohort`` and ``treated`` (see :func:`analysis.treatment.attach_treatment`).
+        Panel with ``cohort`` and ``treated`` (see :func:`analysis.core.treatment.attach_treatment`).
 
     Returns
     -------

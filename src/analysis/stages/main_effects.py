@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.data import schema
-from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.report.labels import label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
@@ -179,7 +179,7 @@ def truth_simple(truth: pd.DataFrame | None, outcome: str) -> float | None:
     Parameters
     ----------
     truth : pandas.DataFrame or None
-        ``truth_aggregates`` from :func:`analysis.truth.load_truth` (None on real data).
+        ``truth_aggregates`` from :func:`analysis.core.truth.load_truth` (None on real data).
     outcome : str
         Outcome.
 
@@ -253,7 +253,7 @@ def estimate_main_effects(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel from :func:`analysis.panel.load_analysis_panel`. Not modified.
+        Analysis panel from :func:`analysis.core.panel.load_analysis_panel`. Not modified.
     families : mapping of str -> sequence of str, optional
         Outcome families; default :data:`analysis.data.schema.OUTCOME_FAMILIES`. Romano-Wolf
         adjusts within each family.
@@ -298,7 +298,7 @@ def estimate_main_effects(
     Examples
     --------
     >>> from analysis.data.simulate import simulate_city
-    >>> from analysis.treatment import attach_treatment
+    >>> from analysis.core.treatment import attach_treatment
     >>> city = simulate_city(seed=1, n_villages=400, n_townships=24)
     >>> panel = attach_treatment(city.panel, city.treatment)
     >>> me = estimate_main_effects(panel, {"cases": ["disputes"]}, bootstrap_draws=99, seed=1,

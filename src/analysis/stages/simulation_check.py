@@ -8,7 +8,7 @@ Two checks, both possible only on synthetic data, where the true effects are kno
   in the store: the bias and whether the 95% interval covers the truth. One city is one
   draw: an interval misses 5% of the time even when all is well.
 * :func:`run_monte_carlo` -- many cities of the same design (new draws of everything),
-  each estimated with each estimator (:func:`analysis.montecarlo.monte_carlo`): bias,
+  each estimated with each estimator (:func:`analysis.grid.montecarlo.monte_carlo`): bias,
   RMSE and 95% coverage with their Monte Carlo standard errors. This is the evidence for
   the choice of the headline estimator: under this city's staggered roll-out with effects
   that grow with exposure and targeting on trends, TWFE is biased and its intervals
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import DEFAULT_COVARIATES
 from analysis.estimate import estimate
-from analysis.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
-from analysis.panel import DEFAULT_COVARIATES
+from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
 from analysis.report.labels import label
 from analysis.report.results_json import clean, estimate_record
 
@@ -133,7 +133,7 @@ def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = D
     -------
     dict
         Estimator -> ``{"estimator", "control_group", "covariates", "row"}`` (``row``:
-        the aggregation of the overall effect), as :data:`analysis.montecarlo.ESTIMATOR_SPECS`
+        the aggregation of the overall effect), as :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS`
         (which the Monte Carlo uses) with these options.
     """
     cov = tuple(covariates)
@@ -192,7 +192,7 @@ def estimates_vs_truth(estimates: pd.DataFrame, truth_aggregates: pd.DataFrame) 
     estimates : pandas.DataFrame
         :func:`headline_estimates`.
     truth_aggregates : pandas.DataFrame
-        :func:`analysis.truth.load_truth` (rows ``aggregation == "simple"``). TWFE is
+        :func:`analysis.core.truth.load_truth` (rows ``aggregation == "simple"``). TWFE is
         compared with the same truth: it is the number a TWFE user would report as the
         effect.
 
@@ -242,12 +242,12 @@ def monte_carlo_summary(mc: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     mc : pandas.DataFrame
-        Output of :func:`analysis.montecarlo.monte_carlo`.
+        Output of :func:`analysis.grid.montecarlo.monte_carlo`.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`MC_COLUMNS`: :func:`analysis.montecarlo.summarise` plus
+        Columns :data:`MC_COLUMNS`: :func:`analysis.grid.montecarlo.summarise` plus
         ``bias_mc_se`` (standard deviation of the errors over ``sqrt(replications)``;
         missing with one replication), rows in the order outcome, then :data:`ESTIMATORS`.
     """
@@ -303,12 +303,12 @@ def run_monte_carlo(
         Number of simulated cities (>= 1).
     seed : int
         Study seed; each city's seed is spawned from it
-        (:func:`analysis.montecarlo.replication_seeds`), so the result does not depend on
+        (:func:`analysis.grid.montecarlo.replication_seeds`), so the result does not depend on
         ``n_jobs``.
     outcomes : sequence of str
         Outcomes.
     estimators : sequence of str
-        Keys of :data:`analysis.montecarlo.ESTIMATOR_SPECS`.
+        Keys of :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS`.
     n_jobs : int, default :data:`N_JOBS`
         Worker processes (each with one BLAS thread); 1 runs in this process.
     **city_kwargs
@@ -332,7 +332,7 @@ def not_available(note: str) -> dict[str, Any]:
     Parameters
     ----------
     note : str
-        Why (e.g. the reason from :func:`analysis.truth.truth_status`).
+        Why (e.g. the reason from :func:`analysis.core.truth.truth_status`).
 
     Returns
     -------

@@ -3,7 +3,7 @@
 Notebooks and the ``study estimate`` command go through :func:`load_analysis_panel`, so
 every estimate starts from the same frame: the canonical panel of the chosen years,
 the cohort and cadre type derived from the postings by the documented rule
-(:mod:`analysis.treatment`), and baseline covariates expanded to numeric columns.
+(:mod:`analysis.core.treatment`), and baseline covariates expanded to numeric columns.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.core.treatment import attach_treatment, derive_treatment
 from analysis.data import schema
-from analysis.treatment import attach_treatment, derive_treatment
 
 DEFAULT_COVARIATES: tuple[str, ...] = ("distance_km", "terrain", "distinctive_industry")
 """Baseline covariates for conditional parallel trends: fixed village characteristics
@@ -36,7 +36,7 @@ def load_analysis_panel(store: Path, first_year: int, last_year: int, min_months
     first_year, last_year : int
         Analysis window.
     min_months : float, default 6
-        Exposure rule of :func:`analysis.treatment.derive_treatment`.
+        Exposure rule of :func:`analysis.core.treatment.derive_treatment`.
 
     Returns
     -------

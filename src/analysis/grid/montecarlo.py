@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from analysis.panel import DEFAULT_COVARIATES
+from analysis.core.panel import DEFAULT_COVARIATES
 
 ESTIMATOR_SPECS: dict[str, dict] = {
     "cs": {"estimator": "cs", "control_group": "notyet", "covariates": DEFAULT_COVARIATES, "row": "simple"},
@@ -48,9 +48,9 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 
 def _one(args) -> list[dict]:
     rep, city_seed, outcomes, estimators, city_kwargs = args
+    from analysis.core.treatment import attach_treatment
     from analysis.data.simulate import simulate_city
     from analysis.estimate import estimate
-    from analysis.treatment import attach_treatment
 
     city = simulate_city(seed=city_seed, **city_kwargs)
     panel = attach_treatment(city.panel, city.treatment)

@@ -3,7 +3,7 @@
 The programme sent first secretaries to weak villages on purpose (``CONTEXT.md``):
 poor public order, many disputes, a weak economic base, a distinctive industry. This
 module documents that selection in four steps, each a function that takes the analysis
-panel (:func:`analysis.panel.load_analysis_panel`) and returns new frames:
+panel (:func:`analysis.core.panel.load_analysis_panel`) and returns new frames:
 
 1. **Baseline balance** (:func:`baseline_balance`): means of outcomes and covariates in
    the first year of the window, treated (ever treated within the window) against
@@ -46,8 +46,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from analysis.core.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.data import schema
-from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.report.labels import label
 
 PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
@@ -125,7 +125,7 @@ def _check_panel(panel: pd.DataFrame) -> None:
     missing = [c for c in need if c not in panel.columns]
     if missing:
         raise ValueError(
-            f"the panel lacks column(s) {', '.join(missing)}: load it with analysis.panel.load_analysis_panel"
+            f"the panel lacks column(s) {', '.join(missing)}: load it with analysis.core.panel.load_analysis_panel"
         )
     if not (panel[COHORT] > 0).any():
         raise ValueError("no village is treated in the window: there is no selection to describe")
@@ -499,7 +499,7 @@ def pretrend_gaps(
 
     where ``change_i`` is the village's average yearly change (:func:`village_changes`),
     ``D_i`` the group indicator and ``X_i`` the baseline covariates
-    (:func:`analysis.panel.covariate_columns`). ``gap`` without ``X`` is the raw
+    (:func:`analysis.core.panel.covariate_columns`). ``gap`` without ``X`` is the raw
     difference of mean changes: a test of unconditional parallel pre-trends. With ``X``
     it asks whether villages with the same covariates trended alike (conditional
     parallel trends, assuming the trend is linear in ``X``).
@@ -594,7 +594,7 @@ def propensity_design(
     panel : pandas.DataFrame
         Analysis panel.
     covariates : sequence of str, default distance, terrain, industry
-        Canonical covariates (expanded by :func:`analysis.panel.covariate_columns`:
+        Canonical covariates (expanded by :func:`analysis.core.panel.covariate_columns`:
         ``base_<name>``, terrain as indicators with ``plain`` the reference).
     outcomes : sequence of str, default income, disputes, criminal cases
         Baseline outcomes (``base_<name>``); ``income_per_capita`` enters as

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.panel import (
+from analysis.core.panel import (
     CLUSTER_COLUMNS,
     COHORT,
     DEFAULT_COVARIATES,
@@ -246,7 +246,7 @@ def event_study(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel from :func:`analysis.panel.load_analysis_panel`. Not modified.
+        Analysis panel from :func:`analysis.core.panel.load_analysis_panel`. Not modified.
     outcome : str
         Outcome column.
     covariates : sequence of str
@@ -278,7 +278,7 @@ def event_study(
     Examples
     --------
     >>> from analysis.data.simulate import simulate_city
-    >>> from analysis.treatment import attach_treatment
+    >>> from analysis.core.treatment import attach_treatment
     >>> city = simulate_city(seed=1, n_villages=400, n_townships=24)
     >>> es = event_study(attach_treatment(city.panel, city.treatment), "disputes", bootstrap_draws=99, seed=1)
     >>> sorted(es.frame["estimator"].unique())

@@ -51,10 +51,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
-from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
 from analysis.report.labels import label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, normal_ci

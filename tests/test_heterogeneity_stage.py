@@ -1,4 +1,4 @@
-"""Tests of analysis.heterogeneity_report (notebook 04) on the default synthetic city.
+"""Tests of analysis.stages.heterogeneity (notebook 04) on the default synthetic city.
 
 * contrasts: the difference equals the difference of the two subgroup estimates, the
   level's estimate equals its estimate in the by-cadre results, and the standard error
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import heterogeneity_report as hr
+from analysis.core.panel import DEFAULT_COVARIATES, covariate_columns
 from analysis.estimators.heterogeneity import by_group
-from analysis.panel import DEFAULT_COVARIATES, covariate_columns
+from analysis.stages import heterogeneity as hr
 
 COV = list(DEFAULT_COVARIATES)
 OUTCOMES = ["income_per_capita", "criminal_cases"]
@@ -37,7 +37,7 @@ def city():
 
 @pytest.fixture(scope="module")
 def panel(city):
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
 
     return attach_treatment(city.panel, city.treatment)
 
@@ -213,8 +213,8 @@ def test_load_truth_cells_only_for_the_simulated_store(city_store, tmp_path):
 def test_overlap_failure_falls_back_to_no_covariates_and_says_so():
     # A later batch in 2025 (seed 7) leaves the agriculture cadres' cohort-2023 villages (chosen for their
     # distinctive industry) without comparable never-treated villages in 2025: the propensity score fails.
+    from analysis.core.treatment import attach_treatment
     from analysis.data.simulate import simulate_city
-    from analysis.treatment import attach_treatment
 
     c = simulate_city(seed=7, last_year=2025, later_batches=((2025, 300),))
     p = attach_treatment(c.panel, c.treatment)
