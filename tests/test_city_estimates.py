@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.core.panel import DEFAULT_COVARIATES
+from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment
 from analysis.data import schema
 from analysis.data.simulate import simulate_city

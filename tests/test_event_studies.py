@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.core.panel import DEFAULT_COVARIATES, covariate_columns
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment
 from analysis.data.simulate import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt, pretest

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.core.panel import DEFAULT_COVARIATES, covariate_columns
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.estimators.heterogeneity import by_group
 from analysis.stages import heterogeneity as hr
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.core.panel import DEFAULT_COVARIATES, load_analysis_panel
-from analysis.core.treatment import attach_treatment
+from analysis.core.panel import load_analysis_panel
+from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.treatment import attach_treatment, pilot_counties
 from analysis.data.simulate import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
@@ -76,7 +77,7 @@ def test_specs_change_what_they_say(panel, alternatives):
 
 def test_excluding_pilot_removes_exactly_the_pilot_county(panel, alternatives):
     city_pilot = ["990101"]  # simulator: the first county is the pilot district (params["pilot_counties"])
-    assert robustness.pilot_counties(panel) == city_pilot
+    assert pilot_counties(panel) == city_pilot
     v = panel.drop_duplicates("village_code")
     assert set(v.loc[v["cohort"] == 2023, "county_code"]) == set(city_pilot)
     rest = v[~v["county_code"].isin(city_pilot)]

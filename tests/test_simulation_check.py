@@ -78,9 +78,9 @@ def test_estimates_against_the_city_truth(estimates, city):
 
 def test_estimator_specs_follow_the_notebook_options():
     s = sc.estimator_specs("never", ["terrain"])
-    assert s["cs"]["control_group"] == "never" and s["cs"]["covariates"] == ("terrain",)
-    assert s["sa"]["control_group"] == "never" and s["bjs"]["covariates"] == ("terrain",)
-    assert s["twfe"]["covariates"] == () and s["twfe"]["row"] == "coef"
+    assert s["cs"].control_group == "never" and s["cs"].covariates == ("terrain",)
+    assert s["sa"].control_group == "never" and s["bjs"].covariates == ("terrain",)
+    assert s["twfe"].covariates == () and s["twfe"].aggregation == "coef"
 
 
 def test_monte_carlo_is_deterministic_by_seed():

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from analysis.core.treatment import attach_treatment
+from analysis.core.treatment import attach_treatment, pilot_counties
 from analysis.data.simulate import simulate_city
 from analysis.report.results_json import write_section
 from analysis.stages import targeting as tg
@@ -217,7 +217,7 @@ def test_overlap_summary_matches_scores(propensity):
 def test_pilot_is_the_only_county_with_cohort_2023(panel):
     expected = sorted(panel.loc[panel["cohort"] == 2023, "county_code"].unique())
     assert len(expected) == 1
-    assert tg.pilot_counties(panel) == expected == ["990101"]
+    assert pilot_counties(panel) == expected == ["990101"]
     res = tg.pilot_comparison(panel, covariates=COVS)
     s = res["summary"].set_index("region")
     assert s.loc["pilot", "cohort_2023"] == 420 and s.loc["rest", "cohort_2023"] == 0
@@ -231,7 +231,7 @@ def test_pilot_is_the_only_county_with_cohort_2023(panel):
 def test_pilot_counties_fails_when_first_cohort_is_everywhere(panel):
     p = panel.assign(cohort=np.where(panel["cohort"] > 0, 2023, 0))
     with pytest.raises(ValueError, match="no pilot district"):
-        tg.pilot_counties(p)
+        pilot_counties(p)
 
 
 # ----------------------------------------------------------------------------- summary, findings, hygiene

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.core.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns, covariate_year_interactions
+from analysis.core.panel import covariate_columns, covariate_year_interactions
+from analysis.core.spec import COHORT, TIME, UNIT, check_control_group, check_estimator, cluster_column
 from analysis.data import schema
 from analysis.results import DiDResult, make_tidy
-
-ESTIMATORS = ("cs", "twfe", "sa", "bjs", "ppml")
-CONTROL_GROUPS = ("never", "notyet")
 
 
 def _combine(parts: list[DiDResult], estimator: str, outcome: str, options: dict) -> DiDResult:
@@ -80,14 +78,10 @@ def estimate(
     """
     if outcome not in panel.columns:
         raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator {estimator!r} is not known; choose from {', '.join(ESTIMATORS)}")
-    if control_group not in CONTROL_GROUPS:
-        raise ValueError(f"control group {control_group!r} is not known; choose 'never' or 'notyet'")
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
+    check_estimator(estimator)
+    check_control_group(control_group)
+    cl = cluster_column(cluster)
     data, covs = covariate_columns(panel, list(covariates))
-    cl = CLUSTER_COLUMNS[cluster]
     options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                "bootstrap": bootstrap, "seed": seed, "by": by}
     common = dict(outcome=outcome, unit=UNIT, time=TIME, cohort=COHORT)

@@ -48,7 +48,8 @@ from matplotlib import pyplot as plt
 from analysis import paths
 from analysis.core import params
 from analysis.stages import heterogeneity as hr
-from analysis.core.panel import COHORT, load_analysis_panel
+from analysis.core.panel import load_analysis_panel
+from analysis.core.spec import COHORT
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table

@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.core.spec import TIME, UNIT, check_covariates
 from analysis.core.treatment import attach_treatment, derive_treatment
 from analysis.data import schema
-
-DEFAULT_COVARIATES: tuple[str, ...] = ("distance_km", "terrain", "distinctive_industry")
-"""Baseline covariates for conditional parallel trends: fixed village characteristics
-that shift trends (remoteness, terrain, a distinctive industry) and that the programme
-cannot affect. Time-varying ones (party members, population) could respond to a first
-secretary and are not used by default."""
-
-UNIT, TIME, COHORT = "village_code", "year", "cohort"
-CLUSTER_COLUMNS = {"township": "township_code", "county": "county_code", "village": "village_code"}
 
 
 def load_analysis_panel(store: Path, first_year: int, last_year: int, min_months: float = 6.0) -> pd.DataFrame:
@@ -78,11 +70,7 @@ def covariate_columns(panel: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
     ValueError
         For a name that is not a canonical covariate.
     """
-    bad = [c for c in covariates if c not in schema.COVARIATES]
-    if bad:
-        raise ValueError(
-            f"unknown covariate(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.COVARIATES)}"
-        )
+    covariates = check_covariates(covariates)
     out = panel.copy()
     if not covariates:
         return out, []

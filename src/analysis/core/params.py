@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS
 from analysis.data import schema
 
 
@@ -43,9 +44,6 @@ class Param:
     choices: tuple = ()
 
 
-ESTIMATORS = ("cs", "twfe", "sa", "bjs", "ppml")
-CONTROL_GROUPS = ("never", "notyet")
-CLUSTERS = ("township", "county", "village")
 LANGS = ("zh", "en")
 
 CATALOGUE: dict[str, Param] = {

@@ -52,15 +52,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.core.panel import (
-    CLUSTER_COLUMNS,
-    COHORT,
-    DEFAULT_COVARIATES,
-    TIME,
-    UNIT,
-    covariate_columns,
-    covariate_year_interactions,
-)
+from analysis.core.panel import covariate_columns, covariate_year_interactions
+from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.report.labels import label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
@@ -290,17 +283,13 @@ def event_study(
     from analysis.estimators.sun_abraham import sun_abraham
     from analysis.estimators.twfe import twfe_event_study
 
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    if outcome not in panel.columns:
-        raise ValueError(f"outcome {outcome!r} is not in the panel")
-    if isinstance(bootstrap_draws, bool) or int(bootstrap_draws) < 0:
-        raise ValueError(f"bootstrap_draws must be >= 0, got {bootstrap_draws!r}")
-    cl = CLUSTER_COLUMNS[cluster]
-    data, covs = covariate_columns(panel, list(covariates))
+    spec = Spec("cs", control_group, covariates, cluster)
+    check_outcomes(panel, outcome)
+    check_draws(bootstrap_draws)
+    data, covs = covariate_columns(panel, list(spec.covariates))
     reg, trend = covariate_year_interactions(data, covs)
-    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=cl)
-    cs_args = dict(covariates=covs or None, control_group=control_group, method="dr", **common)
+    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
+    cs_args = spec.cs_arguments(covs)
     r_uni = att_gt(data, outcome, base_period="universal", **cs_args)
     cs = aggregate(r_uni, "event", bootstrap=int(bootstrap_draws), seed=seed)
     cs_simple = aggregate(r_uni, "simple").tidy().iloc[0]
@@ -316,7 +305,7 @@ def event_study(
     frame = pd.concat([_frame_rows(cs, "cs", band=True), _frame_rows(tw, "twfe"), _frame_rows(sa, "sa"),
                        _frame_rows(bjs, "bjs")], ignore_index=True)
     options = {
-        "cs": {"method": "dr", "control_group": control_group, "covariates": list(covariates),
+        "cs": {"method": spec.METHOD, "control_group": control_group, "covariates": list(covariates),
                "base_period": "universal", "bootstrap_draws": int(bootstrap_draws), "seed": seed,
                "band": "sup-t simultaneous" if bootstrap_draws else "none (pointwise only)"},
         "pretest": "CS Wald test of all pre-treatment ATT(g,t) = 0, varying base period",

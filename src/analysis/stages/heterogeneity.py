@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.core.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import COHORT, TIME, UNIT, cluster_column
 from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
@@ -144,10 +145,9 @@ def term(name: str, lang: str = "zh") -> str:
 
 
 def _design(panel: pd.DataFrame, covariates: Sequence[str], cluster: str) -> tuple[pd.DataFrame, list[str], str]:
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
+    cl = cluster_column(cluster)
     data, covs = covariate_columns(panel, list(covariates))
-    return data, covs, CLUSTER_COLUMNS[cluster]
+    return data, covs, cl
 
 
 def _fit(fit, covs: list[str]) -> DiDResult:

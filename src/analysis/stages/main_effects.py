@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.core.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.data import schema
 from analysis.report.labels import label
 from analysis.report.results_json import estimate_record
@@ -306,35 +307,28 @@ def estimate_main_effects(
     >>> me.table[["outcome", "rw_p"]].shape
     (1, 2)
     """
-    from analysis.estimate import ESTIMATORS, estimate
+    from analysis.estimate import estimate
     from analysis.estimators.callaway_santanna import aggregate, att_gt
     from analysis.estimators.poisson import ppml
     from analysis.estimators.twfe import twfe
     from analysis.inference.multiple import holm, romano_wolf_did
 
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    if isinstance(bootstrap_draws, bool) or int(bootstrap_draws) < 1:
-        raise ValueError(f"bootstrap_draws must be at least 1 for the Romano-Wolf adjustment, got {bootstrap_draws!r}")
+    spec = Spec(estimator, control_group, covariates, cluster)
+    check_draws(bootstrap_draws, 1, "for the Romano-Wolf adjustment")
     fams = {f: list(o) for f, o in (schema.OUTCOME_FAMILIES if families is None else families).items()}
-    missing = [o for os_ in fams.values() for o in os_ if o not in panel.columns]
-    if missing:
-        raise ValueError(f"outcome(s) {missing} are not in the panel")
-    cl = CLUSTER_COLUMNS[cluster]
-    data, covs = covariate_columns(panel, list(covariates))
-    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=cl)
+    check_outcomes(panel, [o for os_ in fams.values() for o in os_])
+    data, covs = covariate_columns(panel, list(spec.covariates))
+    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
     headline: dict[str, DiDResult] = {}
     bench: dict[str, DiDResult] = {}
     pois: dict[str, DiDResult] = {}
     rw: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator {estimator!r} is not known; choose from {', '.join(ESTIMATORS)}")
-    head_row = {"twfe": "coef"}.get(estimator, "simple")
+    head_row = spec.aggregation
     for fam, outcomes in fams.items():
         for oc in outcomes:
             if estimator == "cs":
-                r = att_gt(data, oc, covariates=covs or None, control_group=control_group, method="dr", **common)
+                r = att_gt(data, oc, **spec.cs_arguments(covs))
                 headline[oc] = aggregate(r, "simple")
             else:
                 with warnings.catch_warnings():
@@ -377,7 +371,8 @@ def estimate_main_effects(
             })
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     options = {
-        "headline": {"estimator": estimator, "method": "dr" if estimator == "cs" else None, "aggregation": head_row,
+        "headline": {"estimator": estimator, "method": spec.METHOD if estimator == "cs" else None,
+                     "aggregation": head_row,
                      "control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                      "inference": "analytic influence function" if estimator == "cs" else "analytic"},
         "twfe": {"estimator": "twfe", "specification": "static, unit and year fixed effects, no covariates",

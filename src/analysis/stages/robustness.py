@@ -51,7 +51,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.core.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, cluster_column
+from analysis.core.treatment import pilot_counties
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
@@ -77,7 +79,6 @@ __all__ = [
     "honest_analysis",
     "honest_tables",
     "low_share_controls",
-    "pilot_counties",
     "plot_honest",
     "pretrend_power_summary",
     "randomisation_summary",
@@ -185,39 +186,6 @@ def _fmt(x: float, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------------
 def _villages(panel: pd.DataFrame) -> pd.DataFrame:
     return panel.drop_duplicates(UNIT)[[UNIT, "township_code", "county_code", COHORT]]
-
-
-def pilot_counties(panel: pd.DataFrame) -> list[str]:
-    """Return the pilot district(s): the counties holding villages of the earliest cohort.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        Analysis panel with ``county_code`` and ``cohort`` (0 = never treated).
-
-    Returns
-    -------
-    list of str
-        Sorted county codes.
-
-    Raises
-    ------
-    ValueError
-        If no village is treated.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"village_code": ["a", "b", "c"], "township_code": ["t1", "t1", "t2"],
-    ...                    "county_code": ["c1", "c1", "c2"], "cohort": [2023, 0, 2024]})
-    >>> pilot_counties(df)
-    ['c1']
-    """
-    v = _villages(panel)
-    treated = v[v[COHORT] > 0]
-    if treated.empty:
-        raise ValueError("no treated village: there is no pilot district to exclude")
-    first = treated[COHORT].min()
-    return sorted(str(c) for c in treated.loc[treated[COHORT] == first, "county_code"].unique())
 
 
 def drop_village_years(panel: pd.DataFrame, share: float = DROP_SHARE, seed: int | None = None) -> pd.DataFrame:
@@ -364,11 +332,9 @@ def low_share_controls(panel: pd.DataFrame, threshold: float = HIGH_SHARE) -> tu
 # estimators
 # ----------------------------------------------------------------------------------
 def _att_gt(panel, outcome, control_group, covariates, cluster, cohort=COHORT, **kwargs) -> DiDResult:
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    data, covs = covariate_columns(panel, list(covariates))
-    return att_gt(data, outcome, UNIT, TIME, cohort, covariates=covs or None, control_group=control_group,
-                  method="dr", cluster=CLUSTER_COLUMNS[cluster], **kwargs)
+    spec = Spec("cs", control_group, covariates, cluster)
+    data, covs = covariate_columns(panel, list(spec.covariates))
+    return att_gt(data, outcome, **spec.cs_arguments(covs, cohort=cohort), **kwargs)
 
 
 def cs_simple(panel: pd.DataFrame, outcome: str, control_group: str = "notyet",
@@ -509,7 +475,8 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
     * ``anticipation_1``: effects may start a year early (base period ``g - 2``): the June 2023
       implementing opinions were public before the city batch arrived, so a village of the
       2024 cohort may already have reacted in 2023;
-    * ``excluding_pilot``: drop the villages of the pilot district (:func:`pilot_counties`);
+    * ``excluding_pilot``: drop the villages of the pilot district
+      (:func:`analysis.core.treatment.pilot_counties`);
     * ``unbalanced_5pct``: drop ``drop_share`` of village-years at random
       (:func:`drop_village_years`, seeded by ``seed``) and estimate with
       ``allow_unbalanced=True``;
@@ -546,12 +513,15 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
     other_cg = "never" if control_group == "notyet" else "notyet"
     other_cl = "county" if cluster != "county" else "township"
     base = dict(control_group=control_group, covariates=list(covariates), cluster=cluster)
-    pilots = pilot_counties(panel)
-    no_pilot = panel.loc[~panel["county_code"].astype(str).isin(pilots)]
+    try:
+        pilots = pilot_counties(panel)
+        no_pilot, pilot_note = panel.loc[~panel["county_code"].astype(str).isin(pilots)], ""
+    except ValueError as err:  # no pilot district: the specification is reported as not estimable
+        no_pilot, pilot_note = None, str(err)
     unbalanced = drop_village_years(panel, drop_share, seed)
     low_share, info = low_share_controls(panel, threshold)
     notes = {
-        "excluding_pilot": "pilot district(s) dropped: " + ", ".join(pilots),
+        "excluding_pilot": pilot_note or "pilot district(s) dropped: " + ", ".join(pilots),
         "unbalanced_5pct": f"{len(panel) - len(unbalanced)} of {len(panel)} village-years dropped at random "
                            f"(share {drop_share:g}, seed {seed})",
         "controls_low_share_townships": f"comparison: {info['controls']} never-treated villages in "
@@ -574,6 +544,8 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
         for spec, data, kw in specs:
             note = ""
             try:
+                if data is None:
+                    raise ValueError(notes[spec])
                 row = cs_simple(data, outcome, **kw).tidy().iloc[0].to_dict()
             except ValueError as err:
                 row = {"outcome": outcome, "estimator": "cs", "aggregation": "simple", "term": "ATT",
@@ -886,7 +858,7 @@ def wild_summary(panel: pd.DataFrame, outcome: str, cluster: str = "township", B
         return None
     from analysis.inference.wild import wild_cluster_bootstrap
 
-    w = wild_cluster_bootstrap(panel, outcome, UNIT, TIME, COHORT, cluster=CLUSTER_COLUMNS[cluster],
+    w = wild_cluster_bootstrap(panel, outcome, UNIT, TIME, COHORT, cluster=cluster_column(cluster),
                                weights=WILD_WEIGHTS, B=int(B), seed=seed)
     lo, hi, p = normal_ci(w.estimate, w.std_error)
     return {"estimate": w.estimate, "std_error": w.std_error, "p_value": w.p_value_zero, "conf_low": w.conf_low,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.core.panel import DEFAULT_COVARIATES
+from analysis.core.spec import DEFAULT_COVARIATES, Spec
 from analysis.estimate import estimate
 from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
 from analysis.report.labels import label
@@ -118,7 +118,7 @@ def term(name: str, lang: str = "zh") -> str:
     return label(name, lang)
 
 
-def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, dict]:
+def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, Spec]:
     """How each estimator is run for its headline number, with the notebook's options.
 
     Parameters
@@ -131,16 +131,14 @@ def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = D
 
     Returns
     -------
-    dict
-        Estimator -> ``{"estimator", "control_group", "covariates", "row"}`` (``row``:
-        the aggregation of the overall effect), as :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS`
-        (which the Monte Carlo uses) with these options.
+    dict of str -> analysis.core.spec.Spec
+        Estimator -> its specification (``aggregation``: the tidy row of the overall effect), as
+        :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS` (which the Monte Carlo uses) with these options.
     """
-    cov = tuple(covariates)
-    specs = {name: dict(ESTIMATOR_SPECS[name]) for name in ESTIMATORS}
+    specs = {name: ESTIMATOR_SPECS[name] for name in ESTIMATORS}
     for name in ("cs", "bjs"):
-        specs[name].update(control_group=control_group, covariates=cov)
-    specs["sa"].update(covariates=cov)
+        specs[name] = specs[name].replace(control_group=control_group, covariates=covariates)
+    specs["sa"] = specs["sa"].replace(covariates=covariates)
     return specs
 
 
@@ -178,9 +176,9 @@ def headline_estimates(
     for oc in outcomes:
         for name in estimators:
             s = specs[name]
-            t = estimate(panel, oc, s["estimator"], control_group=s["control_group"], covariates=s["covariates"],
+            t = estimate(panel, oc, s.estimator, control_group=s.control_group, covariates=s.covariates,
                          cluster=cluster).tidy()
-            rows.append(t[t["aggregation"] == s["row"]].iloc[[0]])
+            rows.append(t[t["aggregation"] == s.aggregation].iloc[[0]])
     return pd.concat(rows, ignore_index=True)
 
 

@@ -46,7 +46,17 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from analysis.core.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import (
+    COHORT,
+    DEFAULT_COVARIATES,
+    TIME,
+    UNIT,
+    check_covariates,
+    check_outcomes,
+    cluster_column,
+)
+from analysis.core.treatment import pilot_counties
 from analysis.data import schema
 from analysis.report.labels import label
 
@@ -133,39 +143,6 @@ def _check_panel(panel: pd.DataFrame) -> None:
         raise ValueError("every village is treated in the window: there are no never-treated villages to compare")
 
 
-def _check_outcomes(panel: pd.DataFrame, outcomes: Sequence[str]) -> list[str]:
-    if isinstance(outcomes, str):
-        outcomes = [outcomes]
-    outcomes = list(outcomes)
-    if not outcomes:
-        raise ValueError("outcomes is empty: name at least one outcome")
-    bad = [o for o in outcomes if o not in schema.OUTCOMES]
-    if bad:
-        raise ValueError(
-            f"unknown outcome(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.OUTCOMES)}"
-        )
-    absent = [o for o in outcomes if o not in panel.columns]
-    if absent:
-        raise ValueError(f"outcome(s) {', '.join(map(repr, absent))} are not columns of the panel")
-    return outcomes
-
-
-def _check_covariates(covariates: Sequence[str]) -> list[str]:
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    bad = [c for c in covariates if c not in schema.COVARIATES]
-    if bad:
-        raise ValueError(
-            f"unknown covariate(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.COVARIATES)}"
-        )
-    return covariates
-
-
-def _cluster_column(cluster: str) -> str:
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster must be one of {', '.join(map(repr, CLUSTER_COLUMNS))}, got {cluster!r}")
-    return CLUSTER_COLUMNS[cluster]
-
-
 def baseline_year(panel: pd.DataFrame) -> int:
     """Return the baseline year: the first year of the panel.
 
@@ -225,7 +202,7 @@ def village_groups(panel: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``village_code, township_code, county_code, cohort, ever_treated`` (0/1),
         ``group`` (the cadre type, or ``"never"``) and ``pilot`` (0/1, village in a
-        pilot county, see :func:`pilot_counties`), sorted by village.
+        pilot county, see :func:`analysis.core.treatment.pilot_counties`), sorted by village.
     """
     _check_panel(panel)
     v = (
@@ -332,8 +309,8 @@ def baseline_balance(
     ValueError
         For an unknown outcome or covariate.
     """
-    outcomes = _check_outcomes(panel, schema.OUTCOMES if outcomes is None else outcomes)
-    covariates = _check_covariates(schema.COVARIATES if covariates is None else covariates)
+    outcomes = check_outcomes(panel, schema.OUTCOMES if outcomes is None else outcomes)
+    covariates = check_covariates(schema.COVARIATES if covariates is None else covariates)
     v = village_groups(panel).set_index(UNIT)
     values = _baseline_values(panel, [*outcomes, *covariates]).reindex(v.index)
     members = {"treated": v["ever_treated"] == 1, **{g: v["group"] == g for g in schema.UNIT_TYPES}}
@@ -381,7 +358,7 @@ def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCO
         Outcomes.
     by : {"cadre_type", "pilot"}
         ``cadre_type``: groups ``never``, ``treated`` and each cadre type; ``pilot``:
-        ``pilot`` and ``rest`` (:func:`pilot_counties`).
+        ``pilot`` and ``rest`` (:func:`analysis.core.treatment.pilot_counties`).
 
     Returns
     -------
@@ -393,7 +370,7 @@ def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCO
     ValueError
         For an unknown outcome or grouping, or a pre-period shorter than two years.
     """
-    outcomes = _check_outcomes(panel, outcomes)
+    outcomes = check_outcomes(panel, outcomes)
     years = pre_period_years(panel)
     v = village_groups(panel).set_index(UNIT)
     members = _members(v, by)
@@ -439,7 +416,7 @@ def village_changes(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTC
         One row per village (index ``village_code``), one column per outcome (NaN if the
         village has no pair of consecutive pre-period years with the outcome observed).
     """
-    outcomes = _check_outcomes(panel, outcomes)
+    outcomes = check_outcomes(panel, outcomes)
     years = pre_period_years(panel)
     pre = panel.loc[panel[TIME].isin(years), [UNIT, TIME, *outcomes]].sort_values([UNIT, TIME], kind="mergesort")
     consecutive = (pre[UNIT] == pre[UNIT].shift()).to_numpy() & (pre[TIME].diff() == 1).to_numpy()
@@ -530,9 +507,9 @@ def pretrend_gaps(
     ValueError
         For an unknown outcome, covariate, grouping or cluster level.
     """
-    outcomes = _check_outcomes(panel, outcomes)
-    covariates = _check_covariates(covariates)
-    cluster_col = _cluster_column(cluster)
+    outcomes = check_outcomes(panel, outcomes)
+    covariates = check_covariates(covariates)
+    cluster_col = cluster_column(cluster)
     v = village_groups(panel).set_index(UNIT)
     members = _members(v, by)
     reference = NEVER if by == "cadre_type" else "rest"
@@ -606,8 +583,8 @@ def propensity_design(
         Regressors with a ``const`` column first (index ``village_code``, villages with
         complete data only) and the ever-treated indicator.
     """
-    covariates = _check_covariates(covariates)
-    outcomes = _check_outcomes(panel, outcomes)
+    covariates = check_covariates(covariates)
+    outcomes = check_outcomes(panel, outcomes)
     v = village_groups(panel).set_index(UNIT)
     year = baseline_year(panel)
     base = panel[panel[TIME] == year]
@@ -699,36 +676,6 @@ def overlap_summary(scores: pd.DataFrame, low: float = OVERLAP_LOW, high: float 
 # ----------------------------------------------------------------------------- pilot district
 
 
-def pilot_counties(panel: pd.DataFrame) -> list[str]:
-    """Counties of the pilot: those holding villages of the earliest treated cohort.
-
-    In the default city the earliest cohort is 2023 (secretaries arrived in December
-    2022 in one district) and exactly one county holds it.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        Analysis panel with ``cohort`` and ``county_code``.
-
-    Returns
-    -------
-    list of str
-        Sorted county codes.
-
-    Raises
-    ------
-    ValueError
-        If no village is treated, or the earliest cohort is present in every county
-        (no pilot district to compare with the rest).
-    """
-    _check_panel(panel)
-    first = panel.loc[panel[COHORT] > 0, COHORT].min()
-    counties = sorted(str(c) for c in panel.loc[panel[COHORT] == first, "county_code"].unique())
-    if len(counties) == panel["county_code"].nunique():
-        raise ValueError(f"the first cohort {first} is present in every county: there is no pilot district")
-    return counties
-
-
 def pilot_summary(panel: pd.DataFrame) -> pd.DataFrame:
     """Villages, treated share and cohorts of the pilot counties and of the rest.
 
@@ -777,13 +724,13 @@ def pilot_comparison(
     Returns
     -------
     dict
-        ``counties`` (list of the pilot county codes, :func:`pilot_counties`),
+        ``counties`` (list of the pilot county codes, :func:`analysis.core.treatment.pilot_counties`),
         ``summary`` (:func:`pilot_summary`), ``balance`` (every outcome and covariate
         at baseline, all villages of the pilot counties against all of the rest),
         ``paths`` (:func:`pretrend_paths` with ``by="pilot"``) and ``gaps``
         (:func:`pretrend_gaps` with ``by="pilot"``).
     """
-    outcomes = _check_outcomes(panel, outcomes)
+    outcomes = check_outcomes(panel, outcomes)
     v = village_groups(panel).set_index(UNIT)
     values = _baseline_values(panel, [*schema.OUTCOMES, *schema.COVARIATES]).reindex(v.index)
     members = _members(v, "pilot")
