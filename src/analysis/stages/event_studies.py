@@ -54,7 +54,7 @@ from scipy import stats
 
 from analysis.core.panel import covariate_columns, covariate_year_interactions
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
 
@@ -93,7 +93,7 @@ intervals for every estimator; ``band_low``/``band_high`` the CS simultaneous (s
 (missing for the others); ``reference`` marks the normalised ``e = -1`` rows;
 ``pre_test_row`` the BJS pre-trend regression leads."""
 
-_TEXT: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "cs": ("Callaway-Sant'Anna（双重稳健）", "Callaway-Sant'Anna (doubly robust)"),
     "twfe": ("TWFE 事件研究（无协变量）", "TWFE event study (no covariates)"),
     "sa": ("Sun-Abraham", "Sun-Abraham"),
@@ -115,7 +115,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "treated vs never treated": ("已派驻 vs 从未派驻", "treated vs never treated"),
     "earlier vs later treated": ("先派驻 vs 后派驻（尚未派驻时）", "earlier vs later treated (not yet treated)"),
     "later vs earlier treated": ("后派驻 vs 先派驻（“禁止”比较）", "later vs earlier treated (\"forbidden\")"),
-}
+})
+"""This module's labels: estimators, comparison types, figure texts (else :func:`analysis.report.labels.label`)."""
 _STYLE: dict[str, dict[str, Any]] = {
     "cs": {"color": "#1f5fa8", "marker": "o"},
     "twfe": {"color": "#d0612a", "marker": "s"},
@@ -123,10 +124,6 @@ _STYLE: dict[str, dict[str, Any]] = {
     "bjs": {"color": "#8e44ad", "marker": "D"},
 }
 _OFFSETS = {"cs": -0.27, "twfe": -0.09, "sa": 0.09, "bjs": 0.27}
-
-
-def _t(key: str, lang: str, **kw) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
 
 
 def _short(outcome: str, lang: str) -> str:
@@ -462,7 +459,7 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
     if len(cs):
         x = cs["event_time"].to_numpy(float) + _OFFSETS["cs"]
         ax.fill_between(x, cs["band_low"], cs["band_high"], color=_STYLE["cs"]["color"], alpha=0.15, lw=0,
-                        label=_t("band", lang))
+                        label=LABELS("band", lang))
     for est in ESTIMATORS:
         d = f[f["estimator"] == est].sort_values("event_time")
         x = d["event_time"].to_numpy(float) + _OFFSETS[est]
@@ -471,7 +468,7 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
         ax.errorbar(x[est_ok], d.loc[est_ok, "estimate"],
                     yerr=[d.loc[est_ok, "estimate"] - d.loc[est_ok, "conf_low"],
                           d.loc[est_ok, "conf_high"] - d.loc[est_ok, "estimate"]],
-                    fmt=st["marker"], color=st["color"], ms=5, capsize=2.5, lw=1.2, label=_t(est, lang))
+                    fmt=st["marker"], color=st["color"], ms=5, capsize=2.5, lw=1.2, label=LABELS(est, lang))
         ref = d["reference"].to_numpy()
         if ref.any():
             ax.plot(x[ref], d.loc[ref, "estimate"], st["marker"], mfc="white", mec=st["color"], ms=5)
@@ -482,20 +479,20 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
         tr = tr[tr["event_time"].isin(f["event_time"].unique())].sort_values("event_time")
         if len(tr):
             ax.plot(tr["event_time"].astype(float), tr["value"], color="black", ls="--", lw=1, marker="x", ms=6,
-                    label=_t("truth", lang))
+                    label=LABELS("truth", lang))
     ax.axhline(0, color="0.4", lw=0.8)
-    ax.axvline(-0.5, color="0.2", lw=1, ls=":", label=_t("start", lang))
+    ax.axvline(-0.5, color="0.2", lw=1, ls=":", label=LABELS("start", lang))
     ax.axvspan(-1.45, -0.55, color="0.85", alpha=0.5, lw=0)
     ymin, ymax = ax.get_ylim()
-    ax.text(-1.0, ymax - 0.03 * (ymax - ymin), _t("ref", lang), ha="center", va="top", fontsize=7, color="0.3")
+    ax.text(-1.0, ymax - 0.03 * (ymax - ymin), LABELS("ref", lang), ha="center", va="top", fontsize=7, color="0.3")
     ticks = sorted(int(e) for e in f["event_time"].unique())
     binned = f.loc[(f["estimator"] == "twfe") & f["term"].str.contains("<=|>=", regex=True), ["event_time", "term"]]
     bins = {int(r.event_time): r.term.replace("e", "TWFE ", 1) for r in binned.itertuples()}
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{e}\n({bins[e]})" if e in bins else str(e) for e in ticks])
-    ax.set_xlabel(_t("xlabel", lang))
-    ax.set_ylabel(_t("ylabel", lang, name=name if lang == "zh" else name[:1].lower() + name[1:]))
-    ax.set_title(_t("title", lang, name=name), fontsize=11)
+    ax.set_xlabel(LABELS("xlabel", lang))
+    ax.set_ylabel(LABELS("ylabel", lang, name=name if lang == "zh" else name[:1].lower() + name[1:]))
+    ax.set_title(LABELS("title", lang, name=name), fontsize=11)
     ax.grid(axis="y", color="0.92")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, loc="lower center", ncol=3)
@@ -534,20 +531,20 @@ def plot_bacon(dec, lang: str = "zh", cs_att: float | None = None):
         if d.empty:
             continue
         c, m = styles[typ]
-        ax.scatter(d["weight"], d["estimate"], color=c, marker=m, s=70, label=_t(typ, lang), zorder=3)
+        ax.scatter(d["weight"], d["estimate"], color=c, marker=m, s=70, label=LABELS(typ, lang), zorder=3)
         for r in d.itertuples():
-            ctrl = _t("never", lang) if r.control == 0 else str(r.control)
+            ctrl = LABELS("never", lang) if r.control == 0 else str(r.control)
             ax.annotate(f"{r.treated} vs {ctrl}", (r.weight, r.estimate), xytext=(6, 4),
                         textcoords="offset points", fontsize=8)
-    ax.axhline(dec.total, color="#d0612a", ls="--", lw=1.2, label=f"{_t('twfe_line', lang)} ({dec.total:.3g})")
+    ax.axhline(dec.total, color="#d0612a", ls="--", lw=1.2, label=f"{LABELS('twfe_line', lang)} ({dec.total:.3g})")
     if cs_att is not None and np.isfinite(cs_att):
-        ax.axhline(cs_att, color="#1f5fa8", ls=":", lw=1.2, label=f"{_t('cs_line', lang)} ({cs_att:.3g})")
+        ax.axhline(cs_att, color="#1f5fa8", ls=":", lw=1.2, label=f"{LABELS('cs_line', lang)} ({cs_att:.3g})")
     ax.axhline(0, color="0.6", lw=0.6)
     ax.set_xlim(0, max(1.0, float(t["weight"].max()) * 1.15) if float(t["weight"].max()) > 0.85 else
                 float(t["weight"].max()) * 1.25)
-    ax.set_xlabel(_t("bacon_x", lang))
-    ax.set_ylabel(_t("bacon_y", lang, name=name))
-    ax.set_title(_t("bacon_title", lang, name=name), fontsize=11)
+    ax.set_xlabel(LABELS("bacon_x", lang))
+    ax.set_ylabel(LABELS("bacon_y", lang, name=name))
+    ax.set_title(LABELS("bacon_title", lang, name=name), fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="best")
     ax.grid(color="0.93")
     fig.tight_layout()

@@ -42,7 +42,7 @@ from analysis.core.spec import COHORT, TIME, UNIT, cluster_column
 from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, make_tidy, normal_ci
 
@@ -64,7 +64,6 @@ __all__ = [
     "section_payload",
     "subgroup_effects",
     "subgroup_table",
-    "term",
     "truth_levels",
 ]
 
@@ -88,7 +87,7 @@ CONTRASTS: tuple[tuple[str, str, str, int], ...] = (
 ``-1``: the level is claimed to *reduce* the outcome more than other cadres do; ``+1``: to
 *raise* it more."""
 
-_TERMS: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "law": ("政法（公检法司）", "Law enforcement"),
     "agriculture": ("农业（农牧渔）", "Agriculture"),
     "economic": ("经济（财力强单位）", "Economic (well-funded units)"),
@@ -112,33 +111,9 @@ _TERMS: dict[str, tuple[str, str]] = {
                                 "Effects by baseline strength (weak = first-year income below the median)"),
     "equality_p": ("相等检验 p", "equality p"),
     "per_village_year": ("（每村每年）", " (per village and year)"),
-}
+})
+"""This module's labels: levels, dimensions, figure texts (else :func:`analysis.report.labels.label`)."""
 _SHORT = {"cohort": "θ(g) ", "cohort_e0": "ATT(g,g) "}
-
-
-def term(name: str, lang: str = "zh") -> str:
-    """Return the display label of a level or term of this module (else of :func:`analysis.report.labels.label`).
-
-    Parameters
-    ----------
-    name : str
-        Level (``law``, ``weak``, a batch label, ...) or term key.
-    lang : {"zh", "en"}
-        Language.
-
-    Returns
-    -------
-    str
-        The label.
-
-    Examples
-    --------
-    >>> term("law", "en")
-    'Law enforcement'
-    """
-    if name in _TERMS:
-        return _TERMS[name][0 if lang == "zh" else 1]
-    return label(name, lang)
 
 
 # ----------------------------------------------------------------------------- estimation
@@ -702,9 +677,9 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
     has_truth = truth is not None and np.isfinite(truth)
     if lang == "zh":
         verb = "减少" if sign < 0 else "提高"
-        head = (f"是：{term(lv, 'zh')}派出的第一书记比其他类型更能{verb}“{label(oc, 'zh')}”" if better else
-                f"否（方向相反）：{term(lv, 'zh')}派出的第一书记{verb}“{label(oc, 'zh')}”的作用小于其他类型" if worse
-                else f"无法确定：{term(lv, 'zh')}派出的第一书记与其他类型在“{label(oc, 'zh')}”上的效应差异不显著")
+        head = (f"是：{LABELS(lv, 'zh')}派出的第一书记比其他类型更能{verb}“{label(oc, 'zh')}”" if better else
+                f"否（方向相反）：{LABELS(lv, 'zh')}派出的第一书记{verb}“{label(oc, 'zh')}”的作用小于其他类型" if worse
+                else f"无法确定：{LABELS(lv, 'zh')}派出的第一书记与其他类型在“{label(oc, 'zh')}”上的效应差异不显著")
         s = (f"{head}。效应分别为 {_num(row['estimate_level'])} 与 {_num(row['estimate_others'])}，"
              f"差异 {_num(d)}（95%置信区间 {_num(lo)} 至 {_num(hi)}，p = {row['p_value']:.3g}）")
         if has_truth:
@@ -713,11 +688,11 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
             s += "（因倾向得分重叠不足，未使用协变量）"
         return s + "。"
     verb = "reduce" if sign < 0 else "raise"
-    head = (f"Yes: with a {term(lv, 'en')} cadre the effect on {label(oc, 'en')} is larger in the hoped-for "
+    head = (f"Yes: with a {LABELS(lv, 'en')} cadre the effect on {label(oc, 'en')} is larger in the hoped-for "
             f"direction ({verb}) than with other cadre types" if better else
-            f"No, the opposite: {term(lv, 'en')} cadres {verb} {label(oc, 'en')} less than other cadre types"
+            f"No, the opposite: {LABELS(lv, 'en')} cadres {verb} {label(oc, 'en')} less than other cadre types"
             if worse else
-            f"Not clear: the effect of {term(lv, 'en')} cadres on {label(oc, 'en')} cannot be told apart from "
+            f"Not clear: the effect of {LABELS(lv, 'en')} cadres on {label(oc, 'en')} cannot be told apart from "
             "that of other cadre types")
     s = (f"{head}. Effects {_num(row['estimate_level'])} vs {_num(row['estimate_others'])}, difference {_num(d)} "
          f"(95% CI {_num(lo)} to {_num(hi)}, p = {row['p_value']:.3g})")
@@ -819,22 +794,23 @@ def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang
             ok = d["estimate"].notna().to_numpy()
             yerr = np.vstack([d["estimate"] - d["conf_low"], d["conf_high"] - d["estimate"]])[:, ok]
             ax.errorbar(x[ok], d["estimate"].to_numpy()[ok], yerr=yerr, fmt="o", color=colors[j % len(colors)],
-                        capsize=3, label=term(dim, lang) if len(dimensions) > 1 else term("estimate_ci", lang))
+                        capsize=3, label=LABELS(dim, lang) if len(dimensions) > 1 else LABELS("estimate_ci", lang))
             tr = d["truth"].to_numpy(float)
             if np.isfinite(tr).any():
                 ax.scatter(x, tr, marker="x", color="#c0392b", s=45, zorder=3,
-                           label=term("truth", lang) if j == 0 else None)
+                           label=LABELS("truth", lang) if j == 0 else None)
         ax.axhline(0, color="grey", lw=0.8)
         names = []
         for lv in levels:
             b = sub.loc[sub["level"] == lv, "batch"].iloc[0]
-            names.append(f"{lv}\n{term(b, lang)}" if b else term(lv, lang).replace("（", "\n（").replace(" (", "\n("))
+            names.append(f"{lv}\n{LABELS(b, lang)}" if b else
+                         LABELS(lv, lang).replace("（", "\n（").replace(" (", "\n("))
         ax.set_xticks(np.arange(len(levels)), names, fontsize=8)
         p = sub.groupby("dimension", sort=False)["equality_p"].first()
         ax.set_title(label(oc, lang) + "\n" + "; ".join(
-            f"{_SHORT.get(dim, '')}{term('equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
+            f"{_SHORT.get(dim, '')}{LABELS('equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
             if dim in p.index), fontsize=9)
-        ax.set_ylabel(term("effect_on", lang) + label(oc, lang) + "\n" + term("per_village_year", lang).strip(),
+        ax.set_ylabel(LABELS("effect_on", lang) + label(oc, lang) + "\n" + LABELS("per_village_year", lang).strip(),
                       fontsize=8)
     for ax in axes.ravel()[len(outcomes):]:
         ax.set_visible(False)
@@ -880,7 +856,7 @@ def findings(
         for oc, sub in t.groupby("outcome", sort=False):
             p = float(sub["equality_p"].iloc[0])
             pct = sub["pct_of_pre"] if "pct_of_pre" in sub else pd.Series(np.nan, index=sub.index)
-            parts = [f"{term(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
+            parts = [f"{LABELS(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
                      f"[{_num(lo)}, {_num(hi)}]" + (f" ({pc:+.1f}%)" if np.isfinite(pc) else "")
                      for lv, e, lo, hi, pc in zip(sub["level"], sub["estimate"], sub["conf_low"],
                                                   sub["conf_high"], pct.to_numpy(float), strict=True)]

@@ -47,7 +47,7 @@ import pandas as pd
 from analysis.core.panel import covariate_columns
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.data import schema
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
 
@@ -86,7 +86,7 @@ and interval as **percent** of it; ``twfe_*``: static TWFE without covariates
 **percent** (counts only); ``truth``: the synthetic city's simple ATT (``truth_pct`` in
 percent of the untreated mean)."""
 
-_TEXT: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "income": ("收入与发展", "Income and development"),
     "cases": ("案件与纠纷", "Cases and disputes"),
     "organisation": ("组织建设", "Party organisation"),
@@ -97,11 +97,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "xlabel": ("效应占从未派驻村均值（派驻后年份）的百分比（%），95%置信区间",
                "Effect as % of never-treated villages' mean in post-treatment years (95% CI)"),
     "title": ("派驻第一书记的平均效应（按指标类别）", "Average effect of a first secretary, by outcome family"),
-}
-
-
-def _t(key: str, lang: str) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1]
+})
+"""This module's labels: families, estimators, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
 def outcome_unit(outcome: str) -> str:
@@ -501,7 +498,7 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
         ax.set_yticks(y)
         ax.set_yticklabels([label(o, lang) for o in d["outcome"]], fontsize=9)
         ax.set_ylim(-0.6, len(d) - 0.4)
-        ax.set_title(_t(fam, lang), loc="left", fontsize=10.5)
+        ax.set_title(LABELS(fam, lang), loc="left", fontsize=10.5)
         both = np.r_[d["effect_pct_low"], d["effect_pct_high"], tw_lo, tw_hi, d["truth_pct"], 0.0]
         both = both[np.isfinite(both)]
         lo, hi = float(both.min()), float(both.max())
@@ -509,15 +506,15 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
         ax.set_xlim(lo - pad, hi + 2 * pad)
         ax.grid(axis="x", color="0.9")
         ax.tick_params(axis="x", labelsize=8)
-    axes[-1, 0].set_xlabel(_t("xlabel", lang))
+    axes[-1, 0].set_xlabel(LABELS("xlabel", lang))
     handles = [
-        plt.Line2D([], [], color=c_cs, marker="o", ls="-", label=_t("cs", lang)),
-        plt.Line2D([], [], color=c_tw, marker="s", ls="-", label=_t("twfe", lang)),
+        plt.Line2D([], [], color=c_cs, marker="o", ls="-", label=LABELS("cs", lang)),
+        plt.Line2D([], [], color=c_tw, marker="s", ls="-", label=LABELS("twfe", lang)),
     ]
     if has_truth:
         handles.append(plt.Line2D([], [], color="black", marker="|", ms=12, mew=2, ls="none",
-                                  label=_t("truth", lang)))
-    fig.suptitle(_t("title", lang), fontsize=12)
+                                  label=LABELS("truth", lang)))
+    fig.suptitle(LABELS("title", lang), fontsize=12)
     fig.legend(handles=handles, loc="lower center", ncol=1, frameon=False, fontsize=8.5,
                bbox_to_anchor=(0.5, -0.01 - 0.025 * len(handles)))
     fig.tight_layout()
@@ -557,11 +554,12 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str
         parts = [f"{label(r.outcome, lang)} {r.effect_pct:+.1f}%" + (f"（p={r.rw_p:.3f}）" if zh else
                  f" (RW p = {r.rw_p:.3f})") for r in sig.itertuples()]
         if zh:
-            s = f"{_t(fam, lang)}：经 Romano-Wolf 族内校正后，{len(sig)}/{len(d)} 项效应在 {alpha:.0%} 水平上显著不为零"
+            s = (f"{LABELS(fam, lang)}：经 Romano-Wolf 族内校正后，{len(sig)}/{len(d)} 项效应在 {alpha:.0%} "
+                 "水平上显著不为零")
             s += ("：" + "；".join(parts)) if parts else ""
             s += (f"。无法与零区分：{_names(non['outcome'], lang)}。" if len(non) else "。")
         else:
-            s = (f"{_t(fam, lang)}: after the Romano-Wolf adjustment within the family, {len(sig)} of {len(d)} "
+            s = (f"{LABELS(fam, lang)}: after the Romano-Wolf adjustment within the family, {len(sig)} of {len(d)} "
                  f"effects are distinguishable from zero at {alpha:.0%}")
             s += (": " + "; ".join(parts)) if parts else ""
             s += (f". Not distinguishable from zero: {_names(non['outcome'], lang)}." if len(non) else ".")

@@ -57,7 +57,7 @@ from analysis.core.treatment import pilot_counties
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, normal_ci
 
@@ -121,12 +121,14 @@ SPECS: dict[str, tuple[str, str]] = {
                                      "Controls only from townships with under half of villages treated"),
 }
 """Specification key -> (Chinese, English) description."""
+SPEC_LABELS = Labels(SPECS)
+"""The descriptions of :data:`SPECS` as labels: ``SPEC_LABELS(spec, lang)``."""
 
 ALTERNATIVE_COLUMNS = ["outcome", "spec", "description", "estimate", "std_error", "conf_low", "conf_high",
                        "p_value", "diff_vs_headline", "n_obs", "n_units", "n_clusters", "control_group", "note"]
 """Columns of the alternative-specification table as saved."""
 
-_TERMS: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "rm_axis": ("M̄（事后违背 / 事前最大违背）", "M̄ (post-period violation / largest pre-period one)"),
     "sd_axis": ("M（事前标准误的倍数，1 SE = {unit}）", "M (multiples of the pre-period SE, 1 SE = {unit})"),
     "rm_title": ("相对幅度", "Relative magnitudes"),
@@ -137,16 +139,9 @@ _TERMS: dict[str, tuple[str, str]] = {
     "e0": ("当年效应 (e=0)", "First-year effect (e=0)"),
     "average": ("事后平均效应", "Average post-period effect"),
     "breakdown": ("临界值（区间开始包含0）：", "breakdown value (CI first includes 0): "),
-}
+})
+"""This module's labels: figure texts (else :func:`analysis.report.labels.label`)."""
 _CLUSTER_ZH = {"township": "乡镇", "county": "区县", "village": "村"}
-
-
-def _t(key: str, lang: str) -> str:
-    return _TERMS[key][0 if lang == "zh" else 1]
-
-
-def _spec_label(spec: str, lang: str) -> str:
-    return SPECS[spec][0 if lang == "zh" else 1]
 
 
 def _headline_label(control_group: str, with_covariates: bool, cluster: str, lang: str) -> str:
@@ -163,7 +158,7 @@ def _headline_label(control_group: str, with_covariates: bool, cluster: str, lan
 def _row_label(row: pd.Series, lang: str) -> str:
     """Label of an alternative-specification row (the headline's from its own options)."""
     if row["spec"] != "headline":
-        return _spec_label(row["spec"], lang)
+        return SPEC_LABELS(row["spec"], lang)
     opts = json.loads(row["options"]) if isinstance(row.get("options"), str) else {}
     inverse = {v: k for k, v in CLUSTER_COLUMNS.items()}
     return _headline_label(row["control_group"], bool(opts.get("covariates")),
@@ -555,7 +550,7 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
                 head = row["estimate"]
             note = note or notes.get(spec, "")
             desc = (_headline_label(control_group, bool(covariates), cluster, "en") if spec == "headline"
-                    else _spec_label(spec, "en"))
+                    else SPEC_LABELS(spec, "en"))
             rows.append({"spec": spec, "description": desc, **row,
                          "diff_vs_headline": row["estimate"] - head, "note": note})
     out = pd.DataFrame(rows)
@@ -750,7 +745,7 @@ def plot_honest(h: HonestSummary, lang: str = "zh"):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     colours = {"e=0": "#1f77b4", "average": "#d62728"}
-    names = {"e=0": _t("e0", lang), "average": _t("average", lang)}
+    names = {"e=0": LABELS("e0", lang), "average": LABELS("average", lang)}
     targets = [t for t in ("e=0", "average") if t in set(h.bounds["target"])]
     for ax, method in zip(axes, ("rm", "sd"), strict=True):
         b = h.bounds[h.bounds["method"] == method]
@@ -771,19 +766,19 @@ def plot_honest(h: HonestSummary, lang: str = "zh"):
         ax.axhline(0.0, color="black", lw=0.8)
         ax.axvspan(x0 - step / 2, x0 + step / 2, color="0.92", zorder=0)
         ticks = [x0, *grid.tolist()]
-        ax.set_xticks(ticks, [_t("original", lang)] + [f"{g:g}" for g in grid])
+        ax.set_xticks(ticks, [LABELS("original", lang)] + [f"{g:g}" for g in grid])
         ax.set_xlim(x0 - step / 2, grid.max() + step / 2)
         sep = "，" if lang == "zh" else ", "
         short = {"e=0": "e=0", "average": "平均" if lang == "zh" else "average"}
         bds = sep.join(f"{short[tgt]} {_fmt(h.breakdown_of(tgt, method)[1], 3)}" for tgt in targets)
-        ax.set_title(f"{_t(method + '_title', lang)}\n{_t('breakdown', lang)}{bds}", fontsize=10)
+        ax.set_title(f"{LABELS(method + '_title', lang)}\n{LABELS('breakdown', lang)}{bds}", fontsize=10)
         if method == "rm":
-            ax.set_xlabel(_t("rm_axis", lang))
+            ax.set_xlabel(LABELS("rm_axis", lang))
             ax.set_ylabel(label(h.outcome, lang) + (" 95% 置信区间" if lang == "zh" else ", 95% CI"))
         else:
-            ax.set_xlabel(_t("sd_axis", lang).format(unit=_fmt(h.sd_unit)))
+            ax.set_xlabel(LABELS("sd_axis", lang, unit=_fmt(h.sd_unit)))
         ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.suptitle(_t("title", lang).format(outcome=label(h.outcome, lang)))
+    fig.suptitle(LABELS("title", lang, outcome=label(h.outcome, lang)))
     fig.tight_layout()
     return fig
 
@@ -1091,7 +1086,7 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
                              f"{ri['B']} draws); statistic: CS simple ATT without covariates")})
         for r in alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")].itertuples():
             rows.append({"outcome": o, "check": r.spec, "estimate": r.estimate, "conf_low": r.conf_low,
-                         "conf_high": r.conf_high, "p_value": r.p_value, "meaning": _spec_label(r.spec, lang)})
+                         "conf_high": r.conf_high, "p_value": r.p_value, "meaning": SPEC_LABELS(r.spec, lang)})
         sp = spillover.get(o)
         if sp is not None:
             s = sp.tidy().iloc[0]

@@ -34,7 +34,7 @@ import pandas as pd
 from analysis.core.spec import DEFAULT_COVARIATES, Spec
 from analysis.estimate import estimate
 from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "plot_monte_carlo",
     "run_monte_carlo",
     "section_payload",
-    "term",
 ]
 
 ESTIMATORS: tuple[str, ...] = ("cs", "sa", "bjs", "twfe")
@@ -72,7 +71,7 @@ VS_TRUTH_COLUMNS = ("outcome", "estimator", "term", "estimate", "std_error", "co
 MC_COLUMNS = ("outcome", "estimator", "replications", "mean_truth", "bias", "bias_mc_se", "relative_bias", "rmse",
               "coverage", "coverage_mc_se")
 
-_TERMS: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "cs": ("CS（Callaway-Sant'Anna，主估计）", "CS (Callaway-Sant'Anna, headline)"),
     "sa": ("SA（Sun-Abraham）", "SA (Sun-Abraham)"),
     "bjs": ("BJS（插补法）", "BJS (imputation)"),
@@ -89,33 +88,8 @@ _TERMS: dict[str, tuple[str, str]] = {
     "mc_se": ("误差线：±1.96 蒙特卡洛标准误", "bars: ±1.96 Monte Carlo SE"),
     "effect_on": ("效应：", "Effect on "),
     "per_village_year": ("（每村每年）", " (per village and year)"),
-}
-
-
-def term(name: str, lang: str = "zh") -> str:
-    """Return the display label of an estimator or term of this module.
-
-    Parameters
-    ----------
-    name : str
-        Estimator (``cs``, ``sa``, ``bjs``, ``twfe``) or term key; else an outcome or
-        term known to :func:`analysis.report.labels.label`.
-    lang : {"zh", "en"}
-        Language.
-
-    Returns
-    -------
-    str
-        The label.
-
-    Examples
-    --------
-    >>> term("twfe", "en")
-    'TWFE (static, benchmark)'
-    """
-    if name in _TERMS:
-        return _TERMS[name][0 if lang == "zh" else 1]
-    return label(name, lang)
+})
+"""This module's labels: estimators, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
 def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, Spec]:
@@ -418,17 +392,17 @@ def plot_estimates_vs_truth(table: pd.DataFrame, lang: str = "zh", ncol: int = 3
                         fmt="o", color=color, mfc=color if r["covered"] else "white", capsize=3)
         ax.axhline(float(d["truth"].iloc[0]), color="#c0392b", ls="--", lw=1.2)
         ax.axhline(0, color="grey", lw=0.6)
-        ax.set_xticks(x, [term(e, lang).split("（")[0].split(" (")[0] for e in d["estimator"]])
+        ax.set_xticks(x, [LABELS(e, lang).split("（")[0].split(" (")[0] for e in d["estimator"]])
         ax.set_title(label(oc, lang), fontsize=10)
-        ax.set_ylabel(term("effect_on", lang) + label(oc, lang) + "\n" + term("per_village_year", lang).strip(),
+        ax.set_ylabel(LABELS("effect_on", lang) + label(oc, lang) + "\n" + LABELS("per_village_year", lang).strip(),
                       fontsize=8)
     for ax in axes.ravel()[len(outcomes):]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color="#c0392b", ls="--", label=term("truth", lang)),
-               Line2D([], [], color=color, marker="o", ls="", label=term("covered", lang)),
-               Line2D([], [], color=color, marker="o", mfc="white", ls="", label=term("missed", lang))]
+    handles = [Line2D([], [], color="#c0392b", ls="--", label=LABELS("truth", lang)),
+               Line2D([], [], color=color, marker="o", ls="", label=LABELS("covered", lang)),
+               Line2D([], [], color=color, marker="o", mfc="white", ls="", label=LABELS("missed", lang))]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(term("title_vs_truth", lang) + ("（CS / SA / BJS / TWFE）" if lang == "zh" else
+    fig.suptitle(LABELS("title_vs_truth", lang) + ("（CS / SA / BJS / TWFE）" if lang == "zh" else
                                                  " (CS / SA / BJS / TWFE)"))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
@@ -467,19 +441,19 @@ def plot_monte_carlo(summary: pd.DataFrame, lang: str = "zh"):
         half = 196 * d["coverage_mc_se"].to_numpy(float)
         a2.errorbar(x, cov, yerr=[cov - np.clip(cov - half, 0, 100), np.clip(cov + half, 0, 100) - cov],
                     fmt="o", capsize=3, color=colors[j % len(colors)], label=label(oc, lang))
-    names = [term(e, lang).split("（")[0].split(" (")[0] for e in ests]
+    names = [LABELS(e, lang).split("（")[0].split(" (")[0] for e in ests]
     a1.axhline(0, color="grey", lw=0.8)
     a1.set_xticks(np.arange(len(ests)), names)
-    a1.set_ylabel(term("rel_bias", lang))
-    a1.set_title(term("rel_bias", lang), fontsize=10)
-    a2.axhline(100 * NOMINAL, color="#c0392b", ls="--", lw=1.2, label=term("nominal", lang))
+    a1.set_ylabel(LABELS("rel_bias", lang))
+    a1.set_title(LABELS("rel_bias", lang), fontsize=10)
+    a2.axhline(100 * NOMINAL, color="#c0392b", ls="--", lw=1.2, label=LABELS("nominal", lang))
     a2.set_xticks(np.arange(len(ests)), names)
     a2.set_ylim(-2, 102)
-    a2.set_ylabel(term("coverage", lang) + " (%)")
-    a2.set_title(term("coverage", lang), fontsize=10)
+    a2.set_ylabel(LABELS("coverage", lang) + " (%)")
+    a2.set_title(LABELS("coverage", lang), fontsize=10)
     a2.legend(frameon=False, fontsize=8, loc="lower left")
     r = int(summary["replications"].max())
-    fig.suptitle(term("title_mc", lang).format(r=r) + ("；" if lang == "zh" else "; ") + term("mc_se", lang))
+    fig.suptitle(LABELS("title_mc", lang).format(r=r) + ("；" if lang == "zh" else "; ") + LABELS("mc_se", lang))
     fig.tight_layout()
     return fig
 
@@ -513,9 +487,9 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
         for e, d in vs_truth.groupby("estimator", sort=False):
             k = int(d["covered"].sum())
             mab = float(d["relative_bias"].abs().mean())
-            out.append(f"本城市：{term(e, 'zh')}的95%置信区间在{n_oc}个结果中覆盖真实值{k}个，"
+            out.append(f"本城市：{LABELS(e, 'zh')}的95%置信区间在{n_oc}个结果中覆盖真实值{k}个，"
                        f"平均绝对相对偏差{100 * mab:.1f}%。" if zh else
-                       f"This city: the 95% interval of {term(e, 'en')} covers the truth for {k} of {n_oc} outcomes; "
+                       f"This city: the 95% interval of {LABELS(e, 'en')} covers the truth for {k} of {n_oc} outcomes; "
                        f"mean absolute relative bias {100 * mab:.1f}%.")
     if mc_summary is not None and not mc_summary.empty:
         for r in mc_summary.to_dict("records"):
@@ -523,10 +497,11 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
             rb = r["relative_bias"]
             rb_se = r["bias_mc_se"] / abs(r["mean_truth"]) if r["mean_truth"] else np.nan
             out.append(
-                f"蒙特卡洛（{r['replications']}个城市），{label(r['outcome'], 'zh')}，{term(r['estimator'], 'zh')}："
+                f"蒙特卡洛（{r['replications']}个城市），{label(r['outcome'], 'zh')}，{LABELS(r['estimator'], 'zh')}："
                 f"相对偏差{_pct(rb)}（蒙特卡洛标准误{100 * rb_se:.1f}个百分点），RMSE {r['rmse']:.3g}，"
                 f"覆盖率{cov:.0f}%（±{1.96 * cse:.0f}，名义95%）。" if zh else
-                f"Monte Carlo ({r['replications']} cities), {label(r['outcome'], 'en')}, {term(r['estimator'], 'en')}: "
+                f"Monte Carlo ({r['replications']} cities), {label(r['outcome'], 'en')}, "
+                f"{LABELS(r['estimator'], 'en')}: "
                 f"relative bias {_pct(rb)} (MC SE {100 * rb_se:.1f} points), RMSE {r['rmse']:.3g}, "
                 f"coverage {cov:.0f}% (±{1.96 * cse:.0f}; nominal 95%)."
             )

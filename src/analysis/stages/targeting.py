@@ -58,7 +58,7 @@ from analysis.core.spec import (
 )
 from analysis.core.treatment import pilot_counties
 from analysis.data import schema
-from analysis.report.labels import label
+from analysis.report.labels import Labels
 
 PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
 """Outcomes whose pre-period trends are compared by default (the notebook's ``outcomes``)."""
@@ -77,7 +77,7 @@ OVERLAP_LOW, OVERLAP_HIGH = 0.05, 0.95
 SMALL_DIFFERENCE = 0.1
 """Conventional threshold of a negligible standardised difference (Austin 2009)."""
 
-_TEXT: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "treated": ("全部派驻村", "All treated villages"),
     "never": ("从未派驻村", "Never-treated villages"),
     "law": ("政法单位派驻（公检法司）", "Law-enforcement cadre"),
@@ -102,29 +102,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "density": ("密度", "Density"),
     "pscore_title": ("倾向得分分布：派驻村与从未派驻村", "Propensity scores of treated and never-treated villages"),
     "bounds": ("0.05 / 0.95", "0.05 / 0.95"),
-}
-
-
-def text(key: str, lang: str = "zh", **fmt) -> str:
-    """Return a label of this module (groups, derived variables, figure texts).
-
-    Parameters
-    ----------
-    key : str
-        Key of the label; unknown keys fall back to :func:`analysis.report.labels.label`.
-    lang : {"zh", "en"}
-        Language.
-    **fmt
-        Values for ``{placeholders}`` in the label.
-
-    Returns
-    -------
-    str
-        The label.
-    """
-    if key in _TEXT:
-        return _TEXT[key][0 if lang == "zh" else 1].format(**fmt)
-    return label(key, lang)
+})
+"""This module's labels: groups, derived variables, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
 # ----------------------------------------------------------------------------- checks and frames
@@ -777,17 +756,17 @@ def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
         s = balance[balance["group"] == g]
         y = np.array([pos[v] for v in s["variable"]]) + (k - (len(groups) - 1) / 2) * step
         ax.scatter(s["std_diff"], y, marker=markers[k % len(markers)], s=40 if k == 0 else 22,
-                   color="black" if k == 0 else None, zorder=3, label=text(g, lang))
+                   color="black" if k == 0 else None, zorder=3, label=LABELS(g, lang))
     ax.axvline(0, color="grey", lw=0.8)
     for x in (-SMALL_DIFFERENCE, SMALL_DIFFERENCE):
         ax.axvline(x, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(range(len(variables)), [text(v, lang) for v in variables], fontsize=8)
+    ax.set_yticks(range(len(variables)), [LABELS(v, lang) for v in variables], fontsize=8)
     ax.invert_yaxis()
-    ax.set_ylabel(text("variable", lang))
+    ax.set_ylabel(LABELS("variable", lang))
     ref = balance["reference"].iloc[0]
-    ax.set_xlabel(text("std_diff", lang) + (f"，对照：{text(ref, lang)}" if lang == "zh"
-                                             else f"; reference: {text(ref, lang)}"))
-    ax.set_title(text("balance_title" if ref == NEVER else "pilot_balance_title", lang, year=year))
+    ax.set_xlabel(LABELS("std_diff", lang) + (f"，对照：{LABELS(ref, lang)}" if lang == "zh"
+                                             else f"; reference: {LABELS(ref, lang)}"))
+    ax.set_title(LABELS("balance_title" if ref == NEVER else "pilot_balance_title", lang, year=year))
     ax.legend(frameon=False, fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -821,16 +800,16 @@ def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "tr
         for g in groups:
             s = paths[(paths["outcome"] == o) & (paths["group"] == g)]
             color, ls = styles.get(g, (None, ":"))
-            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=text(g, lang))
+            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=LABELS(g, lang))
         ax.axhline(100, color="grey", lw=0.6)
-        ax.set_title(text(o, lang), fontsize=9)
-        ax.set_xlabel(text("year", lang))
-        ax.set_ylabel(text("index", lang, year=first))
+        ax.set_title(LABELS(o, lang), fontsize=9)
+        ax.set_xlabel(LABELS("year", lang))
+        ax.set_ylabel(LABELS("index", lang, year=first))
         ax.set_xticks(sorted(s["year"].unique()))
         ax.tick_params(labelsize=7)
     axes.ravel()[0].legend(frameon=False, fontsize=8)
-    who = "，".join(text(g, lang) for g in groups) if lang == "zh" else " vs ".join(text(g, lang) for g in groups)
-    fig.suptitle(text("paths_title", lang, year=first) + ("：" if lang == "zh" else ": ") + who)
+    who = "，".join(LABELS(g, lang) for g in groups) if lang == "zh" else " vs ".join(LABELS(g, lang) for g in groups)
+    fig.suptitle(LABELS("paths_title", lang, year=first) + ("：" if lang == "zh" else ": ") + who)
     fig.tight_layout()
     return fig
 
@@ -859,13 +838,13 @@ def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
     for g, m, color in (("treated", scores["ever_treated"] == 1, "#c44e52"), (NEVER, scores["ever_treated"] == 0,
                                                                               "#4c72b0")):
         ax.hist(scores.loc[m, "pscore"], bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=color,
-                label=f"{text(g, lang)} (n={int(m.sum())})")
+                label=f"{LABELS(g, lang)} (n={int(m.sum())})")
     for x in (OVERLAP_LOW, OVERLAP_HIGH):
         ax.axvline(x, color="grey", ls="--", lw=0.8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel(text("pscore", lang))
-    ax.set_ylabel(text("density", lang))
-    ax.set_title(text("pscore_title", lang))
+    ax.set_xlabel(LABELS("pscore", lang))
+    ax.set_ylabel(LABELS("density", lang))
+    ax.set_title(LABELS("pscore_title", lang))
     ax.legend(frameon=False, fontsize=8, loc="upper center")
     fig.tight_layout()
     return fig
@@ -990,7 +969,7 @@ _SHORT: dict[str, tuple[str, str]] = {
 def _short(name: str, lang: str) -> str:
     if name in _SHORT:
         return _SHORT[name][0 if lang == "zh" else 1]
-    return text(name, lang)
+    return LABELS(name, lang)
 
 
 def _fmt(x: float, outcome: str, signed: bool = False) -> str:
