@@ -245,14 +245,14 @@ def test_summary_payload_and_no_mutation(panel, alternatives, honest_new_members
     assert list(table.columns) == ["outcome", "check", "estimate", "conf_low", "conf_high", "p_value", "meaning"]
     assert {"headline", "honest_rm", "honest_sd", "pretrend_power", "wild_bootstrap", "randomisation",
             "spillover", *SPECS} == set(table["check"])
-    payload = robustness.results_payload([o], low_share_info=info, **checks)
+    payload = robustness.payload([o], low_share_info=info, **checks)
     entry = payload[o]
     assert set(entry) >= {"honest", "pretrend_power", "wild", "randomisation", "alternatives", "spillover"}
     assert set(entry["alternatives"]) == set(SPECS)
     assert entry["honest"]["target"] == "average" and {"M", "lb", "ub"} <= set(entry["honest"]["rm"][0])
     assert entry["honest"]["breakdown_rm"] == pytest.approx(h.breakdown_of("average", "rm")[0])
     text = json.dumps(payload, sort_keys=True)
-    assert text == json.dumps(robustness.results_payload([o], low_share_info=info, **checks), sort_keys=True)
+    assert text == json.dumps(robustness.payload([o], low_share_info=info, **checks), sort_keys=True)
     for lang in ("zh", "en"):
         (para,) = robustness.findings([o], low_share_info=info, lang=lang, **checks)
         assert f"{h.breakdown_of('average', 'rm')[0]:.2f}"[:3] in para

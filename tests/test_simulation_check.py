@@ -116,7 +116,7 @@ def test_truth_path_from_a_simulated_store(city_store, estimates, tmp_path):
     mc = pd.DataFrame({"outcome": "income_per_capita", "estimator": ["cs", "cs"], "estimate": [1.0, 3.0],
                        "std_error": 1.0, "conf_low": [0.0, 2.5], "conf_high": [2.0, 4.0], "truth": 2.0,
                        "replication": [0, 1], "seed": [1, 2]})
-    payload = sc.section_payload(estimates, vs, sc.monte_carlo_summary(mc), "checked", {"replications": 2})
+    payload = sc.payload(estimates, vs, sc.monte_carlo_summary(mc), "checked", {"replications": 2})
     doc = json.loads(write_section(tmp_path, "simulation_check", payload).read_text())
     assert doc["available"] is True and doc["note"] == "checked"
     assert len(doc["estimates_vs_truth"]) == len(vs)
@@ -148,7 +148,7 @@ def test_callers_frames_are_not_mutated(panel, estimates, city):
     sc.headline_estimates(panel, ["projects"], estimators=("cs",))
     vs = sc.estimates_vs_truth(estimates, city.truth_aggregates)
     v0 = vs.copy(deep=True)
-    sc.section_payload(estimates, vs, None, "x")
+    sc.payload(estimates, vs, None, "x")
     pd.testing.assert_frame_equal(panel, p0)
     pd.testing.assert_frame_equal(estimates, e0)
     pd.testing.assert_frame_equal(city.truth_aggregates, t0)

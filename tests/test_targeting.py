@@ -240,8 +240,8 @@ def test_pilot_counties_fails_when_first_cohort_is_everywhere(panel):
 def test_summary_and_findings(panel, balance, gaps, propensity, tmp_path):
     ov = tg.overlap_summary(propensity.scores)
     pilot = tg.pilot_comparison(panel, covariates=COVS)
-    s = tg.targeting_summary(balance, gaps, propensity, ov, pilot, baseline=2018, pre_years=[2018, 2022],
-                             covariates=COVS, cluster="township")
+    s = tg.payload(balance, gaps, propensity, ov, pilot, baseline=2018, pre_years=[2018, 2022],
+                   covariates=COVS, cluster="township")
     gap = s["pretrend_gap"]["income_per_capita"]
     assert abs(gap["conditional"]["estimate"]) < abs(gap["unconditional"]["estimate"])
     assert s["pilot"]["counties"] == ["990101"]
@@ -252,7 +252,7 @@ def test_summary_and_findings(panel, balance, gaps, propensity, tmp_path):
     assert a == b and "pretrend_gap" in json.loads(a)
     inc = s["baseline_means"]["income_per_capita"]
     for lang, word in (("en", "poorer"), ("zh", "更穷")):
-        text = tg.findings(s, lang)
+        text = "\n".join(tg.findings(s, lang))
         assert word in text and f"{inc['treated']:,.0f}" in text and len(text.splitlines()) == 4
 
 

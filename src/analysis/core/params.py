@@ -2,9 +2,10 @@
 
 Every notebook's ``parameters`` cell uses names from :data:`CATALOGUE`. The pipeline
 validates the parameters of every notebook it is about to run *before running the
-first one*, and each notebook validates its own again in its first cell (so a
-notebook opened by hand fails the same way). A wrong value stops the run with a
-message that names the parameter, the value and the allowed values.
+first one*, and each notebook validates its own again when it starts
+(:func:`analysis.stages.notebook.run_notebook`), so a notebook opened by hand fails the
+same way. A wrong value stops the run with a message that names the parameter, the value
+and the allowed values.
 """
 
 from __future__ import annotations

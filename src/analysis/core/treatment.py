@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 NEVER_TREATED = 0
+TREATMENT_COLUMNS: tuple[str, ...] = ("cohort", "cadre_type", "batch", "event_time", "treated")
+"""Columns :func:`attach_treatment` adds to the canonical panel."""
 
 
 def _exposure_days(postings: pd.DataFrame, years: np.ndarray, window_end: pd.Timestamp) -> pd.DataFrame:

@@ -11,4 +11,8 @@ notebook                  stage module
 ``05_robustness``         :mod:`analysis.stages.robustness`
 ``06_simulation_check``   :mod:`analysis.stages.simulation_check`
 ========================  ======================================
+
+Every stage exposes one entry point, ``run(panel, params, truth=None) -> StageResult``
+(:mod:`analysis.stages.base`); :func:`analysis.stages.notebook.run_notebook` is what each notebook
+calls to validate its parameters, load the data, run its stage and save the result.
 """

@@ -1,4 +1,4 @@
-"""Event studies: dynamic effects from four estimators, pre-trend tests, Goodman-Bacon decomposition.
+"""Event studies (notebook ``03_event_studies``): dynamic effects from four estimators, pre-tests, Goodman-Bacon.
 
 For one outcome, :func:`event_study` estimates the effect by event time ``e = t - g`` (years
 since the first secretary's cohort year ``g``) with
@@ -37,8 +37,10 @@ Caveats
 * Pointwise intervals are not adjusted for multiple testing; use the CS band for
   statements about the whole path.
 
-Functions take frames and return frames, figures and dicts; they never open the store or
-write files.
+:func:`run` is the stage: the event study of every outcome of the notebook, their tables and
+figures, the ``event_studies`` section of ``results.json`` (:func:`payload`) and the findings
+(:func:`findings`). Functions take frames and return frames, figures and dicts; they never open
+the store or write files (:func:`analysis.stages.base.save` writes them).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, che
 from analysis.report.labels import Labels, label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "ESTIMATORS",
@@ -66,9 +69,10 @@ __all__ = [
     "bjs_pretrend_periods",
     "event_study",
     "findings",
+    "payload",
     "plot_bacon",
     "plot_event_study",
-    "results_payload",
+    "run",
     "summary_table",
 ]
 
@@ -401,7 +405,7 @@ def summary_table(studies: Mapping[str, EventStudy]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def results_payload(studies: Mapping[str, EventStudy]) -> dict[str, Any]:
+def payload(studies: Mapping[str, EventStudy]) -> dict[str, Any]:
     """Build the ``event_studies`` section of ``results.json``.
 
     Parameters
@@ -551,7 +555,7 @@ def plot_bacon(dec, lang: str = "zh", cs_att: float | None = None):
     return fig
 
 
-def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float = ALPHA) -> str:
+def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float = ALPHA) -> list[str]:
     """State, in computed sentences, what the event studies and decompositions show.
 
     Parameters
@@ -565,8 +569,8 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
 
     Returns
     -------
-    str
-        Per outcome: the CS path after treatment and whether its band excludes zero, the
+    list of str
+        One paragraph per outcome: the CS path after treatment and whether its band excludes zero, the
         pre-test verdicts, how TWFE compares and the weight on forbidden comparisons.
     """
     zh = lang == "zh"
@@ -607,4 +611,45 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
                  + (f"; treated-vs-never comparisons carry {w[never]:.1%} of the weight with estimate {e[never]:.3g}."
                     if never in w else "."))
         lines.append(s)
-    return "\n".join(lines)
+    return lines
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Estimate the event study of every outcome with four estimators (notebook ``03_event_studies``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``covariates``, ``control_group``,
+        ``cluster``, ``bootstrap_draws``, ``seed`` and ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth, drawn in the figures when available.
+
+    Returns
+    -------
+    StageResult
+        Tables ``03_event_studies``, ``03_summary``, ``03_bacon``; figures ``03_event_<outcome>``
+        then ``03_bacon_<outcome>``; the ``event_studies`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang = params["lang"]
+    studies = {oc: event_study(panel, oc, covariates=params["covariates"], control_group=params["control_group"],
+                               cluster=params["cluster"], bootstrap_draws=params["bootstrap_draws"],
+                               seed=params["seed"])
+               for oc in params["outcomes"]}
+    tables = {
+        "03_event_studies": pd.concat([s.frame for s in studies.values()], ignore_index=True),
+        "03_summary": summary_table(studies),
+        "03_bacon": pd.concat([bacon_table(s.bacon) for s in studies.values()], ignore_index=True),
+    }
+    figures = {f"03_event_{oc}": plot_event_study(s, lang=lang, truth=truth.aggregates) for oc, s in studies.items()}
+    figures.update({f"03_bacon_{oc}": plot_bacon(s.bacon, lang=lang, cs_att=float(s.cs_simple["estimate"]))
+                    for oc, s in studies.items()})
+    found = findings(studies, lang=lang)
+    if truth.aggregates is None:
+        found.append("没有可用的真实效应（真实数据），图中未画真实值。" if lang == "zh" else
+                     "No truth is available (real data): the figures show no true effects.")
+    return StageResult("03_event_studies", "event_studies", tables, figures, payload(studies), found,
+                       notes=[truth.status])

@@ -19,6 +19,9 @@ and puts them into tables, figures, sentences and the ``heterogeneity`` section 
   difference, its standard error from the joint influence-function covariance and a
   plain statement (:func:`contrast_statement`).
 
+:func:`run` is the stage: every dimension and contrast for the notebook's outcomes, with their
+tables, figures, the ``heterogeneity`` section (:func:`payload`) and the findings (:func:`findings`).
+
 Caveats
 -------
 Cadre types and batches are not randomly assigned: a difference between cadre types
@@ -31,7 +34,6 @@ are pointwise, not adjusted for the many comparisons made here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,7 @@ from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_grou
 from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, make_tidy, normal_ci
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "CONTRASTS",
@@ -58,10 +61,10 @@ __all__ = [
     "contrast_statement",
     "contrasts",
     "findings",
-    "load_truth_cells",
+    "payload",
     "plot_levels",
     "pre_treatment_means",
-    "section_payload",
+    "run",
     "subgroup_effects",
     "subgroup_table",
     "truth_levels",
@@ -343,34 +346,6 @@ def pre_treatment_means(panel: pd.DataFrame, by: str, outcomes: Sequence[str]) -
 # ----------------------------------------------------------------------------- truth
 
 
-def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
-    """Cell truths ATT(g,t) of the synthetic city (``truth.csv``), or None where the truth does not apply.
-
-    Applies the same check as :func:`analysis.core.truth.load_truth` (the store holds exactly
-    the simulated city); used for the first-year truths ATT(g,g), which the aggregates
-    do not hold.
-
-    Parameters
-    ----------
-    store : pathlib.Path
-        The DuckDB store.
-    truth_dir : pathlib.Path
-        Folder written by ``study simulate``.
-
-    Returns
-    -------
-    pandas.DataFrame or None
-        ``truth.csv`` (see :class:`analysis.data.simulate.SyntheticCity`), or None.
-    """
-    from analysis.core.truth import truth_status
-
-    ok, _ = truth_status(store, truth_dir)
-    path = Path(truth_dir) / "truth.csv"
-    if not ok or not path.is_file():
-        return None
-    return pd.read_csv(path)
-
-
 def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Collect the true subgroup effects of the synthetic city, by dimension, outcome and level.
 
@@ -379,7 +354,8 @@ def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFram
     truth_aggregates : pandas.DataFrame or None
         :func:`analysis.core.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
     truth_cells : pandas.DataFrame, optional
-        :func:`load_truth_cells`, for the first-year truths ``ATT(g, g)`` (``cohort_e0``).
+        ``truth.csv`` (:attr:`analysis.stages.base.Truth.cells`), for the first-year truths ``ATT(g, g)``
+        (``cohort_e0``).
 
     Returns
     -------
@@ -706,7 +682,7 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
 # ----------------------------------------------------------------------------- results.json
 
 
-def section_payload(
+def payload(
     results: Mapping[str, Mapping[str, DiDResult]],
     truth: pd.DataFrame | None = None,
     contrast_table: pd.DataFrame | None = None,
@@ -878,3 +854,62 @@ def findings(
                 out.append(f"{label(oc, 'en')}, {what}{caveat}: " + "; ".join(parts) + f". Equality test p = {p:.3g}: "
                            f"{verdict}.")
     return out
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Estimate effects by cadre type, cohort and baseline weakness, and the report's contrasts (notebook 04).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
+        ``cluster``, ``first_year`` (the baseline year of the weakness split), ``last_year`` and
+        ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth (aggregates and cell truths), beside the estimates when available.
+
+    Returns
+    -------
+    StageResult
+        Tables ``04_cadre_type``, ``04_contrasts``, ``04_cohort``, ``04_baseline_weakness``;
+        figures ``04_cadre_type``, ``04_cohort``, ``04_baseline_weakness``; the ``heterogeneity``
+        section.
+    """
+    truth = truth or Truth.unknown()
+    lang, outcomes = params["lang"], params["outcomes"]
+    opts = dict(control_group=params["control_group"], covariates=params["covariates"], cluster=params["cluster"])
+    levels_truth = truth_levels(truth.aggregates, truth.cells)
+    batches = cohort_batches(panel)
+    cadre = subgroup_effects(panel, outcomes, "cadre_type", **opts)
+    tab_cadre = subgroup_table(cadre, "cadre_type", levels_truth,
+                               pre_means=pre_treatment_means(panel, "cadre_type", outcomes))
+    con = contrasts(panel, outcomes, truth_aggregates=truth.aggregates, **opts)
+    cohort = cohort_effects(panel, outcomes, **opts)
+    cohort_e0 = cohort_e0_effects(cohort)
+    pre_cohort = pre_treatment_means(panel, COHORT, outcomes)
+    tab_cohort = pd.concat([subgroup_table(cohort, "cohort", levels_truth, batches, params["last_year"], pre_cohort),
+                            subgroup_table(cohort_e0, "cohort_e0", levels_truth, batches, params["last_year"],
+                                           pre_cohort)],
+                           ignore_index=True)
+    panel_w = add_weakness(panel, params["first_year"])
+    weak = subgroup_effects(panel_w, outcomes, WEAKNESS_COLUMN, **opts)
+    tab_weak = subgroup_table(weak, "baseline_weakness", levels_truth,
+                              pre_means=pre_treatment_means(panel_w, WEAKNESS_COLUMN, outcomes))
+    tables = {"04_cadre_type": tab_cadre, "04_contrasts": con, "04_cohort": tab_cohort,
+              "04_baseline_weakness": tab_weak}
+    figures = {
+        "04_cadre_type": plot_levels(tab_cadre, ["cadre_type"], LABELS("title_cadre_type", lang), lang),
+        "04_cohort": plot_levels(tab_cohort, ["cohort", "cohort_e0"], LABELS("title_cohort", lang), lang),
+        "04_baseline_weakness": plot_levels(tab_weak, ["baseline_weakness"], LABELS("title_baseline_weakness", lang),
+                                            lang),
+    }
+    results = {"cadre_type": cadre, "cohort": cohort, "cohort_e0": cohort_e0, "baseline_weakness": weak}
+    by_dimension = {"cadre_type": tab_cadre, "cohort": tab_cohort[tab_cohort["dimension"] == "cohort"],
+                    "cohort_e0": tab_cohort[tab_cohort["dimension"] == "cohort_e0"], "baseline_weakness": tab_weak}
+    found = findings(by_dimension, con, lang)
+    if truth.aggregates is None:
+        found.append("(no known truth: real data, so the estimates are not compared with true values)")
+    return StageResult("04_heterogeneity", "heterogeneity", tables, figures, payload(results, levels_truth, con),
+                       found, notes=[truth.status, f"cohorts (batches): {batches}"])

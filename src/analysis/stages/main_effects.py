@@ -1,4 +1,4 @@
-"""Main effects: the headline effect of a first secretary on every outcome, family by family.
+"""Main effects (notebook ``02_main_effects``): the headline effect of a first secretary on every outcome, by family.
 
 For each outcome of :data:`analysis.data.schema.OUTCOME_FAMILIES` this module puts side by side
 
@@ -30,8 +30,11 @@ Caveats
   Romano-Wolf p-values come from the bootstrap, so an unadjusted bootstrap p-value
   (``p_boot``) is reported too: the adjusted p-value is never below it.
 
-Functions take frames and return frames, figures and dicts; they never open the store or
-write files (the notebook does that through :mod:`analysis.report`).
+:func:`run` is the stage: it estimates everything above with the notebook's parameters and
+returns the table, the Romano-Wolf table, the forest plot, the ``main_effects`` section of
+``results.json`` (:func:`payload`) and the findings (:func:`findings`). Functions take frames and
+return frames, figures and dicts; they never open the store or write files
+(:func:`analysis.stages.base.save` writes them).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from analysis.data import schema
 from analysis.report.labels import Labels, label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "PPML_OUTCOMES",
@@ -57,10 +61,11 @@ __all__ = [
     "estimate_main_effects",
     "findings",
     "outcome_unit",
+    "payload",
     "plot_forest",
     "post_treatment_years",
-    "results_payload",
     "romano_wolf_table",
+    "run",
     "truth_simple",
     "untreated_mean",
 ]
@@ -390,7 +395,7 @@ def estimate_main_effects(
                        options=options)
 
 
-def results_payload(me: MainEffects) -> dict[str, Any]:
+def payload(me: MainEffects) -> dict[str, Any]:
     """Build the ``main_effects`` section of ``results.json``.
 
     Parameters
@@ -526,7 +531,7 @@ def _names(outcomes: Sequence[str], lang: str) -> str:
     return sep.join(label(o, lang) for o in outcomes)
 
 
-def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str:
+def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> list[str]:
     """State, in sentences computed from the table, what the main effects show.
 
     Parameters
@@ -540,10 +545,10 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str
 
     Returns
     -------
-    str
-        Which effects are distinguishable from zero after the Romano-Wolf adjustment,
-        which are not, how TWFE differs from the headline, and (when the truth is known)
-        how often the headline interval covers it.
+    list of str
+        Per family, which effects are distinguishable from zero after the Romano-Wolf
+        adjustment and which are not; how TWFE differs from the headline; and (when the truth
+        is known) how often the headline interval covers it.
     """
     zh = lang == "zh"
     lines: list[str] = []
@@ -594,4 +599,39 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str
                      if zh else
                      f"Against the synthetic truth: the CS 95% interval covers it for {cs_cov} of {len(tr)} "
                      f"outcomes, the TWFE interval for {tw_cov} of {len(tr)}.")
-    return "\n".join(lines)
+    return lines
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Estimate the main effects on every outcome family (notebook ``02_main_effects``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``covariates``, ``control_group``, ``estimator``,
+        ``cluster``, ``bootstrap_draws``, ``seed`` and ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth, put beside the estimates when available.
+
+    Returns
+    -------
+    StageResult
+        Tables ``02_main_effects`` and ``02_romano_wolf``, figure ``02_forest``, the
+        ``main_effects`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang = params["lang"]
+    me = estimate_main_effects(panel, covariates=params["covariates"], control_group=params["control_group"],
+                               estimator=params["estimator"], cluster=params["cluster"],
+                               bootstrap_draws=params["bootstrap_draws"], seed=params["seed"],
+                               truth=truth.aggregates)
+    tables = {"02_main_effects": me.table, "02_romano_wolf": romano_wolf_table(me)}
+    figures = {"02_forest": plot_forest(me.table, lang=lang)}
+    found = findings(me.table, lang=lang)
+    if truth.aggregates is None:
+        found.append("没有可用的真实效应（真实数据），未与真实值比较。" if lang == "zh" else
+                     "No truth is available (real data): the comparison with the truth is skipped.")
+    notes = [truth.status, f"post-treatment years: {post_treatment_years(panel)}"]
+    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes)

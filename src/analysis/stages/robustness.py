@@ -24,8 +24,10 @@ module asks how much of it survives when the assumptions behind it are relaxed:
    change when most of their township gets first secretaries, and does the headline move when
    comparison villages come only from lightly treated townships?
 
-Everything returns frames or plain dicts; nothing reads the store or writes files, and no
-function modifies the caller's frame.
+:func:`run` is the stage: every check for the notebook's outcomes, with their tables, figures,
+the ``robustness`` section of ``results.json`` (:func:`payload`) and the findings
+(:func:`findings`). Everything returns frames or plain dicts; nothing reads the store or writes
+files (:func:`analysis.stages.base.save` does), and no function modifies the caller's frame.
 
 Definitions used throughout
 ---------------------------
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,7 @@ from analysis.inference.pretrends import pretrend_power_from_result
 from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, normal_ci
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "ALTERNATIVE_COLUMNS",
@@ -79,12 +82,14 @@ __all__ = [
     "honest_analysis",
     "honest_tables",
     "low_share_controls",
+    "payload",
     "plot_honest",
     "pretrend_power_summary",
     "randomisation_summary",
-    "results_payload",
+    "run",
     "spillover_did",
     "spillover_sample",
+    "spillover_table",
     "summary_table",
     "township_exposure",
     "wild_summary",
@@ -949,6 +954,23 @@ def as_table(results: dict[str, dict[str, Any] | None]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def spillover_table(spillover: Mapping[str, DiDResult]) -> pd.DataFrame:
+    """Stack the spillover estimates of several outcomes with their designs (counts of villages and townships).
+
+    Parameters
+    ----------
+    spillover : mapping
+        Outcome -> :func:`spillover_did` result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy row of each estimate (without ``options``) and the entries of its design.
+    """
+    return pd.concat([sp.tidy().assign(**sp.extras["design"]) for sp in spillover.values()],
+                     ignore_index=True).drop(columns=["options"])
+
+
 # ----------------------------------------------------------------------------------
 # summary, results.json, findings
 # ----------------------------------------------------------------------------------
@@ -1117,7 +1139,7 @@ def _honest_block(h: HonestSummary, target: str) -> dict[str, Any]:
             "breakdown_sd_multiple": bd_sd_m, "sd_unit": h.sd_unit}
 
 
-def results_payload(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[str, HonestSummary],
+def payload(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[str, HonestSummary],
                     power: dict[str, dict], wild: dict[str, dict | None], randomisation: dict[str, dict | None],
                     spillover: dict[str, DiDResult], low_share_info: dict[str, int] | None = None) -> dict[str, Any]:
     """Build the ``robustness`` section of ``results.json``.
@@ -1173,7 +1195,7 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
     Parameters
     ----------
     outcomes, alternatives, honest, power, wild, randomisation, spillover, low_share_info
-        As in :func:`results_payload`.
+        As in :func:`payload`.
     lang : {"zh", "en"}
         Language.
 
@@ -1262,3 +1284,59 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
                          f"the estimate is {_fmt(low['estimate'])}.")
         paras.append(("" if zh else " ").join(s))
     return paras
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Check how much of the headline survives when its assumptions are relaxed (notebook ``05_robustness``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
+        ``cluster``, ``bootstrap_draws`` (0 skips the wild bootstrap and randomisation inference),
+        ``seed`` and ``lang``.
+    truth : Truth, optional
+        Not used.
+
+    Returns
+    -------
+    StageResult
+        Tables ``05_honest_bounds``, ``05_honest_breakdown``, ``05_pretrend_power``,
+        ``05_wild_bootstrap`` and ``05_randomisation`` (when drawn), ``05_alternatives``,
+        ``05_spillover``, ``05_robustness_summary``; figures ``05_honest_<outcome>``; the
+        ``robustness`` section.
+    """
+    outcomes, lang, seed, draws = params["outcomes"], params["lang"], params["seed"], params["bootstrap_draws"]
+    spec = dict(control_group=params["control_group"], covariates=params["covariates"], cluster=params["cluster"])
+    es = {o: event_study(panel, o, **spec) for o in outcomes}
+    honest = {o: honest_analysis(es[o], seed=seed) for o in outcomes}
+    power = {o: pretrend_power_summary(es[o]) for o in outcomes}
+    wild = {o: wild_summary(panel, o, cluster=params["cluster"], B=draws, seed=seed) for o in outcomes}
+    ri = {o: randomisation_summary(panel, o, B=draws, seed=seed, control_group=params["control_group"])
+          for o in outcomes}
+    alt = alternative_specifications(panel, outcomes, seed=seed, **spec)
+    exposure = township_exposure(panel)
+    _, low_share_info = low_share_controls(panel)
+    spill = {o: spillover_did(panel, o, covariates=params["covariates"], cluster=params["cluster"]) for o in outcomes}
+    checks = dict(alternatives=alt, honest=honest, power=power, wild=wild, randomisation=ri, spillover=spill)
+    honest_bounds, honest_breakdown = honest_tables(honest)
+    tables = {"05_honest_bounds": honest_bounds, "05_honest_breakdown": honest_breakdown,
+              "05_pretrend_power": as_table(power)}
+    notes = [f"villages by cohort: {panel.groupby(COHORT)[UNIT].nunique().to_dict()}",
+             f"townships {len(exposure)}, high-share townships {int(exposure['high_share'].sum())}; "
+             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in low_share_info.items())]
+    for name, table, what in (("05_wild_bootstrap", as_table(wild), "wild bootstrap"),
+                              ("05_randomisation", as_table(ri), "randomisation inference")):
+        if table.empty:
+            notes.append(f"bootstrap_draws = 0: {what} skipped")
+        else:
+            tables[name] = table
+    tables["05_alternatives"] = alt[ALTERNATIVE_COLUMNS]
+    tables["05_spillover"] = spillover_table(spill)
+    tables["05_robustness_summary"] = summary_table(outcomes, lang=lang, **checks)
+    figures = {f"05_honest_{o}": plot_honest(honest[o], lang=lang) for o in outcomes}
+    return StageResult("05_robustness", "robustness", tables, figures,
+                       payload(outcomes, low_share_info=low_share_info, **checks),
+                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes)

@@ -18,14 +18,15 @@ On real data (no truth) both checks are skipped and :func:`not_available` says s
 
 The ``simulation_check`` section of ``results.json`` is ``{"available", "note",
 "estimates_vs_truth": [...], "monte_carlo": [...], "monte_carlo_options": {...}}``
-(:func:`section_payload`).
+(:func:`payload`). :func:`run` is the stage: both checks with the notebook's parameters, their
+tables, figures, section and findings (:func:`findings`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from analysis.estimate import estimate
 from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
 from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "ESTIMATORS",
@@ -50,10 +52,11 @@ __all__ = [
     "mc_outcomes",
     "monte_carlo_summary",
     "not_available",
+    "payload",
     "plot_estimates_vs_truth",
     "plot_monte_carlo",
+    "run",
     "run_monte_carlo",
-    "section_payload",
 ]
 
 ESTIMATORS: tuple[str, ...] = ("cs", "sa", "bjs", "twfe")
@@ -314,7 +317,7 @@ def not_available(note: str) -> dict[str, Any]:
     return {"available": False, "note": note, "estimates_vs_truth": [], "monte_carlo": []}
 
 
-def section_payload(
+def payload(
     estimates: pd.DataFrame,
     vs_truth: pd.DataFrame,
     mc_summary: pd.DataFrame | None,
@@ -506,3 +509,55 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
                 f"coverage {cov:.0f}% (±{1.96 * cse:.0f}; nominal 95%)."
             )
     return out
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Compare every estimator with the known truth, on this city and by Monte Carlo (notebook ``06``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
+        ``cluster``, ``replications`` (0 skips the Monte Carlo), ``seed`` and ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth; without it both checks are skipped and the section says why.
+
+    Returns
+    -------
+    StageResult
+        Tables ``06_estimates_vs_truth`` and ``06_monte_carlo`` (empty when skipped), figures
+        ``06_estimates_vs_truth`` and ``06_monte_carlo`` (when made), the ``simulation_check`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang, seed, replications = params["lang"], params["seed"], params["replications"]
+    figures: dict[str, Any] = {}
+    notes = [truth.status]
+    if truth.aggregates is not None:
+        estimates = headline_estimates(panel, params["outcomes"], control_group=params["control_group"],
+                                       covariates=params["covariates"], cluster=params["cluster"])
+        vs_truth = estimates_vs_truth(estimates, truth.aggregates)
+        figures["06_estimates_vs_truth"] = plot_estimates_vs_truth(vs_truth, lang)
+    else:
+        estimates, vs_truth = None, pd.DataFrame(columns=list(VS_TRUTH_COLUMNS))
+        notes.append("No known truth (real data, or a store that no longer holds the simulated city): "
+                     "both checks are skipped." if lang == "en" else
+                     "没有已知的真实效应（真实数据，或数据库已不是模拟城市）：跳过两项检验。")
+    mc_options = {"replications": replications, "seed": seed, "outcomes": mc_outcomes(params["outcomes"]),
+                  "estimators": list(ESTIMATORS), "design": "default synthetic city (analysis.data.simulate)"}
+    if truth.aggregates is not None and replications > 0:
+        _, mc_summary = run_monte_carlo(replications, seed, mc_options["outcomes"])
+        figures["06_monte_carlo"] = plot_monte_carlo(mc_summary, lang)
+    else:
+        mc_summary = pd.DataFrame(columns=list(MC_COLUMNS))
+    tables = {"06_estimates_vs_truth": vs_truth, "06_monte_carlo": mc_summary}
+    if estimates is not None:
+        note = (f"Estimates on the synthetic city compared with its known truth ({truth.status}); Monte Carlo over "
+                f"{replications} simulated cities of the same design, seed {seed}.")
+        section = payload(estimates, vs_truth, mc_summary, note, mc_options)
+        found = findings(vs_truth, mc_summary, lang)
+    else:
+        section = not_available(f"no known truth: {truth.status}")
+        found = ["No truth, nothing to check: " + truth.status]
+    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes)

@@ -1,4 +1,4 @@
-"""Who got a first secretary, and why naive comparisons mislead.
+"""Who got a first secretary, and why naive comparisons mislead (notebook ``01_targeting``).
 
 The programme sent first secretaries to weak villages on purpose (``CONTEXT.md``):
 poor public order, many disputes, a weak economic base, a distinctive industry. This
@@ -20,6 +20,10 @@ panel (:func:`analysis.core.panel.load_analysis_panel`) and returns new frames:
    untreated ones).
 4. **The pilot district against the rest** (:func:`pilot_comparison`).
 
+:func:`run` is the stage: it runs the four steps with the notebook's parameters and returns
+their tables, figures, the ``targeting`` section of ``results.json`` (:func:`payload`) and the
+findings in four sentences (:func:`findings`).
+
 Definitions used throughout
 ---------------------------
 *Treated* means ever treated within the window (``cohort > 0``); *untreated* or
@@ -38,8 +42,9 @@ multiple testing. The conditional gap assumes the trend is linear in the covaria
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +64,7 @@ from analysis.core.spec import (
 from analysis.core.treatment import pilot_counties
 from analysis.data import schema
 from analysis.report.labels import Labels
+from analysis.stages.base import StageResult, Truth
 
 PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
 """Outcomes whose pre-period trends are compared by default (the notebook's ``outcomes``)."""
@@ -364,6 +370,23 @@ def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCO
                 rows.append({"outcome": o, "group": g, "year": int(y), "villages": int(r["count"]),
                              "mean": float(r["mean"]), "index": float(100.0 * r["mean"] / base) if base else np.nan})
     return pd.DataFrame(rows)
+
+
+def pretrend_index(paths: pd.DataFrame) -> pd.DataFrame:
+    """Reshape pre-period paths to one row per outcome and year, one index column per group.
+
+    Parameters
+    ----------
+    paths : pandas.DataFrame
+        Output of :func:`pretrend_paths`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome, year`` and the ``index`` (first pre-period year = 100) of each group.
+    """
+    table = paths.pivot_table(index=["outcome", "year"], columns="group", values="index", sort=False)
+    return table.reset_index()
 
 
 def _members(v: pd.DataFrame, by: str) -> dict[str, pd.Series]:
@@ -862,7 +885,7 @@ def _record(row: pd.Series, covariates: Sequence[str], cluster: str) -> dict:
     return out
 
 
-def targeting_summary(
+def payload(
     balance: pd.DataFrame,
     gaps: pd.DataFrame,
     propensity: PropensityModel,
@@ -977,20 +1000,20 @@ def _fmt(x: float, outcome: str, signed: bool = False) -> str:
     return f"{x:{'+' if signed else ''},.{digits}f}"
 
 
-def findings(summary: dict, lang: str = "zh") -> str:
-    """State the targeting findings in four sentences, computed from :func:`targeting_summary`.
+def findings(summary: dict, lang: str = "zh") -> list[str]:
+    """State the targeting findings in four sentences, computed from :func:`payload`.
 
     Parameters
     ----------
     summary : dict
-        Output of :func:`targeting_summary`.
+        Output of :func:`payload`.
     lang : {"zh", "en"}
         Language.
 
     Returns
     -------
-    str
-        The paragraph (one sentence per line).
+    list of str
+        Baseline levels, pre-trends, overlap and the pilot district, one sentence each.
     """
     opt = summary["options"]
     year, pre = opt["baseline_year"], opt["pre_years"]
@@ -1070,4 +1093,57 @@ def findings(summary: dict, lang: str = "zh") -> str:
                       f"(SE {g['std_error']:.0f})")
         s4 = (f"The pilot district ({codes}) gave {st['pilot']:.1%} of its villages a first secretary against "
               f"{st['rest']:.1%} elsewhere{extra}.")
-    return "\n".join((s1, s2, s3, s4))
+    return [s1, s2, s3, s4]
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Describe who got a first secretary and why naive comparisons mislead (notebook ``01_targeting``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``covariates``, ``cluster`` and ``lang``.
+    truth : Truth, optional
+        Not used (selection is described from the data alone).
+
+    Returns
+    -------
+    StageResult
+        Tables ``01_baseline_balance``, ``01_baseline_std_diff``, ``01_pretrend_paths``,
+        ``01_pretrend_index``, ``01_pretrend_gaps``, ``01_propensity_logit``,
+        ``01_propensity_overlap``, ``01_pilot_summary``, ``01_pilot_balance``, ``01_pilot_paths``,
+        ``01_pilot_gaps``; figures ``01_baseline_std_diff``, ``01_pretrend_paths``,
+        ``01_propensity_overlap``, ``01_pilot_pretrend_paths``; the ``targeting`` section.
+    """
+    outcomes, covariates, cluster, lang = params["outcomes"], params["covariates"], params["cluster"], params["lang"]
+    base_year, pre_years = baseline_year(panel), pre_period_years(panel)
+    balance = baseline_balance(panel)
+    paths_pre = pretrend_paths(panel, outcomes)
+    gaps = pretrend_gaps(panel, outcomes, covariates, cluster=cluster)
+    ps = fit_propensity(panel, covariates)
+    overlap = overlap_summary(ps.scores)
+    pilot = pilot_comparison(panel, outcomes, covariates, cluster=cluster)
+    summary = payload(balance, gaps, ps, overlap, pilot, baseline=base_year, pre_years=pre_years,
+                      covariates=covariates, cluster=cluster)
+    tables = {
+        "01_baseline_balance": balance,
+        "01_baseline_std_diff": std_diff_matrix(balance),
+        "01_pretrend_paths": paths_pre,
+        "01_pretrend_index": pretrend_index(paths_pre),
+        "01_pretrend_gaps": gaps,
+        "01_propensity_logit": ps.coefficients,
+        "01_propensity_overlap": overlap,
+        **{f"01_pilot_{name}": pilot[name] for name in ("summary", "balance", "paths", "gaps")},
+    }
+    figures = {
+        "01_baseline_std_diff": plot_balance(balance, base_year, lang=lang),
+        "01_pretrend_paths": plot_pretrend_paths(paths_pre, lang=lang),
+        "01_propensity_overlap": plot_propensity(ps.scores, lang=lang),
+        "01_pilot_pretrend_paths": plot_pretrend_paths(pilot["paths"], groups=("rest", "pilot"), lang=lang),
+    }
+    notes = [f"baseline year {base_year}; pre-period {pre_years[0]}-{pre_years[-1]}; "
+             f"pilot counties {pilot['counties']}",
+             f"propensity model: villages {ps.n_obs}, McFadden pseudo R2 {ps.pseudo_r2:.3f}"]
+    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes)
