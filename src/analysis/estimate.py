@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.core.panel import covariate_columns, covariate_year_interactions
-from analysis.core.spec import COHORT, TIME, UNIT, check_control_group, check_estimator, cluster_column
+from analysis.core.spec import COHORT, TIME, UNIT, Spec
 from analysis.data import schema
 from analysis.results import DiDResult, make_tidy
 
@@ -78,10 +78,9 @@ def estimate(
     """
     if outcome not in panel.columns:
         raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
-    check_estimator(estimator)
-    check_control_group(control_group)
-    cl = cluster_column(cluster)
-    data, covs = covariate_columns(panel, list(covariates))
+    spec = Spec(estimator, control_group, covariates, cluster)  # checks every choice
+    cl = spec.cluster_column
+    data, covs = covariate_columns(panel, list(spec.covariates))
     options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                "bootstrap": bootstrap, "seed": seed, "by": by}
     common = dict(outcome=outcome, unit=UNIT, time=TIME, cohort=COHORT)
@@ -94,11 +93,10 @@ def estimate(
     if estimator == "cs":
         from analysis.estimators.callaway_santanna import aggregate, att_gt
 
-        method = "dr"  # doubly robust; without covariates it is the unconditional 2x2 DiD
-        r = att_gt(data, covariates=covs or None, control_group=control_group, method=method, cluster=cl,
-                   bootstrap=bootstrap, seed=seed, **common)
+        # doubly robust; without covariates it is the unconditional 2x2 DiD
+        r = att_gt(data, outcome, **spec.cs_arguments(covs), bootstrap=bootstrap, seed=seed)
         parts = [aggregate(r, "simple"), aggregate(r, "event", bootstrap=bootstrap, seed=seed)]
-        return _combine(parts, "cs", outcome, {**options, "method": method})
+        return _combine(parts, "cs", outcome, {**options, "method": spec.METHOD})
     # Regression estimators with unit fixed effects absorb baseline covariates; conditional
     # parallel trends enter as covariate-by-year terms instead.
     data, trend_covs = covariate_year_interactions(data, covs)
