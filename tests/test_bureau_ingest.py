@@ -27,11 +27,11 @@ import pandas as pd
 import pytest
 
 from analysis import paths
+from analysis.core.treatment import derive_treatment
 from analysis.data import crosswalk as cwm
 from analysis.data import schema, store
 from analysis.data.ingest import IngestError, ingest_files
 from analysis.data.problems import report_paths
-from analysis.treatment import derive_treatment
 
 REPO = Path(__file__).resolve().parents[1]
 MAP = paths.MAPPINGS_DIR

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.core.treatment import attach_treatment, derive_treatment
 from analysis.data import schema
 from analysis.data.simulate import (
     EFFECTS,
@@ -27,7 +28,6 @@ from analysis.data.simulate import (
     summarise_city,
     write_city,
 )
-from analysis.treatment import attach_treatment, derive_treatment
 
 SEED = 20230601
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import paths
-from analysis.params import ParameterError
+from analysis.core.params import ParameterError
 
 
 class UserError(Exception):
@@ -114,8 +114,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
+    from analysis.core.panel import load_analysis_panel
     from analysis.estimate import estimate
-    from analysis.panel import load_analysis_panel
 
     store = Path(args.store)
     if not store.exists():

@@ -153,8 +153,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from analysis.core.treatment import NEVER_TREATED, derive_treatment
 from analysis.data import schema
-from analysis.treatment import NEVER_TREATED, derive_treatment
 
 # ----------------------------------------------------------------------------- calibration
 
@@ -1615,8 +1615,8 @@ def simulate_to_store(
 
 def _check_store_is_synthetic(store: Path, out_dir: Path) -> None:
     """Refuse to overwrite a store that holds anything but the synthetic city written to ``out_dir``."""
+    from analysis.core.truth import truth_status
     from analysis.data.store import read_provenance
-    from analysis.truth import truth_status
 
     if read_provenance(store).empty:
         return

@@ -1,6 +1,13 @@
-"""Bilingual labels for outcomes, covariates and common terms (zh/en)."""
+"""Bilingual labels (zh/en): the shared ones (outcomes, covariates, common terms) and one shape for a module's own.
+
+:func:`label` holds the labels every module uses. A module with labels of its own (groups, figure
+titles, specification names) keeps them in one :class:`Labels` catalogue and looks them up as
+``LABELS(key, lang, **values)``; a key it does not hold falls back to :func:`label`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from analysis.data import schema
 
@@ -60,3 +67,49 @@ def label(name: str, lang: str = "zh") -> str:
         if c.name == name:
             return c.label_zh
     return name
+
+
+class Labels:
+    """A module's own bilingual labels, looked up as ``labels(key, lang, **values)``.
+
+    Parameters
+    ----------
+    entries : mapping of str -> (str, str)
+        Key -> (Chinese, English) text; a text may hold ``{placeholders}`` filled from ``values``.
+
+    Examples
+    --------
+    >>> LABELS = Labels({"title": ("{name}：事件研究", "{name}: event study")})
+    >>> LABELS("title", "en", name="Income")
+    'Income: event study'
+    >>> LABELS("year", "zh")
+    '年份'
+    """
+
+    def __init__(self, entries: Mapping[str, tuple[str, str]]) -> None:
+        self.entries: dict[str, tuple[str, str]] = dict(entries)
+
+    def __call__(self, key: str, lang: str = "zh", **values: object) -> str:
+        """Return the label of ``key`` in ``lang``.
+
+        Parameters
+        ----------
+        key : str
+            Key of this catalogue, else a column or term known to :func:`label`.
+        lang : {"zh", "en"}
+            Language.
+        **values
+            Values of the text's ``{placeholders}``.
+
+        Returns
+        -------
+        str
+            The label (the key itself if nobody knows it).
+        """
+        if key not in self.entries:
+            return label(key, lang)
+        text = self.entries[key][0 if lang == "zh" else 1]
+        return text.format(**values) if values else text
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries

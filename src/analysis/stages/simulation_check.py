@@ -8,7 +8,7 @@ Two checks, both possible only on synthetic data, where the true effects are kno
   in the store: the bias and whether the 95% interval covers the truth. One city is one
   draw: an interval misses 5% of the time even when all is well.
 * :func:`run_monte_carlo` -- many cities of the same design (new draws of everything),
-  each estimated with each estimator (:func:`analysis.montecarlo.monte_carlo`): bias,
+  each estimated with each estimator (:func:`analysis.grid.montecarlo.monte_carlo`): bias,
   RMSE and 95% coverage with their Monte Carlo standard errors. This is the evidence for
   the choice of the headline estimator: under this city's staggered roll-out with effects
   that grow with exposure and targeting on trends, TWFE is biased and its intervals
@@ -18,24 +18,26 @@ On real data (no truth) both checks are skipped and :func:`not_available` says s
 
 The ``simulation_check`` section of ``results.json`` is ``{"available", "note",
 "estimates_vs_truth": [...], "monte_carlo": [...], "monte_carlo_options": {...}}``
-(:func:`section_payload`).
+(:func:`payload`). :func:`run` is the stage: both checks with the notebook's parameters, their
+tables, figures, section and findings (:func:`findings`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.core.spec import DEFAULT_COVARIATES, Spec
 from analysis.estimate import estimate
-from analysis.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
-from analysis.panel import DEFAULT_COVARIATES
-from analysis.report.labels import label
+from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "ESTIMATORS",
@@ -50,11 +52,11 @@ __all__ = [
     "mc_outcomes",
     "monte_carlo_summary",
     "not_available",
+    "payload",
     "plot_estimates_vs_truth",
     "plot_monte_carlo",
+    "run",
     "run_monte_carlo",
-    "section_payload",
-    "term",
 ]
 
 ESTIMATORS: tuple[str, ...] = ("cs", "sa", "bjs", "twfe")
@@ -72,7 +74,7 @@ VS_TRUTH_COLUMNS = ("outcome", "estimator", "term", "estimate", "std_error", "co
 MC_COLUMNS = ("outcome", "estimator", "replications", "mean_truth", "bias", "bias_mc_se", "relative_bias", "rmse",
               "coverage", "coverage_mc_se")
 
-_TERMS: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "cs": ("CS（Callaway-Sant'Anna，主估计）", "CS (Callaway-Sant'Anna, headline)"),
     "sa": ("SA（Sun-Abraham）", "SA (Sun-Abraham)"),
     "bjs": ("BJS（插补法）", "BJS (imputation)"),
@@ -89,36 +91,11 @@ _TERMS: dict[str, tuple[str, str]] = {
     "mc_se": ("误差线：±1.96 蒙特卡洛标准误", "bars: ±1.96 Monte Carlo SE"),
     "effect_on": ("效应：", "Effect on "),
     "per_village_year": ("（每村每年）", " (per village and year)"),
-}
+})
+"""This module's labels: estimators, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
-def term(name: str, lang: str = "zh") -> str:
-    """Return the display label of an estimator or term of this module.
-
-    Parameters
-    ----------
-    name : str
-        Estimator (``cs``, ``sa``, ``bjs``, ``twfe``) or term key; else an outcome or
-        term known to :func:`analysis.report.labels.label`.
-    lang : {"zh", "en"}
-        Language.
-
-    Returns
-    -------
-    str
-        The label.
-
-    Examples
-    --------
-    >>> term("twfe", "en")
-    'TWFE (static, benchmark)'
-    """
-    if name in _TERMS:
-        return _TERMS[name][0 if lang == "zh" else 1]
-    return label(name, lang)
-
-
-def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, dict]:
+def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, Spec]:
     """How each estimator is run for its headline number, with the notebook's options.
 
     Parameters
@@ -131,16 +108,14 @@ def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = D
 
     Returns
     -------
-    dict
-        Estimator -> ``{"estimator", "control_group", "covariates", "row"}`` (``row``:
-        the aggregation of the overall effect), as :data:`analysis.montecarlo.ESTIMATOR_SPECS`
-        (which the Monte Carlo uses) with these options.
+    dict of str -> analysis.core.spec.Spec
+        Estimator -> its specification (``aggregation``: the tidy row of the overall effect), as
+        :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS` (which the Monte Carlo uses) with these options.
     """
-    cov = tuple(covariates)
-    specs = {name: dict(ESTIMATOR_SPECS[name]) for name in ESTIMATORS}
+    specs = {name: ESTIMATOR_SPECS[name] for name in ESTIMATORS}
     for name in ("cs", "bjs"):
-        specs[name].update(control_group=control_group, covariates=cov)
-    specs["sa"].update(covariates=cov)
+        specs[name] = specs[name].replace(control_group=control_group, covariates=covariates)
+    specs["sa"] = specs["sa"].replace(covariates=covariates)
     return specs
 
 
@@ -178,9 +153,9 @@ def headline_estimates(
     for oc in outcomes:
         for name in estimators:
             s = specs[name]
-            t = estimate(panel, oc, s["estimator"], control_group=s["control_group"], covariates=s["covariates"],
+            t = estimate(panel, oc, s.estimator, control_group=s.control_group, covariates=s.covariates,
                          cluster=cluster).tidy()
-            rows.append(t[t["aggregation"] == s["row"]].iloc[[0]])
+            rows.append(t[t["aggregation"] == s.aggregation].iloc[[0]])
     return pd.concat(rows, ignore_index=True)
 
 
@@ -192,7 +167,7 @@ def estimates_vs_truth(estimates: pd.DataFrame, truth_aggregates: pd.DataFrame) 
     estimates : pandas.DataFrame
         :func:`headline_estimates`.
     truth_aggregates : pandas.DataFrame
-        :func:`analysis.truth.load_truth` (rows ``aggregation == "simple"``). TWFE is
+        :func:`analysis.core.truth.load_truth` (rows ``aggregation == "simple"``). TWFE is
         compared with the same truth: it is the number a TWFE user would report as the
         effect.
 
@@ -242,12 +217,12 @@ def monte_carlo_summary(mc: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     mc : pandas.DataFrame
-        Output of :func:`analysis.montecarlo.monte_carlo`.
+        Output of :func:`analysis.grid.montecarlo.monte_carlo`.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`MC_COLUMNS`: :func:`analysis.montecarlo.summarise` plus
+        Columns :data:`MC_COLUMNS`: :func:`analysis.grid.montecarlo.summarise` plus
         ``bias_mc_se`` (standard deviation of the errors over ``sqrt(replications)``;
         missing with one replication), rows in the order outcome, then :data:`ESTIMATORS`.
     """
@@ -303,12 +278,12 @@ def run_monte_carlo(
         Number of simulated cities (>= 1).
     seed : int
         Study seed; each city's seed is spawned from it
-        (:func:`analysis.montecarlo.replication_seeds`), so the result does not depend on
+        (:func:`analysis.grid.montecarlo.replication_seeds`), so the result does not depend on
         ``n_jobs``.
     outcomes : sequence of str
         Outcomes.
     estimators : sequence of str
-        Keys of :data:`analysis.montecarlo.ESTIMATOR_SPECS`.
+        Keys of :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS`.
     n_jobs : int, default :data:`N_JOBS`
         Worker processes (each with one BLAS thread); 1 runs in this process.
     **city_kwargs
@@ -332,7 +307,7 @@ def not_available(note: str) -> dict[str, Any]:
     Parameters
     ----------
     note : str
-        Why (e.g. the reason from :func:`analysis.truth.truth_status`).
+        Why (e.g. the reason from :func:`analysis.core.truth.truth_status`).
 
     Returns
     -------
@@ -342,7 +317,7 @@ def not_available(note: str) -> dict[str, Any]:
     return {"available": False, "note": note, "estimates_vs_truth": [], "monte_carlo": []}
 
 
-def section_payload(
+def payload(
     estimates: pd.DataFrame,
     vs_truth: pd.DataFrame,
     mc_summary: pd.DataFrame | None,
@@ -420,17 +395,17 @@ def plot_estimates_vs_truth(table: pd.DataFrame, lang: str = "zh", ncol: int = 3
                         fmt="o", color=color, mfc=color if r["covered"] else "white", capsize=3)
         ax.axhline(float(d["truth"].iloc[0]), color="#c0392b", ls="--", lw=1.2)
         ax.axhline(0, color="grey", lw=0.6)
-        ax.set_xticks(x, [term(e, lang).split("（")[0].split(" (")[0] for e in d["estimator"]])
+        ax.set_xticks(x, [LABELS(e, lang).split("（")[0].split(" (")[0] for e in d["estimator"]])
         ax.set_title(label(oc, lang), fontsize=10)
-        ax.set_ylabel(term("effect_on", lang) + label(oc, lang) + "\n" + term("per_village_year", lang).strip(),
+        ax.set_ylabel(LABELS("effect_on", lang) + label(oc, lang) + "\n" + LABELS("per_village_year", lang).strip(),
                       fontsize=8)
     for ax in axes.ravel()[len(outcomes):]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color="#c0392b", ls="--", label=term("truth", lang)),
-               Line2D([], [], color=color, marker="o", ls="", label=term("covered", lang)),
-               Line2D([], [], color=color, marker="o", mfc="white", ls="", label=term("missed", lang))]
+    handles = [Line2D([], [], color="#c0392b", ls="--", label=LABELS("truth", lang)),
+               Line2D([], [], color=color, marker="o", ls="", label=LABELS("covered", lang)),
+               Line2D([], [], color=color, marker="o", mfc="white", ls="", label=LABELS("missed", lang))]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(term("title_vs_truth", lang) + ("（CS / SA / BJS / TWFE）" if lang == "zh" else
+    fig.suptitle(LABELS("title_vs_truth", lang) + ("（CS / SA / BJS / TWFE）" if lang == "zh" else
                                                  " (CS / SA / BJS / TWFE)"))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
@@ -469,19 +444,19 @@ def plot_monte_carlo(summary: pd.DataFrame, lang: str = "zh"):
         half = 196 * d["coverage_mc_se"].to_numpy(float)
         a2.errorbar(x, cov, yerr=[cov - np.clip(cov - half, 0, 100), np.clip(cov + half, 0, 100) - cov],
                     fmt="o", capsize=3, color=colors[j % len(colors)], label=label(oc, lang))
-    names = [term(e, lang).split("（")[0].split(" (")[0] for e in ests]
+    names = [LABELS(e, lang).split("（")[0].split(" (")[0] for e in ests]
     a1.axhline(0, color="grey", lw=0.8)
     a1.set_xticks(np.arange(len(ests)), names)
-    a1.set_ylabel(term("rel_bias", lang))
-    a1.set_title(term("rel_bias", lang), fontsize=10)
-    a2.axhline(100 * NOMINAL, color="#c0392b", ls="--", lw=1.2, label=term("nominal", lang))
+    a1.set_ylabel(LABELS("rel_bias", lang))
+    a1.set_title(LABELS("rel_bias", lang), fontsize=10)
+    a2.axhline(100 * NOMINAL, color="#c0392b", ls="--", lw=1.2, label=LABELS("nominal", lang))
     a2.set_xticks(np.arange(len(ests)), names)
     a2.set_ylim(-2, 102)
-    a2.set_ylabel(term("coverage", lang) + " (%)")
-    a2.set_title(term("coverage", lang), fontsize=10)
+    a2.set_ylabel(LABELS("coverage", lang) + " (%)")
+    a2.set_title(LABELS("coverage", lang), fontsize=10)
     a2.legend(frameon=False, fontsize=8, loc="lower left")
     r = int(summary["replications"].max())
-    fig.suptitle(term("title_mc", lang).format(r=r) + ("；" if lang == "zh" else "; ") + term("mc_se", lang))
+    fig.suptitle(LABELS("title_mc", lang).format(r=r) + ("；" if lang == "zh" else "; ") + LABELS("mc_se", lang))
     fig.tight_layout()
     return fig
 
@@ -515,9 +490,9 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
         for e, d in vs_truth.groupby("estimator", sort=False):
             k = int(d["covered"].sum())
             mab = float(d["relative_bias"].abs().mean())
-            out.append(f"本城市：{term(e, 'zh')}的95%置信区间在{n_oc}个结果中覆盖真实值{k}个，"
+            out.append(f"本城市：{LABELS(e, 'zh')}的95%置信区间在{n_oc}个结果中覆盖真实值{k}个，"
                        f"平均绝对相对偏差{100 * mab:.1f}%。" if zh else
-                       f"This city: the 95% interval of {term(e, 'en')} covers the truth for {k} of {n_oc} outcomes; "
+                       f"This city: the 95% interval of {LABELS(e, 'en')} covers the truth for {k} of {n_oc} outcomes; "
                        f"mean absolute relative bias {100 * mab:.1f}%.")
     if mc_summary is not None and not mc_summary.empty:
         for r in mc_summary.to_dict("records"):
@@ -525,11 +500,64 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
             rb = r["relative_bias"]
             rb_se = r["bias_mc_se"] / abs(r["mean_truth"]) if r["mean_truth"] else np.nan
             out.append(
-                f"蒙特卡洛（{r['replications']}个城市），{label(r['outcome'], 'zh')}，{term(r['estimator'], 'zh')}："
+                f"蒙特卡洛（{r['replications']}个城市），{label(r['outcome'], 'zh')}，{LABELS(r['estimator'], 'zh')}："
                 f"相对偏差{_pct(rb)}（蒙特卡洛标准误{100 * rb_se:.1f}个百分点），RMSE {r['rmse']:.3g}，"
                 f"覆盖率{cov:.0f}%（±{1.96 * cse:.0f}，名义95%）。" if zh else
-                f"Monte Carlo ({r['replications']} cities), {label(r['outcome'], 'en')}, {term(r['estimator'], 'en')}: "
+                f"Monte Carlo ({r['replications']} cities), {label(r['outcome'], 'en')}, "
+                f"{LABELS(r['estimator'], 'en')}: "
                 f"relative bias {_pct(rb)} (MC SE {100 * rb_se:.1f} points), RMSE {r['rmse']:.3g}, "
                 f"coverage {cov:.0f}% (±{1.96 * cse:.0f}; nominal 95%)."
             )
     return out
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Compare every estimator with the known truth, on this city and by Monte Carlo (notebook ``06``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
+        ``cluster``, ``replications`` (0 skips the Monte Carlo), ``seed`` and ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth; without it both checks are skipped and the section says why.
+
+    Returns
+    -------
+    StageResult
+        Tables ``06_estimates_vs_truth`` and ``06_monte_carlo`` (empty when skipped), figures
+        ``06_estimates_vs_truth`` and ``06_monte_carlo`` (when made), the ``simulation_check`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang, seed, replications = params["lang"], params["seed"], params["replications"]
+    figures: dict[str, Any] = {}
+    notes = [truth.status]
+    if truth.aggregates is not None:
+        estimates = headline_estimates(panel, params["outcomes"], control_group=params["control_group"],
+                                       covariates=params["covariates"], cluster=params["cluster"])
+        vs_truth = estimates_vs_truth(estimates, truth.aggregates)
+        figures["06_estimates_vs_truth"] = plot_estimates_vs_truth(vs_truth, lang)
+    else:
+        estimates, vs_truth = None, pd.DataFrame(columns=list(VS_TRUTH_COLUMNS))
+        notes.append("No known truth (real data, or a store that no longer holds the simulated city): "
+                     "both checks are skipped." if lang == "en" else
+                     "没有已知的真实效应（真实数据，或数据库已不是模拟城市）：跳过两项检验。")
+    mc_options = {"replications": replications, "seed": seed, "outcomes": mc_outcomes(params["outcomes"]),
+                  "estimators": list(ESTIMATORS), "design": "default synthetic city (analysis.data.simulate)"}
+    if truth.aggregates is not None and replications > 0:
+        _, mc_summary = run_monte_carlo(replications, seed, mc_options["outcomes"])
+        figures["06_monte_carlo"] = plot_monte_carlo(mc_summary, lang)
+    else:
+        mc_summary = pd.DataFrame(columns=list(MC_COLUMNS))
+    tables = {"06_estimates_vs_truth": vs_truth, "06_monte_carlo": mc_summary}
+    if estimates is not None:
+        note = (f"Estimates on the synthetic city compared with its known truth ({truth.status}); Monte Carlo over "
+                f"{replications} simulated cities of the same design, seed {seed}.")
+        section = payload(estimates, vs_truth, mc_summary, note, mc_options)
+        found = findings(vs_truth, mc_summary, lang)
+    else:
+        section = not_available(f"no known truth: {truth.status}")
+        found = ["No truth, nothing to check: " + truth.status]
+    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes)

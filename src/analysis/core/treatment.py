@@ -22,6 +22,10 @@ decides.
 
 The village's **cadre type** is the ``unit_type`` of the posting with the most days
 in the cohort year (ties: the earlier start), and its **batch** that posting's batch.
+
+The **pilot district** is the county (or counties) holding the villages of the earliest
+treated cohort (:func:`pilot_counties`); in the calibrated city, the district whose
+secretaries arrived in December 2022 (cohort 2023 under the six-month rule).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 NEVER_TREATED = 0
+TREATMENT_COLUMNS: tuple[str, ...] = ("cohort", "cadre_type", "batch", "event_time", "treated")
+"""Columns :func:`attach_treatment` adds to the canonical panel."""
 
 
 def _exposure_days(postings: pd.DataFrame, years: np.ndarray, window_end: pd.Timestamp) -> pd.DataFrame:
@@ -140,6 +146,46 @@ def derive_treatment(
     lead = p.drop_duplicates("village_code")[["village_code", "unit_type", "batch"]]
     out = out.merge(lead.rename(columns={"unit_type": "cadre_type"}), on="village_code", how="left")
     return out[cols].sort_values("village_code", kind="mergesort").reset_index(drop=True)
+
+
+def pilot_counties(panel: pd.DataFrame) -> list[str]:
+    """Return the pilot district(s): the counties holding villages of the earliest treated cohort.
+
+    In the default city the earliest cohort is 2023 (secretaries arrived in December
+    2022 in one district) and exactly one county holds it.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel with ``village_code``, ``county_code`` and ``cohort`` (0 = never treated).
+
+    Returns
+    -------
+    list of str
+        Sorted county codes.
+
+    Raises
+    ------
+    ValueError
+        If no village is treated, or the earliest cohort is present in every county (then
+        there is no pilot district to compare with the rest, or to leave out).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"village_code": ["a", "b", "c"], "county_code": ["c1", "c1", "c2"],
+    ...                    "cohort": [2023, 0, 2024]})
+    >>> pilot_counties(df)
+    ['c1']
+    """
+    v = panel.drop_duplicates("village_code")[["county_code", "cohort"]]
+    treated = v[v["cohort"] > NEVER_TREATED]
+    if treated.empty:
+        raise ValueError("no village is treated in the window: there is no pilot district")
+    first = treated["cohort"].min()
+    counties = sorted(str(c) for c in treated.loc[treated["cohort"] == first, "county_code"].unique())
+    if len(counties) == v["county_code"].nunique():
+        raise ValueError(f"the first cohort {first} is present in every county: there is no pilot district")
+    return counties
 
 
 def attach_treatment(panel: pd.DataFrame, treatment: pd.DataFrame) -> pd.DataFrame:

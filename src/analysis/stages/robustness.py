@@ -24,8 +24,10 @@ module asks how much of it survives when the assumptions behind it are relaxed:
    change when most of their township gets first secretaries, and does the headline move when
    comparison villages come only from lightly treated townships?
 
-Everything returns frames or plain dicts; nothing reads the store or writes files, and no
-function modifies the caller's frame.
+:func:`run` is the stage: every check for the notebook's outcomes, with their tables, figures,
+the ``robustness`` section of ``results.json`` (:func:`payload`) and the findings
+(:func:`findings`). Everything returns frames or plain dicts; nothing reads the store or writes
+files (:func:`analysis.stages.base.save` does), and no function modifies the caller's frame.
 
 Definitions used throughout
 ---------------------------
@@ -44,20 +46,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, cluster_column
+from analysis.core.treatment import pilot_counties
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
-from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, SpilloverDesign, normal_ci
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "ALTERNATIVE_COLUMNS",
@@ -77,13 +82,14 @@ __all__ = [
     "honest_analysis",
     "honest_tables",
     "low_share_controls",
-    "pilot_counties",
+    "payload",
     "plot_honest",
     "pretrend_power_summary",
     "randomisation_summary",
-    "results_payload",
+    "run",
     "spillover_did",
     "spillover_sample",
+    "spillover_table",
     "summary_table",
     "township_exposure",
     "wild_summary",
@@ -120,12 +126,14 @@ SPECS: dict[str, tuple[str, str]] = {
                                      "Controls only from townships with under half of villages treated"),
 }
 """Specification key -> (Chinese, English) description."""
+SPEC_LABELS = Labels(SPECS)
+"""The descriptions of :data:`SPECS` as labels: ``SPEC_LABELS(spec, lang)``."""
 
 ALTERNATIVE_COLUMNS = ["outcome", "spec", "description", "estimate", "std_error", "conf_low", "conf_high",
                        "p_value", "diff_vs_headline", "n_obs", "n_units", "n_clusters", "control_group", "note"]
 """Columns of the alternative-specification table as saved."""
 
-_TERMS: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "rm_axis": ("M̄（事后违背 / 事前最大违背）", "M̄ (post-period violation / largest pre-period one)"),
     "sd_axis": ("M（事前标准误的倍数，1 SE = {unit}）", "M (multiples of the pre-period SE, 1 SE = {unit})"),
     "rm_title": ("相对幅度", "Relative magnitudes"),
@@ -136,16 +144,9 @@ _TERMS: dict[str, tuple[str, str]] = {
     "e0": ("当年效应 (e=0)", "First-year effect (e=0)"),
     "average": ("事后平均效应", "Average post-period effect"),
     "breakdown": ("临界值（区间开始包含0）：", "breakdown value (CI first includes 0): "),
-}
+})
+"""This module's labels: figure texts (else :func:`analysis.report.labels.label`)."""
 _CLUSTER_ZH = {"township": "乡镇", "county": "区县", "village": "村"}
-
-
-def _t(key: str, lang: str) -> str:
-    return _TERMS[key][0 if lang == "zh" else 1]
-
-
-def _spec_label(spec: str, lang: str) -> str:
-    return SPECS[spec][0 if lang == "zh" else 1]
 
 
 def _headline_label(control_group: str, with_covariates: bool, cluster: str, lang: str) -> str:
@@ -162,7 +163,7 @@ def _headline_label(control_group: str, with_covariates: bool, cluster: str, lan
 def _row_label(row: pd.Series, lang: str) -> str:
     """Label of an alternative-specification row (the headline's from its own options)."""
     if row["spec"] != "headline":
-        return _spec_label(row["spec"], lang)
+        return SPEC_LABELS(row["spec"], lang)
     opts = json.loads(row["options"]) if isinstance(row.get("options"), str) else {}
     inverse = {v: k for k, v in CLUSTER_COLUMNS.items()}
     return _headline_label(row["control_group"], bool(opts.get("covariates")),
@@ -185,39 +186,6 @@ def _fmt(x: float, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------------
 def _villages(panel: pd.DataFrame) -> pd.DataFrame:
     return panel.drop_duplicates(UNIT)[[UNIT, "township_code", "county_code", COHORT]]
-
-
-def pilot_counties(panel: pd.DataFrame) -> list[str]:
-    """Return the pilot district(s): the counties holding villages of the earliest cohort.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        Analysis panel with ``county_code`` and ``cohort`` (0 = never treated).
-
-    Returns
-    -------
-    list of str
-        Sorted county codes.
-
-    Raises
-    ------
-    ValueError
-        If no village is treated.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"village_code": ["a", "b", "c"], "township_code": ["t1", "t1", "t2"],
-    ...                    "county_code": ["c1", "c1", "c2"], "cohort": [2023, 0, 2024]})
-    >>> pilot_counties(df)
-    ['c1']
-    """
-    v = _villages(panel)
-    treated = v[v[COHORT] > 0]
-    if treated.empty:
-        raise ValueError("no treated village: there is no pilot district to exclude")
-    first = treated[COHORT].min()
-    return sorted(str(c) for c in treated.loc[treated[COHORT] == first, "county_code"].unique())
 
 
 def drop_village_years(panel: pd.DataFrame, share: float = DROP_SHARE, seed: int | None = None) -> pd.DataFrame:
@@ -364,11 +332,9 @@ def low_share_controls(panel: pd.DataFrame, threshold: float = HIGH_SHARE) -> tu
 # estimators
 # ----------------------------------------------------------------------------------
 def _att_gt(panel, outcome, control_group, covariates, cluster, cohort=COHORT, **kwargs) -> DiDResult:
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    data, covs = covariate_columns(panel, list(covariates))
-    return att_gt(data, outcome, UNIT, TIME, cohort, covariates=covs or None, control_group=control_group,
-                  method="dr", cluster=CLUSTER_COLUMNS[cluster], **kwargs)
+    spec = Spec("cs", control_group, covariates, cluster)
+    data, covs = covariate_columns(panel, list(spec.covariates))
+    return att_gt(data, outcome, **spec.cs_arguments(covs, cohort=cohort), **kwargs)
 
 
 def cs_simple(panel: pd.DataFrame, outcome: str, control_group: str = "notyet",
@@ -509,7 +475,8 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
     * ``anticipation_1``: effects may start a year early (base period ``g - 2``): the June 2023
       implementing opinions were public before the city batch arrived, so a village of the
       2024 cohort may already have reacted in 2023;
-    * ``excluding_pilot``: drop the villages of the pilot district (:func:`pilot_counties`);
+    * ``excluding_pilot``: drop the villages of the pilot district
+      (:func:`analysis.core.treatment.pilot_counties`);
     * ``unbalanced_5pct``: drop ``drop_share`` of village-years at random
       (:func:`drop_village_years`, seeded by ``seed``) and estimate with
       ``allow_unbalanced=True``;
@@ -546,12 +513,15 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
     other_cg = "never" if control_group == "notyet" else "notyet"
     other_cl = "county" if cluster != "county" else "township"
     base = dict(control_group=control_group, covariates=list(covariates), cluster=cluster)
-    pilots = pilot_counties(panel)
-    no_pilot = panel.loc[~panel["county_code"].astype(str).isin(pilots)]
+    try:
+        pilots = pilot_counties(panel)
+        no_pilot, pilot_note = panel.loc[~panel["county_code"].astype(str).isin(pilots)], ""
+    except ValueError as err:  # no pilot district: the specification is reported as not estimable
+        no_pilot, pilot_note = None, str(err)
     unbalanced = drop_village_years(panel, drop_share, seed)
     low_share, info = low_share_controls(panel, threshold)
     notes = {
-        "excluding_pilot": "pilot district(s) dropped: " + ", ".join(pilots),
+        "excluding_pilot": pilot_note or "pilot district(s) dropped: " + ", ".join(pilots),
         "unbalanced_5pct": f"{len(panel) - len(unbalanced)} of {len(panel)} village-years dropped at random "
                            f"(share {drop_share:g}, seed {seed})",
         "controls_low_share_townships": f"comparison: {info['controls']} never-treated villages in "
@@ -574,6 +544,8 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
         for spec, data, kw in specs:
             note = ""
             try:
+                if data is None:
+                    raise ValueError(notes[spec])
                 row = cs_simple(data, outcome, **kw).tidy().iloc[0].to_dict()
             except ValueError as err:
                 row = {"outcome": outcome, "estimator": "cs", "aggregation": "simple", "term": "ATT",
@@ -583,7 +555,7 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
                 head = row["estimate"]
             note = note or notes.get(spec, "")
             desc = (_headline_label(control_group, bool(covariates), cluster, "en") if spec == "headline"
-                    else _spec_label(spec, "en"))
+                    else SPEC_LABELS(spec, "en"))
             rows.append({"spec": spec, "description": desc, **row,
                          "diff_vs_headline": row["estimate"] - head, "note": note})
     out = pd.DataFrame(rows)
@@ -778,7 +750,7 @@ def plot_honest(h: HonestSummary, lang: str = "zh"):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     colours = {"e=0": "#1f77b4", "average": "#d62728"}
-    names = {"e=0": _t("e0", lang), "average": _t("average", lang)}
+    names = {"e=0": LABELS("e0", lang), "average": LABELS("average", lang)}
     targets = [t for t in ("e=0", "average") if t in set(h.bounds["target"])]
     for ax, method in zip(axes, ("rm", "sd"), strict=True):
         b = h.bounds[h.bounds["method"] == method]
@@ -799,19 +771,19 @@ def plot_honest(h: HonestSummary, lang: str = "zh"):
         ax.axhline(0.0, color="black", lw=0.8)
         ax.axvspan(x0 - step / 2, x0 + step / 2, color="0.92", zorder=0)
         ticks = [x0, *grid.tolist()]
-        ax.set_xticks(ticks, [_t("original", lang)] + [f"{g:g}" for g in grid])
+        ax.set_xticks(ticks, [LABELS("original", lang)] + [f"{g:g}" for g in grid])
         ax.set_xlim(x0 - step / 2, grid.max() + step / 2)
         sep = "，" if lang == "zh" else ", "
         short = {"e=0": "e=0", "average": "平均" if lang == "zh" else "average"}
         bds = sep.join(f"{short[tgt]} {_fmt(h.breakdown_of(tgt, method)[1], 3)}" for tgt in targets)
-        ax.set_title(f"{_t(method + '_title', lang)}\n{_t('breakdown', lang)}{bds}", fontsize=10)
+        ax.set_title(f"{LABELS(method + '_title', lang)}\n{LABELS('breakdown', lang)}{bds}", fontsize=10)
         if method == "rm":
-            ax.set_xlabel(_t("rm_axis", lang))
+            ax.set_xlabel(LABELS("rm_axis", lang))
             ax.set_ylabel(label(h.outcome, lang) + (" 95% 置信区间" if lang == "zh" else ", 95% CI"))
         else:
-            ax.set_xlabel(_t("sd_axis", lang).format(unit=_fmt(h.sd_unit)))
+            ax.set_xlabel(LABELS("sd_axis", lang, unit=_fmt(h.sd_unit)))
         ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.suptitle(_t("title", lang).format(outcome=label(h.outcome, lang)))
+    fig.suptitle(LABELS("title", lang, outcome=label(h.outcome, lang)))
     fig.tight_layout()
     return fig
 
@@ -886,7 +858,7 @@ def wild_summary(panel: pd.DataFrame, outcome: str, cluster: str = "township", B
         return None
     from analysis.inference.wild import wild_cluster_bootstrap
 
-    w = wild_cluster_bootstrap(panel, outcome, UNIT, TIME, COHORT, cluster=CLUSTER_COLUMNS[cluster],
+    w = wild_cluster_bootstrap(panel, outcome, UNIT, TIME, COHORT, cluster=cluster_column(cluster),
                                weights=WILD_WEIGHTS, B=int(B), seed=seed)
     lo, hi, p = normal_ci(w.estimate, w.std_error)
     return {"estimate": w.estimate, "std_error": w.std_error, "p_value": w.p_value_zero, "conf_low": w.conf_low,
@@ -980,6 +952,23 @@ def as_table(results: dict[str, dict[str, Any] | None]) -> pd.DataFrame:
     rows = [{"outcome": o, **{k: v for k, v in r.items() if not isinstance(v, dict | list)}}
             for o, r in results.items() if r is not None]
     return pd.DataFrame(rows)
+
+
+def spillover_table(spillover: Mapping[str, DiDResult]) -> pd.DataFrame:
+    """Stack the spillover estimates of several outcomes with their designs (counts of villages and townships).
+
+    Parameters
+    ----------
+    spillover : mapping
+        Outcome -> :func:`spillover_did` result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy row of each estimate (without ``options``) and the entries of its design.
+    """
+    return pd.concat([sp.tidy().assign(**sp.design.as_dict()) for sp in spillover.values()],
+                     ignore_index=True).drop(columns=["options"])
 
 
 # ----------------------------------------------------------------------------------
@@ -1119,7 +1108,7 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
                              f"{ri['B']} draws); statistic: CS simple ATT without covariates")})
         for r in alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")].itertuples():
             rows.append({"outcome": o, "check": r.spec, "estimate": r.estimate, "conf_low": r.conf_low,
-                         "conf_high": r.conf_high, "p_value": r.p_value, "meaning": _spec_label(r.spec, lang)})
+                         "conf_high": r.conf_high, "p_value": r.p_value, "meaning": SPEC_LABELS(r.spec, lang)})
         sp = spillover.get(o)
         if sp is not None:
             s = sp.tidy().iloc[0]
@@ -1150,7 +1139,7 @@ def _honest_block(h: HonestSummary, target: str) -> dict[str, Any]:
             "breakdown_sd_multiple": bd_sd_m, "sd_unit": h.sd_unit}
 
 
-def results_payload(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[str, HonestSummary],
+def payload(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[str, HonestSummary],
                     power: dict[str, dict], wild: dict[str, dict | None], randomisation: dict[str, dict | None],
                     spillover: dict[str, DiDResult], low_share_info: dict[str, int] | None = None) -> dict[str, Any]:
     """Build the ``robustness`` section of ``results.json``.
@@ -1206,7 +1195,7 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
     Parameters
     ----------
     outcomes, alternatives, honest, power, wild, randomisation, spillover, low_share_info
-        As in :func:`results_payload`.
+        As in :func:`payload`.
     lang : {"zh", "en"}
         Language.
 
@@ -1295,3 +1284,59 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
                          f"the estimate is {_fmt(low['estimate'])}.")
         paras.append(("" if zh else " ").join(s))
     return paras
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Check how much of the headline survives when its assumptions are relaxed (notebook ``05_robustness``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
+        ``cluster``, ``bootstrap_draws`` (0 skips the wild bootstrap and randomisation inference),
+        ``seed`` and ``lang``.
+    truth : Truth, optional
+        Not used.
+
+    Returns
+    -------
+    StageResult
+        Tables ``05_honest_bounds``, ``05_honest_breakdown``, ``05_pretrend_power``,
+        ``05_wild_bootstrap`` and ``05_randomisation`` (when drawn), ``05_alternatives``,
+        ``05_spillover``, ``05_robustness_summary``; figures ``05_honest_<outcome>``; the
+        ``robustness`` section.
+    """
+    outcomes, lang, seed, draws = params["outcomes"], params["lang"], params["seed"], params["bootstrap_draws"]
+    spec = dict(control_group=params["control_group"], covariates=params["covariates"], cluster=params["cluster"])
+    es = {o: event_study(panel, o, **spec) for o in outcomes}
+    honest = {o: honest_analysis(es[o], seed=seed) for o in outcomes}
+    power = {o: pretrend_power_summary(es[o]) for o in outcomes}
+    wild = {o: wild_summary(panel, o, cluster=params["cluster"], B=draws, seed=seed) for o in outcomes}
+    ri = {o: randomisation_summary(panel, o, B=draws, seed=seed, control_group=params["control_group"])
+          for o in outcomes}
+    alt = alternative_specifications(panel, outcomes, seed=seed, **spec)
+    exposure = township_exposure(panel)
+    _, low_share_info = low_share_controls(panel)
+    spill = {o: spillover_did(panel, o, covariates=params["covariates"], cluster=params["cluster"]) for o in outcomes}
+    checks = dict(alternatives=alt, honest=honest, power=power, wild=wild, randomisation=ri, spillover=spill)
+    honest_bounds, honest_breakdown = honest_tables(honest)
+    tables = {"05_honest_bounds": honest_bounds, "05_honest_breakdown": honest_breakdown,
+              "05_pretrend_power": as_table(power)}
+    notes = [f"villages by cohort: {panel.groupby(COHORT)[UNIT].nunique().to_dict()}",
+             f"townships {len(exposure)}, high-share townships {int(exposure['high_share'].sum())}; "
+             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in low_share_info.items())]
+    for name, table, what in (("05_wild_bootstrap", as_table(wild), "wild bootstrap"),
+                              ("05_randomisation", as_table(ri), "randomisation inference")):
+        if table.empty:
+            notes.append(f"bootstrap_draws = 0: {what} skipped")
+        else:
+            tables[name] = table
+    tables["05_alternatives"] = alt[ALTERNATIVE_COLUMNS]
+    tables["05_spillover"] = spillover_table(spill)
+    tables["05_robustness_summary"] = summary_table(outcomes, lang=lang, **checks)
+    figures = {f"05_honest_{o}": plot_honest(honest[o], lang=lang) for o in outcomes}
+    return StageResult("05_robustness", "robustness", tables, figures,
+                       payload(outcomes, low_share_info=low_share_info, **checks),
+                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes)

@@ -1,4 +1,4 @@
-"""Event studies: dynamic effects from four estimators, pre-trend tests, Goodman-Bacon decomposition.
+"""Event studies (notebook ``03_event_studies``): dynamic effects from four estimators, pre-tests, Goodman-Bacon.
 
 For one outcome, :func:`event_study` estimates the effect by event time ``e = t - g`` (years
 since the first secretary's cohort year ``g``) with
@@ -37,8 +37,10 @@ Caveats
 * Pointwise intervals are not adjusted for multiple testing; use the CS band for
   statements about the whole path.
 
-Functions take frames and return frames, figures and dicts; they never open the store or
-write files.
+:func:`run` is the stage: the event study of every outcome of the notebook, their tables and
+figures, the ``event_studies`` section of ``results.json`` (:func:`payload`) and the findings
+(:func:`findings`). Functions take frames and return frames, figures and dicts; they never open
+the store or write files (:func:`analysis.stages.base.save` writes them).
 """
 
 from __future__ import annotations
@@ -52,18 +54,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.panel import (
-    CLUSTER_COLUMNS,
-    COHORT,
-    DEFAULT_COVARIATES,
-    TIME,
-    UNIT,
-    covariate_columns,
-    covariate_year_interactions,
-)
-from analysis.report.labels import label
+from analysis.core.panel import covariate_columns, covariate_year_interactions
+from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "ESTIMATORS",
@@ -73,9 +69,10 @@ __all__ = [
     "bjs_pretrend_periods",
     "event_study",
     "findings",
+    "payload",
     "plot_bacon",
     "plot_event_study",
-    "results_payload",
+    "run",
     "summary_table",
 ]
 
@@ -100,7 +97,7 @@ intervals for every estimator; ``band_low``/``band_high`` the CS simultaneous (s
 (missing for the others); ``reference`` marks the normalised ``e = -1`` rows;
 ``pre_test_row`` the BJS pre-trend regression leads."""
 
-_TEXT: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "cs": ("Callaway-Sant'Anna（双重稳健）", "Callaway-Sant'Anna (doubly robust)"),
     "twfe": ("TWFE 事件研究（无协变量）", "TWFE event study (no covariates)"),
     "sa": ("Sun-Abraham", "Sun-Abraham"),
@@ -122,7 +119,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "treated vs never treated": ("已派驻 vs 从未派驻", "treated vs never treated"),
     "earlier vs later treated": ("先派驻 vs 后派驻（尚未派驻时）", "earlier vs later treated (not yet treated)"),
     "later vs earlier treated": ("后派驻 vs 先派驻（“禁止”比较）", "later vs earlier treated (\"forbidden\")"),
-}
+})
+"""This module's labels: estimators, comparison types, figure texts (else :func:`analysis.report.labels.label`)."""
 _STYLE: dict[str, dict[str, Any]] = {
     "cs": {"color": "#1f5fa8", "marker": "o"},
     "twfe": {"color": "#d0612a", "marker": "s"},
@@ -130,10 +128,6 @@ _STYLE: dict[str, dict[str, Any]] = {
     "bjs": {"color": "#8e44ad", "marker": "D"},
 }
 _OFFSETS = {"cs": -0.27, "twfe": -0.09, "sa": 0.09, "bjs": 0.27}
-
-
-def _t(key: str, lang: str, **kw) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
 
 
 def _short(outcome: str, lang: str) -> str:
@@ -246,7 +240,7 @@ def event_study(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel from :func:`analysis.panel.load_analysis_panel`. Not modified.
+        Analysis panel from :func:`analysis.core.panel.load_analysis_panel`. Not modified.
     outcome : str
         Outcome column.
     covariates : sequence of str
@@ -278,7 +272,7 @@ def event_study(
     Examples
     --------
     >>> from analysis.data.simulate import simulate_city
-    >>> from analysis.treatment import attach_treatment
+    >>> from analysis.core.treatment import attach_treatment
     >>> city = simulate_city(seed=1, n_villages=400, n_townships=24)
     >>> es = event_study(attach_treatment(city.panel, city.treatment), "disputes", bootstrap_draws=99, seed=1)
     >>> sorted(es.frame["estimator"].unique())
@@ -290,17 +284,13 @@ def event_study(
     from analysis.estimators.sun_abraham import sun_abraham
     from analysis.estimators.twfe import twfe_event_study
 
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    if outcome not in panel.columns:
-        raise ValueError(f"outcome {outcome!r} is not in the panel")
-    if isinstance(bootstrap_draws, bool) or int(bootstrap_draws) < 0:
-        raise ValueError(f"bootstrap_draws must be >= 0, got {bootstrap_draws!r}")
-    cl = CLUSTER_COLUMNS[cluster]
-    data, covs = covariate_columns(panel, list(covariates))
+    spec = Spec("cs", control_group, covariates, cluster)
+    check_outcomes(panel, outcome)
+    check_draws(bootstrap_draws)
+    data, covs = covariate_columns(panel, list(spec.covariates))
     reg, trend = covariate_year_interactions(data, covs)
-    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=cl)
-    cs_args = dict(covariates=covs or None, control_group=control_group, method="dr", **common)
+    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
+    cs_args = spec.cs_arguments(covs)
     r_uni = att_gt(data, outcome, base_period="universal", **cs_args)
     cs = aggregate(r_uni, "event", bootstrap=int(bootstrap_draws), seed=seed)
     cs_simple = aggregate(r_uni, "simple").tidy().iloc[0]
@@ -316,7 +306,7 @@ def event_study(
     frame = pd.concat([_frame_rows(cs, "cs", band=True), _frame_rows(tw, "twfe"), _frame_rows(sa, "sa"),
                        _frame_rows(bjs, "bjs")], ignore_index=True)
     options = {
-        "cs": {"method": "dr", "control_group": control_group, "covariates": list(covariates),
+        "cs": {"method": spec.METHOD, "control_group": control_group, "covariates": list(covariates),
                "base_period": "universal", "bootstrap_draws": int(bootstrap_draws), "seed": seed,
                "band": "sup-t simultaneous" if bootstrap_draws else "none (pointwise only)"},
         "pretest": "CS Wald test of all pre-treatment ATT(g,t) = 0, varying base period",
@@ -416,7 +406,7 @@ def summary_table(studies: Mapping[str, EventStudy]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def results_payload(studies: Mapping[str, EventStudy]) -> dict[str, Any]:
+def payload(studies: Mapping[str, EventStudy]) -> dict[str, Any]:
     """Build the ``event_studies`` section of ``results.json``.
 
     Parameters
@@ -474,7 +464,7 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
     if len(cs):
         x = cs["event_time"].to_numpy(float) + _OFFSETS["cs"]
         ax.fill_between(x, cs["band_low"], cs["band_high"], color=_STYLE["cs"]["color"], alpha=0.15, lw=0,
-                        label=_t("band", lang))
+                        label=LABELS("band", lang))
     for est in ESTIMATORS:
         d = f[f["estimator"] == est].sort_values("event_time")
         x = d["event_time"].to_numpy(float) + _OFFSETS[est]
@@ -483,7 +473,7 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
         ax.errorbar(x[est_ok], d.loc[est_ok, "estimate"],
                     yerr=[d.loc[est_ok, "estimate"] - d.loc[est_ok, "conf_low"],
                           d.loc[est_ok, "conf_high"] - d.loc[est_ok, "estimate"]],
-                    fmt=st["marker"], color=st["color"], ms=5, capsize=2.5, lw=1.2, label=_t(est, lang))
+                    fmt=st["marker"], color=st["color"], ms=5, capsize=2.5, lw=1.2, label=LABELS(est, lang))
         ref = d["reference"].to_numpy()
         if ref.any():
             ax.plot(x[ref], d.loc[ref, "estimate"], st["marker"], mfc="white", mec=st["color"], ms=5)
@@ -494,20 +484,20 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
         tr = tr[tr["event_time"].isin(f["event_time"].unique())].sort_values("event_time")
         if len(tr):
             ax.plot(tr["event_time"].astype(float), tr["value"], color="black", ls="--", lw=1, marker="x", ms=6,
-                    label=_t("truth", lang))
+                    label=LABELS("truth", lang))
     ax.axhline(0, color="0.4", lw=0.8)
-    ax.axvline(-0.5, color="0.2", lw=1, ls=":", label=_t("start", lang))
+    ax.axvline(-0.5, color="0.2", lw=1, ls=":", label=LABELS("start", lang))
     ax.axvspan(-1.45, -0.55, color="0.85", alpha=0.5, lw=0)
     ymin, ymax = ax.get_ylim()
-    ax.text(-1.0, ymax - 0.03 * (ymax - ymin), _t("ref", lang), ha="center", va="top", fontsize=7, color="0.3")
+    ax.text(-1.0, ymax - 0.03 * (ymax - ymin), LABELS("ref", lang), ha="center", va="top", fontsize=7, color="0.3")
     ticks = sorted(int(e) for e in f["event_time"].unique())
     binned = f.loc[(f["estimator"] == "twfe") & f["term"].str.contains("<=|>=", regex=True), ["event_time", "term"]]
     bins = {int(r.event_time): r.term.replace("e", "TWFE ", 1) for r in binned.itertuples()}
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{e}\n({bins[e]})" if e in bins else str(e) for e in ticks])
-    ax.set_xlabel(_t("xlabel", lang))
-    ax.set_ylabel(_t("ylabel", lang, name=name if lang == "zh" else name[:1].lower() + name[1:]))
-    ax.set_title(_t("title", lang, name=name), fontsize=11)
+    ax.set_xlabel(LABELS("xlabel", lang))
+    ax.set_ylabel(LABELS("ylabel", lang, name=name if lang == "zh" else name[:1].lower() + name[1:]))
+    ax.set_title(LABELS("title", lang, name=name), fontsize=11)
     ax.grid(axis="y", color="0.92")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, loc="lower center", ncol=3)
@@ -546,27 +536,27 @@ def plot_bacon(dec, lang: str = "zh", cs_att: float | None = None):
         if d.empty:
             continue
         c, m = styles[typ]
-        ax.scatter(d["weight"], d["estimate"], color=c, marker=m, s=70, label=_t(typ, lang), zorder=3)
+        ax.scatter(d["weight"], d["estimate"], color=c, marker=m, s=70, label=LABELS(typ, lang), zorder=3)
         for r in d.itertuples():
-            ctrl = _t("never", lang) if r.control == 0 else str(r.control)
+            ctrl = LABELS("never", lang) if r.control == 0 else str(r.control)
             ax.annotate(f"{r.treated} vs {ctrl}", (r.weight, r.estimate), xytext=(6, 4),
                         textcoords="offset points", fontsize=8)
-    ax.axhline(dec.total, color="#d0612a", ls="--", lw=1.2, label=f"{_t('twfe_line', lang)} ({dec.total:.3g})")
+    ax.axhline(dec.total, color="#d0612a", ls="--", lw=1.2, label=f"{LABELS('twfe_line', lang)} ({dec.total:.3g})")
     if cs_att is not None and np.isfinite(cs_att):
-        ax.axhline(cs_att, color="#1f5fa8", ls=":", lw=1.2, label=f"{_t('cs_line', lang)} ({cs_att:.3g})")
+        ax.axhline(cs_att, color="#1f5fa8", ls=":", lw=1.2, label=f"{LABELS('cs_line', lang)} ({cs_att:.3g})")
     ax.axhline(0, color="0.6", lw=0.6)
     ax.set_xlim(0, max(1.0, float(t["weight"].max()) * 1.15) if float(t["weight"].max()) > 0.85 else
                 float(t["weight"].max()) * 1.25)
-    ax.set_xlabel(_t("bacon_x", lang))
-    ax.set_ylabel(_t("bacon_y", lang, name=name))
-    ax.set_title(_t("bacon_title", lang, name=name), fontsize=11)
+    ax.set_xlabel(LABELS("bacon_x", lang))
+    ax.set_ylabel(LABELS("bacon_y", lang, name=name))
+    ax.set_title(LABELS("bacon_title", lang, name=name), fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="best")
     ax.grid(color="0.93")
     fig.tight_layout()
     return fig
 
 
-def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float = ALPHA) -> str:
+def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float = ALPHA) -> list[str]:
     """State, in computed sentences, what the event studies and decompositions show.
 
     Parameters
@@ -580,8 +570,8 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
 
     Returns
     -------
-    str
-        Per outcome: the CS path after treatment and whether its band excludes zero, the
+    list of str
+        One paragraph per outcome: the CS path after treatment and whether its band excludes zero, the
         pre-test verdicts, how TWFE compares and the weight on forbidden comparisons.
     """
     zh = lang == "zh"
@@ -622,4 +612,45 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
                  + (f"; treated-vs-never comparisons carry {w[never]:.1%} of the weight with estimate {e[never]:.3g}."
                     if never in w else "."))
         lines.append(s)
-    return "\n".join(lines)
+    return lines
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Estimate the event study of every outcome with four estimators (notebook ``03_event_studies``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``covariates``, ``control_group``,
+        ``cluster``, ``bootstrap_draws``, ``seed`` and ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth, drawn in the figures when available.
+
+    Returns
+    -------
+    StageResult
+        Tables ``03_event_studies``, ``03_summary``, ``03_bacon``; figures ``03_event_<outcome>``
+        then ``03_bacon_<outcome>``; the ``event_studies`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang = params["lang"]
+    studies = {oc: event_study(panel, oc, covariates=params["covariates"], control_group=params["control_group"],
+                               cluster=params["cluster"], bootstrap_draws=params["bootstrap_draws"],
+                               seed=params["seed"])
+               for oc in params["outcomes"]}
+    tables = {
+        "03_event_studies": pd.concat([s.frame for s in studies.values()], ignore_index=True),
+        "03_summary": summary_table(studies),
+        "03_bacon": pd.concat([bacon_table(s.bacon) for s in studies.values()], ignore_index=True),
+    }
+    figures = {f"03_event_{oc}": plot_event_study(s, lang=lang, truth=truth.aggregates) for oc, s in studies.items()}
+    figures.update({f"03_bacon_{oc}": plot_bacon(s.bacon, lang=lang, cs_att=float(s.cs_simple["estimate"]))
+                    for oc, s in studies.items()})
+    found = findings(studies, lang=lang)
+    if truth.aggregates is None:
+        found.append("没有可用的真实效应（真实数据），图中未画真实值。" if lang == "zh" else
+                     "No truth is available (real data): the figures show no true effects.")
+    return StageResult("03_event_studies", "event_studies", tables, figures, payload(studies), found,
+                       notes=[truth.status])

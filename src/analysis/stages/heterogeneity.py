@@ -19,6 +19,9 @@ and puts them into tables, figures, sentences and the ``heterogeneity`` section 
   difference, its standard error from the joint influence-function covariance and a
   plain statement (:func:`contrast_statement`).
 
+:func:`run` is the stage: every dimension and contrast for the notebook's outcomes, with their
+tables, figures, the ``heterogeneity`` section (:func:`payload`) and the findings (:func:`findings`).
+
 Caveats
 -------
 Cadre types and batches are not randomly assigned: a difference between cadre types
@@ -31,19 +34,20 @@ are pointwise, not adjusted for the many comparisons made here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import COHORT, TIME, UNIT, cluster_column
 from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
-from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "CONTRASTS",
@@ -57,13 +61,12 @@ __all__ = [
     "contrast_statement",
     "contrasts",
     "findings",
-    "load_truth_cells",
+    "payload",
     "plot_levels",
     "pre_treatment_means",
-    "section_payload",
+    "run",
     "subgroup_effects",
     "subgroup_table",
-    "term",
     "truth_levels",
 ]
 
@@ -87,7 +90,7 @@ CONTRASTS: tuple[tuple[str, str, str, int], ...] = (
 ``-1``: the level is claimed to *reduce* the outcome more than other cadres do; ``+1``: to
 *raise* it more."""
 
-_TERMS: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "law": ("政法（公检法司）", "Law enforcement"),
     "agriculture": ("农业（农牧渔）", "Agriculture"),
     "economic": ("经济（财力强单位）", "Economic (well-funded units)"),
@@ -111,43 +114,18 @@ _TERMS: dict[str, tuple[str, str]] = {
                                 "Effects by baseline strength (weak = first-year income below the median)"),
     "equality_p": ("相等检验 p", "equality p"),
     "per_village_year": ("（每村每年）", " (per village and year)"),
-}
+})
+"""This module's labels: levels, dimensions, figure texts (else :func:`analysis.report.labels.label`)."""
 _SHORT = {"cohort": "θ(g) ", "cohort_e0": "ATT(g,g) "}
-
-
-def term(name: str, lang: str = "zh") -> str:
-    """Return the display label of a level or term of this module (else of :func:`analysis.report.labels.label`).
-
-    Parameters
-    ----------
-    name : str
-        Level (``law``, ``weak``, a batch label, ...) or term key.
-    lang : {"zh", "en"}
-        Language.
-
-    Returns
-    -------
-    str
-        The label.
-
-    Examples
-    --------
-    >>> term("law", "en")
-    'Law enforcement'
-    """
-    if name in _TERMS:
-        return _TERMS[name][0 if lang == "zh" else 1]
-    return label(name, lang)
 
 
 # ----------------------------------------------------------------------------- estimation
 
 
 def _design(panel: pd.DataFrame, covariates: Sequence[str], cluster: str) -> tuple[pd.DataFrame, list[str], str]:
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
+    cl = cluster_column(cluster)
     data, covs = covariate_columns(panel, list(covariates))
-    return data, covs, CLUSTER_COLUMNS[cluster]
+    return data, covs, cl
 
 
 def _fit(fit, covs: list[str]) -> DiDResult:
@@ -206,7 +184,7 @@ def subgroup_effects(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel (:func:`analysis.panel.load_analysis_panel`), with the column ``by``.
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`), with the column ``by``.
         Not modified.
     outcomes : sequence of str
         Outcomes.
@@ -365,43 +343,16 @@ def pre_treatment_means(panel: pd.DataFrame, by: str, outcomes: Sequence[str]) -
 # ----------------------------------------------------------------------------- truth
 
 
-def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
-    """Cell truths ATT(g,t) of the synthetic city (``truth.csv``), or None where the truth does not apply.
-
-    Applies the same check as :func:`analysis.truth.load_truth` (the store holds exactly
-    the simulated city); used for the first-year truths ATT(g,g), which the aggregates
-    do not hold.
-
-    Parameters
-    ----------
-    store : pathlib.Path
-        The DuckDB store.
-    truth_dir : pathlib.Path
-        Folder written by ``study simulate``.
-
-    Returns
-    -------
-    pandas.DataFrame or None
-        ``truth.csv`` (see :class:`analysis.data.simulate.SyntheticCity`), or None.
-    """
-    from analysis.truth import truth_status
-
-    ok, _ = truth_status(store, truth_dir)
-    path = Path(truth_dir) / "truth.csv"
-    if not ok or not path.is_file():
-        return None
-    return pd.read_csv(path)
-
-
 def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Collect the true subgroup effects of the synthetic city, by dimension, outcome and level.
 
     Parameters
     ----------
     truth_aggregates : pandas.DataFrame or None
-        :func:`analysis.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
+        :func:`analysis.core.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
     truth_cells : pandas.DataFrame, optional
-        :func:`load_truth_cells`, for the first-year truths ``ATT(g, g)`` (``cohort_e0``).
+        ``truth.csv`` (:attr:`analysis.stages.base.Truth.cells`), for the first-year truths ``ATT(g, g)``
+        (``cohort_e0``).
 
     Returns
     -------
@@ -699,9 +650,9 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
     has_truth = truth is not None and np.isfinite(truth)
     if lang == "zh":
         verb = "减少" if sign < 0 else "提高"
-        head = (f"是：{term(lv, 'zh')}派出的第一书记比其他类型更能{verb}“{label(oc, 'zh')}”" if better else
-                f"否（方向相反）：{term(lv, 'zh')}派出的第一书记{verb}“{label(oc, 'zh')}”的作用小于其他类型" if worse
-                else f"无法确定：{term(lv, 'zh')}派出的第一书记与其他类型在“{label(oc, 'zh')}”上的效应差异不显著")
+        head = (f"是：{LABELS(lv, 'zh')}派出的第一书记比其他类型更能{verb}“{label(oc, 'zh')}”" if better else
+                f"否（方向相反）：{LABELS(lv, 'zh')}派出的第一书记{verb}“{label(oc, 'zh')}”的作用小于其他类型" if worse
+                else f"无法确定：{LABELS(lv, 'zh')}派出的第一书记与其他类型在“{label(oc, 'zh')}”上的效应差异不显著")
         s = (f"{head}。效应分别为 {_num(row['estimate_level'])} 与 {_num(row['estimate_others'])}，"
              f"差异 {_num(d)}（95%置信区间 {_num(lo)} 至 {_num(hi)}，p = {row['p_value']:.3g}）")
         if has_truth:
@@ -710,11 +661,11 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
             s += "（因倾向得分重叠不足，未使用协变量）"
         return s + "。"
     verb = "reduce" if sign < 0 else "raise"
-    head = (f"Yes: with a {term(lv, 'en')} cadre the effect on {label(oc, 'en')} is larger in the hoped-for "
+    head = (f"Yes: with a {LABELS(lv, 'en')} cadre the effect on {label(oc, 'en')} is larger in the hoped-for "
             f"direction ({verb}) than with other cadre types" if better else
-            f"No, the opposite: {term(lv, 'en')} cadres {verb} {label(oc, 'en')} less than other cadre types"
+            f"No, the opposite: {LABELS(lv, 'en')} cadres {verb} {label(oc, 'en')} less than other cadre types"
             if worse else
-            f"Not clear: the effect of {term(lv, 'en')} cadres on {label(oc, 'en')} cannot be told apart from "
+            f"Not clear: the effect of {LABELS(lv, 'en')} cadres on {label(oc, 'en')} cannot be told apart from "
             "that of other cadre types")
     s = (f"{head}. Effects {_num(row['estimate_level'])} vs {_num(row['estimate_others'])}, difference {_num(d)} "
          f"(95% CI {_num(lo)} to {_num(hi)}, p = {row['p_value']:.3g})")
@@ -728,7 +679,7 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
 # ----------------------------------------------------------------------------- results.json
 
 
-def section_payload(
+def payload(
     results: Mapping[str, Mapping[str, DiDResult]],
     truth: pd.DataFrame | None = None,
     contrast_table: pd.DataFrame | None = None,
@@ -816,22 +767,23 @@ def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang
             ok = d["estimate"].notna().to_numpy()
             yerr = np.vstack([d["estimate"] - d["conf_low"], d["conf_high"] - d["estimate"]])[:, ok]
             ax.errorbar(x[ok], d["estimate"].to_numpy()[ok], yerr=yerr, fmt="o", color=colors[j % len(colors)],
-                        capsize=3, label=term(dim, lang) if len(dimensions) > 1 else term("estimate_ci", lang))
+                        capsize=3, label=LABELS(dim, lang) if len(dimensions) > 1 else LABELS("estimate_ci", lang))
             tr = d["truth"].to_numpy(float)
             if np.isfinite(tr).any():
                 ax.scatter(x, tr, marker="x", color="#c0392b", s=45, zorder=3,
-                           label=term("truth", lang) if j == 0 else None)
+                           label=LABELS("truth", lang) if j == 0 else None)
         ax.axhline(0, color="grey", lw=0.8)
         names = []
         for lv in levels:
             b = sub.loc[sub["level"] == lv, "batch"].iloc[0]
-            names.append(f"{lv}\n{term(b, lang)}" if b else term(lv, lang).replace("（", "\n（").replace(" (", "\n("))
+            names.append(f"{lv}\n{LABELS(b, lang)}" if b else
+                         LABELS(lv, lang).replace("（", "\n（").replace(" (", "\n("))
         ax.set_xticks(np.arange(len(levels)), names, fontsize=8)
         p = sub.groupby("dimension", sort=False)["equality_p"].first()
         ax.set_title(label(oc, lang) + "\n" + "; ".join(
-            f"{_SHORT.get(dim, '')}{term('equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
+            f"{_SHORT.get(dim, '')}{LABELS('equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
             if dim in p.index), fontsize=9)
-        ax.set_ylabel(term("effect_on", lang) + label(oc, lang) + "\n" + term("per_village_year", lang).strip(),
+        ax.set_ylabel(LABELS("effect_on", lang) + label(oc, lang) + "\n" + LABELS("per_village_year", lang).strip(),
                       fontsize=8)
     for ax in axes.ravel()[len(outcomes):]:
         ax.set_visible(False)
@@ -877,7 +829,7 @@ def findings(
         for oc, sub in t.groupby("outcome", sort=False):
             p = float(sub["equality_p"].iloc[0])
             pct = sub["pct_of_pre"] if "pct_of_pre" in sub else pd.Series(np.nan, index=sub.index)
-            parts = [f"{term(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
+            parts = [f"{LABELS(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
                      f"[{_num(lo)}, {_num(hi)}]" + (f" ({pc:+.1f}%)" if np.isfinite(pc) else "")
                      for lv, e, lo, hi, pc in zip(sub["level"], sub["estimate"], sub["conf_low"],
                                                   sub["conf_high"], pct.to_numpy(float), strict=True)]
@@ -899,3 +851,62 @@ def findings(
                 out.append(f"{label(oc, 'en')}, {what}{caveat}: " + "; ".join(parts) + f". Equality test p = {p:.3g}: "
                            f"{verdict}.")
     return out
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Estimate effects by cadre type, cohort and baseline weakness, and the report's contrasts (notebook 04).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
+        ``cluster``, ``first_year`` (the baseline year of the weakness split), ``last_year`` and
+        ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth (aggregates and cell truths), beside the estimates when available.
+
+    Returns
+    -------
+    StageResult
+        Tables ``04_cadre_type``, ``04_contrasts``, ``04_cohort``, ``04_baseline_weakness``;
+        figures ``04_cadre_type``, ``04_cohort``, ``04_baseline_weakness``; the ``heterogeneity``
+        section.
+    """
+    truth = truth or Truth.unknown()
+    lang, outcomes = params["lang"], params["outcomes"]
+    opts = dict(control_group=params["control_group"], covariates=params["covariates"], cluster=params["cluster"])
+    levels_truth = truth_levels(truth.aggregates, truth.cells)
+    batches = cohort_batches(panel)
+    cadre = subgroup_effects(panel, outcomes, "cadre_type", **opts)
+    tab_cadre = subgroup_table(cadre, "cadre_type", levels_truth,
+                               pre_means=pre_treatment_means(panel, "cadre_type", outcomes))
+    con = contrasts(panel, outcomes, truth_aggregates=truth.aggregates, **opts)
+    cohort = cohort_effects(panel, outcomes, **opts)
+    cohort_e0 = cohort_e0_effects(cohort)
+    pre_cohort = pre_treatment_means(panel, COHORT, outcomes)
+    tab_cohort = pd.concat([subgroup_table(cohort, "cohort", levels_truth, batches, params["last_year"], pre_cohort),
+                            subgroup_table(cohort_e0, "cohort_e0", levels_truth, batches, params["last_year"],
+                                           pre_cohort)],
+                           ignore_index=True)
+    panel_w = add_weakness(panel, params["first_year"])
+    weak = subgroup_effects(panel_w, outcomes, WEAKNESS_COLUMN, **opts)
+    tab_weak = subgroup_table(weak, "baseline_weakness", levels_truth,
+                              pre_means=pre_treatment_means(panel_w, WEAKNESS_COLUMN, outcomes))
+    tables = {"04_cadre_type": tab_cadre, "04_contrasts": con, "04_cohort": tab_cohort,
+              "04_baseline_weakness": tab_weak}
+    figures = {
+        "04_cadre_type": plot_levels(tab_cadre, ["cadre_type"], LABELS("title_cadre_type", lang), lang),
+        "04_cohort": plot_levels(tab_cohort, ["cohort", "cohort_e0"], LABELS("title_cohort", lang), lang),
+        "04_baseline_weakness": plot_levels(tab_weak, ["baseline_weakness"], LABELS("title_baseline_weakness", lang),
+                                            lang),
+    }
+    results = {"cadre_type": cadre, "cohort": cohort, "cohort_e0": cohort_e0, "baseline_weakness": weak}
+    by_dimension = {"cadre_type": tab_cadre, "cohort": tab_cohort[tab_cohort["dimension"] == "cohort"],
+                    "cohort_e0": tab_cohort[tab_cohort["dimension"] == "cohort_e0"], "baseline_weakness": tab_weak}
+    found = findings(by_dimension, con, lang)
+    if truth.aggregates is None:
+        found.append("(no known truth: real data, so the estimates are not compared with true values)")
+    return StageResult("04_heterogeneity", "heterogeneity", tables, figures, payload(results, levels_truth, con),
+                       found, notes=[truth.status, f"cohorts (batches): {batches}"])

@@ -1,4 +1,4 @@
-"""Tests of analysis.heterogeneity_report (notebook 04) on the default synthetic city.
+"""Tests of analysis.stages.heterogeneity (notebook 04) on the default synthetic city.
 
 * contrasts: the difference equals the difference of the two subgroup estimates, the
   level's estimate equals its estimate in the by-cadre results, and the standard error
@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import heterogeneity_report as hr
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.estimators.heterogeneity import by_group
-from analysis.panel import DEFAULT_COVARIATES, covariate_columns
+from analysis.stages import heterogeneity as hr
+from analysis.stages.base import Truth
 
 COV = list(DEFAULT_COVARIATES)
 OUTCOMES = ["income_per_capita", "criminal_cases"]
@@ -37,7 +39,7 @@ def city():
 
 @pytest.fixture(scope="module")
 def panel(city):
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
 
     return attach_treatment(city.panel, city.treatment)
 
@@ -181,10 +183,10 @@ def test_weakness_split_is_the_first_year_median(panel):
     assert set(got.unique()) == {"weak", "strong"}
 
 
-def test_section_payload_shape(panel, cadre, city):
+def test_payload_shape(panel, cadre, city):
     truth = hr.truth_levels(city.truth_aggregates)
     con = hr.contrasts(panel, ["criminal_cases"], covariates=COV, truth_aggregates=city.truth_aggregates)
-    pl = hr.section_payload({"cadre_type": cadre}, truth, con)
+    pl = hr.payload({"cadre_type": cadre}, truth, con)
     doc = json.loads(json.dumps(pl))
     sec = doc["cadre_type"]["criminal_cases"]
     assert list(sec["levels"]) == ["law", "agriculture", "economic", "other"]
@@ -203,17 +205,17 @@ def test_no_truth_gives_empty_truth_columns(cadre):
     assert tab["truth"].isna().all()
 
 
-def test_load_truth_cells_only_for_the_simulated_store(city_store, tmp_path):
-    cells = hr.load_truth_cells(city_store, city_store.parent / "synthetic")
+def test_truth_cells_only_for_the_simulated_store(city_store, tmp_path):
+    cells = Truth.load(city_store, city_store.parent / "synthetic").cells
     assert cells is not None and {"outcome", "effect", "cohort", "year", "att"} <= set(cells.columns)
-    assert hr.load_truth_cells(city_store, tmp_path) is None  # no truth files: real data
+    assert Truth.load(city_store, tmp_path).cells is None  # no truth files: real data
 
 
 def test_overlap_failure_falls_back_to_no_covariates_and_says_so():
     # A later batch in 2025 (seed 7) leaves the agriculture cadres' cohort-2023 villages (chosen for their
     # distinctive industry) without comparable never-treated villages in 2025: the propensity score fails.
+    from analysis.core.treatment import attach_treatment
     from analysis.data.simulate import simulate_city
-    from analysis.treatment import attach_treatment
 
     c = simulate_city(seed=7, last_year=2025, later_batches=((2025, 300),))
     p = attach_treatment(c.panel, c.treatment)

@@ -1,4 +1,4 @@
-"""Main effects: the headline effect of a first secretary on every outcome, family by family.
+"""Main effects (notebook ``02_main_effects``): the headline effect of a first secretary on every outcome, by family.
 
 For each outcome of :data:`analysis.data.schema.OUTCOME_FAMILIES` this module puts side by side
 
@@ -30,8 +30,11 @@ Caveats
   Romano-Wolf p-values come from the bootstrap, so an unadjusted bootstrap p-value
   (``p_boot``) is reported too: the adjusted p-value is never below it.
 
-Functions take frames and return frames, figures and dicts; they never open the store or
-write files (the notebook does that through :mod:`analysis.report`).
+:func:`run` is the stage: it estimates everything above with the notebook's parameters and
+returns the table, the Romano-Wolf table, the forest plot, the ``main_effects`` section of
+``results.json`` (:func:`payload`) and the findings (:func:`findings`). Functions take frames and
+return frames, figures and dicts; they never open the store or write files
+(:func:`analysis.stages.base.save` writes them).
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.data import schema
-from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
-from analysis.report.labels import label
+from analysis.report.labels import Labels, label
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
+from analysis.stages.base import StageResult, Truth
 
 __all__ = [
     "PPML_OUTCOMES",
@@ -56,10 +61,11 @@ __all__ = [
     "estimate_main_effects",
     "findings",
     "outcome_unit",
+    "payload",
     "plot_forest",
     "post_treatment_years",
-    "results_payload",
     "romano_wolf_table",
+    "run",
     "truth_simple",
     "untreated_mean",
 ]
@@ -85,7 +91,7 @@ and interval as **percent** of it; ``twfe_*``: static TWFE without covariates
 **percent** (counts only); ``truth``: the synthetic city's simple ATT (``truth_pct`` in
 percent of the untreated mean)."""
 
-_TEXT: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "income": ("收入与发展", "Income and development"),
     "cases": ("案件与纠纷", "Cases and disputes"),
     "organisation": ("组织建设", "Party organisation"),
@@ -96,11 +102,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "xlabel": ("效应占从未派驻村均值（派驻后年份）的百分比（%），95%置信区间",
                "Effect as % of never-treated villages' mean in post-treatment years (95% CI)"),
     "title": ("派驻第一书记的平均效应（按指标类别）", "Average effect of a first secretary, by outcome family"),
-}
-
-
-def _t(key: str, lang: str) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1]
+})
+"""This module's labels: families, estimators, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
 def outcome_unit(outcome: str) -> str:
@@ -179,7 +182,7 @@ def truth_simple(truth: pd.DataFrame | None, outcome: str) -> float | None:
     Parameters
     ----------
     truth : pandas.DataFrame or None
-        ``truth_aggregates`` from :func:`analysis.truth.load_truth` (None on real data).
+        ``truth_aggregates`` from :func:`analysis.core.truth.load_truth` (None on real data).
     outcome : str
         Outcome.
 
@@ -253,7 +256,7 @@ def estimate_main_effects(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel from :func:`analysis.panel.load_analysis_panel`. Not modified.
+        Analysis panel from :func:`analysis.core.panel.load_analysis_panel`. Not modified.
     families : mapping of str -> sequence of str, optional
         Outcome families; default :data:`analysis.data.schema.OUTCOME_FAMILIES`. Romano-Wolf
         adjusts within each family.
@@ -298,7 +301,7 @@ def estimate_main_effects(
     Examples
     --------
     >>> from analysis.data.simulate import simulate_city
-    >>> from analysis.treatment import attach_treatment
+    >>> from analysis.core.treatment import attach_treatment
     >>> city = simulate_city(seed=1, n_villages=400, n_townships=24)
     >>> panel = attach_treatment(city.panel, city.treatment)
     >>> me = estimate_main_effects(panel, {"cases": ["disputes"]}, bootstrap_draws=99, seed=1,
@@ -306,35 +309,28 @@ def estimate_main_effects(
     >>> me.table[["outcome", "rw_p"]].shape
     (1, 2)
     """
-    from analysis.estimate import ESTIMATORS, estimate
+    from analysis.estimate import estimate
     from analysis.estimators.callaway_santanna import aggregate, att_gt
     from analysis.estimators.poisson import ppml
     from analysis.estimators.twfe import twfe
     from analysis.inference.multiple import holm, romano_wolf_did
 
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    if isinstance(bootstrap_draws, bool) or int(bootstrap_draws) < 1:
-        raise ValueError(f"bootstrap_draws must be at least 1 for the Romano-Wolf adjustment, got {bootstrap_draws!r}")
+    spec = Spec(estimator, control_group, covariates, cluster)
+    check_draws(bootstrap_draws, 1, "for the Romano-Wolf adjustment")
     fams = {f: list(o) for f, o in (schema.OUTCOME_FAMILIES if families is None else families).items()}
-    missing = [o for os_ in fams.values() for o in os_ if o not in panel.columns]
-    if missing:
-        raise ValueError(f"outcome(s) {missing} are not in the panel")
-    cl = CLUSTER_COLUMNS[cluster]
-    data, covs = covariate_columns(panel, list(covariates))
-    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=cl)
+    check_outcomes(panel, [o for os_ in fams.values() for o in os_])
+    data, covs = covariate_columns(panel, list(spec.covariates))
+    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
     headline: dict[str, DiDResult] = {}
     bench: dict[str, DiDResult] = {}
     pois: dict[str, DiDResult] = {}
     rw: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator {estimator!r} is not known; choose from {', '.join(ESTIMATORS)}")
-    head_row = {"twfe": "coef"}.get(estimator, "simple")
+    head_row = spec.aggregation
     for fam, outcomes in fams.items():
         for oc in outcomes:
             if estimator == "cs":
-                r = att_gt(data, oc, covariates=covs or None, control_group=control_group, method="dr", **common)
+                r = att_gt(data, oc, **spec.cs_arguments(covs))
                 headline[oc] = aggregate(r, "simple")
             else:
                 with warnings.catch_warnings():
@@ -377,7 +373,8 @@ def estimate_main_effects(
             })
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     options = {
-        "headline": {"estimator": estimator, "method": "dr" if estimator == "cs" else None, "aggregation": head_row,
+        "headline": {"estimator": estimator, "method": spec.METHOD if estimator == "cs" else None,
+                     "aggregation": head_row,
                      "control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                      "inference": "analytic influence function" if estimator == "cs" else "analytic"},
         "twfe": {"estimator": "twfe", "specification": "static, unit and year fixed effects, no covariates",
@@ -398,7 +395,7 @@ def estimate_main_effects(
                        options=options)
 
 
-def results_payload(me: MainEffects) -> dict[str, Any]:
+def payload(me: MainEffects) -> dict[str, Any]:
     """Build the ``main_effects`` section of ``results.json``.
 
     Parameters
@@ -506,7 +503,7 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
         ax.set_yticks(y)
         ax.set_yticklabels([label(o, lang) for o in d["outcome"]], fontsize=9)
         ax.set_ylim(-0.6, len(d) - 0.4)
-        ax.set_title(_t(fam, lang), loc="left", fontsize=10.5)
+        ax.set_title(LABELS(fam, lang), loc="left", fontsize=10.5)
         both = np.r_[d["effect_pct_low"], d["effect_pct_high"], tw_lo, tw_hi, d["truth_pct"], 0.0]
         both = both[np.isfinite(both)]
         lo, hi = float(both.min()), float(both.max())
@@ -514,15 +511,15 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
         ax.set_xlim(lo - pad, hi + 2 * pad)
         ax.grid(axis="x", color="0.9")
         ax.tick_params(axis="x", labelsize=8)
-    axes[-1, 0].set_xlabel(_t("xlabel", lang))
+    axes[-1, 0].set_xlabel(LABELS("xlabel", lang))
     handles = [
-        plt.Line2D([], [], color=c_cs, marker="o", ls="-", label=_t("cs", lang)),
-        plt.Line2D([], [], color=c_tw, marker="s", ls="-", label=_t("twfe", lang)),
+        plt.Line2D([], [], color=c_cs, marker="o", ls="-", label=LABELS("cs", lang)),
+        plt.Line2D([], [], color=c_tw, marker="s", ls="-", label=LABELS("twfe", lang)),
     ]
     if has_truth:
         handles.append(plt.Line2D([], [], color="black", marker="|", ms=12, mew=2, ls="none",
-                                  label=_t("truth", lang)))
-    fig.suptitle(_t("title", lang), fontsize=12)
+                                  label=LABELS("truth", lang)))
+    fig.suptitle(LABELS("title", lang), fontsize=12)
     fig.legend(handles=handles, loc="lower center", ncol=1, frameon=False, fontsize=8.5,
                bbox_to_anchor=(0.5, -0.01 - 0.025 * len(handles)))
     fig.tight_layout()
@@ -534,7 +531,7 @@ def _names(outcomes: Sequence[str], lang: str) -> str:
     return sep.join(label(o, lang) for o in outcomes)
 
 
-def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str:
+def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> list[str]:
     """State, in sentences computed from the table, what the main effects show.
 
     Parameters
@@ -548,10 +545,10 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str
 
     Returns
     -------
-    str
-        Which effects are distinguishable from zero after the Romano-Wolf adjustment,
-        which are not, how TWFE differs from the headline, and (when the truth is known)
-        how often the headline interval covers it.
+    list of str
+        Per family, which effects are distinguishable from zero after the Romano-Wolf
+        adjustment and which are not; how TWFE differs from the headline; and (when the truth
+        is known) how often the headline interval covers it.
     """
     zh = lang == "zh"
     lines: list[str] = []
@@ -562,11 +559,12 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str
         parts = [f"{label(r.outcome, lang)} {r.effect_pct:+.1f}%" + (f"（p={r.rw_p:.3f}）" if zh else
                  f" (RW p = {r.rw_p:.3f})") for r in sig.itertuples()]
         if zh:
-            s = f"{_t(fam, lang)}：经 Romano-Wolf 族内校正后，{len(sig)}/{len(d)} 项效应在 {alpha:.0%} 水平上显著不为零"
+            s = (f"{LABELS(fam, lang)}：经 Romano-Wolf 族内校正后，{len(sig)}/{len(d)} 项效应在 {alpha:.0%} "
+                 "水平上显著不为零")
             s += ("：" + "；".join(parts)) if parts else ""
             s += (f"。无法与零区分：{_names(non['outcome'], lang)}。" if len(non) else "。")
         else:
-            s = (f"{_t(fam, lang)}: after the Romano-Wolf adjustment within the family, {len(sig)} of {len(d)} "
+            s = (f"{LABELS(fam, lang)}: after the Romano-Wolf adjustment within the family, {len(sig)} of {len(d)} "
                  f"effects are distinguishable from zero at {alpha:.0%}")
             s += (": " + "; ".join(parts)) if parts else ""
             s += (f". Not distinguishable from zero: {_names(non['outcome'], lang)}." if len(non) else ".")
@@ -601,4 +599,39 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> str
                      if zh else
                      f"Against the synthetic truth: the CS 95% interval covers it for {cs_cov} of {len(tr)} "
                      f"outcomes, the TWFE interval for {tw_cov} of {len(tr)}.")
-    return "\n".join(lines)
+    return lines
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Estimate the main effects on every outcome family (notebook ``02_main_effects``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``covariates``, ``control_group``, ``estimator``,
+        ``cluster``, ``bootstrap_draws``, ``seed`` and ``lang``.
+    truth : Truth, optional
+        The synthetic city's truth, put beside the estimates when available.
+
+    Returns
+    -------
+    StageResult
+        Tables ``02_main_effects`` and ``02_romano_wolf``, figure ``02_forest``, the
+        ``main_effects`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang = params["lang"]
+    me = estimate_main_effects(panel, covariates=params["covariates"], control_group=params["control_group"],
+                               estimator=params["estimator"], cluster=params["cluster"],
+                               bootstrap_draws=params["bootstrap_draws"], seed=params["seed"],
+                               truth=truth.aggregates)
+    tables = {"02_main_effects": me.table, "02_romano_wolf": romano_wolf_table(me)}
+    figures = {"02_forest": plot_forest(me.table, lang=lang)}
+    found = findings(me.table, lang=lang)
+    if truth.aggregates is None:
+        found.append("没有可用的真实效应（真实数据），未与真实值比较。" if lang == "zh" else
+                     "No truth is available (real data): the comparison with the truth is skipped.")
+    notes = [truth.status, f"post-treatment years: {post_treatment_years(panel)}"]
+    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes)

@@ -3,7 +3,7 @@
 Notebooks and the ``study estimate`` command go through :func:`load_analysis_panel`, so
 every estimate starts from the same frame: the canonical panel of the chosen years,
 the cohort and cadre type derived from the postings by the documented rule
-(:mod:`analysis.treatment`), and baseline covariates expanded to numeric columns.
+(:mod:`analysis.core.treatment`), and baseline covariates expanded to numeric columns.
 """
 
 from __future__ import annotations
@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.core.spec import TIME, UNIT, check_covariates
+from analysis.core.treatment import attach_treatment, derive_treatment
 from analysis.data import schema
-from analysis.treatment import attach_treatment, derive_treatment
-
-DEFAULT_COVARIATES: tuple[str, ...] = ("distance_km", "terrain", "distinctive_industry")
-"""Baseline covariates for conditional parallel trends: fixed village characteristics
-that shift trends (remoteness, terrain, a distinctive industry) and that the programme
-cannot affect. Time-varying ones (party members, population) could respond to a first
-secretary and are not used by default."""
-
-UNIT, TIME, COHORT = "village_code", "year", "cohort"
-CLUSTER_COLUMNS = {"township": "township_code", "county": "county_code", "village": "village_code"}
 
 
 def load_analysis_panel(store: Path, first_year: int, last_year: int, min_months: float = 6.0) -> pd.DataFrame:
@@ -36,7 +28,7 @@ def load_analysis_panel(store: Path, first_year: int, last_year: int, min_months
     first_year, last_year : int
         Analysis window.
     min_months : float, default 6
-        Exposure rule of :func:`analysis.treatment.derive_treatment`.
+        Exposure rule of :func:`analysis.core.treatment.derive_treatment`.
 
     Returns
     -------
@@ -78,11 +70,7 @@ def covariate_columns(panel: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
     ValueError
         For a name that is not a canonical covariate.
     """
-    bad = [c for c in covariates if c not in schema.COVARIATES]
-    if bad:
-        raise ValueError(
-            f"unknown covariate(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.COVARIATES)}"
-        )
+    covariates = check_covariates(covariates)
     out = panel.copy()
     if not covariates:
         return out, []

@@ -1,9 +1,9 @@
-"""Who got a first secretary, and why naive comparisons mislead.
+"""Who got a first secretary, and why naive comparisons mislead (notebook ``01_targeting``).
 
 The programme sent first secretaries to weak villages on purpose (``CONTEXT.md``):
 poor public order, many disputes, a weak economic base, a distinctive industry. This
 module documents that selection in four steps, each a function that takes the analysis
-panel (:func:`analysis.panel.load_analysis_panel`) and returns new frames:
+panel (:func:`analysis.core.panel.load_analysis_panel`) and returns new frames:
 
 1. **Baseline balance** (:func:`baseline_balance`): means of outcomes and covariates in
    the first year of the window, treated (ever treated within the window) against
@@ -19,6 +19,10 @@ panel (:func:`analysis.panel.load_analysis_panel`) and returns new frames:
    scores it implies (doubly robust DiD needs treated villages to have comparable
    untreated ones).
 4. **The pilot district against the rest** (:func:`pilot_comparison`).
+
+:func:`run` is the stage: it runs the four steps with the notebook's parameters and returns
+their tables, figures, the ``targeting`` section of ``results.json`` (:func:`payload`) and the
+findings in four sentences (:func:`findings`).
 
 Definitions used throughout
 ---------------------------
@@ -38,17 +42,29 @@ multiple testing. The conditional gap assumes the trend is linear in the covaria
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import (
+    COHORT,
+    DEFAULT_COVARIATES,
+    TIME,
+    UNIT,
+    check_covariates,
+    check_outcomes,
+    cluster_column,
+)
+from analysis.core.treatment import pilot_counties
 from analysis.data import schema
-from analysis.panel import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, covariate_columns
-from analysis.report.labels import label
+from analysis.report.labels import Labels
+from analysis.stages.base import StageResult, Truth
 
 PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
 """Outcomes whose pre-period trends are compared by default (the notebook's ``outcomes``)."""
@@ -67,7 +83,7 @@ OVERLAP_LOW, OVERLAP_HIGH = 0.05, 0.95
 SMALL_DIFFERENCE = 0.1
 """Conventional threshold of a negligible standardised difference (Austin 2009)."""
 
-_TEXT: dict[str, tuple[str, str]] = {
+LABELS = Labels({
     "treated": ("全部派驻村", "All treated villages"),
     "never": ("从未派驻村", "Never-treated villages"),
     "law": ("政法单位派驻（公检法司）", "Law-enforcement cadre"),
@@ -92,29 +108,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "density": ("密度", "Density"),
     "pscore_title": ("倾向得分分布：派驻村与从未派驻村", "Propensity scores of treated and never-treated villages"),
     "bounds": ("0.05 / 0.95", "0.05 / 0.95"),
-}
-
-
-def text(key: str, lang: str = "zh", **fmt) -> str:
-    """Return a label of this module (groups, derived variables, figure texts).
-
-    Parameters
-    ----------
-    key : str
-        Key of the label; unknown keys fall back to :func:`analysis.report.labels.label`.
-    lang : {"zh", "en"}
-        Language.
-    **fmt
-        Values for ``{placeholders}`` in the label.
-
-    Returns
-    -------
-    str
-        The label.
-    """
-    if key in _TEXT:
-        return _TEXT[key][0 if lang == "zh" else 1].format(**fmt)
-    return label(key, lang)
+})
+"""This module's labels: groups, derived variables, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
 # ----------------------------------------------------------------------------- checks and frames
@@ -125,45 +120,12 @@ def _check_panel(panel: pd.DataFrame) -> None:
     missing = [c for c in need if c not in panel.columns]
     if missing:
         raise ValueError(
-            f"the panel lacks column(s) {', '.join(missing)}: load it with analysis.panel.load_analysis_panel"
+            f"the panel lacks column(s) {', '.join(missing)}: load it with analysis.core.panel.load_analysis_panel"
         )
     if not (panel[COHORT] > 0).any():
         raise ValueError("no village is treated in the window: there is no selection to describe")
     if not (panel[COHORT] == 0).any():
         raise ValueError("every village is treated in the window: there are no never-treated villages to compare")
-
-
-def _check_outcomes(panel: pd.DataFrame, outcomes: Sequence[str]) -> list[str]:
-    if isinstance(outcomes, str):
-        outcomes = [outcomes]
-    outcomes = list(outcomes)
-    if not outcomes:
-        raise ValueError("outcomes is empty: name at least one outcome")
-    bad = [o for o in outcomes if o not in schema.OUTCOMES]
-    if bad:
-        raise ValueError(
-            f"unknown outcome(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.OUTCOMES)}"
-        )
-    absent = [o for o in outcomes if o not in panel.columns]
-    if absent:
-        raise ValueError(f"outcome(s) {', '.join(map(repr, absent))} are not columns of the panel")
-    return outcomes
-
-
-def _check_covariates(covariates: Sequence[str]) -> list[str]:
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    bad = [c for c in covariates if c not in schema.COVARIATES]
-    if bad:
-        raise ValueError(
-            f"unknown covariate(s) {', '.join(map(repr, bad))}; choose from {', '.join(schema.COVARIATES)}"
-        )
-    return covariates
-
-
-def _cluster_column(cluster: str) -> str:
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster must be one of {', '.join(map(repr, CLUSTER_COLUMNS))}, got {cluster!r}")
-    return CLUSTER_COLUMNS[cluster]
 
 
 def baseline_year(panel: pd.DataFrame) -> int:
@@ -225,7 +187,7 @@ def village_groups(panel: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``village_code, township_code, county_code, cohort, ever_treated`` (0/1),
         ``group`` (the cadre type, or ``"never"``) and ``pilot`` (0/1, village in a
-        pilot county, see :func:`pilot_counties`), sorted by village.
+        pilot county, see :func:`analysis.core.treatment.pilot_counties`), sorted by village.
     """
     _check_panel(panel)
     v = (
@@ -332,8 +294,8 @@ def baseline_balance(
     ValueError
         For an unknown outcome or covariate.
     """
-    outcomes = _check_outcomes(panel, schema.OUTCOMES if outcomes is None else outcomes)
-    covariates = _check_covariates(schema.COVARIATES if covariates is None else covariates)
+    outcomes = check_outcomes(panel, schema.OUTCOMES if outcomes is None else outcomes)
+    covariates = check_covariates(schema.COVARIATES if covariates is None else covariates)
     v = village_groups(panel).set_index(UNIT)
     values = _baseline_values(panel, [*outcomes, *covariates]).reindex(v.index)
     members = {"treated": v["ever_treated"] == 1, **{g: v["group"] == g for g in schema.UNIT_TYPES}}
@@ -381,7 +343,7 @@ def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCO
         Outcomes.
     by : {"cadre_type", "pilot"}
         ``cadre_type``: groups ``never``, ``treated`` and each cadre type; ``pilot``:
-        ``pilot`` and ``rest`` (:func:`pilot_counties`).
+        ``pilot`` and ``rest`` (:func:`analysis.core.treatment.pilot_counties`).
 
     Returns
     -------
@@ -393,7 +355,7 @@ def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCO
     ValueError
         For an unknown outcome or grouping, or a pre-period shorter than two years.
     """
-    outcomes = _check_outcomes(panel, outcomes)
+    outcomes = check_outcomes(panel, outcomes)
     years = pre_period_years(panel)
     v = village_groups(panel).set_index(UNIT)
     members = _members(v, by)
@@ -408,6 +370,23 @@ def pretrend_paths(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTCO
                 rows.append({"outcome": o, "group": g, "year": int(y), "villages": int(r["count"]),
                              "mean": float(r["mean"]), "index": float(100.0 * r["mean"] / base) if base else np.nan})
     return pd.DataFrame(rows)
+
+
+def pretrend_index(paths: pd.DataFrame) -> pd.DataFrame:
+    """Reshape pre-period paths to one row per outcome and year, one index column per group.
+
+    Parameters
+    ----------
+    paths : pandas.DataFrame
+        Output of :func:`pretrend_paths`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome, year`` and the ``index`` (first pre-period year = 100) of each group.
+    """
+    table = paths.pivot_table(index=["outcome", "year"], columns="group", values="index", sort=False)
+    return table.reset_index()
 
 
 def _members(v: pd.DataFrame, by: str) -> dict[str, pd.Series]:
@@ -439,7 +418,7 @@ def village_changes(panel: pd.DataFrame, outcomes: Sequence[str] = PRETREND_OUTC
         One row per village (index ``village_code``), one column per outcome (NaN if the
         village has no pair of consecutive pre-period years with the outcome observed).
     """
-    outcomes = _check_outcomes(panel, outcomes)
+    outcomes = check_outcomes(panel, outcomes)
     years = pre_period_years(panel)
     pre = panel.loc[panel[TIME].isin(years), [UNIT, TIME, *outcomes]].sort_values([UNIT, TIME], kind="mergesort")
     consecutive = (pre[UNIT] == pre[UNIT].shift()).to_numpy() & (pre[TIME].diff() == 1).to_numpy()
@@ -499,7 +478,7 @@ def pretrend_gaps(
 
     where ``change_i`` is the village's average yearly change (:func:`village_changes`),
     ``D_i`` the group indicator and ``X_i`` the baseline covariates
-    (:func:`analysis.panel.covariate_columns`). ``gap`` without ``X`` is the raw
+    (:func:`analysis.core.panel.covariate_columns`). ``gap`` without ``X`` is the raw
     difference of mean changes: a test of unconditional parallel pre-trends. With ``X``
     it asks whether villages with the same covariates trended alike (conditional
     parallel trends, assuming the trend is linear in ``X``).
@@ -530,9 +509,9 @@ def pretrend_gaps(
     ValueError
         For an unknown outcome, covariate, grouping or cluster level.
     """
-    outcomes = _check_outcomes(panel, outcomes)
-    covariates = _check_covariates(covariates)
-    cluster_col = _cluster_column(cluster)
+    outcomes = check_outcomes(panel, outcomes)
+    covariates = check_covariates(covariates)
+    cluster_col = cluster_column(cluster)
     v = village_groups(panel).set_index(UNIT)
     members = _members(v, by)
     reference = NEVER if by == "cadre_type" else "rest"
@@ -594,7 +573,7 @@ def propensity_design(
     panel : pandas.DataFrame
         Analysis panel.
     covariates : sequence of str, default distance, terrain, industry
-        Canonical covariates (expanded by :func:`analysis.panel.covariate_columns`:
+        Canonical covariates (expanded by :func:`analysis.core.panel.covariate_columns`:
         ``base_<name>``, terrain as indicators with ``plain`` the reference).
     outcomes : sequence of str, default income, disputes, criminal cases
         Baseline outcomes (``base_<name>``); ``income_per_capita`` enters as
@@ -606,8 +585,8 @@ def propensity_design(
         Regressors with a ``const`` column first (index ``village_code``, villages with
         complete data only) and the ever-treated indicator.
     """
-    covariates = _check_covariates(covariates)
-    outcomes = _check_outcomes(panel, outcomes)
+    covariates = check_covariates(covariates)
+    outcomes = check_outcomes(panel, outcomes)
     v = village_groups(panel).set_index(UNIT)
     year = baseline_year(panel)
     base = panel[panel[TIME] == year]
@@ -699,36 +678,6 @@ def overlap_summary(scores: pd.DataFrame, low: float = OVERLAP_LOW, high: float 
 # ----------------------------------------------------------------------------- pilot district
 
 
-def pilot_counties(panel: pd.DataFrame) -> list[str]:
-    """Counties of the pilot: those holding villages of the earliest treated cohort.
-
-    In the default city the earliest cohort is 2023 (secretaries arrived in December
-    2022 in one district) and exactly one county holds it.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        Analysis panel with ``cohort`` and ``county_code``.
-
-    Returns
-    -------
-    list of str
-        Sorted county codes.
-
-    Raises
-    ------
-    ValueError
-        If no village is treated, or the earliest cohort is present in every county
-        (no pilot district to compare with the rest).
-    """
-    _check_panel(panel)
-    first = panel.loc[panel[COHORT] > 0, COHORT].min()
-    counties = sorted(str(c) for c in panel.loc[panel[COHORT] == first, "county_code"].unique())
-    if len(counties) == panel["county_code"].nunique():
-        raise ValueError(f"the first cohort {first} is present in every county: there is no pilot district")
-    return counties
-
-
 def pilot_summary(panel: pd.DataFrame) -> pd.DataFrame:
     """Villages, treated share and cohorts of the pilot counties and of the rest.
 
@@ -777,13 +726,13 @@ def pilot_comparison(
     Returns
     -------
     dict
-        ``counties`` (list of the pilot county codes, :func:`pilot_counties`),
+        ``counties`` (list of the pilot county codes, :func:`analysis.core.treatment.pilot_counties`),
         ``summary`` (:func:`pilot_summary`), ``balance`` (every outcome and covariate
         at baseline, all villages of the pilot counties against all of the rest),
         ``paths`` (:func:`pretrend_paths` with ``by="pilot"``) and ``gaps``
         (:func:`pretrend_gaps` with ``by="pilot"``).
     """
-    outcomes = _check_outcomes(panel, outcomes)
+    outcomes = check_outcomes(panel, outcomes)
     v = village_groups(panel).set_index(UNIT)
     values = _baseline_values(panel, [*schema.OUTCOMES, *schema.COVARIATES]).reindex(v.index)
     members = _members(v, "pilot")
@@ -830,17 +779,17 @@ def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
         s = balance[balance["group"] == g]
         y = np.array([pos[v] for v in s["variable"]]) + (k - (len(groups) - 1) / 2) * step
         ax.scatter(s["std_diff"], y, marker=markers[k % len(markers)], s=40 if k == 0 else 22,
-                   color="black" if k == 0 else None, zorder=3, label=text(g, lang))
+                   color="black" if k == 0 else None, zorder=3, label=LABELS(g, lang))
     ax.axvline(0, color="grey", lw=0.8)
     for x in (-SMALL_DIFFERENCE, SMALL_DIFFERENCE):
         ax.axvline(x, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(range(len(variables)), [text(v, lang) for v in variables], fontsize=8)
+    ax.set_yticks(range(len(variables)), [LABELS(v, lang) for v in variables], fontsize=8)
     ax.invert_yaxis()
-    ax.set_ylabel(text("variable", lang))
+    ax.set_ylabel(LABELS("variable", lang))
     ref = balance["reference"].iloc[0]
-    ax.set_xlabel(text("std_diff", lang) + (f"，对照：{text(ref, lang)}" if lang == "zh"
-                                             else f"; reference: {text(ref, lang)}"))
-    ax.set_title(text("balance_title" if ref == NEVER else "pilot_balance_title", lang, year=year))
+    ax.set_xlabel(LABELS("std_diff", lang) + (f"，对照：{LABELS(ref, lang)}" if lang == "zh"
+                                             else f"; reference: {LABELS(ref, lang)}"))
+    ax.set_title(LABELS("balance_title" if ref == NEVER else "pilot_balance_title", lang, year=year))
     ax.legend(frameon=False, fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -874,16 +823,16 @@ def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "tr
         for g in groups:
             s = paths[(paths["outcome"] == o) & (paths["group"] == g)]
             color, ls = styles.get(g, (None, ":"))
-            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=text(g, lang))
+            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=LABELS(g, lang))
         ax.axhline(100, color="grey", lw=0.6)
-        ax.set_title(text(o, lang), fontsize=9)
-        ax.set_xlabel(text("year", lang))
-        ax.set_ylabel(text("index", lang, year=first))
+        ax.set_title(LABELS(o, lang), fontsize=9)
+        ax.set_xlabel(LABELS("year", lang))
+        ax.set_ylabel(LABELS("index", lang, year=first))
         ax.set_xticks(sorted(s["year"].unique()))
         ax.tick_params(labelsize=7)
     axes.ravel()[0].legend(frameon=False, fontsize=8)
-    who = "，".join(text(g, lang) for g in groups) if lang == "zh" else " vs ".join(text(g, lang) for g in groups)
-    fig.suptitle(text("paths_title", lang, year=first) + ("：" if lang == "zh" else ": ") + who)
+    who = "，".join(LABELS(g, lang) for g in groups) if lang == "zh" else " vs ".join(LABELS(g, lang) for g in groups)
+    fig.suptitle(LABELS("paths_title", lang, year=first) + ("：" if lang == "zh" else ": ") + who)
     fig.tight_layout()
     return fig
 
@@ -912,13 +861,13 @@ def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
     for g, m, color in (("treated", scores["ever_treated"] == 1, "#c44e52"), (NEVER, scores["ever_treated"] == 0,
                                                                               "#4c72b0")):
         ax.hist(scores.loc[m, "pscore"], bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=color,
-                label=f"{text(g, lang)} (n={int(m.sum())})")
+                label=f"{LABELS(g, lang)} (n={int(m.sum())})")
     for x in (OVERLAP_LOW, OVERLAP_HIGH):
         ax.axvline(x, color="grey", ls="--", lw=0.8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel(text("pscore", lang))
-    ax.set_ylabel(text("density", lang))
-    ax.set_title(text("pscore_title", lang))
+    ax.set_xlabel(LABELS("pscore", lang))
+    ax.set_ylabel(LABELS("density", lang))
+    ax.set_title(LABELS("pscore_title", lang))
     ax.legend(frameon=False, fontsize=8, loc="upper center")
     fig.tight_layout()
     return fig
@@ -936,7 +885,7 @@ def _record(row: pd.Series, covariates: Sequence[str], cluster: str) -> dict:
     return out
 
 
-def targeting_summary(
+def payload(
     balance: pd.DataFrame,
     gaps: pd.DataFrame,
     propensity: PropensityModel,
@@ -1043,7 +992,7 @@ _SHORT: dict[str, tuple[str, str]] = {
 def _short(name: str, lang: str) -> str:
     if name in _SHORT:
         return _SHORT[name][0 if lang == "zh" else 1]
-    return text(name, lang)
+    return LABELS(name, lang)
 
 
 def _fmt(x: float, outcome: str, signed: bool = False) -> str:
@@ -1051,20 +1000,20 @@ def _fmt(x: float, outcome: str, signed: bool = False) -> str:
     return f"{x:{'+' if signed else ''},.{digits}f}"
 
 
-def findings(summary: dict, lang: str = "zh") -> str:
-    """State the targeting findings in four sentences, computed from :func:`targeting_summary`.
+def findings(summary: dict, lang: str = "zh") -> list[str]:
+    """State the targeting findings in four sentences, computed from :func:`payload`.
 
     Parameters
     ----------
     summary : dict
-        Output of :func:`targeting_summary`.
+        Output of :func:`payload`.
     lang : {"zh", "en"}
         Language.
 
     Returns
     -------
-    str
-        The paragraph (one sentence per line).
+    list of str
+        Baseline levels, pre-trends, overlap and the pilot district, one sentence each.
     """
     opt = summary["options"]
     year, pre = opt["baseline_year"], opt["pre_years"]
@@ -1144,4 +1093,57 @@ def findings(summary: dict, lang: str = "zh") -> str:
                       f"(SE {g['std_error']:.0f})")
         s4 = (f"The pilot district ({codes}) gave {st['pilot']:.1%} of its villages a first secretary against "
               f"{st['rest']:.1%} elsewhere{extra}.")
-    return "\n".join((s1, s2, s3, s4))
+    return [s1, s2, s3, s4]
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Describe who got a first secretary and why naive comparisons mislead (notebook ``01_targeting``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``outcomes``, ``covariates``, ``cluster`` and ``lang``.
+    truth : Truth, optional
+        Not used (selection is described from the data alone).
+
+    Returns
+    -------
+    StageResult
+        Tables ``01_baseline_balance``, ``01_baseline_std_diff``, ``01_pretrend_paths``,
+        ``01_pretrend_index``, ``01_pretrend_gaps``, ``01_propensity_logit``,
+        ``01_propensity_overlap``, ``01_pilot_summary``, ``01_pilot_balance``, ``01_pilot_paths``,
+        ``01_pilot_gaps``; figures ``01_baseline_std_diff``, ``01_pretrend_paths``,
+        ``01_propensity_overlap``, ``01_pilot_pretrend_paths``; the ``targeting`` section.
+    """
+    outcomes, covariates, cluster, lang = params["outcomes"], params["covariates"], params["cluster"], params["lang"]
+    base_year, pre_years = baseline_year(panel), pre_period_years(panel)
+    balance = baseline_balance(panel)
+    paths_pre = pretrend_paths(panel, outcomes)
+    gaps = pretrend_gaps(panel, outcomes, covariates, cluster=cluster)
+    ps = fit_propensity(panel, covariates)
+    overlap = overlap_summary(ps.scores)
+    pilot = pilot_comparison(panel, outcomes, covariates, cluster=cluster)
+    summary = payload(balance, gaps, ps, overlap, pilot, baseline=base_year, pre_years=pre_years,
+                      covariates=covariates, cluster=cluster)
+    tables = {
+        "01_baseline_balance": balance,
+        "01_baseline_std_diff": std_diff_matrix(balance),
+        "01_pretrend_paths": paths_pre,
+        "01_pretrend_index": pretrend_index(paths_pre),
+        "01_pretrend_gaps": gaps,
+        "01_propensity_logit": ps.coefficients,
+        "01_propensity_overlap": overlap,
+        **{f"01_pilot_{name}": pilot[name] for name in ("summary", "balance", "paths", "gaps")},
+    }
+    figures = {
+        "01_baseline_std_diff": plot_balance(balance, base_year, lang=lang),
+        "01_pretrend_paths": plot_pretrend_paths(paths_pre, lang=lang),
+        "01_propensity_overlap": plot_propensity(ps.scores, lang=lang),
+        "01_pilot_pretrend_paths": plot_pretrend_paths(pilot["paths"], groups=("rest", "pilot"), lang=lang),
+    }
+    notes = [f"baseline year {base_year}; pre-period {pre_years[0]}-{pre_years[-1]}; "
+             f"pilot counties {pilot['counties']}",
+             f"propensity model: villages {ps.n_obs}, McFadden pseudo R2 {ps.pseudo_r2:.3f}"]
+    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes)

@@ -2,7 +2,8 @@
 
 Each replication simulates a fresh synthetic city (same design, new draws), estimates the
 effect with each estimator, and records the estimate, its 95% interval and the truth the
-simulator wrote. Replications are independent tasks, each seeded from one
+simulator wrote. Replications are a list of independent seeded tasks
+(:func:`replication_tasks`, each run by :func:`run_replication`), each city seeded from one
 ``numpy.random.SeedSequence(seed).spawn(replications)``, so the results are identical
 whether they run in one process or spread over workers.
 """
@@ -13,18 +14,22 @@ import multiprocessing
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.panel import DEFAULT_COVARIATES
+from analysis.core.spec import HEADLINE, Spec
 
-ESTIMATOR_SPECS: dict[str, dict] = {
-    "cs": {"estimator": "cs", "control_group": "notyet", "covariates": DEFAULT_COVARIATES, "row": "simple"},
-    "sa": {"estimator": "sa", "control_group": "never", "covariates": DEFAULT_COVARIATES, "row": "simple"},
-    "bjs": {"estimator": "bjs", "control_group": "notyet", "covariates": DEFAULT_COVARIATES, "row": "simple"},
-    "twfe": {"estimator": "twfe", "control_group": "notyet", "covariates": (), "row": "coef"},
+ESTIMATOR_SPECS: dict[str, Spec] = {
+    "cs": HEADLINE,
+    "sa": HEADLINE.replace(estimator="sa", control_group="never"),
+    "bjs": HEADLINE.replace(estimator="bjs"),
+    "twfe": HEADLINE.replace(estimator="twfe", covariates=()),
 }
+"""How each estimator is run for its overall effect: the headline's choices, except that Sun-Abraham
+compares with the never-treated villages and TWFE, the conventional benchmark, has no covariates."""
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:
@@ -46,13 +51,92 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
     return [int(c.generate_state(2, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
 
 
-def _one(args) -> list[dict]:
-    rep, city_seed, outcomes, estimators, city_kwargs = args
+@dataclass(frozen=True)
+class Replication:
+    """One Monte Carlo task: simulate a city from its own seed and estimate every outcome with every estimator.
+
+    Attributes
+    ----------
+    index : int
+        Replication number (0-based).
+    seed : int
+        Seed of the city (:func:`replication_seeds`).
+    outcomes : tuple of str
+        Outcomes to estimate.
+    estimators : tuple of str
+        Keys of :data:`ESTIMATOR_SPECS`.
+    city_kwargs : dict
+        Passed to :func:`analysis.data.simulate.simulate_city`.
+    """
+
+    index: int
+    seed: int
+    outcomes: tuple[str, ...]
+    estimators: tuple[str, ...]
+    city_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def replication_tasks(
+    replications: int,
+    seed: int,
+    outcomes: Sequence[str] = ("income_per_capita",),
+    estimators: Sequence[str] = ("cs", "twfe"),
+    **city_kwargs: Any,
+) -> list[Replication]:
+    """List the independent seeded tasks of a Monte Carlo.
+
+    Parameters
+    ----------
+    replications : int
+        Number of simulated cities (>= 1).
+    seed : int
+        Study seed; each task's seed is spawned from it (:func:`replication_seeds`).
+    outcomes : sequence of str
+        Outcomes to estimate.
+    estimators : sequence of str
+        Keys of :data:`ESTIMATOR_SPECS`.
+    **city_kwargs
+        Passed to :func:`analysis.data.simulate.simulate_city` (e.g. ``n_villages``).
+
+    Returns
+    -------
+    list of Replication
+        One task per replication; running them in any order or place gives the same rows.
+
+    Raises
+    ------
+    ValueError
+        For fewer than one replication or an unknown estimator.
+    """
+    if replications < 1:
+        raise ValueError(f"replications must be >= 1, got {replications}")
+    bad = [e for e in estimators if e not in ESTIMATOR_SPECS]
+    if bad:
+        raise ValueError(f"unknown estimator(s) {bad}; choose from {', '.join(ESTIMATOR_SPECS)}")
+    return [Replication(i, s, tuple(outcomes), tuple(estimators), dict(city_kwargs))
+            for i, s in enumerate(replication_seeds(seed, replications))]
+
+
+def run_replication(task: Replication) -> list[dict]:
+    """Run one Monte Carlo task.
+
+    Parameters
+    ----------
+    task : Replication
+        The task.
+
+    Returns
+    -------
+    list of dict
+        One row per outcome and estimator: ``replication, seed, outcome, estimator, estimate,
+        std_error, conf_low, conf_high, truth`` (the city's true simple ATT).
+    """
+    from analysis.core.treatment import attach_treatment
     from analysis.data.simulate import simulate_city
     from analysis.estimate import estimate
-    from analysis.treatment import attach_treatment
 
-    city = simulate_city(seed=city_seed, **city_kwargs)
+    rep, city_seed, outcomes, estimators = task.index, task.seed, task.outcomes, task.estimators
+    city = simulate_city(seed=city_seed, **task.city_kwargs)
     panel = attach_treatment(city.panel, city.treatment)
     ta = city.truth_aggregates
     rows = []
@@ -62,9 +146,9 @@ def _one(args) -> list[dict]:
             truth = float(ta[(ta["outcome"] == oc) & (ta["aggregation"] == "simple")]["value"].iloc[0])
             for name in estimators:
                 spec = ESTIMATOR_SPECS[name]
-                r = estimate(panel, oc, spec["estimator"], control_group=spec["control_group"],
-                             covariates=spec["covariates"]).tidy()
-                row = r[r["aggregation"] == spec["row"]].iloc[0]
+                r = estimate(panel, oc, spec.estimator, control_group=spec.control_group,
+                             covariates=spec.covariates, cluster=spec.cluster).tidy()
+                row = r[r["aggregation"] == spec.aggregation].iloc[0]
                 rows.append({"replication": rep, "seed": city_seed, "outcome": oc, "estimator": name,
                              "estimate": row["estimate"], "std_error": row["std_error"],
                              "conf_low": row["conf_low"], "conf_high": row["conf_high"], "truth": truth})
@@ -101,19 +185,13 @@ def monte_carlo(
     pandas.DataFrame
         One row per replication, outcome and estimator.
     """
-    if replications < 1:
-        raise ValueError(f"replications must be >= 1, got {replications}")
-    bad = [e for e in estimators if e not in ESTIMATOR_SPECS]
-    if bad:
-        raise ValueError(f"unknown estimator(s) {bad}; choose from {', '.join(ESTIMATOR_SPECS)}")
-    tasks = [(i, s, list(outcomes), list(estimators), city_kwargs)
-             for i, s in enumerate(replication_seeds(seed, replications))]
+    tasks = replication_tasks(replications, seed, outcomes, estimators, **city_kwargs)
     if n_jobs > 1:
         # spawn, not fork: a forked child inherits locked thread pools (BLAS, DuckDB) and can hang.
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
-            chunks = list(ex.map(_one, tasks))
+            chunks = list(ex.map(run_replication, tasks))
     else:
-        chunks = [_one(t) for t in tasks]
+        chunks = [run_replication(t) for t in tasks]
     return pd.DataFrame([r for chunk in chunks for r in chunk])
 
 

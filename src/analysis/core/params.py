@@ -2,9 +2,10 @@
 
 Every notebook's ``parameters`` cell uses names from :data:`CATALOGUE`. The pipeline
 validates the parameters of every notebook it is about to run *before running the
-first one*, and each notebook validates its own again in its first cell (so a
-notebook opened by hand fails the same way). A wrong value stops the run with a
-message that names the parameter, the value and the allowed values.
+first one*, and each notebook validates its own again when it starts
+(:func:`analysis.stages.notebook.run_notebook`), so a notebook opened by hand fails the
+same way. A wrong value stops the run with a message that names the parameter, the value
+and the allowed values.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS
 from analysis.data import schema
 
 
@@ -43,9 +45,6 @@ class Param:
     choices: tuple = ()
 
 
-ESTIMATORS = ("cs", "twfe", "sa", "bjs", "ppml")
-CONTROL_GROUPS = ("never", "notyet")
-CLUSTERS = ("township", "county", "village")
 LANGS = ("zh", "en")
 
 CATALOGUE: dict[str, Param] = {
@@ -101,7 +100,7 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
     >>> validate_params({"lang": "fr"})
     Traceback (most recent call last):
     ...
-    analysis.params.ParameterError: parameter 'lang' = 'fr' is not valid: allowed values are 'zh', 'en'
+    analysis.core.params.ParameterError: parameter 'lang' = 'fr' is not valid: allowed values are 'zh', 'en'
     """
     out: dict[str, Any] = {}
     unknown = sorted(set(params) - set(CATALOGUE))

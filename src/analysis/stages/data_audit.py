@@ -1,16 +1,26 @@
-"""Data audit: coverage of the panel, the roll-out, outcome distributions, missingness.
+"""Data audit (notebook ``00_data_audit``): coverage of the panel, the roll-out, outcome distributions, missingness.
 
-Functions take frames and return new frames or figures; they never open the store
-or write files (the notebook does that through :mod:`analysis.report`).
+:func:`run` is the stage: from the analysis panel it makes the tables and figures of the
+notebook, the ``data`` section of ``results.json`` (:func:`payload`) and the audit's key figures
+in a sentence (:func:`findings`). Functions take frames and return new frames or figures; they
+never open the store or write files (:func:`analysis.stages.base.save` writes them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from analysis.core.treatment import TREATMENT_COLUMNS
 from analysis.data import schema
 from analysis.report.labels import label
+from analysis.stages.base import StageResult, Truth
+
+REPORT_YEAR = 2023
+"""Year of the income figure (the programme report's year; the last year of the window if that is earlier)."""
 
 
 def coverage(panel: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +54,7 @@ def rollout_by_cohort(panel: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     panel : pandas.DataFrame
-        Panel with ``cohort`` and ``treated`` (see :func:`analysis.treatment.attach_treatment`).
+        Panel with ``cohort`` and ``treated`` (see :func:`analysis.core.treatment.attach_treatment`).
 
     Returns
     -------
@@ -260,7 +270,7 @@ def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: i
     return fig
 
 
-def audit_statement(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> str:
+def findings(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> list[str]:
     """State the audit's key figures in one paragraph, computed from the panel.
 
     Parameters
@@ -274,7 +284,7 @@ def audit_statement(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> 
 
     Returns
     -------
-    str
+    list of str
         The paragraph.
     """
     v = panel.drop_duplicates("village_code")
@@ -287,17 +297,17 @@ def audit_statement(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> 
     years = f"{panel['year'].min()}-{panel['year'].max()}"
     if lang == "zh":
         parts = "，".join(f"{g}年开始{k}个村" for g, k in cohorts.items())
-        return (
+        return [
             f"面板覆盖{years}年，{n_county}个区县、{n_town}个乡镇、{n}个村。"
             f"窗口内共有{treated}个村（{treated / n:.1%}）派驻了第一书记：{parts}。"
             f"{report_year}年农民人均纯收入均值为{inc:,.0f}元。"
-        )
+        ]
     parts = ", ".join(f"{k} from {g}" for g, k in cohorts.items())
-    return (
+    return [
         f"The panel covers {years}: {n} villages in {n_town} townships and {n_county} counties. "
         f"{treated} villages ({treated / n:.1%}) received a first secretary within the window ({parts}). "
         f"Mean per-capita net income in {report_year} was {inc:,.0f} yuan."
-    )
+    ]
 
 
 def year_hashes(panel: pd.DataFrame) -> dict[str, str]:
@@ -326,7 +336,7 @@ def year_hashes(panel: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def audit_summary(panel: pd.DataFrame, report_year: int) -> dict:
+def payload(panel: pd.DataFrame, report_year: int, truth: Truth) -> dict:
     """Key facts of the data for ``results.json`` (section ``data``).
 
     Parameters
@@ -335,12 +345,15 @@ def audit_summary(panel: pd.DataFrame, report_year: int) -> dict:
         Panel with ``cohort`` and ``cadre_type``.
     report_year : int
         Year of the income figure.
+    truth : Truth
+        Whether the store holds the synthetic city whose truth is known.
 
     Returns
     -------
     dict
         Villages, townships, counties, years, villages by cohort and by cadre type, the
-        treated share and mean income in the report year.
+        treated share, mean income in the report year, a fingerprint of each year's rows,
+        ``synthetic`` (the truth applies) and ``truth_note`` (why or why not).
     """
     v = panel.drop_duplicates("village_code")
     treated = v[v["cohort"] > 0]
@@ -359,4 +372,46 @@ def audit_summary(panel: pd.DataFrame, report_year: int) -> dict:
         "report_year": int(report_year),
         "year_hashes": year_hashes(panel),
         "income_mean_report_year": float(panel.loc[panel["year"] == report_year, "income_per_capita"].mean()),
+        "synthetic": truth.available,
+        "truth_note": truth.status,
     }
+
+
+def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
+    """Audit the data: coverage, roll-out, outcome distributions, missingness (notebook ``00_data_audit``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
+    params : mapping
+        Validated notebook parameters; uses ``last_year`` and ``lang``.
+    truth : Truth, optional
+        Whether the synthetic city's truth applies (recorded in the payload).
+
+    Returns
+    -------
+    StageResult
+        Tables ``00_coverage``, ``00_rollout_by_cohort``, ``00_rollout_by_county``,
+        ``00_rollout_by_township``, ``00_outcome_distributions``, ``00_missingness`` (of the
+        canonical columns, before treatment timing is attached); figures ``00_rollout`` and
+        ``00_outcome_distributions``; the ``data`` section.
+    """
+    truth = truth or Truth.unknown()
+    lang = params["lang"]
+    report_year = min(REPORT_YEAR, params["last_year"])
+    outcomes = list(schema.OUTCOMES)
+    tables = {
+        "00_coverage": coverage(panel),
+        "00_rollout_by_cohort": rollout_by_cohort(panel),
+        "00_rollout_by_county": rollout_by_area(panel, "county_code"),
+        "00_rollout_by_township": township_summary(panel),
+        "00_outcome_distributions": outcome_summary(panel, outcomes, year=report_year),
+        "00_missingness": missingness(panel.drop(columns=list(TREATMENT_COLUMNS))),
+    }
+    figures = {
+        "00_rollout": plot_rollout(panel, lang=lang),
+        "00_outcome_distributions": plot_outcome_distributions(panel, outcomes, report_year, lang=lang),
+    }
+    return StageResult("00_data_audit", "data", tables, figures, payload(panel, report_year, truth),
+                       findings(panel, report_year, lang), notes=[truth.status])
