@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis.data import schema, store
-from analysis.data.ingest import history, history_text, ingest_files, restore
-from analysis.data.store import StoreError
+from analysis.data.ingest import ingest_files
+from analysis.data.store import StoreError, history, history_text, restore
 
 CODES = ["990101001001", "990101001002", "990101002001"]
 

@@ -90,7 +90,7 @@ StoreLike = str | os.PathLike | duckdb.DuckDBPyConnection
 """A store given as a path (opened read-only and closed again) or an open connection."""
 
 CANONICAL_TABLES = ("panel", "postings")
-KEYS = {"panel": schema.PANEL_KEY, "postings": schema.POSTINGS_KEY}
+KEYS = schema.KEYS
 
 _SQL_TYPES = {
     "code": "VARCHAR",
@@ -101,7 +101,6 @@ _SQL_TYPES = {
     "float": "DOUBLE",
     "date": "DATE",
 }
-_DATE_DTYPE = "datetime64[us]"
 
 PROVENANCE_COLUMNS = (
     "ingest_id",
@@ -123,95 +122,6 @@ PROVENANCE_COLUMNS = (
 
 class StoreError(Exception):
     """The store cannot be used as asked (locked, wrong schema, not a DuckDB file)."""
-
-
-# ----------------------------------------------------------------------------- dtypes
-
-
-def canonical_dtypes(table: str) -> dict[str, str]:
-    """Return the pandas dtype of every canonical column of ``table``.
-
-    Codes, strings and categories are pandas strings (``"str"``), integers and binary
-    flags ``int64`` (``Int64`` if the column may be empty), measures ``float64`` and
-    dates ``datetime64[us]``.
-
-    Parameters
-    ----------
-    table : {"panel", "postings"}
-        Which canonical table.
-
-    Returns
-    -------
-    dict of str to str
-        Column name to dtype, in canonical column order.
-    """
-    out = {}
-    for c in schema.columns(table):
-        if c.kind in ("code", "str", "category"):
-            out[c.name] = "str"
-        elif c.kind in ("int", "binary"):
-            out[c.name] = "Int64" if c.nullable else "int64"
-        elif c.kind == "float":
-            out[c.name] = "float64"
-        elif c.kind == "date":
-            out[c.name] = _DATE_DTYPE
-        else:  # pragma: no cover - guarded by the schema
-            raise ValueError(f"unknown column kind {c.kind!r} of {table}.{c.name}")
-    return out
-
-
-def to_canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Return a new frame with exactly the canonical columns, order and dtypes.
-
-    The input is not modified. Optional columns that are absent are added empty.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        A frame with the canonical columns of ``table``.
-    table : {"panel", "postings"}
-        Which canonical table.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with a fresh ``RangeIndex``.
-
-    Raises
-    ------
-    ValueError
-        If a required column is missing, an unknown column is present, or a column
-        cannot be converted (for example an empty value in a non-nullable integer).
-    """
-    specs = schema.columns(table)
-    names = [c.name for c in specs]
-    missing = [c.name for c in specs if c.required and c.name not in df.columns]
-    extra = [str(c) for c in df.columns if c not in names]
-    if missing or extra:
-        raise ValueError(
-            f"{table} frame does not have the canonical columns: missing {missing}, unknown {extra}"
-        )
-    dtypes = canonical_dtypes(table)
-    out = {}
-    n = len(df)
-    for c in specs:
-        if c.name not in df.columns:
-            col = pd.Series([None] * n, dtype="object")
-        else:
-            col = df[c.name].reset_index(drop=True)
-        try:
-            if c.kind == "date":
-                col = pd.to_datetime(col).astype(_DATE_DTYPE)
-            elif dtypes[c.name] == "str":
-                col = col.astype("str")
-            else:
-                col = col.astype(dtypes[c.name])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{table}.{c.name} cannot be converted to {dtypes[c.name]}: {exc}"
-            ) from exc
-        out[c.name] = col
-    return pd.DataFrame(out, columns=names)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -273,7 +183,21 @@ def _reading(store: StoreLike) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Say whether the store open on ``con`` has a table.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A connection to the store.
+    name : str
+        Table name.
+
+    Returns
+    -------
+    bool
+        Whether the table exists in the current database.
+    """
     row = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE table_name = ? AND database_name = current_database()",
@@ -286,11 +210,11 @@ def _select_canonical(
     con: duckdb.DuckDBPyConnection, table: str, where: str = "", params: Sequence | None = None
 ) -> pd.DataFrame:
     names = schema.column_names(table)
-    if not _has_table(con, table):
-        return to_canonical(pd.DataFrame({n: pd.Series([], dtype="object") for n in names}), table)
+    if not has_table(con, table):
+        return schema.to_canonical(pd.DataFrame({n: pd.Series([], dtype="object") for n in names}), table)
     order = ", ".join(KEYS[table])
     sql = f"SELECT {', '.join(names)} FROM {table} {where} ORDER BY {order}"
-    return to_canonical(con.execute(sql, params or []).fetchdf(), table)
+    return schema.to_canonical(con.execute(sql, params or []).fetchdf(), table)
 
 
 def read_panel(store: StoreLike, years: Iterable[int] | None = None) -> pd.DataFrame:
@@ -352,7 +276,7 @@ def read_provenance(store: StoreLike) -> pd.DataFrame:
         its rows counted as ``unchanged``.
     """
     with _reading(store) as con:
-        if not _has_table(con, "provenance"):
+        if not has_table(con, "provenance"):
             return pd.DataFrame({c: pd.Series([], dtype="object") for c in PROVENANCE_COLUMNS})
         return con.execute(
             f"SELECT {', '.join(PROVENANCE_COLUMNS)} FROM provenance "
@@ -381,7 +305,7 @@ def read_history(store: StoreLike, table: str, include_inserted: bool = False) -
     """
     schema.columns(table)
     with _reading(store) as con:
-        if not _has_table(con, f"{table}_history"):
+        if not has_table(con, f"{table}_history"):
             return pd.DataFrame(columns=["ingest_id", "change", *schema.column_names(table)])
         where = "" if include_inserted else "WHERE change <> 'inserted'"
         return con.execute(
@@ -422,7 +346,7 @@ def content_hash(store: StoreLike) -> str:
         for table in CANONICAL_TABLES:
             names = schema.column_names(table)
             h.update(f"table {table}\n{chr(9).join(names)}\n".encode())
-            if not _has_table(con, table):
+            if not has_table(con, table):
                 continue
             cur = con.execute(
                 f"SELECT {', '.join(names)} FROM {table} ORDER BY {', '.join(KEYS[table])}"
@@ -452,7 +376,7 @@ def panel_villages(store: StoreLike, exclude_years: Iterable[int] = ()) -> set[s
         return set()
     ys = sorted({int(y) for y in exclude_years})
     with _reading(store) as con:
-        if not _has_table(con, "panel"):
+        if not has_table(con, "panel"):
             return set()
         if ys:
             rows = con.execute(
@@ -461,6 +385,97 @@ def panel_villages(store: StoreLike, exclude_years: Iterable[int] = ()) -> set[s
         else:
             rows = con.execute("SELECT DISTINCT village_code FROM panel").fetchall()
     return {r[0] for r in rows}
+
+
+def panel_codes(store: StoreLike, year: int) -> set[str]:
+    """Return the village codes of one stored panel year.
+
+    Parameters
+    ----------
+    store : path or duckdb connection
+        The store.
+    year : int
+        The year.
+
+    Returns
+    -------
+    set of str
+        Village codes (empty if the year is not stored).
+    """
+    with _reading(store) as con:
+        return {r[0] for r in con.execute("SELECT village_code FROM panel WHERE year = ?", [year]).fetchall()}
+
+
+def panel_columns(store: StoreLike, year: int, columns: Sequence[str]) -> pd.DataFrame:
+    """Return some columns of one stored panel year, with the village code.
+
+    Parameters
+    ----------
+    store : path or duckdb connection
+        The store.
+    year : int
+        The year.
+    columns : sequence of str
+        Canonical panel columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``village_code`` and ``columns``, in the store's order.
+    """
+    with _reading(store) as con:
+        return con.execute(f"SELECT village_code, {', '.join(columns)} FROM panel WHERE year = ?", [year]).fetchdf()
+
+
+def latest_panel_values(store: StoreLike, codes: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Return the latest stored year of some villages: their year and some columns.
+
+    Parameters
+    ----------
+    store : path or duckdb connection
+        The store.
+    codes : sequence of str
+        Village codes.
+    columns : sequence of str
+        Canonical panel columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``village_code``, ``year`` and ``columns``, one row per village the store has;
+        an empty frame without columns if the store has no panel.
+    """
+    with _reading(store) as con:
+        if not has_table(con, "panel"):
+            return pd.DataFrame()
+        return con.execute(
+            f"""SELECT village_code, year, {", ".join(columns)} FROM panel
+                WHERE list_contains(?, village_code)
+                QUALIFY row_number() OVER (PARTITION BY village_code ORDER BY year DESC) = 1""",
+            [list(codes)],
+        ).fetchdf()
+
+
+def read_village_crosswalk(store: StoreLike) -> pd.DataFrame | None:
+    """Return the village-code changes recorded in the store.
+
+    Parameters
+    ----------
+    store : path or duckdb connection
+        The store.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``old_code``, ``new_code``, ``year_effective``, ``change_type``, ``weight`` and
+        ``file_name``; None if the store has no crosswalk table.
+    """
+    with _reading(store) as con:
+        if not has_table(con, "village_crosswalk"):
+            return None
+        return con.execute(
+            "SELECT old_code, new_code, year_effective, change_type, weight, file_name FROM village_crosswalk"
+        ).fetchdf()
 
 
 def summary(store: StoreLike) -> dict[str, object]:
@@ -485,7 +500,7 @@ def summary(store: StoreLike) -> dict[str, object]:
             "postings_rows": 0,
             "ingests": 0,
         }
-        if _has_table(con, "panel"):
+        if has_table(con, "panel"):
             out["panel_rows"] = con.execute("SELECT count(*) FROM panel").fetchone()[0]
             out["villages"] = con.execute(
                 "SELECT count(DISTINCT village_code) FROM panel"
@@ -494,9 +509,9 @@ def summary(store: StoreLike) -> dict[str, object]:
                 r[0]
                 for r in con.execute("SELECT DISTINCT year FROM panel ORDER BY year").fetchall()
             ]
-        if _has_table(con, "postings"):
+        if has_table(con, "postings"):
             out["postings_rows"] = con.execute("SELECT count(*) FROM postings").fetchone()[0]
-        if _has_table(con, "provenance"):
+        if has_table(con, "provenance"):
             out["ingests"] = con.execute(
                 "SELECT count(DISTINCT ingest_id) FROM provenance"
             ).fetchone()[0]
@@ -806,7 +821,7 @@ def _incoming_sql(table: str, view: str) -> str:
 def _prepare(
     frame: pd.DataFrame, table: str, sources: Sequence[Source] | None
 ) -> tuple[pd.DataFrame, list[Source]]:
-    canon = to_canonical(frame, table)
+    canon = schema.to_canonical(frame, table)
     key = list(KEYS[table])
     dup = canon.duplicated(key, keep=False)
     if dup.any():
@@ -1246,7 +1261,7 @@ def _dry_run(
         for table, frame, sources in jobs:
             view = f"incoming_{table}"
             con.register(view, frame)
-            if _has_table(con, table):
+            if has_table(con, table):
                 changes, rem, years, add, rm = _plan(con, table, view, frame, sources)
             else:
                 changes = [
@@ -1415,7 +1430,7 @@ def history(store: StoreLike) -> pd.DataFrame:
     >>> history("data/study.duckdb")[["ingest_id", "summary"]]  # doctest: +SKIP
     """
     with _reading(store) as con:
-        if not _has_table(con, "provenance"):
+        if not has_table(con, "provenance"):
             return pd.DataFrame({c: pd.Series([], dtype="object") for c in HISTORY_COLUMNS})
         prov = con.execute(
             """SELECT ingest_id, min(ingested_at) AS ingested_at, string_agg(file_name, ', ' ORDER BY file_seq) AS fn,
@@ -1438,7 +1453,7 @@ def history(store: StoreLike) -> pd.DataFrame:
         ).fetchdf()
         log = (
             con.execute("SELECT * FROM ingest_log").fetchdf()
-            if _has_table(con, "ingest_log")
+            if has_table(con, "ingest_log")
             else pd.DataFrame(columns=["ingest_id", "seq"])
         )
     df = prov.merge(removed, on="ingest_id", how="left").merge(removed_post, on="ingest_id", how="left")
