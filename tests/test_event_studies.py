@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analysis import event_studies as E
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt, pretest
 from analysis.estimators.twfe import twfe
 from analysis.panel import DEFAULT_COVARIATES, covariate_columns

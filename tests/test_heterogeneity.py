@@ -192,7 +192,7 @@ def test_equality_test_function():
 
 @pytest.fixture(scope="module")
 def city():
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
     from analysis.treatment import attach_treatment
 
     c = simulate_city()

@@ -30,7 +30,7 @@ OUTCOMES = ["income_per_capita", "criminal_cases"]
 
 @pytest.fixture(scope="module")
 def city():
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
 
     return simulate_city()  # seed 20230601, the default city (3,224 villages, 2018-2024)
 
@@ -213,7 +213,7 @@ def test_load_truth_cells_only_for_the_simulated_store(city_store, tmp_path):
 def test_overlap_failure_falls_back_to_no_covariates_and_says_so():
     # A later batch in 2025 (seed 7) leaves the agriculture cadres' cohort-2023 villages (chosen for their
     # distinctive industry) without comparable never-treated villages in 2025: the propensity score fails.
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
     from analysis.treatment import attach_treatment
 
     c = simulate_city(seed=7, last_year=2025, later_batches=((2025, 300),))

@@ -17,7 +17,7 @@ import pytest
 
 from analysis import main_effects as M
 from analysis.data import schema
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.multiple import romano_wolf_did

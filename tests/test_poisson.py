@@ -268,7 +268,7 @@ def test_coverage_monte_carlo():
 
 
 def test_synthetic_city_criminal_cases_cover_truth():
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
     from analysis.treatment import attach_treatment
 
     city = simulate_city()

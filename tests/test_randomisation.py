@@ -24,7 +24,7 @@ import pytest
 from scipy import stats
 
 import analysis.inference.randomisation as ri_mod
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.twfe import twfe
 from analysis.inference.multiplier import block_seeds, task_blocks

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis import robustness
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
 from analysis.panel import DEFAULT_COVARIATES, load_analysis_panel

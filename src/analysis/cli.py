@@ -37,7 +37,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from analysis.data.simulate import simulate_to_store
+    from analysis.data.synthetic import simulate_to_store
 
     later = []
     for spec in args.later_batch or []:

@@ -371,7 +371,7 @@ def pre_treatment_means(panel: pd.DataFrame, by: str, outcomes: Sequence[str]) -
 def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
     """Cell truths ATT(g,t) of the synthetic city (``truth.csv``), or None where the truth does not apply.
 
-    Applies the same check as :func:`analysis.truth.load_truth` (the store holds exactly
+    Applies the same check as :func:`analysis.data.synthetic.truth.load_truth` (the store holds exactly
     the simulated city); used for the first-year truths ATT(g,g), which the aggregates
     do not hold.
 
@@ -385,9 +385,9 @@ def load_truth_cells(store: Path, truth_dir: Path) -> pd.DataFrame | None:
     Returns
     -------
     pandas.DataFrame or None
-        ``truth.csv`` (see :class:`analysis.data.simulate.SyntheticCity`), or None.
+        ``truth.csv`` (see :class:`analysis.data.synthetic.SyntheticCity`), or None.
     """
-    from analysis.truth import truth_status
+    from analysis.data.synthetic.truth import truth_status
 
     ok, _ = truth_status(store, truth_dir)
     path = Path(truth_dir) / "truth.csv"
@@ -402,7 +402,7 @@ def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFram
     Parameters
     ----------
     truth_aggregates : pandas.DataFrame or None
-        :func:`analysis.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
+        :func:`analysis.data.synthetic.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
     truth_cells : pandas.DataFrame, optional
         :func:`load_truth_cells`, for the first-year truths ``ATT(g, g)`` (``cohort_e0``).
 

@@ -48,7 +48,7 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 
 def _one(args) -> list[dict]:
     rep, city_seed, outcomes, estimators, city_kwargs = args
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
     from analysis.estimate import estimate
     from analysis.treatment import attach_treatment
 
@@ -94,7 +94,7 @@ def monte_carlo(
     n_jobs : int, default 1
         Worker processes (results do not depend on it).
     **city_kwargs
-        Passed to :func:`analysis.data.simulate.simulate_city` (e.g. ``n_villages``).
+        Passed to :func:`analysis.data.synthetic.simulate_city` (e.g. ``n_villages``).
 
     Returns
     -------

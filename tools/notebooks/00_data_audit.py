@@ -26,7 +26,7 @@ from analysis import audit, params, paths
 from analysis.data import schema, store as db
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
-from analysis.truth import truth_status
+from analysis.data.synthetic.truth import truth_status
 from analysis.report.tables import save_table
 from analysis.treatment import attach_treatment, derive_treatment
 

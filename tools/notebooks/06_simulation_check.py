@@ -45,7 +45,7 @@ from analysis.panel import load_analysis_panel
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.truth import load_truth, truth_status
+from analysis.data.synthetic.truth import load_truth, truth_status
 
 P = params.validate_params(dict(store=store, truth_dir=truth_dir, output_dir=output_dir, first_year=first_year,
                                 last_year=last_year, min_months=min_months, outcomes=outcomes,
