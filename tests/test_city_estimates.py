@@ -2,7 +2,7 @@
 truth the simulator wrote, and the TWFE bias that the design builds in is visible with its sign.
 
 Reference values: ``SyntheticCity.truth_aggregates`` (expected-value ATTs aggregated with R
-did's weights; see analysis.data.simulate). Seed 20230601 is the study's default seed.
+did's weights; see analysis.data.synthetic). Seed 20230601 is the study's default seed.
 """
 
 import warnings
@@ -14,7 +14,7 @@ import pytest
 from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment
 from analysis.data import schema
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 
 OUTCOMES = list(schema.OUTCOMES)

@@ -16,7 +16,7 @@ import pytest
 from analysis.core.panel import covariate_columns
 from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt, pretest
 from analysis.estimators.twfe import twfe
 from analysis.report.results_json import clean

@@ -32,7 +32,7 @@ OUTCOMES = ["income_per_capita", "criminal_cases"]
 
 @pytest.fixture(scope="module")
 def city():
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
 
     return simulate_city()  # seed 20230601, the default city (3,224 villages, 2018-2024)
 
@@ -215,7 +215,7 @@ def test_overlap_failure_falls_back_to_no_covariates_and_says_so():
     # A later batch in 2025 (seed 7) leaves the agriculture cadres' cohort-2023 villages (chosen for their
     # distinctive industry) without comparable never-treated villages in 2025: the propensity score fails.
     from analysis.core.treatment import attach_treatment
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
 
     c = simulate_city(seed=7, last_year=2025, later_batches=((2025, 300),))
     p = attach_treatment(c.panel, c.treatment)

@@ -19,7 +19,7 @@ from analysis.core.panel import covariate_columns
 from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment
 from analysis.data import schema
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.multiple import romano_wolf_did

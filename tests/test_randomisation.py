@@ -25,7 +25,7 @@ from scipy import stats
 
 import analysis.inference.randomisation as ri_mod
 from analysis.core.treatment import attach_treatment
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.twfe import twfe
 from analysis.inference.multiplier import block_seeds, task_blocks

@@ -13,7 +13,7 @@ import pytest
 from analysis.core.panel import load_analysis_panel
 from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment, pilot_counties
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
 from analysis.stages import robustness

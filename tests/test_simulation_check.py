@@ -3,7 +3,7 @@
 * estimates against the truth: ``covered`` and ``bias`` checked by hand on made-up rows
   (bounds included) and against an independent computation on the default city, where
   the simulator's truth says CS covers the income effect and TWFE, attenuated by design
-  (analysis.data.simulate, "Built-in TWFE bias"), does not;
+  (analysis.data.synthetic.outcomes, "Built-in TWFE bias"), does not;
 * the Monte Carlo table is deterministic by seed (small cities), and its Monte Carlo SE
   of the bias is the standard deviation of the errors over sqrt(replications);
 * the truth path works from a store built with simulate_to_store (load_truth), and the
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.core.truth import load_truth
+from analysis.data.synthetic.truth import load_truth
 from analysis.report.results_json import write_section
 from analysis.stages import simulation_check as sc
 
@@ -28,7 +28,7 @@ SMALL = {"n_villages": 400, "n_townships": 24}
 
 @pytest.fixture(scope="module")
 def city():
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
 
     return simulate_city()  # seed 20230601, the default city
 

@@ -8,7 +8,7 @@ from matplotlib import pyplot as plt
 
 from analysis.core.params import ParameterError
 from analysis.core.treatment import TREATMENT_COLUMNS, attach_treatment
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.stages import data_audit
 from analysis.stages.base import StageResult, Truth, save
 from analysis.stages.notebook import notebook_params, run_notebook

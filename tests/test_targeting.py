@@ -2,7 +2,7 @@
 
 Reference values come from two places:
 
-* the simulator's design (``analysis.data.simulate`` module docstring): villages are chosen
+* the simulator's design (``analysis.data.synthetic`` module docstrings): villages are chosen
   with weights ``exp(1.0 z_order - 1.1 z_income + ...)``, so treated villages are poorer and
   have more disputes at baseline; the untreated income trend ``K(X) kappa_i s_t`` depends on
   the covariates (flatter in mountain, remote villages, which targeting favours) and on a
@@ -23,7 +23,7 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.core.treatment import attach_treatment, pilot_counties
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.report.results_json import write_section
 from analysis.stages import targeting as tg
 

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from analysis.core.truth import load_truth, truth_status
 from analysis.data.ingest import ingest_files
-from analysis.data.simulate import simulate_to_store
+from analysis.data.synthetic import simulate_to_store
+from analysis.data.synthetic.truth import load_truth, truth_status
 
 
 def test_truth_applies_only_to_the_simulated_store(tmp_path):

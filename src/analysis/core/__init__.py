@@ -3,5 +3,4 @@
 * :mod:`analysis.core.params` -- the notebook parameters and their validation;
 * :mod:`analysis.core.panel` -- store -> analysis panel (treatment timing attached, covariates expanded);
 * :mod:`analysis.core.treatment` -- postings -> cohort, cadre type, batch (the documented timing rule);
-* :mod:`analysis.core.truth` -- the synthetic city's known truth, when the store holds that city.
 """

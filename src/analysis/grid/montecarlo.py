@@ -66,7 +66,7 @@ class Replication:
     estimators : tuple of str
         Keys of :data:`ESTIMATOR_SPECS`.
     city_kwargs : dict
-        Passed to :func:`analysis.data.simulate.simulate_city`.
+        Passed to :func:`analysis.data.synthetic.simulate_city`.
     """
 
     index: int
@@ -96,7 +96,7 @@ def replication_tasks(
     estimators : sequence of str
         Keys of :data:`ESTIMATOR_SPECS`.
     **city_kwargs
-        Passed to :func:`analysis.data.simulate.simulate_city` (e.g. ``n_villages``).
+        Passed to :func:`analysis.data.synthetic.simulate_city` (e.g. ``n_villages``).
 
     Returns
     -------
@@ -132,7 +132,7 @@ def run_replication(task: Replication) -> list[dict]:
         std_error, conf_low, conf_high, truth`` (the city's true simple ATT).
     """
     from analysis.core.treatment import attach_treatment
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
     from analysis.estimate import estimate
 
     rep, city_seed, outcomes, estimators = task.index, task.seed, task.outcomes, task.estimators
@@ -178,7 +178,7 @@ def monte_carlo(
     n_jobs : int, default 1
         Worker processes (results do not depend on it).
     **city_kwargs
-        Passed to :func:`analysis.data.simulate.simulate_city` (e.g. ``n_villages``).
+        Passed to :func:`analysis.data.synthetic.simulate_city` (e.g. ``n_villages``).
 
     Returns
     -------

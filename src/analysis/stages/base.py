@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.core.truth import load_truth, truth_status
+from analysis.data.synthetic.truth import load_truth, truth_status
 from analysis.report.figures import save_figure
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
@@ -37,7 +37,7 @@ class Truth:
     available : bool
         Whether the store holds exactly the synthetic city whose truth is on disk.
     status : str
-        Why the truth applies or not, in one sentence (:func:`analysis.core.truth.truth_status`).
+        Why the truth applies or not, in one sentence (:func:`analysis.data.synthetic.truth.truth_status`).
     aggregates : pandas.DataFrame or None
         ``truth_aggregates.csv``: simple, event-time, cohort and cadre-type truths.
     cells : pandas.DataFrame or None

@@ -271,7 +271,7 @@ def event_study(
 
     Examples
     --------
-    >>> from analysis.data.simulate import simulate_city
+    >>> from analysis.data.synthetic import simulate_city
     >>> from analysis.core.treatment import attach_treatment
     >>> city = simulate_city(seed=1, n_villages=400, n_townships=24)
     >>> es = event_study(attach_treatment(city.panel, city.treatment), "disputes", bootstrap_draws=99, seed=1)

@@ -349,7 +349,7 @@ def truth_levels(truth_aggregates: pd.DataFrame | None, truth_cells: pd.DataFram
     Parameters
     ----------
     truth_aggregates : pandas.DataFrame or None
-        :func:`analysis.core.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
+        :func:`analysis.data.synthetic.truth.load_truth` (rows ``cadre_type`` and ``group`` are used).
     truth_cells : pandas.DataFrame, optional
         ``truth.csv`` (:attr:`analysis.stages.base.Truth.cells`), for the first-year truths ``ATT(g, g)``
         (``cohort_e0``).

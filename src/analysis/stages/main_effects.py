@@ -182,7 +182,7 @@ def truth_simple(truth: pd.DataFrame | None, outcome: str) -> float | None:
     Parameters
     ----------
     truth : pandas.DataFrame or None
-        ``truth_aggregates`` from :func:`analysis.core.truth.load_truth` (None on real data).
+        ``truth_aggregates`` from :func:`analysis.data.synthetic.truth.load_truth` (None on real data).
     outcome : str
         Outcome.
 
@@ -300,7 +300,7 @@ def estimate_main_effects(
 
     Examples
     --------
-    >>> from analysis.data.simulate import simulate_city
+    >>> from analysis.data.synthetic import simulate_city
     >>> from analysis.core.treatment import attach_treatment
     >>> city = simulate_city(seed=1, n_villages=400, n_townships=24)
     >>> panel = attach_treatment(city.panel, city.treatment)

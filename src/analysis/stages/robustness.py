@@ -33,7 +33,7 @@ Definitions used throughout
 ---------------------------
 * **High-share township**: at least :data:`HIGH_SHARE` (half) of its villages have a first
   secretary within the analysis window (cohort > 0). The synthetic city's ``spillover``
-  parameter acts on exactly such townships (:mod:`analysis.data.simulate`), but the rule is a
+  parameter acts on exactly such townships (:mod:`analysis.data.synthetic`), but the rule is a
   natural one on real data too: "most of the township's villages got a secretary".
 * **Exposure year** of a high-share township: the cohort of its first treated village (the year
   its secretaries could first affect neighbouring villages).

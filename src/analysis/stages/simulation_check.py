@@ -167,7 +167,7 @@ def estimates_vs_truth(estimates: pd.DataFrame, truth_aggregates: pd.DataFrame) 
     estimates : pandas.DataFrame
         :func:`headline_estimates`.
     truth_aggregates : pandas.DataFrame
-        :func:`analysis.core.truth.load_truth` (rows ``aggregation == "simple"``). TWFE is
+        :func:`analysis.data.synthetic.truth.load_truth` (rows ``aggregation == "simple"``). TWFE is
         compared with the same truth: it is the number a TWFE user would report as the
         effect.
 
@@ -287,7 +287,7 @@ def run_monte_carlo(
     n_jobs : int, default :data:`N_JOBS`
         Worker processes (each with one BLAS thread); 1 runs in this process.
     **city_kwargs
-        Passed to :func:`analysis.data.simulate.simulate_city` (e.g. ``n_villages``).
+        Passed to :func:`analysis.data.synthetic.simulate_city` (e.g. ``n_villages``).
 
     Returns
     -------
@@ -307,7 +307,7 @@ def not_available(note: str) -> dict[str, Any]:
     Parameters
     ----------
     note : str
-        Why (e.g. the reason from :func:`analysis.core.truth.truth_status`).
+        Why (e.g. the reason from :func:`analysis.data.synthetic.truth.truth_status`).
 
     Returns
     -------

@@ -37,8 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.data import formats
-from analysis.data.problems import Problem
+from analysis.data.bureau.mappings import Mappings, load_mappings
+from analysis.data.bureau.table import read_bureau
+from analysis.data.problems import Problem, file_problem
 
 CROSSWALK_TYPES = ("merge", "split", "new", "abolished")
 CROSSWALK_COLUMNS = ("old_code", "new_code", "year_effective", "change_type", "weight", "file_name")
@@ -105,7 +106,7 @@ class CrosswalkFile:
     problems: list[Problem]
 
 
-def read_crosswalk(path: str | Path, mappings: formats.Mappings | None = None) -> CrosswalkFile:
+def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> CrosswalkFile:
     """Read and check a crosswalk file.
 
     Parameters
@@ -114,7 +115,7 @@ def read_crosswalk(path: str | Path, mappings: formats.Mappings | None = None) -
         CSV or XLSX with the columns of the module docstring (Chinese headers through
         ``crosswalk.yaml``).
     mappings : Mappings, optional
-        Default: :func:`analysis.data.formats.load_mappings` of ``data/mappings``.
+        Default: :func:`analysis.data.bureau.mappings.load_mappings` of ``data/mappings``.
 
     Returns
     -------
@@ -122,25 +123,22 @@ def read_crosswalk(path: str | Path, mappings: formats.Mappings | None = None) -
         Entries and problems (an empty frame if the file cannot be read).
     """
     path = Path(path)
-    mappings = mappings or formats.load_mappings()
+    mappings = mappings or load_mappings()
     if not path.is_file():
         return CrosswalkFile(
             path.name,
             empty_crosswalk(),
             [
-                Problem(
+                file_problem(
                     str(path),
-                    None,
-                    None,
-                    None,
                     "the crosswalk file does not exist",
                     "check the path given as crosswalk (--crosswalk)",
-                    problem_zh="村代码变更对照表文件不存在",
-                    action_zh="检查指定的对照表路径",
+                    "村代码变更对照表文件不存在",
+                    "检查指定的对照表路径",
                 )
             ],
         )
-    bt, problems = formats.read_bureau(path, mappings, tables=("crosswalk",))
+    bt, problems = read_bureau(path, mappings, tables=("crosswalk",))
     if bt is None:
         return CrosswalkFile(path.name, empty_crosswalk(), problems)
     problems = list(bt.problems)
