@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis.core.treatment import TREATMENT_COLUMNS
 from analysis.data import schema
-from analysis.report.labels import label
+from analysis.i18n import column_label, t
 from analysis.stages.base import StageResult, Truth
 
 REPORT_YEAR = 2023
@@ -217,12 +217,13 @@ def plot_rollout(panel: pd.DataFrame, lang: str = "zh"):
     fig, ax = plt.subplots(figsize=(7, 4))
     bottom = np.zeros(len(tab))
     for g in tab.columns:
-        ax.bar([str(y) for y in tab.index], tab[g].to_numpy(), bottom=bottom, label=f"{label('cohort', lang)} {g}")
+        ax.bar([str(y) for y in tab.index], tab[g].to_numpy(), bottom=bottom,
+               label=t("data_audit.figure.cohort_legend", lang, cohort=g))
         bottom += tab[g].to_numpy()
     n = panel["village_code"].nunique()
-    ax.set_title(label("rollout_title", lang))
-    ax.set_xlabel(label("year", lang))
-    ax.set_ylabel(label("treated_villages", lang) + (f"（共 {n} 村）" if lang == "zh" else f" (of {n})"))
+    ax.set_title(t("data_audit.figure.rollout_title", lang))
+    ax.set_xlabel(t("term.year", lang))
+    ax.set_ylabel(t("data_audit.figure.rollout_ylabel", lang, n=n))
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
@@ -256,16 +257,12 @@ def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: i
     for ax, c in zip(axes.ravel(), outcomes, strict=False):
         x = pd.to_numeric(d[c], errors="coerce").dropna().to_numpy(dtype=float)
         ax.hist(x, bins=40, color="#4c72b0")
-        ax.set_title(label(c, lang), fontsize=9)
-        ax.set_ylabel(label("count", lang), fontsize=8)
+        ax.set_title(column_label(c, lang), fontsize=9)
+        ax.set_ylabel(t("term.villages", lang), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(outcomes) :]:
         ax.set_visible(False)
-    fig.suptitle(
-        f"{label('distribution_title', lang)}（{year}）"
-        if lang == "zh"
-        else f"{label('distribution_title', lang)} ({year})"
-    )
+    fig.suptitle(t("data_audit.figure.distribution_title", lang, year=year))
     fig.tight_layout()
     return fig
 
@@ -295,19 +292,10 @@ def findings(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> list[st
     treated = int(cohorts.sum())
     inc = panel.loc[panel["year"] == report_year, "income_per_capita"].mean()
     years = f"{panel['year'].min()}-{panel['year'].max()}"
-    if lang == "zh":
-        parts = "，".join(f"{g}年开始{k}个村" for g, k in cohorts.items())
-        return [
-            f"面板覆盖{years}年，{n_county}个区县、{n_town}个乡镇、{n}个村。"
-            f"窗口内共有{treated}个村（{treated / n:.1%}）派驻了第一书记：{parts}。"
-            f"{report_year}年农民人均纯收入均值为{inc:,.0f}元。"
-        ]
-    parts = ", ".join(f"{k} from {g}" for g, k in cohorts.items())
-    return [
-        f"The panel covers {years}: {n} villages in {n_town} townships and {n_county} counties. "
-        f"{treated} villages ({treated / n:.1%}) received a first secretary within the window ({parts}). "
-        f"Mean per-capita net income in {report_year} was {inc:,.0f} yuan."
-    ]
+    parts = t("punct.comma", lang).join(t("data_audit.finding.cohort", lang, cohort=g, villages=k)
+                                         for g, k in cohorts.items())
+    return [t("data_audit.finding.summary", lang, years=years, counties=n_county, townships=n_town, villages=n,
+              treated=treated, share=treated / n, cohorts=parts, report_year=report_year, income=inc)]
 
 
 def year_hashes(panel: pd.DataFrame) -> dict[str, str]:

@@ -16,11 +16,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from analysis.i18n import LANGS, check_lang
 from analysis.report.brief.charts import draw_charts
 from analysis.report.brief.content import compose_brief, headline_outcomes
 from analysis.report.brief.docx_writer import FIXED_DATE, write_docx
 from analysis.report.brief.html_writer import write_html
-from analysis.report.brief.text import LANGS, check_lang
 from analysis.report.results_json import read_results
 
 

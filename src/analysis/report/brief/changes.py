@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from analysis.i18n import check_lang, t
 from analysis.report.brief import text as T
 
 REASON_KINDS = (
@@ -73,7 +74,7 @@ def reason_kind(reason: str) -> str:
 
 
 def _years(ys, lang: str) -> str:
-    return T.join_list([f"{y}年" if lang == "zh" else str(y) for y in ys], lang)
+    return T.join_list([t("brief.year", lang, year=y) for y in ys], lang)
 
 
 def _cohort_key(g: str):
@@ -127,7 +128,7 @@ def describe_reasons(earlier: dict, later: dict, lang: str) -> list[dict]:
             ob = (later.get("main_effects") or {}).get("options") or {}
             names = sorted(k for k in set(oa) | set(ob) if oa.get(k) != ob.get(k) and k not in DERIVED_OPTIONS)
             if names:
-                words = [T.OPTION_WORDS.get(k, {}).get(lang, k) for k in names]
+                words = [T.option_words(k, lang) for k in names]
                 out.append({"kind": kind, "names": T.join_list(words, lang)})
     n_other = kinds.count("other")
     if n_other:
@@ -253,7 +254,7 @@ def describe_changes(earlier: dict, later: dict, lang: str, headlines: list[str]
     ValueError
         If the earlier run has no ``main_effects`` outcomes.
     """
-    T.check_lang(lang)
+    check_lang(lang)
     oa = (earlier.get("main_effects") or {}).get("outcomes") or {}
     ob = (later.get("main_effects") or {}).get("outcomes") or {}
     if not oa:

@@ -39,6 +39,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from analysis.i18n import check_lang, t
 from analysis.report.brief import text as T
 from analysis.report.figures import save_figure, setup_fonts
 
@@ -56,49 +57,15 @@ STYLE = {
 WIDTH_IN = 6.6
 """Chart width in inches (the docx shows it 150 mm wide)."""
 
-WORDS = {
-    "zh": {
-        "forest_x": "效应（占未派驻村平均水平的百分比，%）",
-        "cs": "本研究估计（CS）",
-        "twfe": "简单比较（TWFE）",
-        "sa": "Sun–Abraham估计（SA）",
-        "bjs": "插补估计（BJS）",
-        "band": "CS的95%同时置信带",
-        "whisker": "竖线或横线：95%置信区间",
-        "truth": "模拟数据中的真实效应",
-        "truth_path": "模拟数据中的真实路径",
-        "event_x": "距派驻当年的年数（负数为派驻前）",
-        "event_y": "对{name}的效应（{unit}{per}）",
-        "per_sep": "，",
-        "ref": "参照年",
-        "start": "派驻开始",
-    },
-    "en": {
-        "forest_x": "Effect (% of the average in villages without a first secretary)",
-        "cs": "This study (Callaway–Sant'Anna)",
-        "twfe": "Simple comparison (TWFE)",
-        "sa": "Sun–Abraham",
-        "bjs": "Imputation (BJS)",
-        "band": "95% simultaneous band of this study",
-        "whisker": "Bars: 95% confidence intervals",
-        "truth": "True effect in the simulated data",
-        "truth_path": "True path in the simulated data",
-        "event_x": "Years since the first secretary arrived (negative: before)",
-        "event_y": "Effect on {name} ({unit}{per})",
-        "per_sep": "",
-        "ref": "reference year",
-        "start": "posting starts",
-    },
-}
-"""Every word of the charts, by language (numbers come from ``results.json``)."""
-
-
 def _finite(*xs) -> bool:
     return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
 
 
 def _w(key: str, lang: str) -> str:
-    return WORDS[T.check_lang(lang)][key]
+    """Return a word of the charts: ``brief.chart.<key>``, or an estimator's ``estimator.<key>.chart``."""
+    if key in ESTIMATORS:
+        return t(f"estimator.{key}.chart", lang)
+    return t(f"brief.chart.{key}", lang)
 
 
 def _cap(s: str) -> str:
@@ -183,7 +150,7 @@ def draw_forest(results: dict, lang: str) -> Figure | None:
         each outcome, each with its 95% interval and the headline value written beside it;
         None if ``main_effects`` holds nothing to draw.
     """
-    T.check_lang(lang)
+    check_lang(lang)
     groups = forest_rows(results)
     if not groups:
         return None
@@ -220,7 +187,7 @@ def draw_forest(results: dict, lang: str) -> Figure | None:
         lo, hi = min(xs), max(xs)
         pad = 0.08 * (hi - lo if hi > lo else 1.0)
         ax.set_xlim(lo - pad, hi + 2.5 * pad)
-        ax.set_title(T.FAMILIES.get(fam, {}).get(lang, fam), loc="left", fontsize=10.5)
+        ax.set_title(T.family_name(fam, lang), loc="left", fontsize=10.5)
         ax.grid(axis="x", color="0.9")
         ax.tick_params(axis="x", labelsize=8.5)
     axes[-1].set_xlabel(_w("forest_x", lang), fontsize=9.5)
@@ -332,7 +299,7 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
     matplotlib.figure.Figure or None
         The chart; None if ``event_studies`` has no estimates for the outcome.
     """
-    T.check_lang(lang)
+    check_lang(lang)
     s = event_series(results, outcome)
     if s is None:
         return None
@@ -397,7 +364,7 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
     ax.text(-0.45, low + 0.02 * (high - low), _w("start", lang), ha="left", va="bottom", fontsize=8, color="0.2")
     ax.set_ylim(low, high)
     per = words["per"].strip()
-    per = (_w("per_sep", lang) + per) if per and lang == "zh" else (f" {per}" if per else "")
+    per = _w("per_sep", lang) + per if per else ""
     ax.set_xlabel(_w("event_x", lang), fontsize=9.5)
     ax.set_ylabel(_w("event_y", lang).format(name=words["short"], unit=unit, per=per), fontsize=9.5)
     ax.grid(axis="y", color="0.92")

@@ -42,6 +42,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from analysis.i18n import check_lang, column_label, t
 from analysis.report.brief import text as T
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -616,8 +617,7 @@ def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang:
     elif claim.get("unit") == "yuan":
         value_text = T.fmt_money_exact(value, lang)
     else:
-        sep = "" if lang == "zh" else " "
-        value_text = f"{T.fmt_count(value, lang)}{sep}{unit_words}"
+        value_text = t("brief.amount", lang, number=T.fmt_count(value, lang), unit=unit_words)
     c = {
         "id": claim["id"],
         "outcome": claim["outcome"],
@@ -710,7 +710,7 @@ def headline_outcomes(me: dict) -> dict[str, str]:
 
 
 def _family_name(f: str, lang: str) -> str:
-    return T.FAMILIES.get(f, {}).get(lang, f)
+    return T.family_name(f, lang)
 
 
 def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
@@ -745,14 +745,13 @@ def _figure(figures_dir, stem, lang, index, kind, name=None, charts=None) -> Fig
     path = (charts or {}).get(stem) or find_figure(figures_dir, stem, lang)
     if path is None:
         return Figure(None, say(lang, "missing_figure", f"{stem}.png"), stem)
-    caption = T.FIGURE_CAPTIONS[kind][lang].format(name=name or "")
+    caption = t(f"brief.caption.{kind}", lang, name=name or "")
     return Figure(path, say(lang, "figure_caption", index, _capfirst(caption)), stem)
 
 
 def _numbered(text: str, level: int, index: int, lang: str) -> str:
-    if lang != "zh":
-        return text
-    return f"{T.zh_ordinal(index)}、{text}" if level == 1 else f"（{T.zh_ordinal(index)}）{text}"
+    key = "brief.numbering.section" if level == 1 else "brief.numbering.subsection"
+    return t(key, lang, number=T.zh_ordinal(index), text=text)
 
 
 def _method(results: dict, lang: str) -> dict:
@@ -773,7 +772,7 @@ def _method(results: dict, lang: str) -> dict:
         "townships": T.fmt_count(data["townships"], lang) if data.get("townships") else "-",
         "first_year": data.get("first_year") or opts.get("first_year") or "-",
         "last_year": data.get("last_year") or opts.get("last_year") or "-",
-        "control": T.CONTROL_GROUPS.get(control, {}).get(lang, control),
+        "control": T.control_group_words(control, lang),
         "covariates": T.join_list(covs, lang),
     }
 
@@ -796,13 +795,11 @@ def _limits(results: dict) -> dict:
 
 
 def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
-    from analysis.report.labels import label
-
     me = results["main_effects"]
     het_truth = [v for dim in (results.get("heterogeneity") or {}).values() if isinstance(dim, dict)
                  for h in dim.values() if isinstance(h, dict) for v in (h.get("truth") or {}).values()]
     has_truth = any(_finite(b.get("truth")) for b in me["outcomes"].values()) or any(_finite(v) for v in het_truth)
-    header = T.ui("annex_head", lang)
+    header = T.annex_header(lang)
     header = header if has_truth else header[:-1]
     rows: list[tuple[str, ...]] = []
 
@@ -814,7 +811,7 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
         else:
             est = T.fmt_stat(r.get("estimate"), lang)
             ci = f"[{T.fmt_stat(r.get('conf_low'), lang)}, {T.fmt_stat(r.get('conf_high'), lang)}]"
-        cells = [label(outcome, lang), analysis, est, ci, T.fmt_p(r.get("p_value")),
+        cells = [column_label(outcome, lang), analysis, est, ci, T.fmt_p(r.get("p_value")),
                  T.fmt_p(adj) if adj is not None else "-",
                  T.fmt_count(r["n_obs"], lang) if _finite(r.get("n_obs")) else "-"]
         if has_truth:
@@ -822,9 +819,9 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
         rows.append(tuple(cells))
 
     def est_name(r):
-        return T.ESTIMATORS.get(r.get("estimator"), {}).get(lang, r.get("estimator") or "-")
+        return T.estimator_name(r.get("estimator"), lang)
 
-    paren = ("（", "）") if lang == "zh" else (" (", ")")
+    paren = (t("punct.paren_open", lang), t("punct.paren_close", lang))
     for _, outcomes in families(me):
         for o in outcomes:
             b = me["outcomes"][o]
@@ -835,7 +832,7 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
                 row(o, f"{T.ui('twfe_row', lang)}{paren[0]}{est_name(b['twfe'])}{paren[1]}", b["twfe"])
             if b.get("ppml_pct"):
                 row(o, T.ui("ppml_row", lang), b["ppml_pct"], pct=True)
-    colon = "：" if lang == "zh" else ": "
+    colon = t("punct.colon", lang)
     order = [o for _, os in families(me) for o in os]
 
     def by_outcome(d: dict) -> list:
@@ -845,7 +842,7 @@ def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
     het = {k: v for k, v in (results.get("heterogeneity") or {}).items() if isinstance(v, dict)}
     dims = [d for d in T.DIMENSIONS if d in het] + sorted(d for d in het if d not in T.DIMENSIONS)
     for dim in dims:  # (a list of pairwise contrasts, if any, is not an estimate per level)
-        dim_name = _capfirst(T.DIMENSIONS.get(dim, {}).get(lang, dim))
+        dim_name = _capfirst(T.dimension_name(dim, lang))
         for o, h in by_outcome(het[dim]):
             truths = h.get("truth") or {}
             for level, r in (h.get("levels") or {}).items():
@@ -919,7 +916,7 @@ def compose_brief(results: dict, lang: str, figures_dir: Path | None = None,
 
 def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset,
              charts: Mapping[str, Path] | None = None, earlier: dict | None = None) -> Brief:
-    T.check_lang(lang)
+    check_lang(lang)
     me = results.get("main_effects")
     if not me or not me.get("outcomes"):
         raise ValueError("results.json has no main_effects outcomes: run notebook 02 (main effects) first")
@@ -949,7 +946,7 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
 
     # TWFE contrasts
     twfe = {o: describe_twfe(o, outcomes[o], results, effects[o], lang) for o in effects if twfe_differs(outcomes[o])}
-    twfe = {o: t for o, t in twfe.items() if t is not None}
+    twfe = {o: d for o, d in twfe.items() if d is not None}
     head_twfe = [o for o in headlines.values() if o in twfe]
 
     # key messages
@@ -998,9 +995,9 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
         het = describe_heterogeneity(o, results, e, lang)
         if het is not None and het["differs"] and e["significant"] and "heterogeneity" not in drop:
             parts.append(say(lang, "heterogeneity", het))
-        limit = T.LIMITS.get(o, T.LIMIT_DEFAULT)
-        parts.append(limit[lang] if limit else say(lang, "limits", limits) or T.LIMIT_DEFAULT[lang])
-        body.append(Paragraph(("" if lang == "zh" else " ").join(parts)))
+        limit = T.LIMITS.get(o, "brief.limit.default")
+        parts.append(t(limit, lang) if limit else say(lang, "limits", limits) or t("brief.limit.default", lang))
+        body.append(Paragraph(t("punct.sentence_join", lang).join(parts)))
         rest = [effects[x] for x in os if x != o and x not in in_claims]
         if rest and "others" not in drop:
             body.append(Paragraph(say(lang, "others", rest)))
@@ -1012,9 +1009,7 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
     if claims:
         h1("claims")
         body.append(Paragraph(say(lang, "claims_intro", claims_key)))
-        head = T.ui("claims_head", lang)
-        header = (head[0], say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None),
-                  head[2], head[3])
+        header = T.claims_header(lang, say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None))
         rows = tuple((say(lang, "claim_text", c), say(lang, "claim_comparison", c), say(lang, "claim_share", c),
                       say(lang, "claim_verdict", c)) for c in claims)
         body.append(Table(header, rows, "claims"))
@@ -1022,19 +1017,20 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
     h1("naive")
     naive = [say(lang, "twfe", twfe[o]) for o in head_twfe]
     if naive:
-        naive.append(T.TWFE_REASON[lang])
+        naive.append(t("brief.twfe_reason", lang))
     else:
-        naive.append(T.TWFE_SAME[lang])
+        naive.append(t("brief.twfe_same", lang))
     naive.append(say(lang, "twfe_count", {"n": len(effects),
                                           "k": sum(1 for o in effects if twfe_differs(outcomes[o]))}))
-    body.append(Paragraph(("" if lang == "zh" else " ").join(naive)))
+    body.append(Paragraph(t("punct.sentence_join", lang).join(naive)))
 
     h1("limits")
     long_run = "" if any(T.LIMITS.get(o, 1) is None for o in headlines.values()) else say(lang, "limits", limits)
-    body.append(Paragraph(("" if lang == "zh" else " ").join(x for x in (long_run, T.LIMITS_GENERAL[lang]) if x)))
+    body.append(Paragraph(t("punct.sentence_join", lang).join(
+        x for x in (long_run, t("brief.limit.general", lang)) if x)))
 
     date = T.fmt_date((results.get("meta") or {}).get("date"), lang)
-    notes = [T.SYNTHETIC_NOTE[lang]] if data.get("synthetic") else []
+    notes = [t("brief.synthetic_note", lang)] if data.get("synthetic") else []
     annex, annex_note = _annex(results, lang, source)
     return Brief(
         lang=lang,
