@@ -41,6 +41,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from analysis.i18n import check_lang, lookup, t
+from analysis.report.results_schema import EstimateRecord
 
 ZH_GROUP_MIN = 10_000
 """Chinese: smallest absolute value written with digit grouping (GB/T 15835 leaves four digits ungrouped)."""
@@ -633,14 +634,14 @@ def level_label(dimension: str, level: str, lang: str) -> str:
     return level
 
 
-def alternative_label(name: str, record: dict | None, lang: str) -> str:
+def alternative_label(name: str, record: EstimateRecord | None, lang: str) -> str:
     """Label a robustness alternative (``control_never`` -> 仅以从未派驻的村为对照).
 
     Parameters
     ----------
     name : str
         Key in ``robustness[outcome]["alternatives"]`` (or ``spillover``).
-    record : dict or None
+    record : EstimateRecord or None
         Its estimate record (for the estimator of unknown names).
     lang : {"zh", "en"}
         Language.
@@ -650,7 +651,7 @@ def alternative_label(name: str, record: dict | None, lang: str) -> str:
     str
         The label.
     """
-    est = (record or {}).get("estimator")
+    est = record.estimator if record is not None else None
     return lookup(f"spec.{name}.brief", lang, f"{name} ({est})" if est else name)
 
 
