@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from analysis.report.results_json import estimate_record, load_results, parse_results, write_section
+from analysis.report.results_json import estimate_record, load_results, merge_sections, parse_results, write_section
 from analysis.report.results_schema import COMPLETE, SCHEMA_FILE, SECTIONS, Results, json_schema
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_fixture.json"
@@ -55,13 +55,18 @@ def test_a_misspelt_missing_or_mistyped_key_fails_the_write(tmp_path):
         write_section(tmp_path, "data", bad)
     missing = _data_section()
     del missing["townships"]
-    with pytest.raises(ValidationError, match="lacks key.*townships"):
+    with pytest.raises(ValidationError, match=r"lacks key.*townships"):
         write_section(tmp_path, "data", missing)
     with pytest.raises(ValidationError, match="villages"):
         write_section(tmp_path, "data", {**_data_section(), "villages": "many"})
-    with pytest.raises(ValueError, match="unknown results.json section"):
-        write_section(tmp_path, "main_efects", {})
-    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    assert not (tmp_path / "results").exists()
+    # a section without a model is written, but the run's results.json refuses it
+    write_section(tmp_path, "data", _data_section())
+    write_section(tmp_path, "main_efects", {"outcomes": {}})
+    with pytest.raises(ValidationError, match="main_efects"):
+        merge_sections(tmp_path)
+    (tmp_path / "results" / "main_efects.json").unlink()
+    assert json.loads(merge_sections(tmp_path).read_text()) == {"data": _data_section()}
 
 
 def test_estimate_records_follow_the_record_model():

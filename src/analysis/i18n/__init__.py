@@ -42,7 +42,7 @@ import yaml
 
 LANGS: tuple[str, ...] = ("zh", "en")
 """The languages of the catalogue (every leaf holds both)."""
-FILES: tuple[str, ...] = ("vocabulary.yaml", "stages.yaml", "brief.yaml")
+FILES: tuple[str, ...] = ("vocabulary.yaml", "stages.yaml", "tables.yaml", "brief.yaml")
 """The catalogue's files, in this folder; a top-level namespace lives in one file only."""
 FOLDER = Path(__file__).resolve().parent
 

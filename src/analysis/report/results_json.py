@@ -94,6 +94,9 @@ def estimate_record(row: pd.Series | dict) -> dict[str, Any]:
 def write_section(run_dir: Path, section: str, payload: dict[str, Any]) -> Path:
     """Write one notebook's section of ``results.json``, after validating it against its model.
 
+    A section without a model (a stage being written) is written as it is; :func:`merge_sections`
+    refuses it when the run's ``results.json`` is made.
+
     Parameters
     ----------
     run_dir : pathlib.Path
@@ -111,16 +114,13 @@ def write_section(run_dir: Path, section: str, payload: dict[str, Any]) -> Path:
 
     Raises
     ------
-    ValueError
-        For an unknown section.
     pydantic.ValidationError
         If the content does not follow the section's model (a missing, misspelt or unknown key,
         a value of the wrong type).
     """
-    if section not in SECTIONS:
-        raise ValueError(f"unknown results.json section {section!r}; the sections are {', '.join(SECTIONS)}")
     cleaned = clean(payload)
-    SECTIONS[section].model_validate(cleaned, context=COMPLETE)
+    if section in SECTIONS:
+        SECTIONS[section].model_validate(cleaned, context=COMPLETE)
     folder = Path(run_dir) / "results"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{section}.json"
@@ -130,7 +130,7 @@ def write_section(run_dir: Path, section: str, payload: dict[str, Any]) -> Path:
 
 
 def merge_sections(run_dir: Path) -> Path | None:
-    """Merge ``<run>/results/*.json`` into ``<run>/results.json``.
+    """Merge ``<run>/results/*.json`` into ``<run>/results.json``, after validating the whole document.
 
     Parameters
     ----------
@@ -141,12 +141,19 @@ def merge_sections(run_dir: Path) -> Path | None:
     -------
     pathlib.Path or None
         The merged file, or None if no section was written.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a section is not one of :class:`~analysis.report.results_schema.Results` or does not
+        follow its model.
     """
     folder = Path(run_dir) / "results"
     sections = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not sections:
         return None
     doc = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sections}
+    Results.model_validate(doc, context=COMPLETE)
     path = Path(run_dir) / "results.json"
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

@@ -402,4 +402,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         "00_outcome_distributions": plot_outcome_distributions(panel, outcomes, report_year, lang=lang),
     }
     return StageResult("00_data_audit", "data", tables, figures, payload(panel, report_year, truth),
-                       findings(panel, report_year, lang), notes=[truth.status])
+                       findings(panel, report_year, lang), notes=[truth.status], lang=lang)

@@ -618,4 +618,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     if truth.aggregates is None:
         found.append(t("event_studies.finding.no_truth", lang))
     return StageResult("03_event_studies", "event_studies", tables, figures, payload(studies), found,
-                       notes=[truth.status])
+                       notes=[truth.status], lang=lang)

@@ -878,4 +878,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     if truth.aggregates is None:
         found.append(t("heterogeneity.finding.no_truth", lang))
     return StageResult("04_heterogeneity", "heterogeneity", tables, figures, payload(results, levels_truth, con),
-                       found, notes=[truth.status, f"cohorts (batches): {batches}"])
+                       found, notes=[truth.status, f"cohorts (batches): {batches}"], lang=lang)

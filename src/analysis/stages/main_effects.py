@@ -599,4 +599,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     if truth.aggregates is None:
         found.append(t("main_effects.finding.no_truth", lang))
     notes = [truth.status, f"post-treatment years: {post_treatment_years(panel)}"]
-    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes)
+    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes, lang)

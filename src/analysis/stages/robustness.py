@@ -1258,4 +1258,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     figures = {f"05_honest_{o}": plot_honest(honest[o], lang=lang) for o in outcomes}
     return StageResult("05_robustness", "robustness", tables, figures,
                        payload(outcomes, low_share_info=low_share_info, **checks),
-                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes)
+                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes, lang)

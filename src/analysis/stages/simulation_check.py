@@ -531,4 +531,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     else:
         section = not_available(f"no known truth: {truth.status}")
         found = [t("simulation_check.finding.no_truth", lang, status=truth.status)]
-    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes)
+    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes, lang)

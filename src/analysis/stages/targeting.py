@@ -1115,4 +1115,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     notes = [f"baseline year {base_year}; pre-period {pre_years[0]}-{pre_years[-1]}; "
              f"pilot counties {pilot['counties']}",
              f"propensity model: villages {ps.n_obs}, McFadden pseudo R2 {ps.pseudo_r2:.3f}"]
-    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes)
+    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes, lang)

@@ -722,14 +722,15 @@ def ui(key: str, lang: str) -> str:
     return t(f"brief.ui.{key}", lang)
 
 
-ANNEX_COLUMNS = ("outcome", "analysis", "estimate", "ci", "p", "adjusted_p", "obs", "truth")
-"""Columns of the annex table (the last, the simulated truth, only when some estimate has one)."""
+ANNEX_HEAD = ("brief.annex_head.outcome", "brief.annex_head.analysis", "column.estimate", "brief.annex_head.ci",
+              "brief.annex_head.p", "brief.annex_head.adjusted_p", "brief.annex_head.obs", "brief.annex_head.truth")
+"""Catalogue keys of the annex table's headers (the last, the simulated truth, only when some estimate has one)."""
 CLAIMS_COLUMNS = ("report", "comparison", "share", "verdict")
 """Columns of the claims table (the comparison's header is a sentence with the number of villages)."""
 
 
 def annex_header(lang: str) -> tuple[str, ...]:
-    """Return the header row of the annex table (``brief.annex_head.*``).
+    """Return the header row of the annex table (:data:`ANNEX_HEAD`).
 
     Parameters
     ----------
@@ -739,9 +740,9 @@ def annex_header(lang: str) -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        One header per :data:`ANNEX_COLUMNS`.
+        One header per key of :data:`ANNEX_HEAD`.
     """
-    return tuple(t(f"brief.annex_head.{c}", lang) for c in ANNEX_COLUMNS)
+    return tuple(t(key, lang) for key in ANNEX_HEAD)
 
 
 def claims_header(lang: str, comparison: str) -> tuple[str, ...]:
