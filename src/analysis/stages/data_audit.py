@@ -17,6 +17,7 @@ import pandas as pd
 from analysis.core.treatment import TREATMENT_COLUMNS
 from analysis.data import schema
 from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.stages.base import StageResult, Truth
 
 REPORT_YEAR = 2023
@@ -192,6 +193,7 @@ def missingness(panel: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@themed
 def plot_rollout(panel: pd.DataFrame, lang: str = "zh"):
     """Stacked bars of villages with a first secretary by year and cohort.
 
@@ -229,8 +231,9 @@ def plot_rollout(panel: pd.DataFrame, lang: str = "zh"):
     return fig
 
 
+@themed
 def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: int, lang: str = "zh"):
-    """Histograms of outcomes in one year (log scale on the y axis for counts).
+    """Histograms of outcomes in one year, one panel per outcome, each on its own scale (seaborn).
 
     Parameters
     ----------
@@ -246,25 +249,23 @@ def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: i
     Returns
     -------
     matplotlib.figure.Figure
-        The figure.
+        The figure (a seaborn ``FacetGrid`` of histograms, three panels a row, each binned on its own range).
     """
-    from matplotlib import pyplot as plt
+    import seaborn as sns
 
-    d = panel[panel["year"] == year]
-    ncol = 3
-    nrow = int(np.ceil(len(outcomes) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(10, 2.6 * nrow), squeeze=False)
-    for ax, c in zip(axes.ravel(), outcomes, strict=False):
-        x = pd.to_numeric(d[c], errors="coerce").dropna().to_numpy(dtype=float)
-        ax.hist(x, bins=40, color="#4c72b0")
-        ax.set_title(column_label(c, lang), fontsize=9)
-        ax.set_ylabel(t("term.villages", lang), fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(outcomes) :]:
-        ax.set_visible(False)
-    fig.suptitle(t("data_audit.figure.distribution_title", lang, year=year))
-    fig.tight_layout()
-    return fig
+    d = panel.loc[panel["year"] == year, list(outcomes)]
+    long = d.apply(pd.to_numeric, errors="coerce").melt(var_name="outcome", value_name="value").dropna()
+    names = {c: column_label(c, lang) for c in outcomes}
+    long["outcome"] = long["outcome"].map(names)
+    grid = sns.FacetGrid(long, col="outcome", col_order=[names[c] for c in outcomes], col_wrap=3, height=2.4,
+                         aspect=1.4, sharex=False, sharey=False)
+    grid.map_dataframe(sns.histplot, x="value", bins=40)
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels("", t("term.villages", lang), fontsize=8)
+    grid.tick_params(labelsize=7)
+    grid.figure.suptitle(t("data_audit.figure.distribution_title", lang, year=year))
+    grid.figure.tight_layout()
+    return grid.figure
 
 
 def findings(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> list[str]:

@@ -57,6 +57,7 @@ from scipy import stats
 from analysis.core.panel import covariate_columns, covariate_year_interactions
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
 from analysis.stages.base import StageResult, Truth
@@ -408,6 +409,7 @@ def payload(studies: Mapping[str, EventStudy]) -> dict[str, Any]:
     return out
 
 
+@themed
 def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | None = None):
     """Plot the four event studies of one outcome side by side.
 
@@ -479,6 +481,7 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
     return fig
 
 
+@themed
 def plot_bacon(dec, lang: str = "zh", cs_att: float | None = None):
     """Scatter of the Goodman-Bacon 2x2 comparisons: weight against estimate, by type.
 

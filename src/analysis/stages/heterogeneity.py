@@ -45,6 +45,7 @@ from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
 from analysis.i18n import column_label, lookup, t
+from analysis.report.figures import PALETTE, themed
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
 from analysis.stages.base import StageResult, Truth
@@ -707,8 +708,9 @@ def payload(
 # ----------------------------------------------------------------------------- figures and findings
 
 
+@themed
 def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang: str = "zh", ncol: int = 3):
-    """One panel per outcome: estimate and 95% CI of each level, true values overlaid where known.
+    """One panel per outcome (a seaborn ``FacetGrid``): estimate and 95% CI of each level, true values overlaid.
 
     Parameters
     ----------
@@ -729,15 +731,14 @@ def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang
     matplotlib.figure.Figure
         The figure.
     """
-    from matplotlib import pyplot as plt
+    import seaborn as sns
 
     outcomes = list(dict.fromkeys(table["outcome"]))
-    nrow = int(np.ceil(len(outcomes) / ncol))
-    ncol = min(ncol, len(outcomes))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.4 * nrow), squeeze=False)
+    grid = sns.FacetGrid(table, col="outcome", col_order=outcomes, col_wrap=min(ncol, len(outcomes)), height=3.4,
+                         aspect=4.0 / 3.4, sharex=False, sharey=False)
     width = 0.7 / max(len(dimensions), 1)
-    colors = ["#1f5f8b", "#c1721b", "#3b8c4a", "#7a4a9a"]
-    for ax, oc in zip(axes.ravel(), outcomes, strict=False):
+    colors = sns.color_palette(PALETTE)
+    for oc, ax in grid.axes_dict.items():
         sub = table[table["outcome"] == oc]
         levels = list(dict.fromkeys(sub["level"]))
         for j, dim in enumerate(dimensions):
@@ -765,14 +766,13 @@ def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang
             f"{_SHORT.get(dim, '')}{t('heterogeneity.figure.equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
             if dim in p.index), fontsize=9)
         ax.set_ylabel(t("term.effect_per_village", lang, name=column_label(oc, lang)), fontsize=8)
-    for ax in axes.ravel()[len(outcomes):]:
-        ax.set_visible(False)
-    handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
-               bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+        ax.set_xlabel("")
+    handles, labels = grid.axes.ravel()[0].get_legend_handles_labels()
+    grid.figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
+                       bbox_to_anchor=(0.5, -0.02))
+    grid.figure.suptitle(title)
+    grid.figure.tight_layout(rect=(0, 0.05, 1, 1))
+    return grid.figure
 
 
 def findings(

@@ -51,6 +51,7 @@ from analysis.core.panel import covariate_columns
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.data import schema
 from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
 from analysis.stages.base import StageResult, Truth
@@ -442,6 +443,7 @@ def romano_wolf_table(me: MainEffects) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[cols]
 
 
+@themed
 def plot_forest(table: pd.DataFrame, lang: str = "zh"):
     """Forest plot: CS and TWFE effects as % of the untreated mean, grouped by family.
 

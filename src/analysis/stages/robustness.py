@@ -60,6 +60,7 @@ from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.i18n import column_label, lookup, t
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
+from analysis.report.figures import themed
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, SpilloverDesign, normal_ci
 from analysis.stages.base import StageResult, Truth
@@ -715,6 +716,7 @@ def honest_analysis(es: DiDResult, rm_grid: Sequence[float] = RM_GRID, sd_multip
     return HonestSummary(es.outcome, b, pd.DataFrame(rows), estimates, unit, h)
 
 
+@themed
 def plot_honest(h: HonestSummary, lang: str = "zh"):
     """Robust confidence intervals against M̄ (left) and M (right), the original interval marked.
 

@@ -36,6 +36,7 @@ from analysis.core.spec import DEFAULT_COVARIATES, Spec
 from analysis.estimate import estimate
 from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
 from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.report.results_json import clean, estimate_record
 from analysis.stages.base import StageResult, Truth
 
@@ -343,6 +344,7 @@ def payload(
 # ----------------------------------------------------------------------------- figures
 
 
+@themed
 def plot_estimates_vs_truth(table: pd.DataFrame, lang: str = "zh", ncol: int = 3):
     """One panel per outcome: each estimator's estimate and 95% CI, the truth as a dashed line.
 
@@ -391,6 +393,7 @@ def plot_estimates_vs_truth(table: pd.DataFrame, lang: str = "zh", ncol: int = 3
     return fig
 
 
+@themed
 def plot_monte_carlo(summary: pd.DataFrame, lang: str = "zh"):
     """Relative bias and coverage by estimator (one marker per outcome), with Monte Carlo error bars.
 

@@ -64,6 +64,7 @@ from analysis.core.spec import (
 from analysis.core.treatment import pilot_counties
 from analysis.data import schema
 from analysis.i18n import column_label, lookup, t
+from analysis.report.figures import PALETTE, themed
 from analysis.stages.base import StageResult, Truth
 
 PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
@@ -765,8 +766,9 @@ def pilot_comparison(
 # ----------------------------------------------------------------------------- figures
 
 
+@themed
 def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
-    """Dot plot of standardised differences from the reference group, by group.
+    """Dot plot of standardised differences from the reference group, by group (seaborn ``stripplot``).
 
     Parameters
     ----------
@@ -780,39 +782,39 @@ def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
     Returns
     -------
     matplotlib.figure.Figure
-        The figure (solid line at 0, dashed lines at +-0.1).
+        One row per variable, one dot per group (the first group, all treated villages, in black);
+        a solid line at 0 and dashed lines at +-0.1.
     """
+    import seaborn as sns
     from matplotlib import pyplot as plt
 
     variables = list(dict.fromkeys(balance["variable"]))
     groups = list(dict.fromkeys(balance["group"]))
-    pos = {v: i for i, v in enumerate(variables)}
+    frame = pd.DataFrame({"std_diff": balance["std_diff"].to_numpy(float),
+                          "variable": [variable_label(v, lang) for v in balance["variable"]],
+                          "group": [group_label(g, lang) for g in balance["group"]]})
+    names = [group_label(g, lang) for g in groups]
+    palette = dict(zip(names, ["black", *sns.color_palette(PALETTE, len(names) - 1)], strict=True))
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(variables) + 1.6))
-    markers = ["o", "s", "^", "D", "v", "P"]
-    step = 0.6 / max(len(groups), 1)
-    for k, g in enumerate(groups):
-        s = balance[balance["group"] == g]
-        y = np.array([pos[v] for v in s["variable"]]) + (k - (len(groups) - 1) / 2) * step
-        ax.scatter(s["std_diff"], y, marker=markers[k % len(markers)], s=40 if k == 0 else 22,
-                   color="black" if k == 0 else None, zorder=3, label=group_label(g, lang))
+    sns.stripplot(frame, x="std_diff", y="variable", hue="group", order=[variable_label(v, lang) for v in variables],
+                  hue_order=names, palette=palette, dodge=len(names) > 1, jitter=False, size=5, ax=ax, zorder=3)
     ax.axvline(0, color="grey", lw=0.8)
     for x in (-SMALL_DIFFERENCE, SMALL_DIFFERENCE):
         ax.axvline(x, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(range(len(variables)), [variable_label(v, lang) for v in variables], fontsize=8)
-    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=8)
     ax.set_ylabel(t("targeting.figure.variable", lang))
     ref = balance["reference"].iloc[0]
     ax.set_xlabel(t("targeting.figure.std_diff_reference", lang, reference=group_label(ref, lang)))
     title = "targeting.figure.balance_title" if ref == NEVER else "targeting.figure.pilot_balance_title"
     ax.set_title(t(title, lang, year=year))
-    ax.legend(frameon=False, fontsize=8, loc="best")
-    ax.grid(axis="x", alpha=0.3)
+    ax.legend(frameon=False, fontsize=8, loc="best", title=None)
     fig.tight_layout()
     return fig
 
 
+@themed
 def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "treated"), lang: str = "zh"):
-    """Pre-period mean paths indexed to the first pre-period year, one panel per outcome.
+    """Pre-period mean paths indexed to the first pre-period year, one panel per outcome (seaborn ``relplot``).
 
     Parameters
     ----------
@@ -826,34 +828,40 @@ def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "tr
     Returns
     -------
     matplotlib.figure.Figure
-        The figure.
+        The figure: never-treated (or the other districts) grey and dashed, treated villages (or the
+        pilot district) solid, the index 100 marked.
     """
-    from matplotlib import pyplot as plt
+    import seaborn as sns
 
     outcomes = list(dict.fromkeys(paths["outcome"]))
     first = int(paths["year"].min())
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.6 * len(outcomes), 3.4), squeeze=False)
-    styles = {NEVER: ("grey", "--"), "rest": ("grey", "--"), "treated": ("black", "-"), "pilot": ("#c44e52", "-")}
-    for ax, o in zip(axes.ravel(), outcomes, strict=True):
-        for g in groups:
-            s = paths[(paths["outcome"] == o) & (paths["group"] == g)]
-            color, ls = styles.get(g, (None, ":"))
-            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=group_label(g, lang))
+    styles = {NEVER: ("grey", (4, 2)), "rest": ("grey", (4, 2)), "treated": ("black", ""), "pilot": ("#c44e52", "")}
+    extra = iter(sns.color_palette(PALETTE))
+    names = {g: group_label(g, lang) for g in groups}
+    palette = {names[g]: styles[g][0] if g in styles else next(extra) for g in groups}
+    dashes = {names[g]: styles[g][1] if g in styles else (1, 1) for g in groups}
+    data = paths[paths["group"].isin(list(groups))].assign(
+        group=lambda d: d["group"].map(names), outcome=lambda d: d["outcome"].map(lambda o: column_label(o, lang)))
+    grid = sns.relplot(data, x="year", y="index", hue="group", style="group", hue_order=list(names.values()),
+                       palette=palette, dashes=dashes, markers=["o"] * len(groups), kind="line", col="outcome",
+                       col_order=[column_label(o, lang) for o in outcomes], height=3.4, aspect=3.6 / 3.4,
+                       facet_kws={"sharey": False}, markersize=4)
+    for ax in grid.axes.ravel():
         ax.axhline(100, color="grey", lw=0.6)
-        ax.set_title(column_label(o, lang), fontsize=9)
-        ax.set_xlabel(t("term.year", lang))
-        ax.set_ylabel(t("targeting.figure.index", lang, year=first))
-        ax.set_xticks(sorted(s["year"].unique()))
+        ax.set_xticks(sorted(data["year"].unique()))
         ax.tick_params(labelsize=7)
-    axes.ravel()[0].legend(frameon=False, fontsize=8)
-    who = t("punct.versus", lang).join(group_label(g, lang) for g in groups)
-    fig.suptitle(t("targeting.figure.paths_title", lang, year=first) + t("punct.colon", lang) + who)
-    fig.tight_layout()
-    return fig
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels(t("term.year", lang), t("targeting.figure.index", lang, year=first))
+    sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(groups), title=None, frameon=False)
+    who = t("punct.versus", lang).join(names.values())
+    grid.figure.suptitle(t("targeting.figure.paths_title", lang, year=first) + t("punct.colon", lang) + who)
+    grid.figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return grid.figure
 
 
+@themed
 def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
-    """Histograms (densities) of propensity scores of treated and never-treated villages.
+    """Densities of the propensity scores of treated and never-treated villages (seaborn ``histplot``).
 
     Parameters
     ----------
@@ -867,23 +875,26 @@ def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
     Returns
     -------
     matplotlib.figure.Figure
-        The figure, with dashed lines at 0.05 and 0.95.
+        The figure (each group's histogram normalised on its own), with dashed lines at 0.05 and 0.95.
     """
+    import seaborn as sns
     from matplotlib import pyplot as plt
 
-    edges = np.linspace(0, 1, bins + 1)
+    treated = scores["ever_treated"].to_numpy() == 1
+    names = {g: f"{group_label(g, lang)} (n={int(m.sum())})" for g, m in (("treated", treated), (NEVER, ~treated))}
+    frame = pd.DataFrame({"pscore": scores["pscore"].to_numpy(float),
+                          "group": np.where(treated, names["treated"], names[NEVER])})
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    for g, m, color in (("treated", scores["ever_treated"] == 1, "#c44e52"), (NEVER, scores["ever_treated"] == 0,
-                                                                              "#4c72b0")):
-        ax.hist(scores.loc[m, "pscore"], bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=color,
-                label=f"{group_label(g, lang)} (n={int(m.sum())})")
+    sns.histplot(frame, x="pscore", hue="group", hue_order=[names["treated"], names[NEVER]],
+                 palette=["#c44e52", "#4c72b0"], bins=np.linspace(0, 1, bins + 1), stat="density", common_norm=False,
+                 element="step", alpha=0.45, ax=ax)
     for x in (OVERLAP_LOW, OVERLAP_HIGH):
         ax.axvline(x, color="grey", ls="--", lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_xlabel(t("targeting.figure.pscore", lang))
     ax.set_ylabel(t("targeting.figure.density", lang))
     ax.set_title(t("targeting.figure.pscore_title", lang))
-    ax.legend(frameon=False, fontsize=8, loc="upper center")
+    sns.move_legend(ax, "upper center", frameon=False, fontsize=8, title=None)
     fig.tight_layout()
     return fig
 
