@@ -648,9 +648,9 @@ class MonteCarloRow(Model):
 
 
 class MonteCarloOptions(Model):
-    """How the Monte Carlo was run."""
+    """How the Monte Carlo was run (the stage writes every field; a caller of the payload may give fewer)."""
 
-    REQUIRED = "all"
+    REQUIRED = ("replications",)
 
     replications: int | None = None
     seed: int | None = None
