@@ -48,7 +48,7 @@ test-slow: $(STAMP) ## run the heavy tier (Monte Carlo coverage, national-scale 
 	$(BIN)/python -m pytest -m slow tests
 
 lint: $(STAMP) ## ruff lint
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools notebooks
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
@@ -57,7 +57,7 @@ lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lockenv
 	$(PYTHON) tools/sync_environment.py
 
-notebooks: $(STAMP) ## regenerate notebooks/*.ipynb (stripped) from tools/make_notebooks.py
+notebooks: $(STAMP) ## regenerate notebooks/*.ipynb (stripped) from their jupytext sources notebooks/*.py
 	$(BIN)/python tools/make_notebooks.py
 
 clean: ## remove outputs and the default store (keeps .venv)

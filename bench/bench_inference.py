@@ -87,8 +87,8 @@ class PeakRSS:
 
 def city_panel(small: bool = False):
     """Return the default city's panel with cohorts (or the small city's)."""
-    from analysis.data.simulate import simulate_city
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
+    from analysis.data.synthetic import simulate_city
 
     city = simulate_city(seed=SEED, n_villages=400, n_townships=24) if small else simulate_city(seed=SEED)
     return attach_treatment(city.panel, city.treatment)

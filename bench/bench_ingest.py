@@ -101,8 +101,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from analysis.data import store
-    from analysis.data.examples import _csv_bytes, _panel_csv_text
-    from analysis.data.simulate import simulate_city
+    from analysis.data.examples import bureau_csv_rows, gbk_csv_bytes
+    from analysis.data.synthetic import simulate_city
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_ingest-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -121,9 +121,9 @@ def main() -> int:
         base.unlink()
     store.write_tables(base, panel=p[p["year"] == 2024])
     rng = np.random.default_rng(args.seed)
-    header, rows = _panel_csv_text(p[p["year"] == 2025].reset_index(drop=True), rng)
+    header, rows = bureau_csv_rows(p[p["year"] == 2025].reset_index(drop=True), rng)
     csv = work / "2025年村级统计.csv"
-    csv.write_bytes(_csv_bytes(header, rows))
+    csv.write_bytes(gbk_csv_bytes(header, rows))
     del city, p, rows
     setup = time.perf_counter() - t0
     print(f"setup: {args.villages:,} villages, store with 2024 ({base.stat().st_size / 2**20:.0f} MiB), "

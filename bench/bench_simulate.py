@@ -13,7 +13,7 @@ import time
 
 import psutil
 
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 
 
 def peak_rss_gib() -> float:

@@ -15,7 +15,7 @@ SEED = 20230601
 @pytest.fixture(scope="session")
 def city_store(tmp_path_factory) -> Path:
     """Simulate the default city (seed 20230601) and ingest it into a fresh store; return the store path."""
-    from analysis.data.simulate import simulate_to_store
+    from analysis.data.synthetic import simulate_to_store
 
     base = tmp_path_factory.mktemp("city")
     store = base / "study.duckdb"

@@ -38,12 +38,9 @@ ADAPTERS: dict[str, str] = {
 # Underscore names that are public API (namedtuple).
 PUBLIC_UNDERSCORE = frozenset({"_asdict", "_replace", "_fields", "_field_defaults", "_make"})
 
-# Known violations in modules being restructured on other branches (issue 13), each with
-# the name it uses. The test fails if one of them disappears (remove it from this list) or
-# if any other violation appears.
-KNOWN: frozenset[tuple[str, str]] = frozenset({
-    ("analysis.data.ingest", "analysis.data.store._has_table"),
-})
+# Known violations, each with the name it uses (none left). The test fails if one of them
+# disappears (remove it from this list) or if any other violation appears.
+KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

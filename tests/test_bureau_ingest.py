@@ -27,11 +27,11 @@ import pandas as pd
 import pytest
 
 from analysis import paths
-from analysis.data import crosswalk as cwm
+from analysis.core.treatment import derive_treatment
 from analysis.data import schema, store
-from analysis.data.ingest import IngestError, ingest_files
-from analysis.data.problems import report_paths
-from analysis.treatment import derive_treatment
+from analysis.data.bureau import crosswalk as cwm
+from analysis.data.ingest import ingest_files
+from analysis.data.problems import IngestError, report_paths
 
 REPO = Path(__file__).resolve().parents[1]
 MAP = paths.MAPPINGS_DIR
@@ -130,7 +130,7 @@ def sha(path: Path) -> str:
 
 
 def expected(year: int, codes=CODES) -> pd.DataFrame:
-    return store.to_canonical(canon(year, codes), "panel").sort_values(["village_code", "year"]).reset_index(drop=True)
+    return schema.to_canonical(canon(year, codes), "panel").sort_values(["village_code", "year"]).reset_index(drop=True)
 
 
 POSTINGS = pd.DataFrame(
@@ -708,7 +708,7 @@ def test_worked_example_end_to_end(example, city_store, tmp_path):
     shutil.copyfile(city_store, db)
     report = ingest([files["panel_xlsx"], files["postings_xlsx"]], db)
     assert [f.inserted for f in report.files] == [3224, 300]
-    want = store.to_canonical(city.panel[city.panel["year"] == 2025], "panel")
+    want = schema.to_canonical(city.panel[city.panel["year"] == 2025], "panel")
     pd.testing.assert_frame_equal(store.read_panel(db, [2025]), want.sort_values("village_code").reset_index(drop=True))
     tr = derive_treatment(store.read_postings(db), 2018, 2025)
     assert (tr["cohort"] == 2025).sum() == 300

@@ -2,7 +2,7 @@
 truth the simulator wrote, and the TWFE bias that the design builds in is visible with its sign.
 
 Reference values: ``SyntheticCity.truth_aggregates`` (expected-value ATTs aggregated with R
-did's weights; see analysis.data.simulate). Seed 20230601 is the study's default seed.
+did's weights; see analysis.data.synthetic). Seed 20230601 is the study's default seed.
 """
 
 import warnings
@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.treatment import attach_treatment
 from analysis.data import schema
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
-from analysis.panel import DEFAULT_COVARIATES
-from analysis.treatment import attach_treatment
 
 OUTCOMES = list(schema.OUTCOMES)
 
@@ -117,8 +117,8 @@ def test_cs_on_the_city_agrees_with_csdid(city):
     doubly robust with the default covariates and not-yet-treated controls: every ATT(g,t) and SE."""
     from csdid.att_gt import ATTgt
 
+    from analysis.core.panel import covariate_columns
     from analysis.estimators.callaway_santanna import att_gt
-    from analysis.panel import covariate_columns
 
     _, panel = city
     data, covs = covariate_columns(panel, list(DEFAULT_COVARIATES))

@@ -1,4 +1,4 @@
-"""Event studies (analysis.event_studies) on the default synthetic city.
+"""Event studies (analysis.stages.event_studies) on the default synthetic city.
 
 Reference values: CS rows and the pre-test are recomputed independently with ``att_gt``,
 ``aggregate`` and ``pretest``; the Bacon identity is checked against the static TWFE from
@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import event_studies as E
-from analysis.data.simulate import simulate_city
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.treatment import attach_treatment
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt, pretest
 from analysis.estimators.twfe import twfe
-from analysis.panel import DEFAULT_COVARIATES, covariate_columns
 from analysis.report.results_json import clean
 from analysis.report.tables import save_table
-from analysis.treatment import attach_treatment
+from analysis.stages import event_studies as E
 
 SEED = 20230601
 OUTCOME = "criminal_cases"
@@ -113,9 +114,9 @@ def test_cs_path_covers_the_truth(run, city):
         assert cs.loc[e, "band_low"] <= truth <= cs.loc[e, "band_high"], e
 
 
-def test_results_payload(run):
+def test_payload(run):
     es, _, _ = run
-    pay = E.results_payload({OUTCOME: es})
+    pay = E.payload({OUTCOME: es})
     assert set(pay) == {OUTCOME}
     entry = pay[OUTCOME]
     assert set(entry) == {"cs", "twfe", "sa", "bjs", "pretest_p", "bacon"}
@@ -133,8 +134,8 @@ def test_deterministic_with_seed(run, city, tmp_path):
     a = save_table(es.frame, "03_event_studies", tmp_path / "a")["csv"].read_bytes()
     b = save_table(again.frame, "03_event_studies", tmp_path / "b")["csv"].read_bytes()
     assert a == b
-    ja = json.dumps(clean(E.results_payload({OUTCOME: es})), sort_keys=True)
-    jb = json.dumps(clean(E.results_payload({OUTCOME: again})), sort_keys=True)
+    ja = json.dumps(clean(E.payload({OUTCOME: es})), sort_keys=True)
+    jb = json.dumps(clean(E.payload({OUTCOME: again})), sort_keys=True)
     assert ja == jb
 
 
@@ -158,9 +159,9 @@ def test_figures_summary_and_findings(run):
     tab = E.summary_table({OUTCOME: es})
     assert tab.loc[0, "cs_pretest_p"] == es.pretest.p_value
     assert tab.loc[0, "e_last"] == 1
-    text = E.findings({OUTCOME: es}, "en")
+    text = "\n".join(E.findings({OUTCOME: es}, "en"))
     assert "pre-test" in text and "forbidden" in text
-    assert "预趋势" in E.findings({OUTCOME: es}, "zh")
+    assert "预趋势" in "\n".join(E.findings({OUTCOME: es}, "zh"))
 
 
 def test_bad_arguments(city):

@@ -1,4 +1,4 @@
-"""Reading rules for bureau files (analysis.data.formats): encodings, headers, units, codes, years, dates."""
+"""Reading rules for bureau files (analysis.data.bureau): encodings, headers, units, codes, years, dates."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import openpyxl
 import pytest
 
 from analysis import paths
-from analysis.data import formats
-from analysis.data.formats import MappingError, load_mappings, read_bureau
+from analysis.data.bureau import MappingError, load_mappings, read_bureau
+from analysis.data.bureau.postings import match_unit_type, secretary_id
+from analysis.data.bureau.text import normalise_header, normalise_text, split_unit
 
 M = load_mappings()
 
@@ -56,10 +57,10 @@ def problems_of(bt) -> list[str]:
 
 
 def test_normalise_and_split_unit():
-    assert formats.normalise_text("　１２，３４５．５ ") == "12,345.5"
-    assert formats.normalise_header("村集体收入\n（万元）*") == "村集体收入(万元)"
-    assert formats.split_unit("村集体收入(单位:万元)") == ("村集体收入", "万元")
-    assert formats.split_unit("年份") == ("年份", None)
+    assert normalise_text("　１２，３４５．５ ") == "12,345.5"
+    assert normalise_header("村集体收入\n（万元）*") == "村集体收入(万元)"
+    assert split_unit("村集体收入(单位:万元)") == ("村集体收入", "万元")
+    assert split_unit("年份") == ("年份", None)
 
 
 def test_mappings_know_the_brief_headers():
@@ -314,14 +315,14 @@ def test_no_header_and_unreadable_files(tmp_path):
 
 
 def test_match_unit_type():
-    assert formats.match_unit_type("公检法司", M.postings)[0] == "law"
-    assert formats.match_unit_type("水产", M.postings)[0] == "agriculture"
-    assert formats.match_unit_type("北湖市农村商业银行", M.postings)[0] == "economic"
-    assert formats.match_unit_type("部队", M.postings) == (None, [])
-    assert formats.match_unit_type("公安财政", M.postings) == (None, ["law", "economic"])
+    assert match_unit_type("公检法司", M.postings)[0] == "law"
+    assert match_unit_type("水产", M.postings)[0] == "agriculture"
+    assert match_unit_type("北湖市农村商业银行", M.postings)[0] == "economic"
+    assert match_unit_type("部队", M.postings) == (None, [])
+    assert match_unit_type("公安财政", M.postings) == (None, ["law", "economic"])
 
 
 def test_secretary_id_is_stable():
-    a = formats.secretary_id("990101001001", "张三", "2025-03-15")
-    assert a == formats.secretary_id("990101001001", "张三", "2025-03-15")
-    assert a != formats.secretary_id("990101001001", "张三", "2025-03-16")
+    a = secretary_id("990101001001", "张三", "2025-03-15")
+    assert a == secretary_id("990101001001", "张三", "2025-03-15")
+    assert a != secretary_id("990101001001", "张三", "2025-03-16")

@@ -194,8 +194,8 @@ def test_equality_test_function():
 
 @pytest.fixture(scope="module")
 def city():
-    from analysis.data.simulate import simulate_city
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
+    from analysis.data.synthetic import simulate_city
 
     c = simulate_city()
     df = attach_treatment(c.panel, c.treatment)

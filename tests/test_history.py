@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis.data import schema, store
-from analysis.data.ingest import history, history_text, ingest_files, restore
-from analysis.data.store import StoreError
+from analysis.data.ingest import ingest_files
+from analysis.data.store import StoreError, history, history_text, restore, timeline
 
 CODES = ["990101001001", "990101001002", "990101002001"]
 
@@ -146,7 +146,7 @@ def test_failed_restore_leaves_the_store_byte_for_byte(chain, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "_replace_content", boom)
+    monkeypatch.setattr(timeline, "_replace_content", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         restore(db, ids[1])
     assert sha(db) == before and store.content_hash(db) == hashes[3]

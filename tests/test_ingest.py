@@ -16,7 +16,8 @@ import pytest
 
 from analysis import cli
 from analysis.data import schema, store
-from analysis.data.ingest import IngestError, IngestReport, Problem, ingest_files
+from analysis.data.ingest import IngestReport, ingest_files
+from analysis.data.problems import IngestError, Problem
 
 REPO = Path(__file__).resolve().parents[1]
 CODES = ["990101001001", "990101001002", "990101002001"]
@@ -92,8 +93,8 @@ def sha(path: Path) -> str:
 
 
 def canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    key = list(store.KEYS[table])
-    return store.to_canonical(df, table).sort_values(key).reset_index(drop=True)
+    key = list(schema.KEYS[table])
+    return schema.to_canonical(df, table).sort_values(key).reset_index(drop=True)
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_round_trip(tmp_path, suffix):
     )
     got = store.read_panel(path)
     pd.testing.assert_frame_equal(got, canonical(panel, "panel"))
-    assert dict(got.dtypes.astype(str)) == store.canonical_dtypes("panel")
+    assert dict(got.dtypes.astype(str)) == schema.canonical_dtypes("panel")
     assert got["village_code"].str.startswith("0").sum() == 4
     pd.testing.assert_frame_equal(store.read_postings(path), canonical(postings, "postings"))
     assert [f.inserted for f in report.files] == [6, 3]

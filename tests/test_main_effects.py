@@ -1,4 +1,4 @@
-"""Main effects (analysis.main_effects) on the default synthetic city.
+"""Main effects (analysis.stages.main_effects) on the default synthetic city.
 
 Reference values: the headline is re-estimated independently here with
 ``aggregate(att_gt(...), "simple")`` and the TWFE/PPML benchmarks with ``analysis.estimate``;
@@ -15,16 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import main_effects as M
+from analysis.core.panel import covariate_columns
+from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.treatment import attach_treatment
 from analysis.data import schema
-from analysis.data.simulate import simulate_city
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.multiple import romano_wolf_did
-from analysis.panel import DEFAULT_COVARIATES, covariate_columns
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
-from analysis.treatment import attach_treatment
+from analysis.stages import main_effects as M
 
 SEED = 20230601
 B = 199
@@ -131,9 +132,9 @@ def test_ppml_percentage_change_for_counts(run, city):
     assert set(M.PPML_OUTCOMES) == {*schema.OUTCOME_FAMILIES["cases"], "new_members"}
 
 
-def test_results_payload_shape(run, tmp_path):
+def test_payload_shape(run, tmp_path):
     me, _, _ = run
-    pay = M.results_payload(me)
+    pay = M.payload(me)
     assert set(pay) == {"families", "options", "outcomes"}
     assert pay["families"] == {f: list(o) for f, o in schema.OUTCOME_FAMILIES.items()}
     keys = {"family", "unit", "headline", "twfe", "untreated_mean", "pct_of_untreated_mean", "romano_wolf_p",
@@ -148,7 +149,7 @@ def test_results_payload_shape(run, tmp_path):
         assert o["romano_wolf_p"] == pytest.approx(r.rw_p, rel=1e-9)
         assert (o["ppml_pct"] is None) == (r.outcome != "criminal_cases")
     a = write_section(tmp_path / "a", "main_effects", pay).read_bytes()
-    b = write_section(tmp_path / "b", "main_effects", M.results_payload(me)).read_bytes()
+    b = write_section(tmp_path / "b", "main_effects", M.payload(me)).read_bytes()
     assert a == b and json.loads(a)["outcomes"]["disputes"]["family"] == "cases"
 
 
@@ -178,12 +179,12 @@ def test_forest_and_findings(run):
         fig = M.plot_forest(me.table, lang)
         assert len(fig.axes) == len(schema.OUTCOME_FAMILIES)
         plt.close(fig)
-    text = M.findings(me.table, "en")
+    text = "\n".join(M.findings(me.table, "en"))
     assert "Romano-Wolf" in text and "Static TWFE" in text and "synthetic truth" in text
     n_sig = int((me.table["rw_p"] <= 0.05).sum())
     counts = [int(s.split(" effects are")[0].split()[-3]) for s in text.splitlines()[:3]]
     assert sum(counts) == n_sig
-    no_truth = M.findings(me.table.assign(truth=np.nan), "zh")
+    no_truth = "\n".join(M.findings(me.table.assign(truth=np.nan), "zh"))
     assert "真实效应" not in no_truth and "Romano-Wolf" in no_truth
 
 

@@ -1,4 +1,4 @@
-"""Monte Carlo of bias and coverage (analysis.montecarlo).
+"""Monte Carlo of bias and coverage (analysis.grid.montecarlo).
 
 The default tier checks the machinery (seeding, worker invariance, the summary); the `slow`
 tier runs the issue's coverage target: over 500 simulated cities the 95% interval of the
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.montecarlo import monte_carlo, replication_seeds, summarise
+from analysis.grid.montecarlo import monte_carlo, replication_seeds, summarise
 
 
 def test_seeds_are_spawned_deterministically():

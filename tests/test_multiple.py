@@ -23,11 +23,11 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 import analysis.inference.multiple as mt
-from analysis.data.simulate import simulate_city
+from analysis.core.treatment import attach_treatment
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.inference.multiplier import multiplier_bootstrap
 from analysis.inference.wild import wild_cluster_bootstrap
-from analysis.treatment import attach_treatment
 
 
 def _normal_p(t):

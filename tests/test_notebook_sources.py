@@ -1,17 +1,22 @@
-"""Committed notebooks equal their sources, carry no outputs, and define no functions or classes."""
+"""Committed notebooks equal their jupytext sources, carry no outputs, define no functions or classes,
+and run their stage through its one entry point."""
 
 import json
 import re
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.make_notebooks import build, names  # noqa: E402
+from tools.make_notebooks import FORMATS, build, names, source  # noqa: E402
+
+from analysis.core.spec import HEADLINE, Spec  # noqa: E402
+from analysis.pipeline import notebook_parameters  # noqa: E402
 
 NAMES = names()
 
@@ -32,3 +37,26 @@ def test_notebook_is_up_to_date_stripped_and_thin(name):
         if c["cell_type"] == "code":
             assert c.get("outputs", []) == [] and c.get("execution_count") is None
             assert not re.search(r"^\s*(def|class) ", "".join(c["source"]), re.M), "no def/class in notebooks"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_source_is_a_paired_jupytext_percent_file(name):
+    text = source(name).read_text()
+    nb = jupytext.reads(text, fmt="py:percent")
+    assert nb.metadata["jupytext"]["formats"] == FORMATS
+    assert jupytext.writes(nb, fmt="py:percent") == text, "the source is not as jupytext writes it"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_its_stage_through_its_one_entry_point(name):
+    stage = name[3:]
+    text = source(name).read_text()
+    imports = re.findall(r"^(?:from|import) .*$", text, re.M)
+    assert imports == [f"from analysis.stages import {stage}", "from analysis.stages.notebook import run_notebook"]
+    assert text.count(f"run_notebook({stage}, globals())") == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_defaults_are_the_headline_specification(name):
+    defaults = notebook_parameters(ROOT / "notebooks" / f"{name}.ipynb")
+    assert Spec.from_params(defaults) == HEADLINE

@@ -2,7 +2,7 @@
 
 import pytest
 
-from analysis.params import ParameterError, validate_params
+from analysis.core.params import ParameterError, validate_params
 
 
 @pytest.mark.parametrize(

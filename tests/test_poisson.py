@@ -268,8 +268,8 @@ def test_coverage_monte_carlo():
 
 
 def test_synthetic_city_criminal_cases_cover_truth():
-    from analysis.data.simulate import simulate_city
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
+    from analysis.data.synthetic import simulate_city
 
     city = simulate_city()
     df = attach_treatment(city.panel, city.treatment)

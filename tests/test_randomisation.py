@@ -24,12 +24,12 @@ import pytest
 from scipy import stats
 
 import analysis.inference.randomisation as ri_mod
-from analysis.data.simulate import simulate_city
+from analysis.core.treatment import attach_treatment
+from analysis.data.synthetic import simulate_city
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.twfe import twfe
 from analysis.inference.multiplier import block_seeds, task_blocks
 from analysis.inference.randomisation import cs_simple_att, permute_cohorts, randomisation_inference
-from analysis.treatment import attach_treatment
 
 TOL = 1e-10
 

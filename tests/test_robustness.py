@@ -1,4 +1,4 @@
-"""Robustness checks (analysis.robustness) on the default synthetic city and on a city with spillovers.
+"""Robustness checks (analysis.stages.robustness) on the default synthetic city and on a city with spillovers.
 
 Reference values come from the simulator (its design: the pilot district, heavily treated townships, the
 spillover truth) or from independent computations in the test (the estimate() dispatcher, twfe(), pandas).
@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import robustness
-from analysis.data.simulate import simulate_city
+from analysis.core.panel import load_analysis_panel
+from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.treatment import attach_treatment, pilot_counties
+from analysis.data.synthetic import simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
-from analysis.panel import DEFAULT_COVARIATES, load_analysis_panel
-from analysis.treatment import attach_treatment
+from analysis.stages import robustness
 
 OUTCOMES = ["income_per_capita", "criminal_cases", "new_members"]
 SEED = 20230601
@@ -76,7 +77,7 @@ def test_specs_change_what_they_say(panel, alternatives):
 
 def test_excluding_pilot_removes_exactly_the_pilot_county(panel, alternatives):
     city_pilot = ["990101"]  # simulator: the first county is the pilot district (params["pilot_counties"])
-    assert robustness.pilot_counties(panel) == city_pilot
+    assert pilot_counties(panel) == city_pilot
     v = panel.drop_duplicates("village_code")
     assert set(v.loc[v["cohort"] == 2023, "county_code"]) == set(city_pilot)
     rest = v[~v["county_code"].isin(city_pilot)]
@@ -244,14 +245,14 @@ def test_summary_payload_and_no_mutation(panel, alternatives, honest_new_members
     assert list(table.columns) == ["outcome", "check", "estimate", "conf_low", "conf_high", "p_value", "meaning"]
     assert {"headline", "honest_rm", "honest_sd", "pretrend_power", "wild_bootstrap", "randomisation",
             "spillover", *SPECS} == set(table["check"])
-    payload = robustness.results_payload([o], low_share_info=info, **checks)
+    payload = robustness.payload([o], low_share_info=info, **checks)
     entry = payload[o]
     assert set(entry) >= {"honest", "pretrend_power", "wild", "randomisation", "alternatives", "spillover"}
     assert set(entry["alternatives"]) == set(SPECS)
     assert entry["honest"]["target"] == "average" and {"M", "lb", "ub"} <= set(entry["honest"]["rm"][0])
     assert entry["honest"]["breakdown_rm"] == pytest.approx(h.breakdown_of("average", "rm")[0])
     text = json.dumps(payload, sort_keys=True)
-    assert text == json.dumps(robustness.results_payload([o], low_share_info=info, **checks), sort_keys=True)
+    assert text == json.dumps(robustness.payload([o], low_share_info=info, **checks), sort_keys=True)
     for lang in ("zh", "en"):
         (para,) = robustness.findings([o], low_share_info=info, lang=lang, **checks)
         assert f"{h.breakdown_of('average', 'rm')[0]:.2f}"[:3] in para

@@ -1,4 +1,4 @@
-"""Tests of the calibrated synthetic city (analysis.data.simulate).
+"""Tests of the calibrated synthetic city (analysis.data.synthetic).
 
 Reference numbers come from two places, named at each assertion:
 - CONTEXT.md (the municipal report): 3,224 villages, 178 townships, about nine districts,
@@ -17,17 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.core.treatment import attach_treatment, derive_treatment
 from analysis.data import schema
-from analysis.data.simulate import (
-    EFFECTS,
-    REPORT_INCOME,
+from analysis.data.synthetic import (
     aggregate_truth,
     simulate_city,
     simulate_to_store,
     summarise_city,
     write_city,
 )
-from analysis.treatment import attach_treatment, derive_treatment
+from analysis.data.synthetic.calibration import EFFECTS, REPORT_INCOME
 
 SEED = 20230601
 

@@ -1,9 +1,9 @@
-"""Tests of analysis.simulation_check (notebook 06).
+"""Tests of analysis.stages.simulation_check (notebook 06).
 
 * estimates against the truth: ``covered`` and ``bias`` checked by hand on made-up rows
   (bounds included) and against an independent computation on the default city, where
   the simulator's truth says CS covers the income effect and TWFE, attenuated by design
-  (analysis.data.simulate, "Built-in TWFE bias"), does not;
+  (analysis.data.synthetic.outcomes, "Built-in TWFE bias"), does not;
 * the Monte Carlo table is deterministic by seed (small cities), and its Monte Carlo SE
   of the bias is the standard deviation of the errors over sqrt(replications);
 * the truth path works from a store built with simulate_to_store (load_truth), and the
@@ -19,23 +19,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import simulation_check as sc
+from analysis.data.synthetic.truth import load_truth
 from analysis.report.results_json import write_section
-from analysis.truth import load_truth
+from analysis.stages import simulation_check as sc
 
 SMALL = {"n_villages": 400, "n_townships": 24}
 
 
 @pytest.fixture(scope="module")
 def city():
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
 
     return simulate_city()  # seed 20230601, the default city
 
 
 @pytest.fixture(scope="module")
 def panel(city):
-    from analysis.treatment import attach_treatment
+    from analysis.core.treatment import attach_treatment
 
     return attach_treatment(city.panel, city.treatment)
 
@@ -78,9 +78,9 @@ def test_estimates_against_the_city_truth(estimates, city):
 
 def test_estimator_specs_follow_the_notebook_options():
     s = sc.estimator_specs("never", ["terrain"])
-    assert s["cs"]["control_group"] == "never" and s["cs"]["covariates"] == ("terrain",)
-    assert s["sa"]["control_group"] == "never" and s["bjs"]["covariates"] == ("terrain",)
-    assert s["twfe"]["covariates"] == () and s["twfe"]["row"] == "coef"
+    assert s["cs"].control_group == "never" and s["cs"].covariates == ("terrain",)
+    assert s["sa"].control_group == "never" and s["bjs"].covariates == ("terrain",)
+    assert s["twfe"].covariates == () and s["twfe"].aggregation == "coef"
 
 
 def test_monte_carlo_is_deterministic_by_seed():
@@ -116,7 +116,7 @@ def test_truth_path_from_a_simulated_store(city_store, estimates, tmp_path):
     mc = pd.DataFrame({"outcome": "income_per_capita", "estimator": ["cs", "cs"], "estimate": [1.0, 3.0],
                        "std_error": 1.0, "conf_low": [0.0, 2.5], "conf_high": [2.0, 4.0], "truth": 2.0,
                        "replication": [0, 1], "seed": [1, 2]})
-    payload = sc.section_payload(estimates, vs, sc.monte_carlo_summary(mc), "checked", {"replications": 2})
+    payload = sc.payload(estimates, vs, sc.monte_carlo_summary(mc), "checked", {"replications": 2})
     doc = json.loads(write_section(tmp_path, "simulation_check", payload).read_text())
     assert doc["available"] is True and doc["note"] == "checked"
     assert len(doc["estimates_vs_truth"]) == len(vs)
@@ -148,7 +148,7 @@ def test_callers_frames_are_not_mutated(panel, estimates, city):
     sc.headline_estimates(panel, ["projects"], estimators=("cs",))
     vs = sc.estimates_vs_truth(estimates, city.truth_aggregates)
     v0 = vs.copy(deep=True)
-    sc.section_payload(estimates, vs, None, "x")
+    sc.payload(estimates, vs, None, "x")
     pd.testing.assert_frame_equal(panel, p0)
     pd.testing.assert_frame_equal(estimates, e0)
     pd.testing.assert_frame_equal(city.truth_aggregates, t0)

@@ -79,12 +79,12 @@ def db(tmp_path) -> Path:
 
 def test_round_trip_has_canonical_dtypes(db):
     panel = store.read_panel(db)
-    expected = store.to_canonical(make_panel(), "panel").sort_values(["village_code", "year"])
+    expected = schema.to_canonical(make_panel(), "panel").sort_values(["village_code", "year"])
     pd.testing.assert_frame_equal(panel, expected.reset_index(drop=True))
-    assert dict(panel.dtypes.astype(str)) == store.canonical_dtypes("panel")
+    assert dict(panel.dtypes.astype(str)) == schema.canonical_dtypes("panel")
     postings = store.read_postings(db)
-    pd.testing.assert_frame_equal(postings, store.to_canonical(make_postings(), "postings"))
-    assert dict(postings.dtypes.astype(str)) == store.canonical_dtypes("postings")
+    pd.testing.assert_frame_equal(postings, schema.to_canonical(make_postings(), "postings"))
+    assert dict(postings.dtypes.astype(str)) == schema.canonical_dtypes("postings")
     assert pd.isna(postings.loc[0, "end_date"])
 
 
@@ -176,7 +176,7 @@ def test_writers_do_not_mutate_the_callers_frame(tmp_path):
     panel_copy, postings_copy = panel.copy(deep=True), postings.copy(deep=True)
     store.write_tables(tmp_path / "s.duckdb", panel=panel, postings=postings)
     store.write_panel(tmp_path / "s.duckdb", panel)
-    store.to_canonical(panel, "panel")
+    schema.to_canonical(panel, "panel")
     pd.testing.assert_frame_equal(panel, panel_copy)
     pd.testing.assert_frame_equal(postings, postings_copy)
 
@@ -310,7 +310,7 @@ def test_empty_store_reads(tmp_path):
     panel = store.read_panel(path)
     assert list(panel.columns) == schema.column_names("panel")
     assert len(panel.index) == 0
-    assert dict(panel.dtypes.astype(str)) == store.canonical_dtypes("panel")
+    assert dict(panel.dtypes.astype(str)) == schema.canonical_dtypes("panel")
     assert store.panel_villages(path) == set()
     assert store.summary(path)["panel_rows"] == 0
 

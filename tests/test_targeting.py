@@ -1,8 +1,8 @@
-"""Tests of analysis.targeting on the default synthetic city.
+"""Tests of analysis.stages.targeting on the default synthetic city.
 
 Reference values come from two places:
 
-* the simulator's design (``analysis.data.simulate`` module docstring): villages are chosen
+* the simulator's design (``analysis.data.synthetic`` module docstrings): villages are chosen
   with weights ``exp(1.0 z_order - 1.1 z_income + ...)``, so treated villages are poorer and
   have more disputes at baseline; the untreated income trend ``K(X) kappa_i s_t`` depends on
   the covariates (flatter in mountain, remote villages, which targeting favours) and on a
@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from analysis import targeting as tg
-from analysis.data.simulate import simulate_city
+from analysis.core.treatment import attach_treatment, pilot_counties
+from analysis.data.synthetic import simulate_city
 from analysis.report.results_json import write_section
-from analysis.treatment import attach_treatment
+from analysis.stages import targeting as tg
 
 COVS = ["distance_km", "terrain", "distinctive_industry"]
 
@@ -217,7 +217,7 @@ def test_overlap_summary_matches_scores(propensity):
 def test_pilot_is_the_only_county_with_cohort_2023(panel):
     expected = sorted(panel.loc[panel["cohort"] == 2023, "county_code"].unique())
     assert len(expected) == 1
-    assert tg.pilot_counties(panel) == expected == ["990101"]
+    assert pilot_counties(panel) == expected == ["990101"]
     res = tg.pilot_comparison(panel, covariates=COVS)
     s = res["summary"].set_index("region")
     assert s.loc["pilot", "cohort_2023"] == 420 and s.loc["rest", "cohort_2023"] == 0
@@ -231,7 +231,7 @@ def test_pilot_is_the_only_county_with_cohort_2023(panel):
 def test_pilot_counties_fails_when_first_cohort_is_everywhere(panel):
     p = panel.assign(cohort=np.where(panel["cohort"] > 0, 2023, 0))
     with pytest.raises(ValueError, match="no pilot district"):
-        tg.pilot_counties(p)
+        pilot_counties(p)
 
 
 # ----------------------------------------------------------------------------- summary, findings, hygiene
@@ -240,8 +240,8 @@ def test_pilot_counties_fails_when_first_cohort_is_everywhere(panel):
 def test_summary_and_findings(panel, balance, gaps, propensity, tmp_path):
     ov = tg.overlap_summary(propensity.scores)
     pilot = tg.pilot_comparison(panel, covariates=COVS)
-    s = tg.targeting_summary(balance, gaps, propensity, ov, pilot, baseline=2018, pre_years=[2018, 2022],
-                             covariates=COVS, cluster="township")
+    s = tg.payload(balance, gaps, propensity, ov, pilot, baseline=2018, pre_years=[2018, 2022],
+                   covariates=COVS, cluster="township")
     gap = s["pretrend_gap"]["income_per_capita"]
     assert abs(gap["conditional"]["estimate"]) < abs(gap["unconditional"]["estimate"])
     assert s["pilot"]["counties"] == ["990101"]
@@ -252,7 +252,7 @@ def test_summary_and_findings(panel, balance, gaps, propensity, tmp_path):
     assert a == b and "pretrend_gap" in json.loads(a)
     inc = s["baseline_means"]["income_per_capita"]
     for lang, word in (("en", "poorer"), ("zh", "更穷")):
-        text = tg.findings(s, lang)
+        text = "\n".join(tg.findings(s, lang))
         assert word in text and f"{inc['treated']:,.0f}" in text and len(text.splitlines()) == 4
 
 

@@ -1,9 +1,9 @@
-"""The documented treatment-timing rule (analysis.treatment)."""
+"""The documented treatment-timing rule (analysis.core.treatment)."""
 
 import pandas as pd
 import pytest
 
-from analysis.treatment import attach_treatment, derive_treatment
+from analysis.core.treatment import attach_treatment, derive_treatment, pilot_counties
 
 
 def _postings(rows):
@@ -58,3 +58,13 @@ def test_attach_treatment_adds_event_time_and_does_not_mutate():
     assert a["treated"].tolist() == [0, 1, 1]
     b = out[out["village_code"] == "990101001002"]
     assert b["cohort"].eq(0).all() and b["event_time"].isna().all() and b["cadre_type"].eq("none").all()
+
+
+def test_pilot_counties_is_the_county_of_the_earliest_cohort():
+    panel = pd.DataFrame({"village_code": ["a", "a", "b", "c", "d"], "county_code": ["c1", "c1", "c1", "c2", "c3"],
+                          "cohort": [2024, 2024, 0, 2023, 2024]})
+    assert pilot_counties(panel) == ["c2"]
+    with pytest.raises(ValueError, match="no village is treated"):
+        pilot_counties(panel.assign(cohort=0))
+    with pytest.raises(ValueError, match="no pilot district"):
+        pilot_counties(panel.assign(cohort=2023))

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from analysis.data.ingest import ingest_files
-from analysis.data.simulate import simulate_to_store
-from analysis.truth import load_truth, truth_status
+from analysis.data.synthetic import simulate_to_store
+from analysis.data.synthetic.truth import load_truth, truth_status
 
 
 def test_truth_applies_only_to_the_simulated_store(tmp_path):

@@ -1,42 +1,47 @@
-"""Write notebooks/NN_name.ipynb (outputs stripped) from the cell lists in tools/notebooks/NN_name.py.
+"""Write notebooks/NN_name.ipynb (outputs stripped) from the jupytext sources notebooks/NN_name.py.
 
-Keeping each notebook's source as a Python list of cells makes reviews readable; run
-`make notebooks` after editing one. tests/test_notebook_sources.py checks the committed
-notebooks equal what this script writes.
+Each notebook's source is a percent-format Python file (jupytext), read and linted like any other
+code; the .ipynb beside it is what papermill and nbval run. The two are paired (jupytext formats
+``ipynb,py:percent``): with jupytext installed, Jupyter keeps them in step while either is edited.
+Run `make notebooks` after editing a source; tests/test_notebook_sources.py checks that every
+committed .ipynb equals what this script writes.
 """
 
-import importlib
-import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
-from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
-SRC_DIR = ROOT / "tools" / "notebooks"
+FORMATS = "ipynb,py:percent"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def source(name):
+    """Return the path of a notebook's source, notebooks/<name>.py."""
+    return NB_DIR / f"{name}.py"
 
 
 def build(name):
-    """Return the notebook built from tools/notebooks/<name>.py."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    cells = importlib.import_module(f"tools.notebooks.{name}").CELLS
-    nb = new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, c in enumerate(nb.cells):
-        c["id"] = f"{name[:2]}-{i:02d}"
+    """Return the notebook built from notebooks/<name>.py: no outputs, fixed metadata and cell ids."""
+    nb = jupytext.read(source(name), fmt="py:percent")
+    nb.metadata = {"jupytext": {"formats": FORMATS}, "kernelspec": dict(KERNELSPEC),
+                   "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{name[:2]}-{i:02d}"
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
     return nb
 
 
 def names():
     """Return the notebook names that have a source file."""
-    return sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
+    return sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.py"))
 
 
 def main():
-    NB_DIR.mkdir(exist_ok=True)
     for name in names():
         nbformat.write(build(name), NB_DIR / f"{name}.ipynb")
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import paths
-from analysis.params import ParameterError
+from analysis.core.params import ParameterError
 
 
 class UserError(Exception):
@@ -37,7 +37,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from analysis.data.simulate import simulate_to_store
+    from analysis.data.synthetic import simulate_to_store
 
     later = []
     for spec in args.later_batch or []:
@@ -46,7 +46,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             later.append((int(year), int(n)))
         except ValueError as exc:
             raise UserError(f"--later-batch expects YEAR:COUNT (example: 2025:300), got {spec!r}") from exc
-    from analysis.data.ingest import IngestError
+    from analysis.data.problems import IngestError
 
     try:
         report = simulate_to_store(
@@ -69,7 +69,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from analysis.data.ingest import IngestError, ingest_files
+    from analysis.data.ingest import ingest_files
+    from analysis.data.problems import IngestError
     from analysis.data.store import StoreError
 
     try:
@@ -114,8 +115,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
+    from analysis.core.panel import load_analysis_panel
     from analysis.estimate import estimate
-    from analysis.panel import load_analysis_panel
 
     store = Path(args.store)
     if not store.exists():
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{paths.MAPPINGS_DIR})")
     p.add_argument("--year", type=int, default=None, help="year of a bureau file that has no year column")
     p.add_argument("--crosswalk", default=None, metavar="FILE",
-                   help="village code changes (merged/split villages), see analysis.data.crosswalk")
+                   help="village code changes (merged/split villages), see analysis.data.bureau.crosswalk")
     p.add_argument("--accept-warnings", action="store_true",
                    help="let suspicious but possible values through (they are recorded in the history)")
     p.set_defaults(func=_cmd_ingest)

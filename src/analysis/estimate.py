@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analysis.core.panel import covariate_columns, covariate_year_interactions
+from analysis.core.spec import COHORT, TIME, UNIT, Spec
 from analysis.data import schema
-from analysis.panel import CLUSTER_COLUMNS, COHORT, TIME, UNIT, covariate_columns, covariate_year_interactions
 from analysis.results import DiDResult, make_tidy
-
-ESTIMATORS = ("cs", "twfe", "sa", "bjs", "ppml")
-CONTROL_GROUPS = ("never", "notyet")
 
 
 def _combine(parts: list[DiDResult], estimator: str, outcome: str, options: dict) -> DiDResult:
@@ -41,7 +39,7 @@ def estimate(
     Parameters
     ----------
     panel : pandas.DataFrame
-        Analysis panel from :func:`analysis.panel.load_analysis_panel`.
+        Analysis panel from :func:`analysis.core.panel.load_analysis_panel`.
     outcome : str
         Canonical outcome name.
     estimator : {"cs", "twfe", "sa", "bjs", "ppml"}
@@ -80,14 +78,9 @@ def estimate(
     """
     if outcome not in panel.columns:
         raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator {estimator!r} is not known; choose from {', '.join(ESTIMATORS)}")
-    if control_group not in CONTROL_GROUPS:
-        raise ValueError(f"control group {control_group!r} is not known; choose 'never' or 'notyet'")
-    if cluster not in CLUSTER_COLUMNS:
-        raise ValueError(f"cluster {cluster!r} is not known; choose from {', '.join(CLUSTER_COLUMNS)}")
-    data, covs = covariate_columns(panel, list(covariates))
-    cl = CLUSTER_COLUMNS[cluster]
+    spec = Spec(estimator, control_group, covariates, cluster)  # checks every choice
+    cl = spec.cluster_column
+    data, covs = covariate_columns(panel, list(spec.covariates))
     options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                "bootstrap": bootstrap, "seed": seed, "by": by}
     common = dict(outcome=outcome, unit=UNIT, time=TIME, cohort=COHORT)
@@ -100,11 +93,10 @@ def estimate(
     if estimator == "cs":
         from analysis.estimators.callaway_santanna import aggregate, att_gt
 
-        method = "dr"  # doubly robust; without covariates it is the unconditional 2x2 DiD
-        r = att_gt(data, covariates=covs or None, control_group=control_group, method=method, cluster=cl,
-                   bootstrap=bootstrap, seed=seed, **common)
+        # doubly robust; without covariates it is the unconditional 2x2 DiD
+        r = att_gt(data, outcome, **spec.cs_arguments(covs), bootstrap=bootstrap, seed=seed)
         parts = [aggregate(r, "simple"), aggregate(r, "event", bootstrap=bootstrap, seed=seed)]
-        return _combine(parts, "cs", outcome, {**options, "method": method})
+        return _combine(parts, "cs", outcome, {**options, "method": spec.METHOD})
     # Regression estimators with unit fixed effects absorb baseline covariates; conditional
     # parallel trends enter as covariate-by-year terms instead.
     data, trend_covs = covariate_year_interactions(data, covs)

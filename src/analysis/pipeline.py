@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import paths
-from analysis.params import ParameterError, validate_params
+from analysis.core.params import ParameterError, validate_params
 
 
 def list_notebooks(nb_dir: Path | None = None) -> list[Path]:

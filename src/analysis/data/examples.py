@@ -46,7 +46,8 @@ import pandas as pd
 
 from analysis import paths
 from analysis.data import schema
-from analysis.data.simulate import simulate_city
+from analysis.data.atomic import write_atomic
+from analysis.data.synthetic import simulate_city
 
 EXAMPLES_DIR = paths.DATA_DIR / "examples"
 """Where the example files live (``data/examples``)."""
@@ -103,7 +104,7 @@ def example_city(seed: int = 20230601):
 
     Returns
     -------
-    analysis.data.simulate.SyntheticCity
+    analysis.data.synthetic.SyntheticCity
         ``simulate_city(seed, last_year=2025, later_batches=((2025, 300),))``.
     """
     return simulate_city(seed=seed, last_year=EXAMPLE_YEAR, later_batches=((EXAMPLE_YEAR, SECOND_BATCH),))
@@ -147,16 +148,6 @@ def _deterministic_xlsx(wb) -> bytes:
             zi.external_attr = 0o600 << 16
             dst.writestr(zi, data)
     return out.getvalue()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _panel_xlsx(p: pd.DataFrame, counties: dict[str, str], rng: np.random.Generator) -> bytes:
@@ -255,7 +246,25 @@ def _panel_xlsx(p: pd.DataFrame, counties: dict[str, str], rng: np.random.Genera
     return _deterministic_xlsx(wb)
 
 
-def _panel_csv_text(p: pd.DataFrame, rng: np.random.Generator) -> tuple[list[str], list[list[str]]]:
+def bureau_csv_rows(p: pd.DataFrame, rng: np.random.Generator) -> tuple[list[str], list[list[str]]]:
+    """Write one panel year as the statistics bureau's CSV would hold it (header and rows as text).
+
+    One header row in Chinese, no year column, money in 元 with thousands separators,
+    shares as ``35.2%``, terrain in Chinese, 12 codes exported as ``….0``, ``—`` for 5
+    distances, and a grand-total (合计) row at the end.
+
+    Parameters
+    ----------
+    p : pandas.DataFrame
+        Canonical panel rows of one year (positional index).
+    rng : numpy.random.Generator
+        Chooses the cells written as a bureau would (draws 17 cells).
+
+    Returns
+    -------
+    tuple of (list of str, list of list of str)
+        The header and the rows.
+    """
     header = [
         "村代码", "村名称", "户籍人口（人）", "农民人均纯收入（元）", "村集体收入（元）", "引进项目数（个）",
         "引进资金（元）", "修复道路（公里）", "班子调整（是=1）", "入党积极分子（人）", "发展党员（人）",
@@ -293,7 +302,21 @@ def _panel_csv_text(p: pd.DataFrame, rng: np.random.Generator) -> tuple[list[str
     return header, rows
 
 
-def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+def gbk_csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    """Return a header and rows as a GBK-encoded CSV with CRLF line ends (as Chinese Excel saves it).
+
+    Parameters
+    ----------
+    header : list of str
+        Header cells.
+    rows : list of list of str
+        Data rows.
+
+    Returns
+    -------
+    bytes
+        The file's bytes.
+    """
     import csv
 
     buf = io.StringIO()
@@ -389,17 +412,17 @@ def write_examples(out_dir: str | os.PathLike | None = None, seed: int = 2023060
     post = city.postings[city.postings["batch"] == f"city-{EXAMPLE_YEAR}"].reset_index(drop=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, EXAMPLE_YEAR]))
     counties = _county_names(panel, city.postings)
-    header, rows = _panel_csv_text(panel, rng)
+    header, rows = bureau_csv_rows(panel, rng)
     data = {
         "panel_xlsx": _panel_xlsx(panel, counties, rng),
-        "panel_csv": _csv_bytes(header, rows),
+        "panel_csv": gbk_csv_bytes(header, rows),
         "postings_xlsx": _postings_xlsx(post, panel, rng),
     }
-    data["bad_csv"] = _csv_bytes(header, _bad_rows(header, rows[:-1], panel, rng) + rows[-1:])
+    data["bad_csv"] = gbk_csv_bytes(header, _bad_rows(header, rows[:-1], panel, rng) + rows[-1:])
     written = {}
     for key, blob in data.items():
         path = out / FILES[key]
-        _atomic_write(path, blob)
+        write_atomic(path, blob)
         written[key] = path
     return written
 

@@ -1,8 +1,11 @@
-"""Problems found in input files, and the error report written next to each input.
+"""Problems found in input files, and how they are reported: printed, raised and written beside the input.
 
 A :class:`Problem` says where (file, sheet, row, column, value), what rule the value
-breaks, in English and in plain Chinese, and what to do about it. The ingest collects
-*every* problem of every file before deciding anything (:mod:`analysis.data.ingest`).
+breaks, in English and in plain Chinese, and what to do about it; :func:`file_problem`
+makes one about a whole file. A :class:`Note` records a reading rule that was applied
+(an encoding, a unit converted, rows dropped). The ingest collects *every* problem of
+every file before deciding anything (:mod:`analysis.data.ingest`) and raises them together
+as one :class:`IngestError`, whose message lists them (at most :data:`MAX_SHOWN`).
 
 :func:`write_error_report` writes the problems of one input file as
 ``<input>.errors.xlsx`` and ``<input>.errors.csv`` beside it (the input itself is never
@@ -25,10 +28,17 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.data.atomic import write_atomic
+
+MAX_SHOWN = 50
+"""At most this many problems are printed by ``str(IngestError)``."""
+MAX_SHOWN_PER_KIND = 5
+"""At most this many problems of one kind (file, column, problem) are printed."""
 REPORT_XLSX_MAX_ROWS = 100_000
 """At most this many problems go into the XLSX report (the CSV report holds all)."""
 
@@ -171,6 +181,146 @@ class Problem:
         }
 
 
+def file_problem(
+    file: str,
+    problem: str,
+    action: str,
+    problem_zh: str = "",
+    action_zh: str = "",
+    *,
+    row: int | None = None,
+    sheet: str | None = None,
+    header: str | None = None,
+) -> Problem:
+    """Return a problem of a whole file (or of one line of it), with no column and no value.
+
+    Parameters
+    ----------
+    file : str
+        The file as the user named it (a path when the file cannot be found).
+    problem, action : str
+        What is wrong and what to do, in English.
+    problem_zh, action_zh : str, optional
+        The same in plain Chinese.
+    row : int, optional
+        A line of the file the problem is about (a line of a mapping file, say).
+    sheet, header : str, optional
+        Worksheet and header cell concerned, if any.
+
+    Returns
+    -------
+    Problem
+        An error.
+    """
+    return Problem(file, row, None, None, problem, action, sheet=sheet, header=header, problem_zh=problem_zh,
+                   action_zh=action_zh)
+
+
+@dataclass
+class Note:
+    """A rule the reader applied to a file, for the ingest report.
+
+    Attributes
+    ----------
+    text : str
+        In English.
+    text_zh : str
+        In Chinese.
+    """
+
+    text: str
+    text_zh: str
+
+    def __post_init__(self) -> None:
+        # Row lists are built once, in English ("rows 5, 9 and 3 more"); say the tail in Chinese.
+        self.text_zh = re.sub(r" and (\d+) more", r" 等（另有 \1 处）", self.text_zh)
+
+    def __str__(self) -> str:
+        return f"{self.text} / {self.text_zh}"
+
+
+class IngestError(Exception):
+    """Input files with problems; nothing was written.
+
+    Parameters
+    ----------
+    problems : list of Problem
+        Every problem found, in file and row order (errors and warnings).
+    bilingual : bool, default False
+        Print every problem in English and, on the next line, in Chinese (bureau mode).
+    reports : list of pathlib.Path, optional
+        Error reports written beside the inputs.
+
+    Attributes
+    ----------
+    problems : list of Problem
+        As given.
+    reports : list of pathlib.Path
+        As given.
+    """
+
+    def __init__(self, problems: Sequence[Problem], bilingual: bool = False, reports: Sequence[Path] = ()):
+        self.problems = list(problems)
+        self.bilingual = bilingual
+        self.reports = list(reports)
+        super().__init__(self._message())
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that are errors (not warnings)."""
+        return [p for p in self.problems if not p.is_warning]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """The problems that are warnings."""
+        return [p for p in self.problems if p.is_warning]
+
+    def _message(self) -> str:
+        n = len(self.problems)
+        files = len({p.file for p in self.problems})
+        w = len(self.warnings)
+        kinds = ""
+        if w:
+            e = n - w
+            kinds = f" ({e} error{'s' if e != 1 else ''}, {w} warning{'s' if w != 1 else ''})"
+        lines = [
+            f"Nothing was written to the store: {n} problem{'s' if n != 1 else ''}{kinds} "
+            f"in {files} file{'s' if files != 1 else ''}."
+        ]
+        if self.bilingual:
+            zh_kinds = f"（{n - w} 个错误，{w} 个警告）" if w else ""
+            lines.append(f"没有写入任何数据：{files} 个文件中共有 {n} 个问题{zh_kinds}。")
+        per_kind: dict[tuple, int] = {}
+        hidden = 0
+        shown = 0
+        for p in self.problems:
+            kind = (p.file, p.column, p.problem)
+            per_kind[kind] = per_kind.get(kind, 0) + 1
+            if per_kind[kind] > MAX_SHOWN_PER_KIND or shown >= MAX_SHOWN:
+                hidden += 1
+                continue
+            shown += 1
+            lines.append(str(p))
+            if self.bilingual and p.problem_zh:
+                lines.append("    " + p.text_zh())
+        if hidden:
+            lines.append(
+                f"... and {hidden} more problem{'s' if hidden != 1 else ''} not listed (at most "
+                f"{MAX_SHOWN_PER_KIND} of each kind are shown). Fix these and run the ingest again."
+            )
+        if self.reports:
+            lines.append("Every problem is listed in / 全部问题见: " + ", ".join(str(r) for r in self.reports))
+        if w and not (n - w):
+            lines.append(
+                "Only warnings: if the values are right, ingest again with accept_warnings=True "
+                "(study ingest --accept-warnings). / 只有警告：如确认数值无误，加 --accept-warnings 重新导入。"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self._message()
+
+
 def report_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """Return the XLSX and CSV error-report paths of an input file.
 
@@ -186,19 +336,6 @@ def report_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """
     p = Path(path)
     return p.with_name(p.name + ".errors.xlsx"), p.with_name(p.name + ".errors.csv")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _csv_bytes(problems: Sequence[Problem]) -> bytes:
@@ -263,9 +400,9 @@ def write_error_report(problems: Sequence[Problem], input_path: str | os.PathLik
     xlsx, csv_path = report_paths(input_path)
     written: list[Path] = []
     try:
-        _atomic_write(csv_path, _csv_bytes(problems))
+        write_atomic(csv_path, _csv_bytes(problems))
         written.append(csv_path)
-        _atomic_write(xlsx, _xlsx_bytes(problems))
+        write_atomic(xlsx, _xlsx_bytes(problems))
         written.append(xlsx)
     except OSError:
         return written

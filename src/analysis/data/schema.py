@@ -11,17 +11,25 @@ Two tables enter the study:
 ``postings``
     One row per first secretary posted to a village, keyed by ``secretary_id``.
     Treatment timing (cohort, event time, cadre type) is *derived* from postings by
-    :func:`analysis.treatment.derive_treatment`; it is never typed into the panel.
+    :func:`analysis.core.treatment.derive_treatment`; it is never typed into the panel.
 
 Village codes follow the national statistical-division format: 12 digits, the
 first six the county (区县), the next three the township (乡镇/街道), the last three
 the village (村/居委会). ``township_code`` is the first nine digits and
 ``county_code`` the first six; ingest checks that they agree with the village code.
+
+In pandas the canonical tables have the dtypes of :func:`canonical_dtypes`;
+:func:`to_canonical` gives any frame with the canonical columns exactly that form. The
+ingest validates files against these specifications (:mod:`analysis.data.validate`
+generates its pandera schema from them).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+import pandas as pd
 
 CODE_PATTERN = r"^\d{12}$"
 TOWNSHIP_PATTERN = r"^\d{9}$"
@@ -61,6 +69,12 @@ class Column:
         Regular expression for ``code`` columns.
     levels : tuple of str
         Allowed values for ``category`` columns.
+    prefix_of : str or None
+        ``code`` columns: the code column whose first digits this code must equal
+        (``township_code`` and ``county_code``: ``village_code``).
+    not_before : str or None
+        ``date`` columns: the date column this date may not precede (``end_date``:
+        ``start_date``).
     """
 
     name: str
@@ -74,17 +88,27 @@ class Column:
     max: float | None = None
     pattern: str | None = None
     levels: tuple[str, ...] = field(default_factory=tuple)
+    prefix_of: str | None = None
+    not_before: str | None = None
+
+    @property
+    def digits(self) -> int:
+        """Number of digits of a ``code`` column (from its pattern; 0 for other kinds)."""
+        m = re.search(r"\d+", self.pattern or "")
+        return int(m.group()) if m else 0
 
 
 PANEL_KEY = ("village_code", "year")
 POSTINGS_KEY = ("secretary_id",)
+KEYS: dict[str, tuple[str, ...]] = {"panel": PANEL_KEY, "postings": POSTINGS_KEY}
+"""Primary key of each canonical table."""
 
 PANEL_COLUMNS: tuple[Column, ...] = (
     Column("village_code", "code", "-", "村代码", "12-digit statistical-division code of the village", pattern=CODE_PATTERN),
     Column("year", "int", "year", "年份", "Calendar year of the observation", min=1990, max=2100),
     Column("village_name", "str", "-", "村名称", "Village (or residents' committee) name"),
-    Column("township_code", "code", "-", "乡镇代码", "9-digit township code; equals the first 9 digits of village_code", pattern=TOWNSHIP_PATTERN),
-    Column("county_code", "code", "-", "区县代码", "6-digit county-level district code; equals the first 6 digits of village_code", pattern=COUNTY_PATTERN),
+    Column("township_code", "code", "-", "乡镇代码", "9-digit township code; equals the first 9 digits of village_code", pattern=TOWNSHIP_PATTERN, prefix_of="village_code"),
+    Column("county_code", "code", "-", "区县代码", "6-digit county-level district code; equals the first 6 digits of village_code", pattern=COUNTY_PATTERN, prefix_of="village_code"),
     Column("population", "int", "persons", "户籍人口（人）", "Registered population at year end", min=1, max=200_000),
     Column("income_per_capita", "float", "yuan per person per year", "农民人均纯收入（元）", "Rural per-capita net income", min=0, max=1_000_000),
     Column("collective_income", "float", "yuan per year", "村集体收入（元）", "Village collective income", min=0, max=1e9),
@@ -108,7 +132,7 @@ POSTINGS_COLUMNS: tuple[Column, ...] = (
     Column("village_code", "code", "-", "村代码", "Village the first secretary is posted to", pattern=CODE_PATTERN),
     Column("secretary_id", "str", "-", "第一书记编号", "Unique identifier of the first secretary posting"),
     Column("start_date", "date", "date", "到岗日期", "First day in post"),
-    Column("end_date", "date", "date", "离岗日期", "Last day in post; empty while still in post", nullable=True),
+    Column("end_date", "date", "date", "离岗日期", "Last day in post; empty while still in post", nullable=True, not_before="start_date"),
     Column("sending_unit", "str", "-", "派出单位", "Name of the sending unit"),
     Column("unit_type", "category", "-", "派出单位类型", "Type of sending unit (law, agriculture, economic, other)", levels=UNIT_TYPES),
     Column("batch", "str", "-", "批次", "Batch label, e.g. pilot-2022, city-2023, city-2025"),
@@ -169,6 +193,96 @@ def column_names(table: str) -> list[str]:
         Column names.
     """
     return [c.name for c in columns(table)]
+
+
+DATE_DTYPE = "datetime64[us]"
+"""pandas dtype of the canonical date columns."""
+
+
+def canonical_dtypes(table: str) -> dict[str, str]:
+    """Return the pandas dtype of every canonical column of ``table``.
+
+    Codes, strings and categories are pandas strings (``"str"``), integers and binary
+    flags ``int64`` (``Int64`` if the column may be empty), measures ``float64`` and
+    dates ``datetime64[us]``.
+
+    Parameters
+    ----------
+    table : {"panel", "postings"}
+        Which canonical table.
+
+    Returns
+    -------
+    dict of str to str
+        Column name to dtype, in canonical column order.
+    """
+    out = {}
+    for c in columns(table):
+        if c.kind in ("code", "str", "category"):
+            out[c.name] = "str"
+        elif c.kind in ("int", "binary"):
+            out[c.name] = "Int64" if c.nullable else "int64"
+        elif c.kind == "float":
+            out[c.name] = "float64"
+        elif c.kind == "date":
+            out[c.name] = DATE_DTYPE
+        else:  # pragma: no cover - guarded by the schema
+            raise ValueError(f"unknown column kind {c.kind!r} of {table}.{c.name}")
+    return out
+
+
+def to_canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Return a new frame with exactly the canonical columns, order and dtypes.
+
+    The input is not modified. Optional columns that are absent are added empty.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame with the canonical columns of ``table``.
+    table : {"panel", "postings"}
+        Which canonical table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with a fresh ``RangeIndex``.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing, an unknown column is present, or a column
+        cannot be converted (for example an empty value in a non-nullable integer).
+    """
+    specs = columns(table)
+    names = [c.name for c in specs]
+    missing = [c.name for c in specs if c.required and c.name not in df.columns]
+    extra = [str(c) for c in df.columns if c not in names]
+    if missing or extra:
+        raise ValueError(
+            f"{table} frame does not have the canonical columns: missing {missing}, unknown {extra}"
+        )
+    dtypes = canonical_dtypes(table)
+    out = {}
+    n = len(df)
+    for c in specs:
+        if c.name not in df.columns:
+            col = pd.Series([None] * n, dtype="object")
+        else:
+            col = df[c.name].reset_index(drop=True)
+        try:
+            if c.kind == "date":
+                col = pd.to_datetime(col).astype(DATE_DTYPE)
+            elif dtypes[c.name] == "str":
+                col = col.astype("str")
+            else:
+                col = col.astype(dtypes[c.name])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{table}.{c.name} cannot be converted to {dtypes[c.name]}: {exc}"
+            ) from exc
+        out[c.name] = col
+    return pd.DataFrame(out, columns=names)
 
 
 def data_dictionary_markdown() -> str:

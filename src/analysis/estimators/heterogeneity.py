@@ -21,7 +21,7 @@ For level ``s``,
 the ``simple`` aggregation restricted to the treated units of level ``s`` (cohort-size
 weighted over post-treatment cells, i.e. the mean effect over the subgroup's treated
 unit-years). It is the ``aggregation == "cadre_type"`` truth of
-:func:`analysis.data.simulate.simulate_city`.
+:func:`analysis.data.synthetic.simulate_city`.
 
 Comparison group
 ----------------

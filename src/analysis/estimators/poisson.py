@@ -53,7 +53,7 @@ Each has a **percentage-change** version, reported in the rows whose aggregation
 the suffix ``_pct`` (``simple_pct``, ``event_pct``, ``att_gt_pct``): the ratio of the
 two predicted means minus one, ``sum mu1 / sum mu0 - 1`` over the same observations,
 as a fraction (``-0.25`` = 25% fewer). The percentage change is the proportional
-effect ``att_prop`` / ``value_prop`` of :mod:`analysis.data.simulate`. The sum of
+effect ``att_prop`` / ``value_prop`` of :mod:`analysis.data.synthetic`. The sum of
 ``mu1`` over a cohort-year cell equals the observed sum of ``Y`` there (the Poisson
 score of ``tau_gs``), so the level effect is "observed minus the model's
 counterfactual".

@@ -30,7 +30,7 @@ What is permuted (the default)
   2024 and never-treated villages. The study's analyses use the county strata; the
   default is kept simple so that the function makes no assumption about the columns.
 * Targeting was not random even within counties (poor, disorderly villages were chosen
-  first; see :mod:`analysis.data.simulate`), so the permutation distribution is a
+  first; see :mod:`analysis.data.synthetic`), so the permutation distribution is a
   benchmark for "as good as random within strata", not the true design; a small p-value
   says the observed statistic is extreme *relative to random assignment*, which mixes
   effects with selection if selection is related to outcome *changes*.

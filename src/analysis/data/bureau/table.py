@@ -1,0 +1,564 @@
+"""A bureau file into canonical columns: the steps of :mod:`analysis.data.bureau` in order.
+
+:func:`read_bureau` (or :func:`bureau_table` on a file already read) finds the header of
+every sheet (:mod:`~analysis.data.bureau.header`), keeps the data rows
+(:mod:`~analysis.data.bureau.rows`), normalises the cells
+(:mod:`~analysis.data.bureau.text`), puts the sheets together, takes the year of a panel
+file without a year column from the ``year`` argument or the file name, converts every
+column by its kind (:mod:`~analysis.data.bureau.convert`,
+:mod:`~analysis.data.bureau.numbers`), fills the columns a file may lack (township and
+county codes from the village code; ``carry_forward`` attributes, later from the store;
+end dates, unit types, batches and ids of postings lists,
+:mod:`~analysis.data.bureau.postings`) and reports the required columns it lacks. The
+result, a :class:`BureauTable`, is then validated like a canonical file.
+
+Years
+    A panel file with no year column takes the year from the ``year`` argument
+    (``--year``), else from the file name: the one four-digit number from 1900 to 2099 in
+    the name that is not part of a longer number (``2025年村级统计.xlsx`` -> 2025). No
+    year, two different years in the name, or a year argument that disagrees with the
+    file's year column is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.data import schema
+from analysis.data.bureau.cells import CellLog
+from analysis.data.bureau.convert import (
+    YEAR_CELL,
+    convert_category,
+    convert_code,
+    convert_date,
+    convert_text,
+    convert_year,
+)
+from analysis.data.bureau.header import Header, detect_header
+from analysis.data.bureau.mappings import TABLE_ZH, ColumnMap, Mappings, TableMap
+from analysis.data.bureau.numbers import convert_number
+from analysis.data.bureau.postings import postings_extras
+from analysis.data.bureau.rows import row_kinds
+from analysis.data.bureau.text import normalise_header, normalise_series, split_unit
+from analysis.data.problems import Note, Problem, file_problem
+from analysis.data.readers import BUREAU, InputFile, Sheet, read_bytes
+from analysis.data.validate import TableCells
+
+_YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+_CROSSWALK_KINDS = {"old_code": "code", "new_code": "code", "year_effective": "int", "type": "category",
+                    "weight": "float"}
+_HEADER_EXAMPLES = {
+    "panel": "村代码, 年份, 农民人均纯收入（元）",
+    "postings": "村代码, 姓名, 派出单位, 到岗日期",
+    "crosswalk": "原代码, 新代码, 生效年份, 类型",
+}
+
+
+@dataclass
+class BureauTable:
+    """A bureau file read into canonical columns (not yet checked against the schema).
+
+    Attributes
+    ----------
+    name : str
+        File name.
+    sha256 : str
+        sha256 of the file's bytes.
+    table : str
+        ``panel``, ``postings`` or ``crosswalk``.
+    values : dict of str to pandas.Series
+        Canonical column to values: text for codes, names, categories and dates
+        (``""`` = missing), float64 for numbers (NaN = missing), in canonical units.
+    shown : dict of str to numpy.ndarray
+        Canonical column to the cells as written in the file (for messages).
+    reported : dict of str to numpy.ndarray
+        Canonical column to a mask of cells already reported as problems.
+    headers : dict of str to str
+        Canonical column to its header in the file.
+    rows : numpy.ndarray
+        Spreadsheet row (XLSX) or line (CSV) of every data row.
+    sheets : numpy.ndarray or None
+        Worksheet of every data row (XLSX) or None (CSV).
+    problems : list of Problem
+        Every problem found while reading.
+    notes : list of Note
+        Every rule applied (encoding, units converted, rows dropped, ...).
+    absent : set of str
+        Canonical columns the file does not have.
+    """
+
+    name: str
+    sha256: str
+    table: str
+    values: dict[str, pd.Series]
+    shown: dict[str, np.ndarray]
+    reported: dict[str, np.ndarray]
+    headers: dict[str, str]
+    rows: np.ndarray
+    sheets: np.ndarray | None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    absent: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def table_cells(self, path: Path | None = None) -> TableCells:
+        """Return the converted cells for validation (:func:`analysis.data.validate.validate`).
+
+        Parameters
+        ----------
+        path : pathlib.Path, optional
+            The input file.
+
+        Returns
+        -------
+        TableCells
+            The canonical columns, with the cells as written, the cells already
+            reported and the file's headers.
+        """
+        n = len(self.rows)
+        return TableCells(
+            self.name,
+            self.sha256,
+            self.table,
+            {c: v.reset_index(drop=True) for c, v in self.values.items()},
+            self.rows,
+            "row",
+            sheets=self.sheets,
+            shown={c: np.array(self.shown.get(c, np.full(n, "", dtype=object)), dtype=object) for c in self.values},
+            reported={c: np.array(self.reported.get(c, np.zeros(n, dtype=bool)), dtype=bool) for c in self.values},
+            headers=dict(self.headers),
+            path=path,
+        )
+
+
+def year_from_name(name: str) -> list[int]:
+    """Return the years a file name holds (module docstring).
+
+    Parameters
+    ----------
+    name : str
+        File name.
+
+    Returns
+    -------
+    list of int
+        Sorted distinct years.
+
+    Examples
+    --------
+    >>> year_from_name("2025年村级统计.xlsx")
+    [2025]
+    """
+    stem = Path(name).stem
+    return sorted({int(m.group(1)) for m in _YEAR_IN_NAME.finditer(stem)})
+
+
+def read_bureau(
+    path: str | Path,
+    mappings: Mappings,
+    year: int | None = None,
+    data: bytes | None = None,
+    tables: Sequence[str] = ("panel", "postings"),
+) -> tuple[BureauTable | None, list[Problem]]:
+    """Read a bureau file (village table, postings list or crosswalk) into canonical columns.
+
+    Every rule of :mod:`analysis.data.bureau` is applied; every problem is collected
+    (none raises). The canonical checks (types, bounds, keys) are applied afterwards by
+    :mod:`analysis.data.validate`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.csv`` or ``.xlsx`` file (any other suffix is read as CSV).
+    mappings : Mappings
+        From :func:`analysis.data.bureau.mappings.load_mappings`.
+    year : int, optional
+        Year of a panel file without a year column (else taken from the file name).
+    data : bytes, optional
+        The file's bytes, if already read.
+    tables : sequence of str
+        The kinds of file to recognise (``("crosswalk",)`` for a crosswalk file).
+
+    Returns
+    -------
+    tuple of (BureauTable or None, list of Problem)
+        The table (None if the file cannot be read at all) and the problems that stop
+        it from being read at all.
+    """
+    path = Path(path)
+    if data is None:
+        data = path.read_bytes()
+    sheets, problems, notes = read_bytes(path.name, data, ".xlsx" if path.suffix.lower() == ".xlsx" else ".csv", BUREAU)
+    if problems:
+        return None, problems
+    inp = InputFile(path, path.name, hashlib.sha256(data).hexdigest(), BUREAU, sheets, notes)
+    return bureau_table(inp, mappings, year, tables)
+
+
+# ----------------------------------------------------------------------------- headers and rows
+
+
+def _find_headers(
+    inp: InputFile, mappings: Mappings, tables: Sequence[str], notes: list[Note]
+) -> tuple[list[tuple[Sheet, Header]] | None, list[Problem]]:
+    """Find the header of every sheet; refuse a file without one or with different kinds of table."""
+    found: list[tuple[Sheet, Header]] = []
+    skipped: list[str] = []
+    for sh in inp.sheets:
+        header = detect_header(sh, mappings, tables)
+        if header is None:
+            if sh.name is not None:
+                skipped.append(sh.name)
+            continue
+        found.append((sh, header))
+    if not found:
+        kinds = " or ".join(TABLE_ZH[t] for t in tables)
+        return None, [
+            file_problem(
+                inp.name,
+                "no header row was found: no row among the first 30 has two or more headers of the mappings",
+                "check that this is a village table, a list of first secretaries or a crosswalk; if its headers are "
+                f"different, add them as aliases in {mappings.folder}/*.yaml (e.g. "
+                f"{'; '.join(_HEADER_EXAMPLES[t] for t in tables)})",
+                f"找不到表头：前 30 行中没有一行含有两个以上映射文件中的表头（应为{kinds}）",
+                f"确认这是村级统计表、第一书记名单或村代码变更对照表；如果表头写法不同，"
+                f"在 {mappings.folder} 的 yaml 文件中添加别名",
+            )
+        ]
+    table_kinds = {h.table for _, h in found}
+    if len(table_kinds) > 1:
+        return None, [
+            file_problem(
+                inp.name,
+                f"the sheets hold different kinds of table ({', '.join(sorted(table_kinds))})",
+                "put the village table and the list of first secretaries in separate files",
+                "各工作表的表格种类不同",
+                "把村级统计表和第一书记名单分别存成两个文件",
+            )
+        ]
+    if skipped:
+        notes.append(Note(f"sheets without a recognisable header skipped: {', '.join(skipped)}",
+                          f"跳过了没有可识别表头的工作表：{'、'.join(skipped)}"))
+    return found, []
+
+
+@dataclass
+class _Body:
+    """The data rows of every sheet put together, as normalised text by canonical column."""
+
+    columns: dict[str, pd.Series]
+    rows: np.ndarray
+    sheets: np.ndarray | None
+    headers: dict[str, str]
+    units: dict[str, str | None]
+    unused: set[str]
+    problems: list[Problem]
+
+
+def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: list[Note]) -> _Body:
+    """Keep the data rows of every sheet, normalise them and put the sheets together."""
+    header_of: dict[str, str] = {}
+    unit_of: dict[str, str | None] = {}
+    rows_parts: list[np.ndarray] = []
+    sheet_parts: list[np.ndarray] = []
+    header_problems: list[Problem] = []
+    dropped: dict[str, list[str]] = {"subtotal": [], "footnote": []}
+    unused: set[str] = set()
+    sheet_parts_cols: list[tuple[dict[str, pd.Series], int]] = []
+    for sh, hd in found:
+        by_col: dict[str, list[tuple[int, str, str | None]]] = {}
+        for j, (col, header, unit) in hd.columns.items():
+            by_col.setdefault(col, []).append((j, header, unit))
+        for col, items in by_col.items():
+            if len(items) > 1:
+                header_problems.append(
+                    Problem(
+                        name,
+                        int(sh.rows[hd.row]),
+                        col,
+                        None,
+                        f"several columns mean {col}: {', '.join(h for _, h, _ in items)}",
+                        "keep one of them, or rename the others (a header may match one canonical column only)",
+                        sheet=sh.name,
+                        header=" / ".join(h for _, h, _ in items),
+                        problem_zh=f"有多列都对应 {col}：{'、'.join(h for _, h, _ in items)}",
+                        action_zh="只保留其中一列，或修改其他列的表头",
+                    )
+                )
+        for _, h in hd.unmatched:
+            if normalise_header(h) not in tm.ignore and split_unit(normalise_header(h))[0] not in tm.ignore:
+                unused.add(h)
+        body = sh.cells.iloc[hd.first_data :].reset_index(drop=True)
+        rownum = sh.rows[hd.first_data :]
+        if body.shape[0] == 0:
+            continue
+        norm_cols: dict[int, pd.Series] = {}
+        changed_total = 0
+        for j in range(body.shape[1]):
+            norm_cols[j], changed = normalise_series(body[j])
+            changed_total += changed
+        if changed_total:
+            notes.append(Note(f"{changed_total} cells had full-width characters (１２３, ，) made half-width"
+                              + (f" in sheet {sh.name}" if sh.name else ""),
+                              f"{changed_total} 个单元格中的全角字符（１２３、，）已转为半角"))
+        labels = {j for j, (c, _, _) in hd.columns.items() if c in ("village_code", "village_name", "old_code")}
+        kinds = row_kinds(norm_cols, labels | {0})
+        dropped["subtotal"].extend(
+            (f"{sh.name}!{r}" if sh.name and len(found) > 1 else str(r)) for r in rownum[kinds.subtotal & ~kinds.empty]
+        )
+        dropped["footnote"].extend(str(r) for r in rownum[kinds.footnote])
+        idx = np.flatnonzero(kinds.keep)
+        for col, items in by_col.items():
+            j, header, unit = items[0]
+            header_of.setdefault(col, header)
+            if col in unit_of and unit_of[col] != unit:
+                header_problems.append(
+                    Problem(
+                        name,
+                        int(sh.rows[hd.row]),
+                        col,
+                        None,
+                        f"the sheets give {col} in different units ({unit_of[col] or 'none'} and {unit or 'none'})",
+                        "use the same unit in every sheet",
+                        sheet=sh.name,
+                        header=header,
+                        problem_zh="各工作表中该列的单位不一致",
+                        action_zh="各工作表使用相同的单位",
+                    )
+                )
+            unit_of.setdefault(col, unit)
+        part = {col: norm_cols[items[0][0]].iloc[idx].reset_index(drop=True) for col, items in by_col.items()}
+        sheet_parts_cols.append((part, len(idx)))
+        rows_parts.append(rownum[idx])
+        sheet_parts.append(np.full(len(idx), sh.name if sh.name is not None else "", dtype=object))
+    all_cols = {c for part, _ in sheet_parts_cols for c in part}
+    per_col = {
+        col: [part.get(col, pd.Series([""] * length, dtype=object)) for part, length in sheet_parts_cols]
+        for col in all_cols
+    }
+    rows = np.concatenate(rows_parts) if rows_parts else np.array([], dtype=int)
+    sheets = np.concatenate(sheet_parts) if sheet_parts and found[0][0].name is not None else None
+    if dropped["subtotal"]:
+        n = len(dropped["subtotal"])
+        shown_rows = ", ".join(dropped["subtotal"][:8]) + (f" and {n - 8} more" if n > 8 else "")
+        notes.append(Note(f"{n} subtotal rows (合计/小计) dropped: rows {shown_rows}",
+                          f"删除了 {n} 个合计/小计行：第 {shown_rows} 行"))
+    if dropped["footnote"]:
+        notes.append(Note(f"{len(dropped['footnote'])} footnote rows (注/填表人...) dropped: rows "
+                          f"{', '.join(dropped['footnote'][:8])}",
+                          f"删除了 {len(dropped['footnote'])} 个表注行"))
+    if unused:
+        notes.append(Note(f"columns not used: {', '.join(sorted(unused))}", f"未使用的列：{'、'.join(sorted(unused))}"))
+    columns = {c: pd.concat(parts, ignore_index=True) for c, parts in per_col.items()}
+    return _Body(columns, rows, sheets, header_of, unit_of, unused, header_problems)
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def _panel_year(
+    log: CellLog, name: str, values_text: dict[str, pd.Series], reported: dict[str, np.ndarray], year: int | None
+) -> None:
+    """Give a panel file without a year column its year; check a given year against the column."""
+    n = len(log.rows)
+    if "year" not in values_text:
+        from_name = year_from_name(name)
+        if year is not None:
+            values_text["year"] = pd.Series([str(int(year))] * n, dtype=object)
+            log.note(f"year: the file has no year column; the year {year} was given",
+                     f"年份：文件中没有年份列，使用指定的年份 {year}")
+        elif len(from_name) == 1:
+            values_text["year"] = pd.Series([str(from_name[0])] * n, dtype=object)
+            log.note(f"year: the file has no year column; {from_name[0]} taken from the file name",
+                     f"年份：文件中没有年份列，根据文件名取 {from_name[0]} 年")
+        else:
+            why = "has no year" if not from_name else f"has several years ({', '.join(map(str, from_name))})"
+            log.column(
+                "year",
+                f"the file has no year column and its name {why}",
+                "add a 年份 column, give the year (study ingest --year 2025), or put the year in the file "
+                "name (e.g. 2025年村级统计.xlsx)",
+                "文件中没有年份列，文件名中也" + ("没有年份" if not from_name else "有多个年份"),
+                "添加“年份”列，或在导入时指定年份（study ingest --year 2025），或在文件名中写明年份"
+                "（如 2025年村级统计.xlsx）",
+            )
+            values_text["year"] = pd.Series([""] * n, dtype=object)
+            reported["year"] = np.ones(n, dtype=bool)
+    elif year is not None:
+        yrs = values_text["year"].str.extract(YEAR_CELL.pattern, expand=False)
+        other = yrs.notna() & (yrs != str(int(year)))
+        if other.any():
+            log.column(
+                "year",
+                f"the year column holds {', '.join(sorted(set(yrs[other])))} but the year {year} was given",
+                "give the year only for files without a year column, or correct it",
+                f"年份列中的年份（{'、'.join(sorted(set(yrs[other])))}）与指定的年份 {year} 不一致",
+                "只对没有年份列的文件指定年份，或更正指定的年份",
+            )
+
+
+def _fill_absent(
+    log: CellLog,
+    table: str,
+    tm: TableMap,
+    kinds: dict[str, str],
+    absent: set[str],
+    body: _Body,
+    found: list[tuple[Sheet, Header]],
+    out_values: dict[str, pd.Series],
+    shown: dict[str, np.ndarray],
+    reported: dict[str, np.ndarray],
+) -> None:
+    """Fill the columns a file may lack; report the required columns it lacks."""
+    n = len(log.rows)
+    empty_col = pd.Series([""] * n, dtype=object)
+    derivable = {c.name: c.digits for c in schema.PANEL_COLUMNS if c.prefix_of == "village_code"}
+    for col in [c for c in kinds if c in absent]:
+        fill: pd.Series | None = None
+        if table == "panel" and col in derivable and "village_code" in out_values:
+            fill = out_values["village_code"].str.slice(0, derivable[col]).where(out_values["village_code"] != "", "")
+            reported[col] = np.array(reported.get("village_code", np.zeros(n, dtype=bool)), dtype=bool) | (
+                out_values["village_code"] == "").to_numpy(dtype=bool)
+            log.note(f"{col}: not in the file; taken from the first {derivable[col]} digits of the village code",
+                     f"{col}：文件中没有该列，取村代码的前 {derivable[col]} 位")
+        elif table == "panel" and col in tm.carry_forward:
+            fill = empty_col.copy()  # filled from the store by the ingest
+        elif table == "postings" and col == "end_date":
+            fill = empty_col.copy()
+            log.note("end_date: the list has no end-date column; every secretary is taken as still in post",
+                     "end_date：名单中没有离岗日期列，全部按仍在岗处理")
+        elif table == "postings" and col in ("unit_type", "batch", "secretary_id"):
+            fill = empty_col.copy()  # derived by postings_extras
+        elif table == "crosswalk" and col == "weight":
+            fill = pd.Series(np.full(n, np.nan))
+        if fill is not None:
+            out_values[col] = fill.astype(object) if fill.dtype != "float64" else fill
+            shown[col] = np.full(n, "", dtype=object)
+            reported.setdefault(col, np.zeros(n, dtype=bool))
+            continue
+        cm = tm.columns.get(col)
+        aliases = ", ".join(a for a in (cm.aliases if cm else ()) if not a.isascii())[:120]
+        guess = difflib.get_close_matches(
+            col if not cm else (cm.aliases[-1] if cm.aliases else col), sorted(body.unused), n=1, cutoff=0.5
+        )
+        hint = f"; the file has a column {guess[0]!r} that may be it" if guess else ""
+        log.column(
+            col,
+            f"the required column {col} is missing: no header of the file matches its aliases ({aliases}){hint}",
+            f"add the column, or add the file's header for it to the aliases of {col} in "
+            f"{tm.source.name} (data/mappings)",
+            f"缺少必需的列 {col}：文件中没有与其别名（{aliases}）相符的表头",
+            f"添加该列；如果文件中该列用了别的表头，把这个表头加到 data/mappings/{tm.source.name} 中 {col} 的别名里",
+            row=int(found[0][0].rows[found[0][1].row]),
+            sheet=found[0][0].name,
+            header="",
+        )
+        out_values[col] = empty_col.copy() if kinds[col] not in ("int", "float", "binary") else pd.Series(
+            np.full(n, np.nan))
+        shown[col] = np.full(n, "", dtype=object)
+        reported[col] = np.ones(n, dtype=bool)
+
+
+def bureau_table(
+    inp: InputFile,
+    mappings: Mappings,
+    year: int | None = None,
+    tables: Sequence[str] = ("panel", "postings"),
+) -> tuple[BureauTable | None, list[Problem]]:
+    """Turn a file read in the bureau dialect into canonical columns (see :func:`read_bureau`).
+
+    Parameters
+    ----------
+    inp : InputFile
+        From :func:`analysis.data.readers.read_file` with the bureau dialect.
+    mappings : Mappings
+        The header mappings.
+    year : int, optional
+        Year of a panel file without a year column (else taken from the file name).
+    tables : sequence of str
+        The kinds of file to recognise.
+
+    Returns
+    -------
+    tuple of (BureauTable or None, list of Problem)
+        As :func:`read_bureau`.
+    """
+    notes = list(inp.notes)
+    found, problems = _find_headers(inp, mappings, tables, notes)
+    if found is None:
+        return None, problems
+    table = found[0][1].table
+    tm = mappings.table(table)
+    body = _gather(inp.name, found, tm, notes)
+    log = CellLog(inp.name, body.rows, body.sheets, body.headers)
+    log.problems.extend(body.problems)
+    log.notes.extend(notes)
+    n = len(body.rows)
+    if n == 0:
+        log.column(
+            None,
+            "the file has a header but no data rows",
+            "export the table again with its data rows",
+            "文件只有表头，没有数据行",
+            "重新导出带数据行的表格",
+        )
+        return None, log.problems
+
+    kinds = _CROSSWALK_KINDS if table == "crosswalk" else {c.name: c.kind for c in schema.columns(table)}
+    values_text = body.columns
+    out_values: dict[str, pd.Series] = {}
+    shown: dict[str, np.ndarray] = {}
+    reported: dict[str, np.ndarray] = {}
+    absent: set[str] = set()
+    if table == "panel":
+        _panel_year(log, inp.name, values_text, reported, year)
+    for col in list(kinds) + (["name"] if table == "postings" else []):
+        if col not in values_text:
+            absent.add(col)
+            continue
+        s = values_text[col]
+        shown[col] = s.to_numpy(dtype=object)
+        kind = kinds.get(col, "str")
+        cm = tm.columns.get(col, ColumnMap(col, ()))
+        pre = reported.get(col, np.zeros(n, dtype=bool))
+        if col in ("year", "year_effective"):
+            v, r = convert_year(log, col, s, shown[col])
+        elif kind == "code":
+            v, r = convert_code(log, col, s, shown[col])
+        elif kind in ("int", "float", "binary"):
+            v, r = convert_number(log, col, s, shown[col], cm, mappings.units, body.units.get(col))
+        elif kind == "date":
+            v, r = convert_date(log, col, s, shown[col], tm.in_post if col == "end_date" else ())
+        elif kind == "category" and col != "unit_type":
+            v, r = convert_category(log, col, s, shown[col], cm)
+        else:
+            v, r = convert_text(log, col, s, shown[col])
+        out_values[col] = v
+        reported[col] = pre | r
+    _fill_absent(log, table, tm, kinds, absent, body, found, out_values, shown, reported)
+    if table == "postings":
+        postings_extras(log, tm, out_values, shown, reported, absent, n)
+    return BureauTable(
+        name=inp.name,
+        sha256=inp.sha256,
+        table=table,
+        values={c: out_values[c] for c in kinds if c in out_values},
+        shown=shown,
+        reported=reported,
+        headers=body.headers,
+        rows=body.rows,
+        sheets=body.sheets,
+        problems=log.problems,
+        notes=log.notes,
+        absent=absent,
+    ), []

@@ -1,0 +1,220 @@
+"""Canonical files: which table a file is, and which of its columns is which.
+
+A canonical file (``data/README.md``) has its header in the first row (CSV, XLSX) or as
+its column names (Parquet), written with the canonical English names.
+:func:`canonical_cells` decides from the header whether the file is a ``panel`` or a
+``postings`` file and reports what is wrong with the column set: unnamed columns that
+hold values, repeated names, required columns that are missing (naming a column of the
+file that looks like it: a Chinese label of the data dictionary, a name with other
+spaces or case, a close spelling) and columns that are not part of the table. Rows
+that are entirely empty are skipped (their numbers are not reused). The values are
+checked afterwards by :mod:`analysis.data.validate`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.data import schema
+from analysis.data.problems import Problem
+from analysis.data.readers import InputFile
+from analysis.data.validate import TableCells
+
+_PANEL_ONLY = set(schema.column_names("panel")) - set(schema.column_names("postings"))
+_POSTINGS_ONLY = set(schema.column_names("postings")) - set(schema.column_names("panel"))
+_LABELS = {c.label_zh: c.name for t in ("panel", "postings") for c in schema.columns(t)}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s\-\.]+", "_", name.strip().lower())
+
+
+def _suggest(missing: str, candidates: Sequence[str]) -> str | None:
+    """Return the file's column that most likely means ``missing``."""
+    for c in candidates:
+        if _normalise(c) == missing or _LABELS.get(c) == missing:
+            return c
+        base = re.sub(r"[（(].*?[)）]", "", c).strip()
+        if base and any(
+            re.sub(r"[（(].*?[)）]", "", lab).strip() == base and n == missing for lab, n in _LABELS.items()
+        ):
+            return c
+    close = difflib.get_close_matches(missing, [_normalise(c) for c in candidates], n=1, cutoff=0.75)
+    if close:
+        return next(c for c in candidates if _normalise(c) == close[0])
+    return None
+
+
+def detect_table(header: Sequence[str]) -> str | None:
+    """Decide from a header whether a file is a panel or a postings file.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names (canonical names or the Chinese labels of the data dictionary).
+
+    Returns
+    -------
+    str or None
+        ``panel`` or ``postings``: the table with more of its own columns among the
+        names; None if neither or both equally.
+
+    Examples
+    --------
+    >>> detect_table(["village_code", "year", "income_per_capita"])
+    'panel'
+    """
+    names = set(header)
+    mapped = {_LABELS.get(h, _normalise(h)) for h in header}
+    for cols in (names, mapped):
+        p, q = len(cols & _PANEL_ONLY), len(cols & _POSTINGS_ONLY)
+        if p > q:
+            return "panel"
+        if q > p:
+            return "postings"
+        if p and p == q:
+            return None
+    return None
+
+
+def _header_problems(
+    name: str, header: list[str], cells: pd.DataFrame, header_row: int | None, row_label: str
+) -> tuple[str | None, list[Problem], dict[str, int]]:
+    """Decide the table and map canonical columns to positions; report header problems."""
+    problems: list[Problem] = []
+    for i, h in enumerate(header):
+        if h == "" and not (cells[i] == "").all():  # unnamed empty columns are ignored
+            problems.append(
+                Problem(name, header_row, f"#{i + 1}", None, "has no name in the header",
+                        "give the column its canonical name or delete it", row_label,
+                        problem_zh="在表头中没有列名", action_zh="填写标准列名或删除该列")
+            )
+    counts: dict[str, int] = {}
+    for h in header:
+        if h:
+            counts[h] = counts.get(h, 0) + 1
+    for h, n in counts.items():
+        if n > 1:
+            problems.append(
+                Problem(name, header_row, h, None, f"appears {n} times in the header",
+                        "keep one column of this name and delete the others", row_label,
+                        problem_zh=f"在表头中出现了 {n} 次", action_zh="只保留一个同名列，删除其他列")
+            )
+    table = detect_table(header)
+    if table is None:
+        hint = ""
+        if len(header) == 1 and any(s in header[0] for s in ";\t|"):
+            hint = " (the header is a single column: the file seems to use another separator than ',')"
+        problems.append(
+            Problem(
+                name,
+                header_row,
+                None,
+                None,
+                "cannot tell whether this is a panel or a postings file from its columns" + hint,
+                "use the canonical column names of data/README.md: a panel file has 'year' and the "
+                "village measures, a postings file has 'secretary_id', 'start_date', 'end_date', "
+                "'sending_unit', 'unit_type' and 'batch'",
+                row_label,
+                problem_zh="无法根据列名判断这是村级面板文件还是第一书记派驻文件",
+                action_zh="使用 data/README.md 中的标准英文列名；中文表头的统计局或组织部文件请按原格式导入"
+                          "（mapping_dir）",
+            )
+        )
+        return None, problems, {}
+    specs = schema.columns(table)
+    names = [c.name for c in specs]
+    positions = {h: i for i, h in reversed(list(enumerate(header))) if h in names}
+    unknown = [h for h in header if h and h not in names]
+    suggested: set[str] = set()
+    for c in specs:
+        if c.name in positions or not c.required:
+            continue
+        guess = _suggest(c.name, unknown)
+        if guess:
+            suggested.add(guess)
+            problems.append(
+                Problem(
+                    name,
+                    header_row,
+                    c.name,
+                    None,
+                    f"the required column is missing (the file has a column {guess!r} that looks like it)",
+                    f"rename the column {guess!r} to {c.name!r} in the header",
+                    row_label,
+                    problem_zh=f"缺少必需的列（文件中的“{guess}”列看起来就是它）",
+                    action_zh=f"把表头中的“{guess}”改为“{c.name}”",
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    name,
+                    header_row,
+                    c.name,
+                    None,
+                    f"the required column is missing from this {table} file",
+                    f"add the column {c.name!r} ({c.description}); see data/README.md",
+                    row_label,
+                    problem_zh="缺少必需的列",
+                    action_zh=f"添加“{c.name}”列（{c.label_zh}），见 data/README.md",
+                )
+            )
+    for h in unknown:
+        if h in suggested:
+            continue
+        other = "postings" if table == "panel" else "panel"
+        belongs = (
+            f" (it is a {other} column: put it in a separate {other} file)" if h in schema.column_names(other) else ""
+        )
+        problems.append(
+            Problem(
+                name,
+                header_row,
+                h,
+                None,
+                f"is not a column of the {table} table{belongs}",
+                "delete the column or rename it to a canonical name (data/README.md lists them)",
+                row_label,
+                problem_zh="不是该表的标准列",
+                action_zh="删除该列，或改为 data/README.md 中的标准列名",
+            )
+        )
+    return table, problems, positions
+
+
+def canonical_cells(inp: InputFile) -> tuple[TableCells | None, list[Problem]]:
+    """Read a canonical file's header: its table, and its cells under canonical names.
+
+    Parameters
+    ----------
+    inp : InputFile
+        A file read in the canonical dialect (:func:`analysis.data.readers.read_file`).
+
+    Returns
+    -------
+    tuple of (TableCells or None, list of Problem)
+        The cells of the canonical columns the file has (None if the table cannot be
+        told from the header) and the problems of the header.
+    """
+    sheet = inp.sheets[0]
+    if sheet.columns is not None:
+        header, body, rows, header_row = sheet.columns, sheet.cells, sheet.rows, None
+    else:
+        header = [str(h) for h in sheet.cells.iloc[0].tolist()]
+        body = sheet.cells.iloc[1:].reset_index(drop=True)
+        rows, header_row = sheet.rows[1:], int(sheet.rows[0])
+    keep = ~(body == "").all(axis=1).to_numpy() if body.shape[1] else np.zeros(len(rows), bool)
+    body = body.loc[keep].reset_index(drop=True)
+    rows = rows[keep]
+    table, problems, positions = _header_problems(inp.name, header, body, header_row, sheet.row_label)
+    if table is None:
+        return None, problems
+    columns = {c.name: body[positions[c.name]] for c in schema.columns(table) if c.name in positions}
+    cells = TableCells(inp.name, inp.sha256, table, columns, rows, sheet.row_label, path=inp.path)
+    return cells, problems

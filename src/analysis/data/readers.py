@@ -1,0 +1,484 @@
+"""Files in: one reader for CSV, XLSX and Parquet, canonical and bureau files alike.
+
+:func:`read_file` checks that a path is a readable file of a supported type and reads it
+into text cells, one :class:`Sheet` per worksheet. Nothing here knows about columns or
+values: the canonical path (:mod:`analysis.data.validate`) and the bureau path
+(:mod:`analysis.data.bureau`) take the cells from here. Every failure is a
+:class:`~analysis.data.problems.Problem` (none raises).
+
+Two dialects
+------------
+``CANONICAL``
+    The study's own exchange format (``data/README.md``), read strictly:
+
+    * CSV: UTF-8 with or without BOM, comma-separated, header in the first line, no line
+      longer than the header. Every cell is read as text (codes keep their leading zeros)
+      and stripped of surrounding spaces.
+    * XLSX: the first sheet only, header in row 1; cached values of formulas; trailing
+      empty rows and columns are not part of the table.
+    * Parquet: typed columns are accepted and turned into text cells (:func:`cell_text`);
+      the rows are "records" 1, 2, ...
+``BUREAU``
+    Files as the statistics bureau and the organisation department send them
+    (:mod:`analysis.data.bureau` finds the header and converts the cells):
+
+    * CSV: UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, the
+      default of Chinese Excel), else UTF-16 with BOM (Excel's "Unicode text"); comma-
+      separated, or tab-separated if the first line has tabs and no commas; lines may
+      have different lengths. Cells are kept as written (the bureau reader normalises
+      them).
+    * XLSX: every worksheet.
+    * Parquet is read as in the canonical dialect.
+
+The two dialects tell the user different things to do when a file cannot be read: a
+canonical file should be exported again as canonical CSV, a bureau file saved again from
+Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.data.problems import Note, Problem, file_problem
+
+CANONICAL = "canonical"
+"""The strict dialect of the study's own exchange format."""
+BUREAU = "bureau"
+"""The lenient dialect of files as the bureaus send them."""
+
+SUPPORTED = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet", ".xlsx": "XLSX"}
+"""File types read, by suffix."""
+
+_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+
+
+@dataclass
+class Sheet:
+    """The text cells of one worksheet, or of a whole CSV or Parquet file.
+
+    Attributes
+    ----------
+    name : str or None
+        Worksheet name (XLSX), None for CSV and Parquet.
+    cells : pandas.DataFrame
+        Text cells, columns ``0..k-1``; ``""`` is an empty cell.
+    rows : numpy.ndarray
+        The row of each line of ``cells`` as the user sees it: the spreadsheet row (XLSX),
+        the line (CSV) or the record number (Parquet).
+    columns : list of str or None
+        Column names the format stores apart from the cells (Parquet); None when the
+        header is a row of ``cells``.
+    row_label : str
+        ``"row"``, or ``"record"`` for Parquet.
+    """
+
+    name: str | None
+    cells: pd.DataFrame
+    rows: np.ndarray
+    columns: list[str] | None = None
+    row_label: str = "row"
+
+
+@dataclass
+class InputFile:
+    """A file read into sheets of text cells.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    name : str
+        Its name (as problems and the provenance name it).
+    sha256 : str
+        sha256 of its bytes.
+    dialect : str
+        :data:`CANONICAL` or :data:`BUREAU`: how the sheets were read (Parquet is always
+        read in the canonical dialect).
+    sheets : list of Sheet
+        One per worksheet (XLSX in the bureau dialect), else one.
+    notes : list of Note
+        Reading rules applied (an encoding other than UTF-8).
+    """
+
+    path: Path
+    name: str
+    sha256: str
+    dialect: str
+    sheets: list[Sheet]
+    notes: list[Note] = field(default_factory=list)
+
+
+def cell_text(v: object) -> str:
+    """Text of one spreadsheet cell as a user would read it in the file.
+
+    Parameters
+    ----------
+    v : object
+        A value from openpyxl, pyarrow or pandas.
+
+    Returns
+    -------
+    str
+        Stripped text; ``""`` for an empty cell; integral floats without ``.0``; dates
+        as ``YYYY-MM-DD``.
+
+    Examples
+    --------
+    >>> cell_text(110101001001.0), cell_text(None), cell_text(" 2.5 ")
+    ('110101001001', '', '2.5')
+    """
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v.strip()
+    if isinstance(v, bool | np.bool_):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        if math.isnan(v):
+            return ""
+        if float(v).is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(float(v))
+    if isinstance(v, pd.Timestamp | dt.datetime):
+        if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0):
+            return v.date().isoformat()
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, dt.time):
+        return v.isoformat()
+    if v is pd.NaT or (not isinstance(v, list | tuple | dict) and pd.isna(v)):
+        return ""
+    return str(v).strip()
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def read_file(path: Path, dialect: str = CANONICAL) -> tuple[InputFile | None, list[Problem]]:
+    """Read a CSV, XLSX or Parquet file into text cells.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    dialect : {CANONICAL, BUREAU}
+        How CSV and XLSX files are read (module docstring).
+
+    Returns
+    -------
+    tuple of (InputFile or None, list of Problem)
+        The file (None if it cannot be read at all) and the problems that stop it from
+        being read: it does not exist, is a folder, has an unsupported type, cannot be
+        read, is empty, or is not valid CSV, XLSX or Parquet.
+    """
+    name = path.name or str(path)
+    ext = path.suffix.lower()
+    if not path.exists():
+        return None, [
+            file_problem(str(path), "the file does not exist", "check the path and the spelling of the file name",
+                         "文件不存在", "检查路径和文件名的拼写")
+        ]
+    if path.is_dir():
+        return None, [
+            file_problem(str(path), "this is a folder, not a file", "give the panel or postings files themselves",
+                         "这是文件夹，不是文件", "请指定具体的数据文件")
+        ]
+    if ext not in SUPPORTED:
+        extra = " (old .xls workbooks are not read)" if ext == ".xls" else ""
+        return None, [
+            file_problem(
+                name,
+                f"the file type {ext or '(none)'!r} is not supported{extra}",
+                "save the table as CSV UTF-8 (.csv), Parquet (.parquet) or Excel workbook (.xlsx)",
+                f"不支持 {ext or '(无扩展名)'} 类型的文件" + ("（不读取旧的 .xls 工作簿）" if extra else ""),
+                "把表格另存为 CSV UTF-8（.csv）、Parquet（.parquet）或 Excel 工作簿（.xlsx）",
+            )
+        ]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [
+            file_problem(
+                name,
+                f"the file cannot be read ({exc.strerror or exc})",
+                "check that the file is readable by you and not open exclusively elsewhere",
+                "文件无法读取",
+                "检查是否有读取权限，以及文件是否被其他程序独占打开",
+            )
+        ]
+    if not data:
+        return None, [
+            file_problem(
+                name,
+                "the file is empty (0 bytes)",
+                "export the table again with its header row and data rows",
+                "文件是空的（0 字节）",
+                "重新导出带表头和数据的表格",
+            )
+        ]
+    if ext in (".parquet", ".pq"):
+        dialect = CANONICAL
+    sheets, problems, notes = read_bytes(name, data, ext, dialect)
+    if problems:
+        return None, problems
+    return InputFile(path, name, hashlib.sha256(data).hexdigest(), dialect, sheets, notes), []
+
+
+def read_bytes(
+    name: str, data: bytes, suffix: str, dialect: str = CANONICAL
+) -> tuple[list[Sheet], list[Problem], list[Note]]:
+    """Read the bytes of a file into sheets of text cells.
+
+    Parameters
+    ----------
+    name : str
+        File name, for problems.
+    data : bytes
+        The file's bytes.
+    suffix : str
+        Its suffix: ``.xlsx`` and ``.parquet``/``.pq`` are read as such, anything else
+        as CSV.
+    dialect : {CANONICAL, BUREAU}
+        How to read CSV and XLSX (module docstring).
+
+    Returns
+    -------
+    tuple
+        Sheets, problems (an unreadable file: then no sheets) and notes (the encoding).
+    """
+    suffix = suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return _parquet(name, data)
+    if suffix == ".xlsx":
+        return _xlsx(name, data, dialect)
+    return _csv(name, data, dialect)
+
+
+# ----------------------------------------------------------------------------- CSV
+
+
+def _decode(name: str, data: bytes, dialect: str) -> tuple[str | None, list[Problem], list[Note]]:
+    if dialect == CANONICAL:
+        try:
+            return data.decode("utf-8-sig"), [], []
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            guess = ""
+            try:
+                data.decode("gb18030")
+                guess = "; it looks like GBK/GB18030, the default of Chinese Excel"
+            except UnicodeDecodeError:
+                pass
+            return None, [
+                Problem(
+                    name,
+                    line,
+                    None,
+                    None,
+                    f"the file is not UTF-8 text (the first undecodable byte is on this line){guess}",
+                    "save the file as 'CSV UTF-8 (comma delimited)' (in Excel: File > Save As) "
+                    "and ingest it again",
+                    problem_zh="文件不是 UTF-8 编码（本行有无法解码的字节）",
+                    action_zh="在 Excel 中另存为“CSV UTF-8（逗号分隔）”后重新导入；"
+                              "中文表头的统计局文件请按原格式导入（mapping_dir）",
+                )
+            ], []
+    text, encoding = None, ""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text, encoding = data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError:
+            pass
+    else:
+        for codec, label in (("utf-8-sig", "UTF-8"), ("gb18030", "GB18030/GBK")):
+            try:
+                text, encoding = data.decode(codec), label
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None:
+        return None, [
+            file_problem(
+                name,
+                "the file is neither UTF-8, GBK/GB18030 nor UTF-16 text",
+                "open it in Excel and save it again as 'CSV UTF-8' or as an .xlsx workbook",
+                "文件编码无法识别（不是 UTF-8、GBK/GB18030 或 UTF-16）",
+                "用 Excel 打开后另存为“CSV UTF-8”或 .xlsx 工作簿",
+            )
+        ], []
+    notes = [] if encoding == "UTF-8" else [Note(f"read as {encoding} text", f"按 {encoding} 编码读取")]
+    return text, [], notes
+
+
+def _csv(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Problem], list[Note]]:
+    text, problems, notes = _decode(name, data, dialect)
+    if text is None:
+        return [], problems, []
+    strict = dialect == CANONICAL
+    if not text.strip():
+        again = "export the table again with its header row and data rows" if strict else (
+            "export the table again with its header and data rows")
+        return [], [file_problem(name, "the file is empty", again, "文件是空的", "重新导出带表头和数据的表格")], []
+    if strict:
+        try:
+            df = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False,
+                             skip_blank_lines=False, engine="c")
+        except (pd.errors.ParserError, csv.Error) as exc:
+            m = re.search(r"line (\d+), saw (\d+)", str(exc))
+            if m:
+                return [], [
+                    Problem(
+                        name,
+                        int(m.group(1)),
+                        None,
+                        None,
+                        f"this line has {m.group(2)} fields but the header has fewer",
+                        "remove the extra separators (or quote text that contains commas) "
+                        "and ingest again",
+                        problem_zh=f"本行有 {m.group(2)} 个字段，比表头多",
+                        action_zh="删除多余的逗号（含逗号的文字加引号）后重新导入",
+                    )
+                ], []
+            return [], [
+                file_problem(
+                    name,
+                    f"the file cannot be read as CSV ({exc})",
+                    "export it again as comma-separated CSV (UTF-8)",
+                    "文件无法按 CSV 读取",
+                    "重新导出为逗号分隔的 CSV（UTF-8）",
+                )
+            ], []
+        cells = df.fillna("").apply(lambda s: s.str.strip())
+        return [Sheet(None, cells, np.arange(1, len(cells) + 1))], [], notes
+    first = text.split("\n", 1)[0]
+    sep = "\t" if ("\t" in first and "," not in first) else ","
+    try:
+        width = max((len(r) for r in csv.reader(io.StringIO(text), delimiter=sep)), default=0)
+        df = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            names=list(range(width)),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL,
+        )
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        return [], [
+            file_problem(
+                name,
+                f"the file cannot be read as CSV ({exc})",
+                "open it in Excel and save it again as 'CSV UTF-8' or as an .xlsx workbook",
+                "文件无法按 CSV 读取",
+                "用 Excel 打开后另存为“CSV UTF-8”或 .xlsx 工作簿",
+            )
+        ], []
+    return [Sheet(None, df.fillna(""), np.arange(1, len(df) + 1))], [], notes
+
+
+# ----------------------------------------------------------------------------- XLSX
+
+
+def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Problem], list[Note]]:
+    import openpyxl
+
+    strict = dialect == CANONICAL
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile, XML and its own errors
+        return [], [
+            file_problem(
+                name,
+                f"the file cannot be read as an Excel workbook ({type(exc).__name__})",
+                "open it in Excel and save it again as .xlsx, or export it as CSV UTF-8" if strict else
+                "open it in Excel and save it again as .xlsx (old .xls files are not read)",
+                "文件无法按 Excel 工作簿读取",
+                "用 Excel 打开后另存为 .xlsx，或导出为 CSV UTF-8" if strict else
+                "用 Excel 打开后另存为 .xlsx（不读取旧的 .xls 格式）",
+            )
+        ], []
+    try:
+        if strict and not wb.worksheets:
+            return [], [file_problem(name, "the workbook has no sheet", "put the table in the first sheet",
+                                     "工作簿中没有工作表", "把表格放在第一个工作表中")], []
+        sheets = []
+        for ws in wb.worksheets[:1] if strict else wb.worksheets:
+            values = [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
+            if strict:
+                while values and all(v == "" for v in values[-1]):
+                    values.pop()
+                if not values:
+                    return [], [
+                        file_problem(
+                            name,
+                            "the first sheet is empty",
+                            "put the table, with its header in row 1, in the first sheet",
+                            "第一个工作表是空的",
+                            "把表格（表头在第1行）放在第一个工作表中",
+                        )
+                    ], []
+                # The table ends at the last column with a value in any row.
+                width = max((max((j + 1 for j, v in enumerate(r) if v != ""), default=0) for r in values), default=0)
+            else:
+                width = max((len(r) for r in values), default=0)
+            values = [(r + [""] * width)[:width] for r in values]
+            cells = pd.DataFrame(values, columns=range(width), dtype=object)
+            sheets.append(Sheet(ws.title, cells, np.arange(1, len(values) + 1)))
+    finally:
+        wb.close()
+    return sheets, [], []
+
+
+# ----------------------------------------------------------------------------- Parquet
+
+
+def _arrow_column_text(col) -> list[str]:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        values = col.to_pylist()
+    else:
+        values = col.to_pandas().tolist()
+    return [cell_text(v) for v in values]
+
+
+def _parquet(name: str, data: bytes) -> tuple[list[Sheet], list[Problem], list[Note]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        return [], [
+            file_problem(
+                name,
+                f"the file cannot be read as Parquet ({exc})",
+                "write it again with a Parquet writer (pandas.DataFrame.to_parquet)",
+                "文件无法按 Parquet 读取",
+                "用 Parquet 写入程序重新生成该文件",
+            )
+        ], []
+    # pandas stores a non-default index as __index_level_N__ columns: not part of the table
+    keep = [i for i, c in enumerate(table.column_names) if not _INDEX_COLUMN.fullmatch(c)]
+    header = [str(table.column_names[i]).strip() for i in keep]
+    cells = pd.DataFrame(
+        {j: pd.Series(_arrow_column_text(table.column(i)), dtype=object) for j, i in enumerate(keep)},
+        columns=range(len(keep)),
+    )
+    return [Sheet(None, cells, np.arange(1, table.num_rows + 1), columns=header, row_label="record")], [], []

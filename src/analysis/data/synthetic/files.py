@@ -1,0 +1,206 @@
+"""The synthetic city on disk and in the store: its files, a summary, and ``study simulate``.
+
+:func:`write_city` writes the city as canonical, byte-deterministic files
+(``panel.csv``, ``postings.csv``, ``truth.csv``, ``truth_aggregates.csv``,
+``params.json``); :func:`simulate_to_store` simulates, writes and ingests them through
+the ordinary ingest (what ``study simulate`` runs). A store that holds anything but an
+earlier synthetic city is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.data.atomic import write_atomic
+from analysis.data.store import read_provenance
+from analysis.data.synthetic.calibration import PANEL_DECIMALS, TRUTH_FLOAT_FORMAT
+from analysis.data.synthetic.city import SyntheticCity, simulate_city
+from analysis.data.synthetic.truth import truth_status
+
+
+def _panel_csv(panel: pd.DataFrame) -> str:
+    out = panel.copy()
+    for name, d in PANEL_DECIMALS.items():
+        out[name] = np.char.mod(f"%.{d}f", out[name].to_numpy(dtype=float))
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def write_city(city: SyntheticCity, out_dir: str | os.PathLike) -> dict[str, Path]:
+    r"""Write the city as canonical, byte-deterministic files.
+
+    Parameters
+    ----------
+    city : SyntheticCity
+        Output of :func:`simulate_city` (not modified).
+    out_dir : str or path-like
+        Folder to write into (created if missing).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``panel``, ``postings``, ``truth``, ``truth_aggregates``, ``params`` to the
+        files ``panel.csv``, ``postings.csv``, ``truth.csv``, ``truth_aggregates.csv``
+        and ``params.json``.
+
+    Notes
+    -----
+    UTF-8 without BOM, ``\\n`` line endings, canonical column order, fixed float formats
+    (:data:`PANEL_DECIMALS` in the panel, ``%.10g`` in the truth files), empty fields
+    for missing values. Each file is written to a temporary name and moved into place
+    with :func:`os.replace`, so a crash never leaves half a file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "panel": ("panel.csv", _panel_csv(city.panel)),
+        "postings": ("postings.csv", city.postings.to_csv(index=False, lineterminator="\n")),
+        "truth": (
+            "truth.csv",
+            city.truth.to_csv(index=False, lineterminator="\n", float_format=TRUTH_FLOAT_FORMAT),
+        ),
+        "truth_aggregates": (
+            "truth_aggregates.csv",
+            city.truth_aggregates.to_csv(
+                index=False, lineterminator="\n", float_format=TRUTH_FLOAT_FORMAT
+            ),
+        ),
+        "params": (
+            "params.json",
+            json.dumps(city.params, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        ),
+    }
+    paths: dict[str, Path] = {}
+    for key, (name, text) in texts.items():
+        path = out / name
+        write_atomic(path, text.encode("utf-8"))
+        paths[key] = path
+    return paths
+
+
+def summarise_city(city: SyntheticCity) -> str:
+    """One-paragraph description of a simulated city.
+
+    Parameters
+    ----------
+    city : SyntheticCity
+        Output of :func:`simulate_city`.
+
+    Returns
+    -------
+    str
+        Villages, townships, counties and treated villages by cohort.
+    """
+    p = city.panel
+    n = p["village_code"].nunique()
+    by_cohort = (
+        city.treatment.loc[city.treatment["cohort"] > 0, "cohort"].value_counts().sort_index()
+    )
+    treated = int(by_cohort.sum())
+    parts = ", ".join(f"{g}: {c:,}" for g, c in by_cohort.items())
+    return (
+        f"synthetic city (seed {city.params['seed']}, {city.params['first_year']}-"
+        f"{city.params['last_year']}): {n:,} villages in {p['township_code'].nunique():,} "
+        f"townships and {p['county_code'].nunique():,} counties; {len(city.postings):,} postings; "
+        f"treated villages "
+        f"by cohort {parts} (total {treated:,} = {treated / n:.1%})"
+    )
+
+
+def simulate_to_store(
+    seed: int,
+    first_year: int,
+    last_year: int,
+    later_batches: Sequence[tuple[int, int]],
+    spillover: float,
+    out_dir: str | os.PathLike,
+    store: str | os.PathLike,
+    ingest: bool = True,
+) -> str:
+    """Simulate the city, write its files and (optionally) ingest them into the store.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of every random draw.
+    first_year, last_year : int
+        Panel window.
+    later_batches : sequence of (year, count)
+        Later batches (see :func:`simulate_city`).
+    spillover : float
+        Spillover share (see :func:`simulate_city`).
+    out_dir : str or path-like
+        Folder for ``panel.csv``, ``postings.csv``, ``truth.csv``,
+        ``truth_aggregates.csv`` and ``params.json``.
+    store : str or path-like
+        DuckDB store that :func:`analysis.data.ingest.ingest_files` writes into.
+    ingest : bool, default True
+        Whether to ingest the panel and postings after writing them.
+
+    Returns
+    -------
+    str
+        A short human-readable summary (villages, townships, treated by cohort, files,
+        and the ingest report).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range, or if ``store`` holds data that an earlier
+        ``study simulate`` into ``out_dir`` did not write (real or example data): that
+        store is left untouched.
+    analysis.data.ingest.IngestError
+        If the store rejects the files.
+
+    Notes
+    -----
+    A store that holds only an earlier synthetic city is rebuilt from scratch (a new store
+    swapped in atomically), so a city simulated with another seed or window never mixes
+    with the previous one's postings.
+    """
+    store = Path(store)
+    if ingest and store.exists():
+        _check_store_is_synthetic(store, Path(out_dir))
+    city = simulate_city(
+        seed=seed,
+        first_year=first_year,
+        last_year=last_year,
+        later_batches=tuple(later_batches),
+        spillover=spillover,
+    )
+    files = write_city(city, out_dir)
+    lines = [
+        summarise_city(city),
+        f"files written to {Path(out_dir)}: " + ", ".join(p.name for p in files.values()),
+    ]
+    if ingest:
+        from analysis.data.ingest import ingest_files
+
+        fresh = store.with_name(store.name + ".simulate-new")
+        for leftover in (fresh, fresh.with_name(fresh.name + ".lock")):
+            leftover.unlink(missing_ok=True)
+        try:
+            report = ingest_files([files["panel"], files["postings"]], store=fresh)
+            os.replace(fresh, store)
+        finally:
+            for leftover in (fresh, fresh.with_name(fresh.name + ".lock")):
+                leftover.unlink(missing_ok=True)
+        lines.append(str(report).replace(str(fresh), str(store)))
+    return "\n".join(lines)
+
+
+def _check_store_is_synthetic(store: Path, out_dir: Path) -> None:
+    """Refuse to overwrite a store that holds anything but the synthetic city written to ``out_dir``."""
+    if read_provenance(store).empty:
+        return
+    ok, why = truth_status(store, out_dir)
+    if not ok:
+        raise ValueError(
+            f"the store {store} holds data that `study simulate` did not write ({why}); it is left untouched. "
+            "Write the synthetic city to another store with --store PATH, or move this store away first."
+        )
