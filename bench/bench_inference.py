@@ -123,9 +123,10 @@ def run_headline_inference(which: str) -> dict:
     """Time the headline's wild score bootstrap, the pre-tests, or one calibration replication."""
     import warnings
 
+    from analysis.core.panel import covariate_columns
+    from analysis.core.spec import DEFAULT_COVARIATES
     from analysis.estimators.callaway_santanna import PRETESTS, aggregate, att_gt, pretest
     from analysis.inference import calibration
-    from analysis.panel import DEFAULT_COVARIATES, covariate_columns
 
     out: dict = {"contender": which}
     if which == "calibration":

@@ -60,7 +60,7 @@ def test_records_of_one_small_city(small_records):
 
 
 def test_truth_is_the_simulators(small_records):
-    from analysis.data.simulate import simulate_city
+    from analysis.data.synthetic import simulate_city
 
     seed = int(small_records["seed"].iloc[0])
     ta = simulate_city(seed=seed, **SMALL).truth_aggregates

@@ -2,13 +2,13 @@ r"""Calibration by simulation: the size of the pre-tests and the coverage of the
 
 The study prints verdicts (a pre-test that does or does not reject, an interval that does
 or does not include zero); this module measures how often those verdicts are right on
-the synthetic city, where the truth is known (:mod:`analysis.data.simulate`). It is the
+the synthetic city, where the truth is known (:mod:`analysis.data.synthetic`). It is the
 evidence behind the defaults of :mod:`analysis.inference.small_sample` and
 :func:`analysis.estimators.callaway_santanna.pretest`.
 
 What one replication does (:func:`replication`)
 -----------------------------------------------
-Simulate a fresh city with :func:`analysis.data.simulate.simulate_city` (seed from the
+Simulate a fresh city with :func:`analysis.data.synthetic.simulate_city` (seed from the
 task), attach the cohorts derived from the postings, expand the headline covariates
 (``distance_km``, ``terrain``, ``distinctive_industry``) and, for each outcome,
 
@@ -42,7 +42,7 @@ Replications as tasks
 ---------------------
 :func:`tasks` returns a list of independent, picklable callables, each
 ``functools.partial(replication, seed=...)`` with a seed spawned from one
-``numpy.random.SeedSequence`` (:func:`analysis.montecarlo.replication_seeds`), so the
+``numpy.random.SeedSequence`` (:func:`analysis.grid.montecarlo.replication_seeds`), so the
 list can be mapped serially (:func:`run`), by a process pool, or on Dask with the same
 records. :func:`summarise` turns the records into rejection rates and coverages with
 their Monte Carlo standard errors :math:`\sqrt{r(1-r)/R}`.
@@ -138,7 +138,7 @@ def replication(
     wild_draws : int, default 999
         Draws of the sampled wild bootstraps (pre-test and intervals).
     city : dict, optional
-        Keyword arguments of :func:`analysis.data.simulate.simulate_city` besides the seed
+        Keyword arguments of :func:`analysis.data.synthetic.simulate_city` besides the seed
         (e.g. ``n_villages``, ``n_townships``).
     bjs_leads : int, default 0
         Leads of the BJS pre-trend regression (0 = no BJS records; the event-study stage
@@ -160,20 +160,13 @@ def replication(
     ValueError
         For an unknown method, cluster level or outcome.
     """
-    from analysis.data.simulate import simulate_city
+    from analysis.core.panel import covariate_columns, covariate_year_interactions
+    from analysis.core.spec import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT
+    from analysis.core.treatment import attach_treatment
+    from analysis.data.synthetic import simulate_city
     from analysis.estimators.callaway_santanna import PRETESTS, aggregate, att_gt, pretest
     from analysis.estimators.imputation import imputation
     from analysis.inference.small_sample import JOINT_TESTS, WILD_BELOW, wald_p_value
-    from analysis.panel import (
-        CLUSTER_COLUMNS,
-        COHORT,
-        DEFAULT_COVARIATES,
-        TIME,
-        UNIT,
-        covariate_columns,
-        covariate_year_interactions,
-    )
-    from analysis.treatment import attach_treatment
 
     bad = [m for m in methods if m not in METHODS]
     if bad:
@@ -285,7 +278,7 @@ def tasks(replications: int, seed: int, **kwargs: Any) -> list[Callable[[], list
     replications : int
         Number of simulated cities.
     seed : int
-        Root seed; the city seeds are ``analysis.montecarlo.replication_seeds(seed, replications)``.
+        Root seed; the city seeds are ``analysis.grid.montecarlo.replication_seeds(seed, replications)``.
     **kwargs
         Passed to :func:`replication`.
 
@@ -305,7 +298,7 @@ def tasks(replications: int, seed: int, **kwargs: Any) -> list[Callable[[], list
     >>> len(ts), ts[0].func.__name__
     (3, 'replication')
     """
-    from analysis.montecarlo import replication_seeds
+    from analysis.grid.montecarlo import replication_seeds
 
     if isinstance(replications, bool) or int(replications) < 1:
         raise ValueError(f"replications must be a positive integer, got {replications!r}")
