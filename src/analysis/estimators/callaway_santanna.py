@@ -72,6 +72,7 @@ from analysis.inference.small_sample import (
     WILD_SEED,
     check_rule,
     cluster_factor,
+    describe,
     effective_clusters,
     intervals,
     joint_test,
@@ -1256,7 +1257,7 @@ def aggregate(
             simultaneous[:n_detail] = np.isfinite(se[:n_detail])
     use_wild = kind == "simple" and G < int(wild_below) and np.isfinite(se[0])
     inference = ("multiplier bootstrap standard errors" if bootstrap else "analytic influence function")
-    inference += (f", CR1 G/(G-1), t({G - 1})" if rule == "cr1_t" else ", no small-sample factor, normal")
+    inference += ", " + describe(G, rule)
     wild = None
     if use_wild:
         wild = wild_score_bootstrap(
@@ -1368,7 +1369,8 @@ def pretest(result: DiDResult, test: str = PRETEST, B: int = 999, seed=None,
     clusters, income / criminal cases / collective income / team reorganisation;
     :mod:`analysis.inference.calibration`): ``wild`` 6.4 / 4.6 / 5.8 / 3.4%, ``htz`` 6.8 /
     5.0 / 1.4 / 3.2%, ``hotelling`` 8.0 / 7.2 / 6.4 / 5.2%, ``wald_chi2`` 10.6 / 11.2 / 8.8 /
-    7.0%. With 60 townships and 12 cells: ``wild`` 5.6-7.8%, ``wald_chi2`` 27-32%.
+    7.0%. With 60 townships and 12 cells (an exploratory run, not in the test tiers): ``wild``
+    5.6-7.8%, ``wald_chi2`` 27-32%.
 
     Parameters
     ----------

@@ -78,6 +78,7 @@ from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import (
     check_rule,
     cluster_factor,
+    describe,
     intervals,
     joint_test,
     regression_vcov,
@@ -357,7 +358,7 @@ def imputation(
         "variance": "BJS conservative, tautilde by cohort x event time, "
         f"{'leave-out (by cluster)' if leaveout else 'no leave-out'}, "
         + ("G/(G-1) small-sample factor" if small_sample == "cr1_t" else "no small-sample factor"),
-        "small_sample": small_sample, "t_df": df_t,
+        "small_sample": small_sample, "t_df": df_t, "inference": describe(G, small_sample),
         "leaveout": bool(leaveout), "leaveout_fallback_obs": n_fallback, "horizons": hz,
         "n_treated_not_imputable": n_dropped, "n_treated_obs": int(in_h.sum()),
         "n_untreated_obs": int((~treated).sum()), "pretrends": int(pretrends),

@@ -126,7 +126,7 @@ from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois, pyfixest_version
 from analysis.estimators.inputs import as_list, prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
-from analysis.inference.small_sample import check_rule, intervals, joint_test, regression_vcov, t_df
+from analysis.inference.small_sample import check_rule, describe, intervals, joint_test, regression_vcov, t_df
 from analysis.results import DiDResult, PoissonDetails, PretrendTest, make_tidy
 
 __all__ = ["linear_rate_did", "ppml", "rate_per_1000", "twfe_poisson"]
@@ -435,6 +435,7 @@ def ppml(
         **info,
         "control_group": control_group,
         "event_study": event_study,
+        "inference": describe(n_cl, small_sample, regression=True),
         "reference": "g-1" if event_study else "all untreated cells",
         "scale": "level (mean of E[Y(1)] - E[Y(0)]) and *_pct (sum E[Y(1)] / sum E[Y(0)] - 1)",
         "delta_method": "fixed effects held at their estimates (Wooldridge 2023, etwfe::emfx)",
@@ -574,6 +575,7 @@ def twfe_poisson(
     df_t = t_df(n_cl, small_sample)
     options = {**panel.base_options(), **info, "engine": f"pyfixest {pyfixest_version()} fepois",
                "ssc": ssc, "alpha": alpha, "small_sample": small_sample, "t_df": df_t,
+               "inference": describe(n_cl, small_sample, regression=True),
                "caveat": "biased under staggered heterogeneous effects; benchmark only"}
     base = {"outcome": outcome, "estimator": TWFE_ESTIMATOR, "control_group": "all", "n_obs": n_obs,
             "n_units": n_units, "n_clusters": n_cl, "options": json.dumps(options, sort_keys=True, default=str)}

@@ -70,7 +70,7 @@ import pandas as pd
 from analysis.estimators.fixest import feols, pyfixest_version
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
-from analysis.inference.small_sample import check_rule, intervals, regression_vcov, t_df
+from analysis.inference.small_sample import check_rule, describe, intervals, regression_vcov, t_df
 from analysis.results import DiDResult, TWFEEventStudyDetails, make_tidy
 
 __all__ = ["twfe", "twfe_event_study"]
@@ -167,7 +167,8 @@ def twfe(
     lo, hi, p = intervals(est, se, df=df)
     ssc = fit.ssc.as_dict()
     options = {**panel.base_options(), "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc,
-               "small_sample": small_sample, "t_df": df}
+               "small_sample": small_sample, "t_df": df,
+               "inference": describe(fit.ssc.G, small_sample, regression=True)}
     row = {
         "outcome": outcome, "estimator": "twfe", "control_group": "all", "aggregation": "coef",
         "term": "D", "estimate": est, "std_error": se, "conf_low": float(lo),
@@ -347,6 +348,7 @@ def twfe_event_study(
         "bin_endpoints": bool(bin_endpoints), "binned_low": lo_bin is not None,
         "binned_high": hi_bin is not None, "engine": f"pyfixest {pyfixest_version()}",
         "ssc": ssc, "small_sample": small_sample, "t_df": df,
+        "inference": describe(n_cl, small_sample, regression=True),
     }
     return DiDResult(make_tidy(rows), "twfe", outcome, options, fit=fit.model, vcov=vcov, ssc=fit.ssc,
                      details=TWFEEventStudyDetails(dropped=dropped))

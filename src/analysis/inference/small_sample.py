@@ -64,7 +64,8 @@ freedom rather than 178, and 0.48-1.6 for collective income, whose cluster sums 
 heavy-tailed; the pilot cohort is treated in one county (about 34 townships). Inverting a
 noisy :math:`9 \times 9` matrix inflates :math:`W`: for a Wishart :math:`\hat V` with
 :math:`\eta` degrees of freedom :math:`P(W > \chi^2_{9,0.95})` is about 10% at
-:math:`\eta = 90`. With 60 townships and 12 cells the chi-square test rejects 27-32%.
+:math:`\eta = 90`. With 60 townships and 12 cells the chi-square test rejects 27-32% (an
+exploratory run of 500 cities of 1,200 villages, not repeated by the test tiers).
 
 The tests (rejection rates at 5% under a true null, 500 default cities, income / criminal
 cases / collective income / team reorganisation; Monte Carlo standard errors 0.8-1.4 points):
@@ -231,6 +232,39 @@ def t_df(n_clusters: int, small_sample: str = DEFAULT) -> float:
     if check_rule(small_sample) == "asymptotic" or G < 2:
         return float("inf")
     return float(G - 1)
+
+
+def describe(n_clusters: int, small_sample: str = DEFAULT, regression: bool = False) -> str:
+    """Name the small-sample rule of an analytic clustered result, for ``options["inference"]``.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters ``G``.
+    small_sample : {"cr1_t", "asymptotic"}, default "cr1_t"
+        The rule (:func:`check_rule`).
+    regression : bool, default False
+        The covariance is a pyfixest regression's, which keeps fixest's ``(N-1)/(N-K)``
+        factor besides ``G/(G-1)`` under ``cr1_t``.
+
+    Returns
+    -------
+    str
+        For example ``"CR1 G/(G-1), t(177)"`` or ``"no small-sample factor, normal"``.
+
+    Examples
+    --------
+    >>> describe(178)
+    'CR1 G/(G-1), t(177)'
+    >>> describe(9, regression=True)
+    'CR1 G/(G-1) (N-1)/(N-K), t(8)'
+    >>> describe(178, "asymptotic")
+    'no small-sample factor, normal'
+    """
+    if check_rule(small_sample) != "cr1_t":
+        return "no small-sample factor, normal"
+    factor = "G/(G-1) (N-1)/(N-K)" if regression else "G/(G-1)"
+    return f"CR1 {factor}, t({int(n_clusters) - 1})"
 
 
 def regression_vcov(vcov, applied_factor: float, small_sample: str = DEFAULT):

@@ -362,7 +362,7 @@ def estimate_main_effects(
         "headline": {"estimator": estimator, "method": spec.METHOD if estimator == "cs" else None,
                      "aggregation": head_row,
                      "control_group": control_group, "covariates": list(covariates), "cluster": cluster,
-                     "inference": "analytic influence function" if estimator == "cs" else "analytic"},
+                     "inference": next(iter(headline.values())).options.get("inference") if headline else None},
         "twfe": {"estimator": "twfe", "specification": "static, unit and year fixed effects, no covariates",
                  "cluster": cluster},
         "ppml": {"estimator": "ppml", "outcomes": [o for o in ppml_outcomes if o in pois],
