@@ -25,7 +25,10 @@
 # * the **headline** (parameter `estimator`, default `cs`): Callaway-Sant'Anna, doubly robust,
 #   not-yet-treated comparison villages, baseline covariates, standard errors clustered by township,
 #   aggregated to the simple ATT (the average effect over all treated village-years, cohort-size
-#   weighted; the specification `analysis.core.spec.HEADLINE`);
+#   weighted; the specification `analysis.core.spec.HEADLINE`); its interval and p-value use the
+#   study's small-sample convention, `G/(G-1)` and t(G-1) critical values with G = 178 townships, and
+#   a wild cluster score bootstrap when clusters are fewer than 50 (`analysis.inference.small_sample`;
+#   the rule used is the result's `options["inference"]`);
 # * the **TWFE benchmark** (static two-way fixed effects, no covariates), the naive comparison;
 # * for the count outcomes (cases and new party members) the **Poisson** (PPML, extended TWFE)
 #   percentage change;

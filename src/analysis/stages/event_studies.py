@@ -282,7 +282,10 @@ def event_study(
         "cs": {"method": spec.METHOD, "control_group": control_group, "covariates": list(covariates),
                "base_period": "universal", "bootstrap_draws": int(bootstrap_draws), "seed": seed,
                "band": "sup-t simultaneous" if bootstrap_draws else "none (pointwise only)"},
-        "pretest": "CS Wald test of all pre-treatment ATT(g,t) = 0, varying base period",
+        "pretest": ("CS joint test of all pre-treatment ATT(g,t) = 0, varying base period, clustered Wald "
+                    f"statistic; test {pre.test!r}"
+                    + (f", p-value from a restricted wild cluster score bootstrap ({pre.B} draws)"
+                       if pre.test == "wild" else "")),
         "twfe": {"ref": -1, "bins": [-twfe_leads, twfe_lags], "covariates": []},
         "sa": {"control": "never", "ref": -1, "covariates": list(covariates)},
         "bjs": {"pretrends": k, "covariates": list(covariates)},
