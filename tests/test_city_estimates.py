@@ -77,6 +77,12 @@ def test_cs_event_study_covers_the_dynamic_truth(outcome, city, fits):
         _row(fits["cs", outcome], "event", event_time=0)["estimate"])
 
 
+# Whether the TWFE interval (G/(G-1), t(177)) misses the truth. For criminal cases it reaches it at
+# its edge: [-0.08746, -0.00181] against a truth of -0.08719 (with normal critical values, the
+# convention before analysis.inference.small_sample, it ended at -0.08717 and missed it).
+TWFE_MISSES_TRUTH = {"income_per_capita": True, "criminal_cases": False, "disputes": True}
+
+
 @pytest.mark.parametrize("outcome", ["income_per_capita", "criminal_cases", "disputes"])
 def test_twfe_is_biased_towards_zero_as_designed(outcome, city, fits):
     truth = _truth(city[0], outcome)
@@ -85,7 +91,9 @@ def test_twfe_is_biased_towards_zero_as_designed(outcome, city, fits):
     # Same sign as the truth, but attenuated: |TWFE| < |truth| and the TWFE interval misses the truth.
     assert tw["estimate"] * truth > 0
     assert abs(tw["estimate"]) < 0.8 * abs(truth)
-    assert not (tw["conf_low"] <= truth <= tw["conf_high"])
+    assert (not tw["conf_low"] <= truth <= tw["conf_high"]) is TWFE_MISSES_TRUTH[outcome]
+    if outcome == "criminal_cases":
+        assert tw["conf_low"] == pytest.approx(-0.08746, abs=5e-6) and truth == pytest.approx(-0.08719, abs=5e-6)
     assert abs(cs["estimate"] - truth) < abs(tw["estimate"] - truth)
 
 
@@ -123,7 +131,8 @@ def test_cs_on_the_city_agrees_with_csdid(city):
     _, panel = city
     data, covs = covariate_columns(panel, list(DEFAULT_COVARIATES))
     data = data.assign(vid=data["village_code"].astype("int64"))
-    ours = att_gt(data, "income_per_capita", "vid", "year", "cohort", covariates=covs, control_group="notyet")
+    ours = att_gt(data, "income_per_capita", "vid", "year", "cohort", covariates=covs, control_group="notyet",
+                  small_sample="asymptotic")  # csdid's (R did's) convention: no G/(G-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = ATTgt(yname="income_per_capita", tname="year", idname="vid", gname="cohort", data=data,

@@ -19,6 +19,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.core.panel import covariate_columns
 from analysis.core.spec import DEFAULT_COVARIATES
@@ -69,13 +70,18 @@ def test_contrast_difference_and_joint_standard_error(panel, cadre):
     res = by_group(data, "criminal_cases", "village_code", "year", "cohort", by="split", covariates=covs,
                    cluster="township_code")
     psi = res.influence
-    se = _township_se(psi[:, 0] - psi[:, 1], res.unit_ids, panel)
+    # the study's small-sample convention (analysis.inference.small_sample): G/(G-1) and t(G-1)
+    G = panel["township_code"].nunique()
+    se = _township_se(psi[:, 0] - psi[:, 1], res.unit_ids, panel) * np.sqrt(G / (G - 1))
     assert r["std_error"] == pytest.approx(se, rel=1e-10)
-    lo, hi = r["difference"] - 1.959963985 * se, r["difference"] + 1.959963985 * se
+    crit = stats.t.ppf(0.975, G - 1)
+    lo, hi = r["difference"] - crit * se, r["difference"] + crit * se
     assert (r["conf_low"], r["conf_high"]) == pytest.approx((lo, hi), rel=1e-8)
     # with one restriction the Wald test of by_group is the squared z of the difference
     assert res.equality_test.statistic == pytest.approx((r["difference"] / se) ** 2, rel=1e-10)
-    assert r["p_value"] == pytest.approx(res.equality_test.p_value, rel=1e-8)
+    # the contrast's p-value is the t(G-1) one of its interval; the equality test's is chi-square(1)
+    assert r["p_value"] == pytest.approx(2 * stats.t.sf(abs(r["difference"] / se), G - 1), rel=1e-8)
+    assert res.equality_test.p_value == pytest.approx(stats.chi2.sf((r["difference"] / se) ** 2, 1), rel=1e-8)
     # the shared comparison villages matter: ignoring the covariance gives another SE
     naive = np.hypot(r["std_error_level"], r["std_error_others"])
     assert abs(naive - r["std_error"]) > 0.01 * r["std_error"]
@@ -136,7 +142,8 @@ def test_cohort_first_year_effects_are_the_att_gg_cells(panel, city):
     psi = np.asarray(att.influence)[:, idx]
     town = panel.groupby("village_code")["township_code"].first().reindex(att.unit_ids).to_numpy()
     sums = pd.DataFrame(psi).groupby(town).sum().to_numpy()
-    V = sums.T @ sums / psi.shape[0] ** 2
+    G = len(sums)
+    V = sums.T @ sums / psi.shape[0] ** 2 * G / (G - 1)  # the study's G/(G-1) (analysis.inference.small_sample)
     d = rows["estimate"].iloc[0] - rows["estimate"].iloc[1]
     assert e0.equality_test.statistic == pytest.approx(d**2 / (V[0, 0] + V[1, 1] - 2 * V[0, 1]),
                                                                   rel=1e-10)

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.core.panel import load_analysis_panel
 from analysis.core.spec import DEFAULT_COVARIATES
@@ -190,9 +191,14 @@ def test_honest_analysis(honest_new_members):
     t = es.tidy("event").set_index("term")
     assert t.loc["e=-1", "estimate"] == 0 and np.isnan(t.loc["e=-1", "std_error"])  # universal base period
     assert set(h.bounds["target"]) == {"e=0", "average"}
-    # the original interval of e=0 is the event study's own 95% interval
+    # the original interval of e=0 is the event study's estimate and standard error with HonestDiD's
+    # normal critical value (its robust intervals are normal-based too); the event study's own
+    # interval uses t(G-1) (analysis.inference.small_sample) and is wider
     lo, hi = h.original("e=0")
-    assert lo == pytest.approx(t.loc["e=0", "conf_low"]) and hi == pytest.approx(t.loc["e=0", "conf_high"])
+    z = stats.norm.ppf(0.975)
+    est, se = t.loc["e=0", "estimate"], t.loc["e=0", "std_error"]
+    assert lo == pytest.approx(est - z * se, rel=1e-10) and hi == pytest.approx(est + z * se, rel=1e-10)
+    assert t.loc["e=0", "conf_low"] < lo and hi < t.loc["e=0", "conf_high"]
     assert h.estimates["average"] == pytest.approx(t.loc["overall (mean of e>=0)", "estimate"])
     # smoothness grid in multiples of the mean pre-period SE
     pre_se = t.loc[[f"e={e}" for e in range(-6, -1)], "std_error"].mean()

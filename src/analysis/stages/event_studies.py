@@ -57,6 +57,7 @@ from scipy import stats
 from analysis.core.panel import covariate_columns, covariate_year_interactions
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.i18n import column_label, t
+from analysis.inference.small_sample import t_df
 from analysis.report.figures import themed
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
@@ -177,7 +178,8 @@ def bjs_pretrend_periods(panel: pd.DataFrame, most: int = BJS_PRETRENDS_MAX) -> 
 def _frame_rows(result: DiDResult, estimator: str, band: bool = False) -> pd.DataFrame:
     t = result.tidy("event")
     t = t[t["event_time"].notna()].copy()
-    z = stats.norm.ppf(1 - ALPHA / 2)
+    # pointwise intervals with the study's t(G-1) critical values (analysis.inference.small_sample)
+    z = stats.t.ppf(1 - ALPHA / 2, [t_df(int(g)) for g in t["n_clusters"]])
     out = pd.DataFrame({
         "outcome": result.outcome, "estimator": estimator, "term": t["term"].astype(str),
         "event_time": t["event_time"].astype("int64"), "estimate": t["estimate"], "std_error": t["std_error"],

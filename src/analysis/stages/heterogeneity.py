@@ -45,9 +45,10 @@ from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
 from analysis.i18n import column_label, lookup, t
+from analysis.inference.small_sample import intervals, t_df
 from analysis.report.figures import PALETTE, themed
 from analysis.report.results_json import clean, estimate_record
-from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
+from analysis.results import DiDResult, EqualityTest, make_tidy
 from analysis.stages.base import StageResult, Truth
 
 __all__ = [
@@ -252,7 +253,7 @@ def cohort_e0_effects(cohort_results: Mapping[str, DiDResult], alpha: float = 0.
         is_g = t["cohort"].notna().to_numpy()
         V = np.asarray(agg.vcov)[np.ix_(is_g, is_g)]
         rows = t.loc[is_g].copy()
-        lo, hi, p = normal_ci(rows["estimate"], rows["std_error"], alpha)
+        lo, hi, p = intervals(rows["estimate"], rows["std_error"], alpha, df=t_df(int(rows["n_clusters"].iloc[0])))
         rows["conf_low"], rows["conf_high"], rows["p_value"] = lo, hi, p
         rows["aggregation"] = "group_e0"
         rows["term"] = [f"g={int(g)}, e=0" for g in rows["cohort"]]
@@ -524,7 +525,7 @@ def contrast(
     est = t.loc[names, "estimate"].to_numpy(float)
     diff = float(a @ est)
     se = float(np.sqrt(a @ V @ a))
-    lo, hi, p = normal_ci(diff, se, alpha)
+    lo, hi, p = intervals(diff, se, alpha, df=t_df(int(t["n_clusters"].iloc[0])))
     v = panel.loc[treated, [UNIT, by]].drop_duplicates(UNIT)
     out = {"by": by, "level": level, "outcome": outcome,
            "estimate_level": est[0], "std_error_level": float(np.sqrt(V[0, 0])),

@@ -60,9 +60,10 @@ from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.i18n import column_label, lookup, t
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
+from analysis.inference.small_sample import intervals, t_df
 from analysis.report.figures import themed
 from analysis.report.results_json import clean, estimate_record
-from analysis.results import DiDResult, SpilloverDesign, normal_ci
+from analysis.results import DiDResult, SpilloverDesign
 from analysis.stages.base import StageResult, Truth
 
 __all__ = [
@@ -841,7 +842,7 @@ def wild_summary(panel: pd.DataFrame, outcome: str, cluster: str = "township", B
     dict or None
         ``estimate``, ``std_error`` (CRV1), ``p_value`` and ``conf_low``/``conf_high`` (wild
         bootstrap, test inversion), ``crv1_p_value`` and ``crv1_conf_low``/``crv1_conf_high``
-        (normal), ``B``, ``weights``, ``cluster``, ``n_clusters``, ``seed``.
+        (t(G-1), the study's convention), ``B``, ``weights``, ``cluster``, ``n_clusters``, ``seed``.
     """
     if B == 0:
         return None
@@ -849,7 +850,7 @@ def wild_summary(panel: pd.DataFrame, outcome: str, cluster: str = "township", B
 
     w = wild_cluster_bootstrap(panel, outcome, UNIT, TIME, COHORT, cluster=cluster_column(cluster),
                                weights=WILD_WEIGHTS, B=int(B), seed=seed)
-    lo, hi, p = normal_ci(w.estimate, w.std_error)
+    lo, hi, p = intervals(w.estimate, w.std_error, df=t_df(w.n_clusters))
     return {"estimate": w.estimate, "std_error": w.std_error, "p_value": w.p_value_zero, "conf_low": w.conf_low,
             "conf_high": w.conf_high, "crv1_p_value": float(p), "crv1_conf_low": float(lo),
             "crv1_conf_high": float(hi), "B": w.B, "weights": w.weights, "cluster": cluster,
