@@ -138,3 +138,4 @@ def test_after_ingesting_2025_a_run_without_flags_analyses_through_2025(store_20
     injected = executed["metadata"]["papermill"]["parameters"]
     assert (injected["first_year"], injected["last_year"]) == (2018, 2025)  # the notebook shows the resolved years
     assert "Traceback" not in r.stderr and "without encryption" not in r.stderr + r.stdout
+    assert "[IPKernelApp]" not in r.stderr + r.stdout  # what the kernel prints goes to the run's kernels.log

@@ -10,7 +10,8 @@ as ``study run``. The kernel is installed into the environment itself (like
 
 Papermill talks to the kernel over IPC sockets (:func:`kernel_manager_class`) rather than TCP
 on localhost: nothing listens on a port, and the kernel has no reason to warn that its
-traffic is unencrypted.
+traffic is unencrypted. What a kernel prints outside its notebook goes to a log file of the run,
+not to the terminal of ``study run``.
 """
 
 from __future__ import annotations
@@ -122,16 +123,37 @@ class IPCKernelManager(AsyncKernelManager):
         return "ipc"
 
 
-def kernel_manager_class() -> type[AsyncKernelManager]:
-    """Return the kernel manager papermill should use: IPC sockets where the system has them.
+def kernel_manager_class(log: str | os.PathLike | None = None) -> type[AsyncKernelManager]:
+    """Return the kernel manager papermill should use: IPC sockets, the kernel's own output to a log.
+
+    Parameters
+    ----------
+    log : path-like, optional
+        File that receives what kernels print outside their notebooks (library messages such
+        as "KeyboardInterrupt caught in kernel" when the kernel is stopped); appended to. By
+        default the kernels print to the caller's terminal.
 
     Returns
     -------
     type
-        :class:`IPCKernelManager`, or plain :class:`jupyter_client.AsyncKernelManager` on
-        Windows, which has no IPC sockets.
+        A subclass of :class:`IPCKernelManager` (of plain :class:`jupyter_client.AsyncKernelManager`
+        on Windows, which has no IPC sockets).
     """
-    return AsyncKernelManager if os.name == "nt" else IPCKernelManager
+    base = AsyncKernelManager if os.name == "nt" else IPCKernelManager
+    if log is None:
+        return base
+    path = Path(log)
+
+    class LoggingKernelManager(base):
+        """Starts kernels whose standard output and error go to the log file."""
+
+        async def start_kernel(self, **kw: object) -> None:
+            with open(path, "ab") as out:  # the kernel process keeps its own copy of the descriptor
+                kw.setdefault("stdout", out)
+                kw.setdefault("stderr", out)
+                await super().start_kernel(**kw)
+
+    return LoggingKernelManager
 
 
 def main() -> int:

@@ -487,12 +487,13 @@ def run_study(
                 str(run_dir / "notebooks" / nb.name),
                 parameters=params[nb.stem],
                 kernel_name=KERNEL_NAME,
-                kernel_manager_class=kernel_manager_class(),
+                kernel_manager_class=kernel_manager_class(run_dir / "kernels.log"),
                 progress_bar=False,
                 cwd=str(paths.ROOT),
             )
         except PapermillExecutionError as exc:
             progress.end(f"failed after {time.perf_counter() - t_nb:.1f} s")
+            _drop_if_empty(run_dir / "kernels.log")
             executed.pop(nb.stem, None)
             ran_params.pop(nb.stem, None)
             merge_sections(run_dir)
@@ -511,6 +512,7 @@ def run_study(
         _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
                             time.perf_counter() - t0)
     merge_sections(run_dir)
+    _drop_if_empty(run_dir / "kernels.log")
     state = _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
                                 time.perf_counter() - t0)
     if only is None:
@@ -521,6 +523,11 @@ def run_study(
         progress.say(f"{state.describe()} {outputs / 'latest'} was not moved: it moves only when one `study run` "
                      "runs every notebook.")
     return run_dir
+
+
+def _drop_if_empty(path: Path) -> None:
+    if path.is_file() and path.stat().st_size == 0:
+        path.unlink()
 
 
 def _check_reuse(run_dir: Path, only: str | None, force: bool, params: dict[str, dict[str, Any]],
