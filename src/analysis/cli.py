@@ -261,8 +261,9 @@ def _cmd_brief(args: argparse.Namespace) -> int:
         written = write_brief(run, lang=args.lang, compare_to=earlier)
     except (FileNotFoundError, ValueError, RunError) as exc:
         raise UserError(str(exc)) from exc
-    for path in written.values():
-        print(f"written {path}")
+    folders = {p.parent for p in written.values()}
+    where = f" in {folders.pop()}" if len(folders) == 1 else ""
+    print(f"brief written{where}: {', '.join(p.name if where else str(p) for p in written.values())}")
     return 0
 
 

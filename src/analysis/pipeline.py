@@ -193,6 +193,9 @@ class RunState:
         created the folder prepared them (empty for a folder written before they were recorded).
     store_state : dict
         The store the run read: its last ingest and row counts.
+    recorded : bool
+        Whether the folder has a ``MANIFEST`` (a folder without one, e.g. a ``results.json``
+        written by hand, is no run of the pipeline: nothing is known of its completeness).
     """
 
     run_dir: Path
@@ -200,6 +203,7 @@ class RunState:
     missing: tuple[str, ...]
     run_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     store_state: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = True
 
     @property
     def complete(self) -> bool:
@@ -274,7 +278,8 @@ def run_state(run_dir: Path, nb_dir: Path | None = None) -> RunState:
         recorded = {stem: {} for stem in manifest.get("parameters", {})}
     done = tuple(stem for stem in study if stem in recorded and (run_dir / "notebooks" / f"{stem}.ipynb").is_file())
     missing = tuple(stem for stem in study if stem not in done)
-    return RunState(run_dir, done, missing, manifest.get("run_parameters", {}), manifest.get("store_state", {}))
+    return RunState(run_dir, done, missing, manifest.get("run_parameters", {}), manifest.get("store_state", {}),
+                    recorded=bool(manifest))
 
 
 def store_state(store: Path) -> dict[str, Any]:
@@ -600,7 +605,8 @@ def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
     Raises
     ------
     RunError
-        If a run is partial (the message names the notebooks it lacks and how to complete it).
+        If a run is partial by its ``MANIFEST`` (the message names the notebooks it lacks and
+        how to complete it).
     FileNotFoundError, ValueError
         As :func:`analysis.report.brief.build_brief`; no empty ``brief/`` folder is left behind.
     """
@@ -610,7 +616,7 @@ def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
         if run is None:
             continue
         state = run_state(run, nb_dir)
-        if not state.complete:
+        if state.recorded and not state.complete:
             first = state.missing[0] if state.missing else "NAME"
             raise RunError(
                 f"{state.describe()} A brief is written only from a complete run, so nothing was written. "
