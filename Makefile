@@ -47,7 +47,8 @@ study: data $(KERNEL) ## run the whole study on the default data: notebooks, tab
 	@$(BIN)/study brief --run latest
 
 lab: $(STAMP) $(KERNEL) ## open JupyterLab on notebooks/ with the project's kernel ("Python (study)")
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		--MappingKernelManager.default_kernel_name=study $(LAB_ARGS)
 
 test: $(STAMP) $(KERNEL) ## run the test suite (default tier, notebooks included)
 	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests

@@ -72,10 +72,16 @@ def test_a_notebook_runs_under_nbconvert_wherever_it_is_started(project, tmp_pat
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_lab_serves_the_notebooks_with_the_project_kernel():
     import signal
+    import socket
     import time
+    import urllib.error
     import urllib.request
 
-    proc = subprocess.Popen(["make", "--no-print-directory", "lab", "LAB_ARGS=--no-browser --port=0 --allow-root"],
+    with socket.socket() as sock:  # a free port on the loopback address
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = f"LAB_ARGS=--no-browser --ip=127.0.0.1 --port={port} --port-retries=0 --allow-root"
+    proc = subprocess.Popen(["make", "--no-print-directory", "lab", args],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -89,13 +95,33 @@ def test_make_lab_serves_the_notebooks_with_the_project_kernel():
                 url = found.groups()
         assert url is not None, "JupyterLab did not start on notebooks/"
         base, token = url
-        with urllib.request.urlopen(f"{base}/api/kernelspecs?token={token}", timeout=30) as response:
-            specs = json.loads(response.read())
-        assert KERNEL_NAME in specs["kernelspecs"]
+
+        def get(path):
+            for _ in range(60):  # the address is printed a moment before the server accepts connections
+                try:
+                    with urllib.request.urlopen(f"{base}{path}?token={token}", timeout=30) as response:
+                        return json.loads(response.read())
+                except urllib.error.URLError:
+                    time.sleep(0.5)
+            raise AssertionError(f"JupyterLab did not answer at {base}")
+
+        specs = get("/api/kernelspecs")
+        assert specs["default"] == KERNEL_NAME and KERNEL_NAME in specs["kernelspecs"]
         assert specs["kernelspecs"][KERNEL_NAME]["spec"]["env"]["PYTHONHASHSEED"] == "0"
-        with urllib.request.urlopen(f"{base}/api/contents/notebooks?token={token}", timeout=30) as response:
-            names = {item["name"] for item in json.loads(response.read())["content"]}
+        names = {item["name"] for item in get("/api/contents/notebooks")["content"]}
         assert "00_data_audit.ipynb" in names
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        # Stop JupyterLab (make's child, in the group this test started), then let make reap it and exit.
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid, _, rest = stat.read_text().partition(" (")
+                pgid = int(rest.rsplit(") ", 1)[1].split()[2])
+            except (OSError, IndexError, ValueError):
+                continue
+            if pgid == proc.pid and int(pid) != proc.pid:
+                os.kill(int(pid), signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
