@@ -200,3 +200,10 @@ def test_history_is_a_table_whose_row_numbers_study_restore_accepts(store_2025, 
     assert r.returncode == 2
     assert "'7' is neither a row number of `study history` (rows 1-2) nor one ingest id" in r.stderr
     assert "history()" not in r.stderr
+
+
+def test_run_names_that_are_not_plain_folder_names_are_refused(city_store, tmp_path, capsys):
+    for name in ("latest", "../elsewhere", ".hidden"):
+        assert main(["run", "--run-id", name, "--store", str(city_store), "--outputs", str(tmp_path / "o")]) == 2
+        assert "is not a run name" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

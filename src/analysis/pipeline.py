@@ -452,6 +452,9 @@ def run_study(
     store = Path(store or paths.DEFAULT_STORE).resolve()
     outputs = Path(outputs or paths.OUTPUTS_DIR).resolve()
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    if run_id == "latest" or run_id.startswith(".") or Path(run_id).name != run_id:
+        raise ParameterError(f"--run-id {run_id!r} is not a run name: use a plain folder name (not 'latest', no "
+                             "path separator, not starting with a dot)")
     run_dir = outputs / run_id
     params = prepare_parameters(study, overrides or {}, {"store": str(store), "output_dir": str(run_dir)})
     windows = {}
