@@ -77,7 +77,7 @@ def run_notebook(stage: ModuleType, namespace: Mapping[str, Any]) -> StageResult
     setup_fonts()
     pd.set_option("display.width", 200)
     store = paths.resolve(params["store"])
-    window = resolve_window(store, params["first_year"], params["last_year"])
+    window = resolve_window(store, params.get("first_year"), params.get("last_year"))
     print(window.describe(), f"Store: {store}.")
     params = {**params, "first_year": window.first_year, "last_year": window.last_year, "window": window}
     panel = load_analysis_panel(store, window.first_year, window.last_year, params["min_months"])
