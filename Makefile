@@ -35,7 +35,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 $(KERNEL): $(STAMP) src/analysis/kernel.py
-	@$(BIN)/python -m analysis.kernel
+	@$(BIN)/python -m analysis.kernel && touch $@
 
 venv: $(STAMP) $(KERNEL) ## create .venv from the lock and register its Jupyter kernel (done by the other targets)
 
