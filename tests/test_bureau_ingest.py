@@ -787,3 +787,26 @@ def test_attributes_absent_from_the_file_and_the_store(tmp_path):
     ], crosswalk=write_csv(tmp_path / "cw.csv", [["原代码", "新代码", "生效年份", "类型"],
                                                  *[["", c, "2025", "新设"] for c in CODES[2:]]]))
     assert len(err.problems) == 2
+
+
+def test_more_than_a_thousand_problems_are_all_in_the_error_report(db, tmp_path, capsys):
+    """Issue 9: every problem is in <file>.errors.csv / .xlsx, and the message says where."""
+    from analysis import cli
+
+    df = pd.concat([canon(2025)] * 200, ignore_index=True)  # 1,200 villages: six of the store, 1,194 new
+    df["village_code"] = [*CODES, *(f"9901030{v:05d}" for v in range(1, 1195))]
+    rows = bureau_rows(df)
+    for r in rows:
+        r[col("矛盾纠纷数（起）")] = "约3"
+    path = write_csv(tmp_path / "2025年村级统计.csv", [HEAD, *rows])
+    before, h0 = sha(db), store.content_hash(db)
+    rc = cli.main(["ingest", str(path), "--store", str(db), "--mapping-dir", str(MAP)])
+    err = capsys.readouterr().err
+    assert rc == 2 and sha(db) == before and store.content_hash(db) == h0
+    xlsx, csv_path = report_paths(path)
+    assert f"the full list of every problem is in {csv_path}" in err
+    rows_out = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    n = int(err.splitlines()[0].split(": ")[1].split(" problems")[0])
+    assert n > 1000 and len(rows_out) == 1 + n
+    assert sum(r[5] == "disputes" for r in rows_out) == 1200
+    assert openpyxl.load_workbook(xlsx, read_only=True).active.max_row == 1 + n

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import re
 import signal
@@ -11,13 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 
 from analysis import cli
 from analysis.data import schema, store
 from analysis.data.ingest import IngestReport, ingest_files
-from analysis.data.problems import IngestError, Problem
+from analysis.data.problems import IngestError, Problem, report_paths
 
 REPO = Path(__file__).resolve().parents[1]
 CODES = ["990101001001", "990101001002", "990101002001"]
@@ -525,11 +528,14 @@ def test_unreadable_file_is_reported_and_nothing_written(
     before = sha(db)
     rc, _out, err = run_cli(capsys, str(path), "--store", str(db))
     assert rc == 2
-    lines = [ln for ln in err.splitlines() if name in ln]
+    lines = [ln for ln in err.splitlines() if name in ln and not ln.startswith("Every problem is listed in")]
     assert lines, err
     assert fragment in err
     assert all("What to do:" in ln for ln in lines)
     assert sha(db) == before
+    if path.is_file():  # the full list is written beside the input, and the message says where
+        assert all(r.is_file() for r in report_paths(path))
+        assert f"Every problem is listed in / 全部问题见: {report_paths(path)[1]}" in err
 
 
 def test_all_problems_of_all_files_at_once(db, tmp_path):
@@ -556,7 +562,9 @@ def test_all_problems_of_all_files_at_once(db, tmp_path):
     ]
     msg = str(info.value)
     assert msg.splitlines()[0] == "Nothing was written to the store: 5 problems in 3 files."
-    assert len(msg.splitlines()) == 6
+    # Since issue 9 canonical files get error reports too: one more line says where they are.
+    assert len(msg.splitlines()) == 7
+    assert msg.splitlines()[-1].startswith("Every problem is listed in / 全部问题见: ")
     assert (
         "three.csv, row 2, column income_per_capita: value '-5' is below the minimum 0 (yuan per "
         "person per year). What to do: correct the value in the file and ingest it again."
@@ -572,8 +580,13 @@ def test_long_problem_lists_are_capped(tmp_path):
         ingest_files([write(df, tmp_path / "big.csv")], store=tmp_path / "s.duckdb")
     assert len(info.value.problems) == 2 * len(df.index)
     lines = str(info.value).splitlines()
-    assert len(lines) == 1 + 2 * 5 + 1
-    assert re.fullmatch(r"\.\.\. and 230 more problems not listed.*", lines[-1])
+    # Since issue 9 the line of the hidden problems says where the full list is, and one line more names
+    # the reports.
+    assert len(lines) == 1 + 2 * 5 + 2
+    full = tmp_path / "big.csv.errors.csv"
+    assert re.fullmatch(r"\.\.\. and 230 more problems not listed.*", lines[-2])
+    assert f"the full list of every problem is in {full}" in lines[-2]
+    assert lines[-1].startswith("Every problem is listed in / 全部问题见: ")
 
 
 def test_store_that_is_not_a_database(tmp_path, capsys):
@@ -683,3 +696,23 @@ def test_readme_embeds_the_data_dictionary():
         "data/README.md is out of date: paste the output of "
         "analysis.data.schema.data_dictionary_markdown() between the markers"
     )
+
+
+def test_more_than_a_thousand_problems_are_all_in_the_error_report(db, tmp_path, capsys):
+    """Issue 9: the canonical path writes the full list too, and the message says where it is."""
+    df = make_panel(years=tuple(range(1990, 2100))).astype(object)  # 330 rows
+    for c in ("income_per_capita", "projects", "disputes", "roads_km"):
+        df[c] = "n/a"
+    path = write(df, tmp_path / "many.csv")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2 and sha(db) == before
+    xlsx, csv_path = report_paths(path)
+    assert err.splitlines()[0] == "Nothing was written to the store: 1320 problems in 1 file."
+    assert f"the full list of every problem is in {csv_path}" in err
+    rows = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 1 + 1320
+    assert {r[5] for r in rows[1:]} == {"income_per_capita", "projects", "disputes", "roads_km"}
+    assert openpyxl.load_workbook(xlsx, read_only=True).active.max_row == 1 + 1320
+    ingest_files([write(make_panel(years=(2024,)), path)], store=db)  # once it ingests, the reports go
+    assert not any(p.exists() for p in report_paths(path))

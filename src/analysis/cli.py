@@ -115,6 +115,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
+    from analysis.core.csvsafe import write_csv
     from analysis.core.panel import load_analysis_panel
     from analysis.estimate import estimate
 
@@ -130,7 +131,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     tidy = result.tidy()
     if args.format == "csv":
-        text = tidy.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        text = write_csv(tidy, index=False, float_format="%.6g", lineterminator="\n")
     elif args.format == "json":
         text = tidy.to_json(orient="records", indent=2, double_precision=10) + "\n"
     else:
@@ -154,6 +155,7 @@ def _resolve_run(name: str, outputs: Path) -> Path:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from analysis.core.csvsafe import write_csv
     from analysis.report.diff import diff_runs, format_diff
 
     outputs = Path(args.outputs)
@@ -163,7 +165,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from exc
     if args.format == "csv":
-        sys.stdout.write(df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        sys.stdout.write(write_csv(df, index=False, float_format="%.6g", lineterminator="\n"))
     else:
         sys.stdout.write(format_diff(df, why, limit=args.limit))
     return 0

@@ -332,8 +332,8 @@ def ingest_files(
         :data:`analysis.data.bureau.DEFAULT_MAPPING_DIR`). Giving it reads the files in
         bureau mode; None (default) reads canonical files only.
     error_reports : bool, optional
-        Write ``<input>.errors.xlsx`` / ``.csv`` beside inputs with problems (default:
-        in bureau mode).
+        Write ``<input>.errors.xlsx`` / ``.csv`` with every problem beside inputs with
+        problems (default: yes, in both modes; :func:`~analysis.data.problems.write_error_report`).
 
     Returns
     -------
@@ -356,7 +356,7 @@ def ingest_files(
     paths = [Path(p) for p in paths]
     bureau = mapping_dir is not None
     bilingual = bureau
-    reports_on = bureau if error_reports is None else bool(error_reports)
+    reports_on = True if error_reports is None else bool(error_reports)
     if not paths:
         raise IngestError(
             [file_problem("(no file)", "no file was given", "name at least one file", "没有指定文件",

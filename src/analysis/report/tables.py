@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.core.csvsafe import write_csv
+
 FLOAT_FORMAT = "%.6g"
 
 
@@ -88,7 +90,7 @@ def save_table(df: pd.DataFrame, name: str, out_dir: Path) -> dict[str, Path]:
     folder = Path(out_dir) / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"csv": folder / f"{name}.csv", "md": folder / f"{name}.md", "tex": folder / f"{name}.tex"}
-    paths["csv"].write_text(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"), encoding="utf-8")
+    write_csv(df, paths["csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n", encoding="utf-8")
     paths["md"].write_text(to_markdown(df), encoding="utf-8")
     paths["tex"].write_text(to_latex(df), encoding="utf-8")
     return paths
