@@ -82,6 +82,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             year=args.year,
             crosswalk=Path(args.crosswalk) if args.crosswalk else None,
             mapping_dir=Path(args.mapping_dir) if args.mapping_dir else None,
+            replace=args.replace,
         )
     except IngestError as exc:
         print(str(exc), file=sys.stderr)
@@ -251,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest",
         help="validate canonical files and write them into the store",
         description="Read canonical panel or postings files (CSV, Parquet or XLSX), validate them, and "
-        "write each year in one transaction (replace-the-year). On any problem nothing is written "
-        "and every problem is listed with file, row, column and what to do.",
+        "write each year in one transaction (replace-the-year). On any problem nothing is written, "
+        "every problem is listed with file, row, column and what to do, and the full list is written "
+        "beside each file as FILE.errors.csv and FILE.errors.xlsx. A panel year the store already holds "
+        "is only changed with --replace.",
     )
     p.add_argument("files", nargs="+", help="panel and/or postings files")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
@@ -266,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="village code changes (merged/split villages), see analysis.data.bureau.crosswalk")
     p.add_argument("--accept-warnings", action="store_true",
                    help="let suspicious but possible values through (they are recorded in the history)")
+    p.add_argument("--replace", action="store_true",
+                   help="let panel files change years the store already holds (without it the ingest refuses and "
+                   "says how many rows and values would change, and by how much; the old rows stay in the history)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser(

@@ -362,9 +362,10 @@ class IngestError(Exception):
         elif r and not e:
             warn = " and, once the warnings are checked, --accept-warnings" if w else ""
             warn_zh = "（核对警告后再加 --accept-warnings）" if w else ""
+            api = "replace=True, accept_warnings=True" if w else "replace=True"
             lines.append(
                 "The files would change data the store already holds (above: rows and values, and by how much). "
-                f"If they are corrections of those years, ingest again with --replace{warn} (replace=True); the "
+                f"If they are corrections of those years, ingest again with --replace{warn} ({api}); the "
                 "replaced rows stay in the history (study history, study restore). If not, check the year (file "
                 "name, year column or --year). / 这些文件会改动数据库中已有年份的数据（见上）。如确认是对这些年份"
                 f"的更正，加 --replace{warn_zh}重新导入（被替换的数据保留在历史记录中，可用 study restore 恢复）；"

@@ -15,7 +15,10 @@ Two dialects
       longer than the header. Every cell is read as text (codes keep their leading zeros)
       and stripped of surrounding spaces.
     * XLSX: the first sheet only, header in row 1; cached values of formulas; trailing
-      empty rows and columns are not part of the table.
+      empty rows and columns are not part of the table. A formula cell with no saved
+      value (a workbook written by a program and never opened in a spreadsheet) is read
+      as empty, and its formula is kept in :attr:`Sheet.formulas` so that the problem can
+      say so (it is not a missing value).
     * Parquet: typed columns are accepted and turned into text cells (:func:`cell_text`);
       the rows are "records" 1, 2, ...
 ``BUREAU``
@@ -27,7 +30,7 @@ Two dialects
       separated, or tab-separated if the first line has tabs and no commas; lines may
       have different lengths. Cells are kept as written (the bureau reader normalises
       them).
-    * XLSX: every worksheet.
+    * XLSX: every worksheet; formula cells as in the canonical dialect.
     * Parquet is read as in the canonical dialect.
 
 The two dialects tell the user different things to do when a file cannot be read: a
@@ -80,6 +83,9 @@ class Sheet:
         header is a row of ``cells``.
     row_label : str
         ``"row"``, or ``"record"`` for Parquet.
+    formulas : dict of (int, int) to str
+        Cells (position in ``cells``: line, column) that hold a formula with no saved
+        value, and the formula (XLSX); their text in ``cells`` is ``""``.
     """
 
     name: str | None
@@ -87,6 +93,28 @@ class Sheet:
     rows: np.ndarray
     columns: list[str] | None = None
     row_label: str = "row"
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def formula_column(self, j: int, lines: np.ndarray) -> np.ndarray:
+        """Return the formulas without a saved value of column ``j`` for some lines of ``cells``.
+
+        Parameters
+        ----------
+        j : int
+            Column position in ``cells``.
+        lines : numpy.ndarray
+            Positions of lines of ``cells``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The formula of each of those cells (object array), ``""`` where there is none.
+        """
+        out = np.full(len(lines), "", dtype=object)
+        if self.formulas:
+            for k, i in enumerate(lines):
+                out[k] = self.formulas.get((int(i), j), "")
+        return out
 
 
 @dataclass
@@ -418,10 +446,15 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
             return [], [file_problem(name, "the workbook has no sheet", "put the table in the first sheet",
                                      "工作簿中没有工作表", "把表格放在第一个工作表中")], []
         sheets = []
+        unsaved = _unsaved_formulas(data) if _has_formulas(data) else {}
         for ws in wb.worksheets[:1] if strict else wb.worksheets:
             values = [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
+            formulas = {
+                (i, j): f for (title, i, j), f in unsaved.items() if title == ws.title and values[i][j] == ""
+            }
             if strict:
-                while values and all(v == "" for v in values[-1]):
+                formula_lines = {i for i, _ in formulas}
+                while values and all(v == "" for v in values[-1]) and len(values) - 1 not in formula_lines:
                     values.pop()
                 if not values:
                     return [], [
@@ -433,16 +466,59 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
                             "把表格（表头在第1行）放在第一个工作表中",
                         )
                     ], []
-                # The table ends at the last column with a value in any row.
+                # The table ends at the last column with a value (or a formula) in any row.
                 width = max((max((j + 1 for j, v in enumerate(r) if v != ""), default=0) for r in values), default=0)
+                width = max([width, *(j + 1 for _, j in formulas)])
             else:
                 width = max((len(r) for r in values), default=0)
             values = [(r + [""] * width)[:width] for r in values]
             cells = pd.DataFrame(values, columns=range(width), dtype=object)
-            sheets.append(Sheet(ws.title, cells, np.arange(1, len(values) + 1)))
+            formulas = {(i, j): f for (i, j), f in formulas.items() if i < len(values) and j < width}
+            sheets.append(Sheet(ws.title, cells, np.arange(1, len(values) + 1), formulas=formulas))
     finally:
         wb.close()
     return sheets, [], []
+
+
+def _has_formulas(data: bytes) -> bool:
+    """Say whether any worksheet of an XLSX file holds a formula (a quick look at its XML)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    xml = z.read(name)
+                    if b"<f>" in xml or b"<f " in xml or b"<x:f" in xml:
+                        return True
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+    return False
+
+
+def _unsaved_formulas(data: bytes) -> dict[tuple[str, int, int], str]:
+    """Return every formula cell of an XLSX file as (sheet, line, column) -> formula.
+
+    Only the cells that read as empty with their saved values are formulas with no saved
+    value; the caller keeps those.
+    """
+    import openpyxl
+
+    out: dict[tuple[str, int, int], str] = {}
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception:  # the values were read already; the formulas only refine the messages
+        return out
+    try:
+        for ws in wb.worksheets:
+            for i, row in enumerate(ws.iter_rows(values_only=True)):
+                for j, v in enumerate(row):
+                    text = v if isinstance(v, str) else getattr(v, "text", None)  # ArrayFormula keeps .text
+                    if isinstance(text, str) and text.startswith("="):
+                        out[(ws.title, i, j)] = text
+    finally:
+        wb.close()
+    return out
 
 
 # ----------------------------------------------------------------------------- Parquet
