@@ -450,7 +450,8 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
         for ws in wb.worksheets[:1] if strict else wb.worksheets:
             values = [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
             formulas = {
-                (i, j): f for (title, i, j), f in unsaved.items() if title == ws.title and values[i][j] == ""
+                (i, j): f for (title, i, j), f in unsaved.items()
+                if title == ws.title and i < len(values) and j < len(values[i]) and values[i][j] == ""
             }
             if strict:
                 formula_lines = {i for i, _ in formulas}
@@ -487,37 +488,83 @@ def _has_formulas(data: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             for name in z.namelist():
-                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
-                    xml = z.read(name)
-                    if b"<f>" in xml or b"<f " in xml or b"<x:f" in xml:
-                        return True
+                if name.startswith("xl/worksheets/") and name.endswith(".xml") and _FORMULA.search(z.read(name)):
+                    return True
     except (zipfile.BadZipFile, OSError, KeyError):
         return False
     return False
 
 
-def _unsaved_formulas(data: bytes) -> dict[tuple[str, int, int], str]:
-    """Return every formula cell of an XLSX file as (sheet, line, column) -> formula.
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_ATTR = re.compile(rb'\b(r|t)="([^"]*)"')
+_FORMULA_TEXT = re.compile(rb"<(?:\w+:)?f\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?f>)", re.S)
+_VALUE = re.compile(rb"<(?:\w+:)?v\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?v>)", re.S)
+_REF = re.compile(r"([A-Z]+)(\d+)")
 
-    Only the cells that read as empty with their saved values are formulas with no saved
-    value; the caller keeps those.
+
+def _sheet_parts(z) -> dict[str, str]:
+    """Worksheet title -> its XML part in an XLSX archive (workbook.xml and its relationships)."""
+    import posixpath
+    import xml.etree.ElementTree as ET
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel_ns = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    rels = {
+        r.get("Id"): r.get("Target", "")
+        for r in ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    }
+    out = {}
+    for sheet in ET.fromstring(z.read("xl/workbook.xml")).iter(f"{main}sheet"):
+        target = rels.get(sheet.get(f"{rel_ns}id"), "")
+        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        out[sheet.get("name", "")] = part
+    return out
+
+
+def _unsaved_formulas(data: bytes) -> dict[tuple[str, int, int], str]:
+    """Return the formula cells of an XLSX file that have no saved value: (sheet, line, column) -> formula.
+
+    A formula cell has a saved value when the file says so: a ``<v>`` with a value, or a
+    text result (``t="str"``, possibly the empty text ``""`` that ``=IF(...,"",...)`` gives).
+    A program that writes a formula without computing it (openpyxl, for one) leaves ``<v>``
+    empty or out. Lines and columns count from 0, as the reader's cells do.
     """
-    import openpyxl
+    import html
+    import zipfile
 
     out: dict[tuple[str, int, int], str] = {}
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except Exception:  # the values were read already; the formulas only refine the messages
-        return out
-    try:
-        for ws in wb.worksheets:
-            for i, row in enumerate(ws.iter_rows(values_only=True)):
-                for j, v in enumerate(row):
-                    text = v if isinstance(v, str) else getattr(v, "text", None)  # ArrayFormula keeps .text
-                    if isinstance(text, str) and text.startswith("="):
-                        out[(ws.title, i, j)] = text
-    finally:
-        wb.close()
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            parts = _sheet_parts(z)
+            for title, part in parts.items():
+                try:
+                    xml = z.read(part)
+                except KeyError:
+                    continue
+                if not _FORMULA.search(xml):
+                    continue
+                for m in _CELL.finditer(xml):
+                    inner = m.group(2) or b""
+                    f = _FORMULA_TEXT.search(inner)
+                    if f is None:
+                        continue
+                    attrs = dict(_ATTR.findall(m.group(1)))
+                    if attrs.get(b"t", b"n") in (b"str", b"inlineStr", b"s"):
+                        continue  # a text result, empty text included
+                    v = _VALUE.search(inner)
+                    if v is not None and (v.group(1) or b"").strip():
+                        continue  # a saved value
+                    ref = _REF.fullmatch(attrs.get(b"r", b"").decode("ascii", "replace"))
+                    if ref is None:
+                        continue
+                    col = 0
+                    for ch in ref.group(1):
+                        col = col * 26 + ord(ch) - 64
+                    text = html.unescape((f.group(2) or b"").decode("utf-8", "replace")).strip()
+                    out[(title, int(ref.group(2)) - 1, col - 1)] = "=" + text if text else "=(formula)"
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, SyntaxError):
+        return {}
     return out
 
 
