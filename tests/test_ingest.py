@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -786,3 +787,27 @@ def test_a_year_with_the_values_of_another_is_a_warning(city_store, tmp_path, ca
     assert rc == 0 and "1 warnings accepted" in out
     # Two real years of the city never look alike: the whole city (seven years) goes in without a warning.
     assert store.summary(city_store)["panel_years"] == list(range(2018, 2025))
+
+
+def test_error_reports_go_to_a_temporary_folder_when_the_input_folder_is_read_only(tmp_path, monkeypatch):
+    from analysis.data import problems as problems_module
+
+    real = problems_module.write_atomic
+    src = tmp_path / "inputs"
+    src.mkdir()
+
+    def refuse_beside_input(path, data):
+        if Path(path).parent == src:
+            raise PermissionError(13, "read-only folder")
+        return real(path, data)
+
+    monkeypatch.setattr(problems_module, "write_atomic", refuse_beside_input)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the fallback folder stays in this test's folder
+    df = _set(_panel_obj(), 0, "roads_km", "abc")
+    with pytest.raises(IngestError) as info:
+        ingest_files([write(df, src / "p.csv")], store=tmp_path / "s.duckdb")
+    csv_report, xlsx_report = info.value.reports
+    assert csv_report.name == "p.csv.errors.csv" and csv_report.parent.name.startswith("study-ingest-errors-")
+    assert csv_report.parent.parent == tmp_path
+    assert csv_report.is_file() and xlsx_report.is_file() and not any(src.glob("*.errors.*"))
+    assert f"Every problem is listed in / 全部问题见: {csv_report}" in str(info.value)
