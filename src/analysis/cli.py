@@ -92,6 +92,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             year=args.year,
             crosswalk=Path(args.crosswalk) if args.crosswalk else None,
             mapping_dir=Path(args.mapping_dir) if args.mapping_dir else None,
+            replace=args.replace,
         )
     except IngestError as exc:
         print(str(exc), file=sys.stderr)
@@ -175,6 +176,7 @@ def _covariates(text: str) -> list[str]:
 def _cmd_estimate(args: argparse.Namespace) -> int:
     import json
 
+    from analysis.core.csvsafe import write_csv
     from analysis.core.panel import load_analysis_panel, resolve_window
     from analysis.core.spec import HEADLINE, Spec
     from analysis.estimate import estimate, output_rows
@@ -204,7 +206,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     ]
     rows = output_rows(result, window, args.min_months)
     if args.format == "csv":
-        text = rows.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        text = write_csv(rows, index=False, float_format="%.6g", lineterminator="\n")
     elif args.format == "json":
         text = json.dumps(json.loads(rows.to_json(orient="records", double_precision=10)), indent=2,
                           ensure_ascii=False) + "\n"
@@ -237,6 +239,7 @@ def _resolve_run(name: str, outputs: Path) -> Path:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from analysis.core.csvsafe import write_csv
     from analysis.report.diff import diff_runs, format_diff
 
     outputs = Path(args.outputs)
@@ -246,7 +249,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from exc
     if args.format == "csv":
-        sys.stdout.write(df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        sys.stdout.write(write_csv(df, index=False, float_format="%.6g", lineterminator="\n"))
     else:
         sys.stdout.write(format_diff(df, why, limit=args.limit))
     return 0
@@ -355,8 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest",
         help="validate canonical files and write them into the store",
         description="Read canonical panel or postings files (CSV, Parquet or XLSX), validate them, and "
-        "write each year in one transaction (replace-the-year). On any problem nothing is written "
-        "and every problem is listed with file, row, column and what to do.",
+        "write each year in one transaction (replace-the-year). On any problem nothing is written, "
+        "every problem is listed with file, row, column and what to do, and the full list is written "
+        "beside each file as FILE.errors.csv and FILE.errors.xlsx. A panel year the store already holds "
+        "is only changed with --replace.",
     )
     p.add_argument("files", nargs="+", help="panel and/or postings files")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
@@ -370,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="village code changes (merged/split villages), see analysis.data.bureau.crosswalk")
     p.add_argument("--accept-warnings", action="store_true",
                    help="let suspicious but possible values through (they are recorded in the history)")
+    p.add_argument("--replace", action="store_true",
+                   help="let panel files change years the store already holds (without it the ingest refuses and "
+                   "says how many rows and values would change, and by how much; the old rows stay in the history)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser(

@@ -170,12 +170,15 @@ def load_analysis_panel(
     -------
     pandas.DataFrame
         Panel with ``cohort``, ``cadre_type``, ``batch``, ``event_time`` and ``treated``.
+        Optional columns the store holds as missing are NaN (numbers, as ``float64``) or
+        missing text (:func:`analysis.data.schema.plain_dtypes`); complete integer columns
+        are ``int64``.
     """
     from analysis.data import store as db
 
     window = resolve_window(store, first_year, last_year)
     first_year, last_year = window.first_year, window.last_year
-    panel = db.read_panel(store, years=range(first_year, last_year + 1))
+    panel = schema.plain_dtypes(db.read_panel(store, years=range(first_year, last_year + 1)))
     if panel.empty:
         raise ValueError(f"the store {store} has no panel rows for {first_year}-{last_year}")
     postings = db.read_postings(store)
