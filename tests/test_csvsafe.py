@@ -92,12 +92,17 @@ def test_study_estimate_csv_neutralises(monkeypatch, tmp_path, capsys):
     import analysis.core.panel as panel_module
     import analysis.estimate as estimate_module
 
-    class Result:
-        def tidy(self) -> pd.DataFrame:
-            return pd.DataFrame({"term": [PAYLOAD], "estimate": [-1.25]})
+    class Window:
+        first_year, last_year = 2018, 2024
 
+        def describe(self) -> str:
+            return "Analysis window 2018-2024."
+
+    rows = pd.DataFrame({"term": [PAYLOAD], "estimate": [-1.25]})
+    monkeypatch.setattr(panel_module, "resolve_window", lambda *a, **k: Window())
     monkeypatch.setattr(panel_module, "load_analysis_panel", lambda *a, **k: pd.DataFrame())
-    monkeypatch.setattr(estimate_module, "estimate", lambda *a, **k: Result())
+    monkeypatch.setattr(estimate_module, "estimate", lambda *a, **k: object())
+    monkeypatch.setattr(estimate_module, "output_rows", lambda *a, **k: rows)
     store = tmp_path / "s.duckdb"
     store.write_bytes(b"")
     assert cli.main(["estimate", "--outcome", "income_per_capita", "--store", str(store), "--format", "csv"]) == 0
