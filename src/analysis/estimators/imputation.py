@@ -416,7 +416,8 @@ def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any], smal
                      "conf_high": float(hi), "p_value": float(p), "n_obs": fit.n_obs,
                      "n_clusters": fit.ssc.G})
     rows.sort(key=lambda r: r["event_time"])
-    jt = joint_test(b, V_fit, fit.cluster_scores[:, idx], test=test_name)
+    scores = None if fit.cluster_scores is None else fit.cluster_scores[:, idx]
+    jt = joint_test(b, V_fit, scores, test=test_name)
     test = PretrendTest(statistic=jt.statistic, df=len(kept), p_value=jt.p_value, terms=kept,
                         coefficients=dict(zip(kept, b.tolist(), strict=True)), test=jt.test,
                         df_denominator=jt.df_denominator, wald=jt.wald, n_clusters=jt.n_clusters,

@@ -179,7 +179,6 @@ def replication(
     data, covs = covariate_columns(attach_treatment(c.panel, c.treatment), list(DEFAULT_COVARIATES))
     reg, trend = covariate_year_interactions(data, covs) if bjs_leads else (None, None)
     ta = c.truth_aggregates
-    spec = dict(unit=UNIT, time=TIME, cohort=COHORT, covariates=covs, control_group="notyet", method="dr")
     records: list[dict[str, Any]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -187,7 +186,8 @@ def replication(
             if oc not in data.columns:
                 raise ValueError(f"outcome {oc!r} is not in the simulated panel")
             levels = dict.fromkeys([*(["township"] if oc in pretest_outcomes else []), *clusters])
-            fits = {level: att_gt(data, oc, cluster=CLUSTER_COLUMNS[level], **spec) for level in levels}
+            fits = {level: att_gt(data, oc, UNIT, TIME, COHORT, covariates=covs, control_group="notyet",
+                                  method="dr", cluster=CLUSTER_COLUMNS[level]) for level in levels}
             if oc in pretest_outcomes:
                 r = fits["township"]
                 for test in tests:
@@ -200,6 +200,8 @@ def replication(
                 if bjs_leads:
                     bt = imputation(reg, oc, UNIT, TIME, COHORT, cluster=CLUSTER_COLUMNS["township"],
                                     covariates=trend or None, pretrends=int(bjs_leads)).pretrend_test
+                    if bt is None:
+                        raise RuntimeError(f"the BJS pre-trend regression of {oc!r} returned no test")
                     for test in JOINT_TESTS:
                         stat, _, p = wald_p_value(bt.wald, bt.df, bt.n_clusters, bt.effective_clusters, test)
                         records.append({"seed": int(seed), "kind": "bjs_pretest", "outcome": oc, "test": test,
