@@ -13,7 +13,7 @@ import pytest
 from analysis.core.panel import load_analysis_panel
 from analysis.core.spec import DEFAULT_COVARIATES
 from analysis.core.treatment import attach_treatment, pilot_counties
-from analysis.data.synthetic import simulate_city
+from analysis.data.synthetic import Scenario, simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
 from analysis.stages import robustness
@@ -36,7 +36,7 @@ def alternatives(panel):
 
 @pytest.fixture(scope="module")
 def spill_city():
-    city = simulate_city(seed=SEED, spillover=0.5)
+    city = simulate_city(seed=SEED, scenario=Scenario(spillover=0.5))
     return city, attach_treatment(city.panel, city.treatment)
 
 

@@ -37,7 +37,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from analysis.data.synthetic import simulate_to_store
+    from analysis.data.synthetic import get_scenario, simulate_to_store
 
     later = []
     for spec in args.later_batch or []:
@@ -49,15 +49,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from analysis.data.problems import IngestError
 
     try:
+        scenario = get_scenario(args.scenario)
+        if args.spillover is not None:
+            scenario = scenario.replace(spillover=args.spillover)
         report = simulate_to_store(
             seed=args.seed,
             first_year=args.first_year,
             last_year=args.last_year,
             later_batches=tuple(later),
-            spillover=args.spillover,
             out_dir=Path(args.out),
             store=Path(args.store),
             ingest=not args.no_ingest,
+            scenario=scenario,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -214,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Difference-in-differences evaluation of the village first-secretary programme.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from analysis.data.synthetic.scenarios import SCENARIOS
     store_help = f"DuckDB store (default: {paths.DEFAULT_STORE})"
 
     p = sub.add_parser(
@@ -234,9 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--spillover",
         type=float,
-        default=0.0,
+        default=None,
         help="spillover on untreated villages in heavily treated townships, as a share of "
-        "the direct effect (default: %(default)s)",
+        "the direct effect (default: the scenario's, 0 for the calibrated city)",
+    )
+    p.add_argument(
+        "--scenario",
+        default="default",
+        choices=list(SCENARIOS),
+        help="stress scenario of the simulator (default: the calibrated city); see "
+        "analysis.data.synthetic.scenarios",
     )
     p.add_argument(
         "--out", default=str(paths.SYNTHETIC_DIR), help="folder for the canonical files (default: %(default)s)"
