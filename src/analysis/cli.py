@@ -128,7 +128,8 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     try:
         panel = load_analysis_panel(store, args.first_year, args.last_year, args.min_months)
         result = estimate(panel, args.outcome, args.estimator, control_group=args.control, covariates=covariates,
-                          cluster=args.cluster, by=args.by, bootstrap=args.bootstrap, seed=args.seed)
+                          cluster=args.cluster, by=args.by, bootstrap=args.bootstrap, seed=args.seed,
+                          anticipation=args.anticipation)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     tidy = result.tidy()
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Difference-in-differences evaluation of the village first-secretary programme.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from analysis.core.spec import HEADLINE
     from analysis.data.synthetic.scenarios import SCENARIOS
     store_help = f"DuckDB store (default: {paths.DEFAULT_STORE})"
 
@@ -318,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20230601, help="seed of the bootstrap (default: %(default)s)")
     p.add_argument("--first-year", type=int, default=2018, help="first year (default: %(default)s)")
     p.add_argument("--last-year", type=int, default=2024, help="last year (default: %(default)s)")
+    p.add_argument("--anticipation", type=int, default=HEADLINE.anticipation,
+                   help="years before the cohort year left out of the comparisons (cs; default: %(default)s, the "
+                   "arrival year of the mid-year batches; 0 = the six-month coding alone)")
     p.add_argument("--min-months", type=float, default=6.0,
                    help="months of exposure in a year that make a village treated (default: %(default)s)")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)

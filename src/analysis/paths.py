@@ -23,6 +23,10 @@ DEFAULT_STORE = Path(os.environ.get("STUDY_STORE", DATA_DIR / "study.duckdb"))
 NOTEBOOKS_DIR = Path(os.environ.get("STUDY_NOTEBOOKS_DIR", ROOT / "notebooks"))
 OUTPUTS_DIR = Path(os.environ.get("STUDY_OUTPUTS_DIR", ROOT / "outputs"))
 REFERENCE_DIR = ROOT / "tests" / "reference"
+MONTE_CARLO_DIR = ROOT / "data" / "montecarlo"
+"""Measured Monte Carlo records (committed; each file's README gives the command that regenerates it)."""
+STRESS_RECORDS = MONTE_CARLO_DIR / "stress_records.csv.gz"
+"""Records of the stress-test Monte Carlo (:mod:`analysis.grid.stress`), shown by notebook 06."""
 
 
 def ensure_dir(path: Path) -> Path:

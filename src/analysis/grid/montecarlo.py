@@ -27,9 +27,11 @@ ESTIMATOR_SPECS: dict[str, Spec] = {
     "sa": HEADLINE.replace(estimator="sa", control_group="never"),
     "bjs": HEADLINE.replace(estimator="bjs"),
     "twfe": HEADLINE.replace(estimator="twfe", covariates=()),
+    "ppml": HEADLINE.replace(estimator="ppml"),
 }
 """How each estimator is run for its overall effect: the headline's choices, except that Sun-Abraham
-compares with the never-treated villages and TWFE, the conventional benchmark, has no covariates."""
+compares with the never-treated villages and TWFE, the conventional benchmark, has no covariates
+(Poisson: its level effect, the ``simple`` row)."""
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:

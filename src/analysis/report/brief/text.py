@@ -603,7 +603,7 @@ ALTERNATIVES = {
     "headline": {"zh": "主设定", "en": "headline specification"},
     "control_never": {"zh": "仅以从未派驻的村为对照", "en": "never-treated villages as controls"},
     "control_notyet": {"zh": "以尚未派驻的村为对照", "en": "not-yet-treated villages as controls"},
-    "anticipation_1": {"zh": "允许提前一年的预期效应", "en": "one year of anticipation"},
+    "anticipation_0": {"zh": "到任当年作基期", "en": "the arrival year as base year"},
     "excluding_pilot": {"zh": "剔除试点区县", "en": "without the pilot district"},
     "unbalanced_5pct": {"zh": "随机删去部分村-年", "en": "some village-years dropped at random"},
     "cluster_county": {"zh": "按区县聚类", "en": "clustered by county"},
