@@ -5,6 +5,7 @@ Subcommands
 simulate  write the calibrated synthetic city as canonical files and ingest them
 ingest    validate canonical CSV/Parquet/XLSX files and write them into the store
 run       run the notebooks with papermill into ``outputs/<run-id>/``
+stress    stress-test Monte Carlo (:mod:`analysis.grid.stress`)
 
 The CLI holds no logic of its own: each subcommand parses its arguments and calls
 one function of the package. Errors that a user can act on (bad input files, bad
@@ -144,6 +145,24 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         print(f"written to {args.output}")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from analysis.grid.stress import load_records, run_and_write, summarise_stress, summary_text
+
+    split = [x.strip() for x in args.scenarios.split(",") if x.strip()]
+    try:
+        if args.summary_only:
+            summary = summarise_stress(load_records(args.out))
+        else:
+            summary = run_and_write(args.replications, args.seed, args.out, scenarios=split,
+                                    outcomes=[x.strip() for x in args.outcomes.split(",") if x.strip()],
+                                    n_jobs=args.jobs, cache_dir=args.cache, progress=True)
+            print(f"records written to {args.out}")
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from exc
+    print(summary_text(summary))
     return 0
 
 
@@ -357,6 +376,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier run (name under outputs/ or a path): add a section on what changed since it")
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
     p.set_defaults(func=_cmd_brief)
+
+    from analysis.grid.stress import STRESS_OUTCOMES
+
+    p = sub.add_parser(
+        "stress",
+        help="stress-test Monte Carlo: every estimator, test and check under the simulator's stress scenarios",
+        description="Simulate REPLICATIONS cities per stress scenario, run every estimator and check on each, "
+        "write the records and print their summary (bias, coverage, rejection rates). Tasks are independent and "
+        "seeded; --cache DIR keeps one file per city so an interrupted run resumes.",
+    )
+    p.add_argument("--replications", type=int, default=100, help="cities per scenario (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=20230601, help="study seed (default: %(default)s)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenarios (default: all)")
+    p.add_argument("--outcomes", default=",".join(STRESS_OUTCOMES),
+                   help="comma-separated outcomes (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
+    p.add_argument("--out", default=str(paths.STRESS_RECORDS), help="records file (default: %(default)s)")
+    p.add_argument("--cache", default=None, metavar="DIR", help="folder of per-city records (resumable runs)")
+    p.add_argument("--summary-only", action="store_true", help="print the summary of the records file, run nothing")
+    p.set_defaults(func=_cmd_stress)
 
     p = sub.add_parser(
         "run",

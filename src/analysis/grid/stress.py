@@ -80,10 +80,12 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "StressTask",
     "load_records",
+    "run_and_write",
     "run_stress",
     "run_stress_task",
     "stress_tasks",
     "summarise_stress",
+    "summary_text",
     "write_records",
 ]
 
@@ -103,12 +105,13 @@ HONEST_SD = 0.0
 """Smoothness bound ``M`` of the HonestDiD check (a linear violation has ``M = 0``)."""
 
 RECORD_COLUMNS: tuple[str, ...] = ("scenario", "replication", "seed", "outcome", "check", "method", "estimate",
-                                   "std_error", "conf_low", "conf_high", "p_value", "truth", "null_true")
+                                   "std_error", "conf_low", "conf_high", "p_value", "truth", "null_true", "error")
 """One record per city, outcome, check and method. ``truth``: the true value the estimate or interval
 is compared with (missing for tests); ``null_true``: whether the test's null hypothesis holds in that
-city (missing for estimators; for ``wild`` the null is set in the summary)."""
+city (missing for estimators; for ``wild`` the null is set in the summary); ``error``: why the method
+gave no number in that city (empty when it did), e.g. a singular covariance with nine clusters."""
 
-SUMMARY_COLUMNS: tuple[str, ...] = ("scenario", "outcome", "check", "method", "replications", "null_true",
+SUMMARY_COLUMNS: tuple[str, ...] = ("scenario", "outcome", "check", "method", "replications", "failed", "null_true",
                                     "mean_truth", "mean_estimate", "bias", "bias_mc_se", "relative_bias", "rmse",
                                     "se_ratio", "coverage", "coverage_mc_se", "rejection", "rejection_mc_se",
                                     "verdict")
@@ -199,9 +202,9 @@ def stress_tasks(
 
     Examples
     --------
-    >>> tasks = stress_tasks(2, 7, scenarios=("default", "null"))
+    >>> tasks = stress_tasks(2, 7, scenarios=("default", "no_effect"))
     >>> [t.key for t in tasks]
-    [('default', 0), ('default', 1), ('null', 0), ('null', 1)]
+    [('default', 0), ('default', 1), ('no_effect', 0), ('no_effect', 1)]
     >>> tasks[0].seed == tasks[2].seed
     True
     """
@@ -311,79 +314,125 @@ def run_stress_task(task: StressTask) -> list[dict]:
                "check": check, "method": method}
         for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
             rec[k] = float(row[k]) if row is not None and k in row and row[k] is not None else np.nan
-        rec.update({"truth": np.nan, "null_true": np.nan})
+        rec.update({"truth": np.nan, "null_true": np.nan, "error": ""})
         rec.update(values)
+        if not rec["error"] and check != "estimate" and check != "honest" and not np.isfinite(rec["p_value"]):
+            rec["error"] = "no p-value (singular covariance)"
         rows.append(rec)
 
+    def attempt(outcome: str, check: str, methods: Sequence[str], run) -> None:
+        """Run one check; if it fails, record why (the Monte Carlo counts failures, it does not stop)."""
+        n = len(rows)
+        try:
+            run()
+        except (ValueError, np.linalg.LinAlgError) as err:
+            del rows[n:]
+            for m in methods:
+                add(outcome, check, m, error=f"{type(err).__name__}: {err}"[:300])
+
+    def pretest_row(oc: str, r) -> None:
+        pt = pretest(r)
+        add(oc, "pretest", "cs_wald", {"estimate": pt.statistic, "p_value": pt.p_value},
+            null_true=pretest_null(cells, oc, scn))
+
+    def estimators(oc: str, truth: float, r) -> None:
+        for name in task.estimators:
+            if name == "cs":
+                if r is not None:
+                    attempt(oc, "estimate", ["cs"],
+                            lambda: add(oc, "estimate", "cs", aggregate(r, "simple").tidy().iloc[0], truth=truth))
+            elif name == "twfe":
+                attempt(oc, "estimate", ["twfe"], lambda: add(
+                    oc, "estimate", "twfe", twfe(data, oc, UNIT, TIME, "cohort", cluster=cl).tidy("coef").iloc[0],
+                    truth=truth))
+            elif name == "ppml":
+                if oc in schema.COUNT_OUTCOMES:
+                    attempt(oc, "estimate", ["ppml", "ppml_pct"], lambda: ppml(oc, truth))
+            else:
+                attempt(oc, "estimate", [name], lambda name=name: other(oc, name, truth))
+
+    def ppml(oc: str, truth: float) -> None:
+        spec = ESTIMATOR_SPECS["ppml"].replace(cluster=scn.cluster)
+        t = estimate(panel, oc, "ppml", control_group=spec.control_group, covariates=spec.covariates,
+                     cluster=spec.cluster).tidy()
+        add(oc, "estimate", "ppml", t[t["aggregation"] == "simple"].iloc[0], truth=truth)
+        add(oc, "estimate", "ppml_pct", t[t["aggregation"] == "simple_pct"].iloc[0],
+            truth=_simple_truth(ta, oc, "simple", "value_prop"))
+
+    def other(oc: str, name: str, truth: float) -> None:
+        spec = ESTIMATOR_SPECS[name].replace(cluster=scn.cluster)
+        t = estimate(panel, oc, spec.estimator, control_group=spec.control_group, covariates=spec.covariates,
+                     cluster=spec.cluster).tidy()
+        add(oc, "estimate", name, t[t["aggregation"] == spec.aggregation].iloc[0], truth=truth)
+
+    def randomisation(oc: str) -> None:
+        ri = robustness.randomisation_summary(panel, oc, B=task.draws, seed=seeds["randomisation"],
+                                              control_group=head.control_group)
+        if not ri.get("available", True):
+            raise ValueError(ri.get("note", "randomisation inference not available"))
+        add(oc, "randomisation", "cs_within_county", {"estimate": ri["observed"], "p_value": ri["p_value"]},
+            null_true=no_effect)
+
+    def wild(oc: str) -> None:
+        w = robustness.wild_summary(panel, oc, cluster=scn.cluster, B=task.draws, seed=seeds["wild"])
+        add(oc, "wild", "twfe_webb", w, null_true=True)
+        add(oc, "wild", "twfe_crv1", {"estimate": w["estimate"], "std_error": w["std_error"],
+                                      "conf_low": w["crv1_conf_low"], "conf_high": w["crv1_conf_high"],
+                                      "p_value": w["crv1_p_value"]}, null_true=True)
+
+    def spillover(oc: str) -> None:
+        sp = robustness.spillover_did(panel, oc, covariates=head.covariates, cluster=scn.cluster)
+        spill = cells[(cells["outcome"] == oc) & (cells["effect"] == "spillover")]
+        add(oc, "spillover", "cs_high_share", sp.tidy().iloc[0], null_true=bool((spill["att"] == 0).all()))
+
+    def heterogeneity(oc: str) -> None:
+        het = estimate(panel, oc, "cs", control_group=head.control_group, covariates=head.covariates,
+                       cluster=scn.cluster, by="cadre_type").tidy("equality_test").iloc[0]
+        by_cadre = ta[(ta["outcome"] == oc) & (ta["aggregation"] == "cadre_type")]["value"]
+        add(oc, "heterogeneity", "cadre_type_wald", het, null_true=bool(np.ptp(by_cadre.to_numpy(float)) == 0))
+
+    def honest(oc: str) -> None:
+        es = robustness.event_study(panel, oc, control_group=head.control_group, covariates=head.covariates,
+                                    cluster=scn.cluster)
+        inp = event_study_inputs(es)
+        K = int(np.sum(inp.event_times < inp.reference))
+        T = len(inp.event_times) - K
+        post = inp.event_times[K:] >= 0
+        lv = np.where(post, 1.0 / post.sum(), 0.0)
+        avg = _simple_truth(ta, oc, "event_overall")
+        est = float(lv @ inp.betahat[K:])
+        for method, m in (("rm", HONEST_RM), ("sd", HONEST_SD)):
+            b = honest_bounds(inp.betahat, inp.sigma, K, T, method, [m], lv, ALPHA, seed=seeds["honest"])
+            if method == "rm":
+                o = b[b["method"] == "original"].iloc[0]
+                add(oc, "honest", "original", {"estimate": est, "conf_low": o["lb"], "conf_high": o["ub"]}, truth=avg)
+            o = b[b["method"] == method].iloc[0]
+            add(oc, "honest", method, {"estimate": est, "conf_low": o["lb"], "conf_high": o["ub"]}, truth=avg)
+
+    checks = {"randomisation": (["cs_within_county"], randomisation), "wild": (["twfe_webb", "twfe_crv1"], wild),
+              "spillover": (["cs_high_share"], spillover), "heterogeneity": (["cadre_type_wald"], heterogeneity),
+              "honest": (["original", "rm", "sd"], honest)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for oc in task.outcomes:
             truth = _simple_truth(ta, oc, "simple")
-            # Estimators: the headline from its own att_gt (reused by the pre-test), the others as the study runs them.
-            r = att_gt(data, oc, **head.cs_arguments(covs))
-            for name in task.estimators:
-                if name == "cs":
-                    add(oc, "estimate", "cs", aggregate(r, "simple").tidy().iloc[0], truth=truth)
-                elif name == "twfe":
-                    add(oc, "estimate", "twfe", twfe(data, oc, UNIT, TIME, "cohort", cluster=cl).tidy("coef").iloc[0],
-                        truth=truth)
-                elif name == "ppml":
-                    if oc not in schema.COUNT_OUTCOMES:
-                        continue
-                    spec = ESTIMATOR_SPECS["ppml"].replace(cluster=scn.cluster)
-                    t = estimate(panel, oc, "ppml", control_group=spec.control_group, covariates=spec.covariates,
-                                 cluster=spec.cluster).tidy()
-                    add(oc, "estimate", "ppml", t[t["aggregation"] == "simple"].iloc[0], truth=truth)
-                    add(oc, "estimate", "ppml_pct", t[t["aggregation"] == "simple_pct"].iloc[0],
-                        truth=_simple_truth(ta, oc, "simple", "value_prop"))
-                else:
-                    spec = ESTIMATOR_SPECS[name].replace(cluster=scn.cluster)
-                    t = estimate(panel, oc, spec.estimator, control_group=spec.control_group,
-                                 covariates=spec.covariates, cluster=spec.cluster).tidy()
-                    add(oc, "estimate", name, t[t["aggregation"] == spec.aggregation].iloc[0], truth=truth)
+            # The headline from its own att_gt (reused by the pre-test); the others as the study runs them.
+            try:
+                r = att_gt(data, oc, **head.cs_arguments(covs))
+            except (ValueError, np.linalg.LinAlgError) as err:
+                r, why = None, f"{type(err).__name__}: {err}"[:300]
+            if r is None and "cs" in task.estimators:
+                add(oc, "estimate", "cs", error=why)
+            estimators(oc, truth, r)
             if "pretest" in task.checks:
-                pt = pretest(r)
-                add(oc, "pretest", "cs_wald", {"estimate": pt.statistic, "p_value": pt.p_value},
-                    null_true=pretest_null(cells, oc, scn))
-            if "randomisation" in task.checks:
-                ri = robustness.randomisation_summary(panel, oc, B=task.draws, seed=seeds["randomisation"],
-                                                      control_group=head.control_group)
-                add(oc, "randomisation", "cs_within_county",
-                    {"estimate": ri.get("observed"), "p_value": ri.get("p_value")}, null_true=no_effect)
-            if "wild" in task.checks:
-                w = robustness.wild_summary(panel, oc, cluster=scn.cluster, B=task.draws, seed=seeds["wild"])
-                add(oc, "wild", "twfe_webb", w, null_true=True)
-                add(oc, "wild", "twfe_crv1", {"estimate": w["estimate"], "std_error": w["std_error"],
-                                              "conf_low": w["crv1_conf_low"], "conf_high": w["crv1_conf_high"],
-                                              "p_value": w["crv1_p_value"]}, null_true=True)
-            if "spillover" in task.checks:
-                sp = robustness.spillover_did(panel, oc, covariates=head.covariates, cluster=scn.cluster)
-                spill = cells[(cells["outcome"] == oc) & (cells["effect"] == "spillover")]
-                add(oc, "spillover", "cs_high_share", sp.tidy().iloc[0], null_true=bool((spill["att"] == 0).all()))
-            if "heterogeneity" in task.checks:
-                het = estimate(panel, oc, "cs", control_group=head.control_group, covariates=head.covariates,
-                               cluster=scn.cluster, by="cadre_type").tidy("equality_test").iloc[0]
-                by_cadre = ta[(ta["outcome"] == oc) & (ta["aggregation"] == "cadre_type")]["value"]
-                add(oc, "heterogeneity", "cadre_type_wald", het,
-                    null_true=bool(np.ptp(by_cadre.to_numpy(float)) == 0))
-            if "honest" in task.checks:
-                es = robustness.event_study(panel, oc, control_group=head.control_group, covariates=head.covariates,
-                                            cluster=scn.cluster)
-                inp = event_study_inputs(es)
-                K = int(np.sum(inp.event_times < inp.reference))
-                T = len(inp.event_times) - K
-                post = inp.event_times[K:] >= 0
-                lv = np.where(post, 1.0 / post.sum(), 0.0)
-                avg = _simple_truth(ta, oc, "event_overall")
-                est = float(lv @ inp.betahat[K:])
-                for method, m in (("rm", HONEST_RM), ("sd", HONEST_SD)):
-                    b = honest_bounds(inp.betahat, inp.sigma, K, T, method, [m], lv, ALPHA, seed=seeds["honest"])
-                    if method == "rm":
-                        o = b[b["method"] == "original"].iloc[0]
-                        add(oc, "honest", "original", {"estimate": est, "conf_low": o["lb"], "conf_high": o["ub"]},
-                            truth=avg)
-                    o = b[b["method"] == method].iloc[0]
-                    add(oc, "honest", method, {"estimate": est, "conf_low": o["lb"], "conf_high": o["ub"]}, truth=avg)
+                if r is None:
+                    add(oc, "pretest", "cs_wald", error=why)
+                else:
+                    attempt(oc, "pretest", ["cs_wald"], lambda oc=oc, r=r: pretest_row(oc, r))
+            for name in CHECKS:
+                if name in task.checks and name in checks:
+                    methods, fn = checks[name]
+                    attempt(oc, name, methods, lambda fn=fn, oc=oc: fn(oc))
     return rows
 
 
@@ -409,6 +458,11 @@ def _sort(records: pd.DataFrame, scenario_order: Sequence[str] | None = None) ->
     out = records.assign(**keys).sort_values(["_scenario", "replication", "_outcome", "_check", "_method"],
                                              kind="mergesort")
     return out.drop(columns=list(keys))[list(RECORD_COLUMNS)].reset_index(drop=True)
+
+
+def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read records: only empty fields are missing (a scenario or error text is never taken for NaN)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
 def _cache_file(cache_dir: Path, task: StressTask) -> Path:
@@ -446,9 +500,13 @@ def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os
     for t in tasks:
         f = _cache_file(cache, t) if cache is not None else None
         if f is not None and f.is_file():
-            chunks[t.key] = pd.read_csv(f)
+            chunks[t.key] = _read_csv(f)
         else:
             todo.append(t)
+
+    # Replication-major order: an interrupted run has done the same number of cities in every scenario.
+    rank = {name: i for i, name in enumerate(dict.fromkeys(t.scenario.name for t in tasks))}
+    todo.sort(key=lambda t: (t.index, rank[t.scenario.name]))
 
     def done(t: StressTask, recs: list[dict]) -> None:
         frame = pd.DataFrame(recs, columns=list(RECORD_COLUMNS))
@@ -482,6 +540,7 @@ def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os
     order = list(dict.fromkeys(t.scenario.name for t in tasks))
     frames = [chunks[t.key] for t in tasks]
     records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RECORD_COLUMNS))
+    records["error"] = records["error"].fillna("").astype(str)
     return _sort(records, order)
 
 
@@ -523,11 +582,13 @@ def load_records(path: str | os.PathLike) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`RECORD_COLUMNS`.
     """
-    d = pd.read_csv(path)
+    d = _read_csv(path)
     missing = [c for c in RECORD_COLUMNS if c not in d.columns]
     if missing:
         raise ValueError(f"{path} is not a file of stress records: columns {missing} are missing")
-    return d[list(RECORD_COLUMNS)]
+    d = d[list(RECORD_COLUMNS)].copy()
+    d["error"] = d["error"].fillna("").astype(str)
+    return d
 
 
 # ----------------------------------------------------------------------------- summary
@@ -580,16 +641,17 @@ def summarise_stress(records: pd.DataFrame) -> pd.DataFrame:
         * ``honest``: ``coverage`` of the true average post-period effect by the conventional
           (``original``), relative-magnitudes (``rm``) and smoothness (``sd``) intervals.
 
-        ``verdict``: "covers"/"undercovers" (coverage within 2 Monte Carlo SEs of 95%),
-        "holds its size"/"over-rejects" (rejection under a true null within 2 MC SEs of 5%), or
-        the power.
+        ``failed``: cities in which the method gave no number (``error`` in the records; the
+        other statistics are over the rest). ``verdict``: "covers"/"undercovers" (coverage within
+        2 Monte Carlo SEs of 95%), "holds its size"/"over-rejects" (rejection under a true null
+        within 2 MC SEs of 5%), or the power; and the number of cities without a result.
 
     Examples
     --------
     >>> rec = pd.DataFrame({"scenario": "s", "replication": [0, 1], "seed": [1, 2], "outcome": "y",
     ...                     "check": "estimate", "method": "cs", "estimate": [1.0, 3.0], "std_error": 1.0,
     ...                     "conf_low": [0.0, 2.5], "conf_high": [2.0, 4.0], "p_value": 0.01,
-    ...                     "truth": 2.0, "null_true": float("nan")})
+    ...                     "truth": 2.0, "null_true": float("nan"), "error": ""})
     >>> s = summarise_stress(rec).iloc[0]
     >>> float(s["bias"]), float(s["rmse"]), float(s["coverage"])
     (0.0, 1.0, 0.5)
@@ -597,31 +659,33 @@ def summarise_stress(records: pd.DataFrame) -> pd.DataFrame:
     if records.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     d = records.copy()
+    d["error"] = d["error"].fillna("").astype(str) if "error" in d.columns else ""
     keys = ["scenario", "outcome", "check", "method"]
     # The wild bootstrap's null: the coefficient's expectation, its mean over the scenario's cities.
-    wild = d["check"] == "wild"
+    wild = (d["check"] == "wild") & (d["error"] == "")
     if wild.any():
-        pseudo = d[wild].groupby(["scenario", "outcome"])["estimate"].transform("mean")
-        d.loc[wild, "truth"] = pseudo
+        d.loc[wild, "truth"] = d[wild].groupby(["scenario", "outcome"])["estimate"].transform("mean")
     rows = []
-    for key, g in d.groupby(keys, sort=False):
+    for key, g_all in d.groupby(keys, sort=False):
+        g = g_all[g_all["error"] == ""]
         n = len(g)
         check = key[2]
         err = g["estimate"] - g["truth"]
         covered = (g["conf_low"] <= g["truth"]) & (g["truth"] <= g["conf_high"])
         row: dict[str, Any] = dict(zip(keys, key, strict=True))
-        row.update({"replications": n, "mean_estimate": float(g["estimate"].mean()),
-                    "null_true": float(g["null_true"].astype(float).mean())})
+        row.update({"replications": n, "failed": len(g_all) - n,
+                    "mean_estimate": float(g["estimate"].mean()) if n else float("nan"),
+                    "null_true": float(g["null_true"].astype(float).mean()) if n else float("nan")})
         if check in ("estimate", "honest", "wild"):
-            row["mean_truth"] = float(g["truth"].mean())
-            cov = float(covered.mean())
+            row["mean_truth"] = float(g["truth"].mean()) if n else float("nan")
+            cov = float(covered.mean()) if n else float("nan")
             if check == "wild":
                 row["rejection"] = 1 - cov
                 row["rejection_mc_se"] = _mc_se(cov, n)
                 row["null_true"] = 1.0
             else:
                 row["coverage"], row["coverage_mc_se"] = cov, _mc_se(cov, n)
-            if check == "estimate":
+            if check == "estimate" and n:
                 row["bias"] = float(err.mean())
                 row["bias_mc_se"] = float(err.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
                 row["relative_bias"] = row["bias"] / abs(row["mean_truth"]) if row["mean_truth"] else float("nan")
@@ -629,60 +693,80 @@ def summarise_stress(records: pd.DataFrame) -> pd.DataFrame:
                 sd = float(g["estimate"].std(ddof=1)) if n > 1 else float("nan")
                 row["se_ratio"] = float(g["std_error"].mean()) / sd if sd and np.isfinite(sd) else float("nan")
         else:
-            rej = float((g["p_value"] < ALPHA).mean())
+            rej = float((g["p_value"] < ALPHA).mean()) if n else float("nan")
             row["rejection"], row["rejection_mc_se"] = rej, _mc_se(rej, n)
         if "coverage" in row:
             row["verdict"] = _verdict("coverage", row["coverage"], row["coverage_mc_se"], np.nan, n)
         else:
             row["verdict"] = _verdict("rejection", row["rejection"], row["rejection_mc_se"], row["null_true"], n)
+        if row["failed"]:
+            row["verdict"] = (row["verdict"] + "; " if row["verdict"] else "") + f"no result in {row['failed']} cities"
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=list(SUMMARY_COLUMNS))
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- the driver
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the stress Monte Carlo from the command line (``study stress`` calls it).
+def run_and_write(
+    replications: int,
+    seed: int,
+    out: str | os.PathLike,
+    scenarios: Iterable[Scenario | str] = tuple(SCENARIOS),
+    outcomes: Sequence[str] = STRESS_OUTCOMES,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run the stress Monte Carlo, write its records and return their summary (what ``study stress`` does).
 
     Parameters
     ----------
-    argv : sequence of str, optional
-        Arguments (default ``sys.argv[1:]``): ``--replications``, ``--seed``, ``--scenarios``,
-        ``--outcomes``, ``--jobs``, ``--out`` (records file), ``--cache``, ``--summary-only``.
+    replications : int
+        Cities per scenario.
+    seed : int
+        Study seed.
+    out : str or path-like
+        Records file (:func:`write_records`).
+    scenarios : iterable of Scenario or str
+        Scenarios (default: every preset).
+    outcomes : sequence of str
+        Outcomes (default :data:`STRESS_OUTCOMES`).
+    n_jobs : int, default 1
+        Worker processes.
+    cache_dir : str or path-like, optional
+        Per-task records (resume an interrupted run), see :func:`run_stress`.
+    progress : bool, default False
+        Print one line per finished city.
 
     Returns
     -------
-    int
-        Exit code.
+    pandas.DataFrame
+        :func:`summarise_stress` of the records written.
     """
-    import argparse
-    import time
-
-    from analysis import paths
-
-    p = argparse.ArgumentParser(prog="study stress", description="stress-test Monte Carlo (analysis.grid.stress)")
-    p.add_argument("--replications", type=int, default=100, help="cities per scenario (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=20230601, help="study seed (default: %(default)s)")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names (default: all)")
-    p.add_argument("--outcomes", default=",".join(STRESS_OUTCOMES), help="comma-separated outcomes")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
-    p.add_argument("--out", default=str(paths.STRESS_RECORDS), help="records file (default: %(default)s)")
-    p.add_argument("--cache", default=None, help="folder of per-task records (resume an interrupted run)")
-    p.add_argument("--summary-only", action="store_true", help="only print the summary of the records file")
-    args = p.parse_args(argv)
-    if not args.summary_only:
-        tasks = stress_tasks(args.replications, args.seed, scenarios=args.scenarios.split(","),
-                             outcomes=[o for o in args.outcomes.split(",") if o])
-        t0 = time.perf_counter()
-        records = run_stress(tasks, n_jobs=args.jobs, cache_dir=args.cache, progress=True)
-        write_records(records, args.out)
-        print(f"{len(tasks)} cities in {time.perf_counter() - t0:.0f} s -> {args.out}")
-    summary = summarise_stress(load_records(args.out))
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(summary.drop(columns=["mean_truth", "bias_mc_se"]).round(3).to_string(index=False))
-    return 0
+    tasks = stress_tasks(replications, seed, scenarios=scenarios, outcomes=outcomes)
+    records = run_stress(tasks, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
+    write_records(records, out)
+    return summarise_stress(load_records(out))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+def summary_text(summary: pd.DataFrame) -> str:
+    """Plain-text table of a stress summary (rates in %, three significant digits).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`summarise_stress`.
+
+    Returns
+    -------
+    str
+        One line per row.
+    """
+    cols = ["scenario", "outcome", "check", "method", "replications", "relative_bias", "coverage", "rejection",
+            "verdict"]
+    t = summary[cols].copy()
+    for c in ("relative_bias", "coverage", "rejection"):
+        t[c] = (100 * t[c]).round(1)
+    with pd.option_context("display.width", 250, "display.max_rows", 2000, "display.max_colwidth", 60):
+        return t.to_string(index=False)

@@ -192,7 +192,7 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario(),
-        Scenario("null", effect_scale=0.0),
+        Scenario("no_effect", effect_scale=0.0),
         Scenario("clustered_shocks", township_shock_sd=0.06, county_shock_sd=0.03),
         Scenario("few_clusters", township_shock_sd=0.06, county_shock_sd=0.03, cluster="county"),
         Scenario("partial_exposure", partial_exposure=True),
@@ -205,7 +205,7 @@ SCENARIOS: dict[str, Scenario] = {
 """Named stress scenarios (``study simulate --scenario NAME``; the stress Monte Carlo runs each):
 
 * ``default``: the calibrated city (every assumption of the headline holds);
-* ``null``: no effect anywhere (the null of randomisation inference, of the heterogeneity
+* ``no_effect``: no effect anywhere (the null of randomisation inference, of the heterogeneity
   equality test and of the spillover check);
 * ``clustered_shocks``: township-year (sd 0.06) and county-year (sd 0.03) shocks, analysed
   with township clusters (which ignore the county shocks);
@@ -240,7 +240,7 @@ def get_scenario(scenario: Scenario | str | None) -> Scenario:
 
     Examples
     --------
-    >>> get_scenario("null").effect_scale
+    >>> get_scenario("no_effect").effect_scale
     0.0
     """
     if scenario is None:
