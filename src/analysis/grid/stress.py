@@ -61,7 +61,7 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.synthetic.scenarios import SCENARIOS, Scenario, get_scenario
-from analysis.grid.montecarlo import ESTIMATOR_SPECS, replication_seeds
+from analysis.grid.montecarlo import ESTIMATOR_SPECS, Replication, replication_seeds
 
 __all__ = [
     "ALPHA",
@@ -123,42 +123,30 @@ _METHOD_ORDER = (*STRESS_ESTIMATORS, "ppml_pct", "cs_wald", "cs_within_county", 
 
 
 @dataclass(frozen=True)
-class StressTask:
+class StressTask(Replication):
     """One (scenario, seed) city of the stress Monte Carlo, with everything run on it.
+
+    A :class:`analysis.grid.montecarlo.Replication` (``index``, ``seed``, ``outcomes``,
+    ``estimators``, ``city_kwargs``, ``scenario``, ``key``) plus the checks.
 
     Attributes
     ----------
+    outcomes : tuple of str, default :data:`STRESS_OUTCOMES`
+        Outcomes.
+    estimators : tuple of str, default :data:`STRESS_ESTIMATORS`
+        Keys of :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS`.
     scenario : Scenario
         The stress scenario (its ``cluster`` is the clustering level of every estimate and check).
-    index : int
-        Replication number (0-based; the same seed in every scenario).
-    seed : int
-        Seed of the city.
-    outcomes : tuple of str
-        Outcomes.
-    estimators : tuple of str
-        Keys of :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS` and ``"ppml"``.
-    checks : tuple of str
+    checks : tuple of str, default :data:`CHECKS`
         Members of :data:`CHECKS`.
-    draws : int
+    draws : int, default :data:`DRAWS`
         Draws of randomisation inference and of the wild bootstrap.
-    city_kwargs : dict
-        Passed to :func:`analysis.data.synthetic.simulate_city` (e.g. a small city for tests).
     """
 
-    scenario: Scenario
-    index: int
-    seed: int
     outcomes: tuple[str, ...] = STRESS_OUTCOMES
     estimators: tuple[str, ...] = STRESS_ESTIMATORS
     checks: tuple[str, ...] = CHECKS
     draws: int = DRAWS
-    city_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, int]:
-        """The task's key: scenario name and replication number."""
-        return self.scenario.name, self.index
 
 
 def stress_tasks(
@@ -221,7 +209,8 @@ def stress_tasks(
     if bad:
         raise ValueError(f"unknown check(s) {bad}; choose from {', '.join(CHECKS)}")
     seeds = replication_seeds(seed, int(replications))
-    return [StressTask(s, i, sd, tuple(outcomes), tuple(estimators), tuple(checks), int(draws), dict(city_kwargs))
+    return [StressTask(index=i, seed=sd, outcomes=tuple(outcomes), estimators=tuple(estimators),
+                       city_kwargs=dict(city_kwargs), scenario=s, checks=tuple(checks), draws=int(draws))
             for s in scns for i, sd in enumerate(seeds)]
 
 

@@ -294,7 +294,7 @@ def simulate_city(
     cadre_parts: list[pd.DataFrame] = []
     for outcome, rng, rng_s in zip(schema.OUTCOMES, rng_out, rng_shock, strict=True):
         base = baseline(outcome, rng, cov, lat, years)
-        if scn.untreated_shift:
+        if scn.shifts_untreated:
             f = untreated_shift(scn, years, geo.township_of_village, geo.county_of_township, q, asg.index, rng_s)
             base = shift_untreated(EFFECT_KIND[outcome], base, f)
         drawn = simulate_outcome(outcome, base, design, rng)

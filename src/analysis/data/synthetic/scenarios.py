@@ -158,7 +158,7 @@ class Scenario:
         return self.township_shock_sd > 0 or self.county_shock_sd > 0
 
     @property
-    def untreated_shift(self) -> bool:
+    def shifts_untreated(self) -> bool:
         """Whether the untreated outcomes are shifted (shocks, non-linear or differential trends)."""
         return self.shocks or self.nonlinear_trend != 0 or self.trend_gap != 0
 
