@@ -76,10 +76,12 @@ print(*result.notes, sep="\n")
 # %% [markdown]
 # ## Estimates / 估计结果
 #
-# One row per outcome. `estimate`, `conf_low`, `conf_high`, `p_value`: headline (CS simple ATT, in the
-# outcome's unit); `rw_p`: Romano-Wolf adjusted within the family (`p_boot`: the same bootstrap,
-# unadjusted); `effect_pct*`, `twfe_pct`, `ppml_pct*`, `truth_pct`: **percent** (of the never-treated
-# villages' mean over the post-treatment years, except `ppml_pct`, the Poisson percentage change of the
+# One row per outcome, the columns a reader needs: the headline (CS simple ATT, in the outcome's unit,
+# named with the outcome) with its 95% interval and p-value, the Romano-Wolf p-value adjusted within the
+# family, the effect in **percent** of the never-treated villages' mean over the post-treatment years, the
+# TWFE benchmark and the true effect where known. The full table `tables/02_main_effects.csv` also has the
+# standard errors, the unadjusted bootstrap p-value (`p_boot`), the intervals in percent (`effect_pct_*`),
+# the TWFE interval and the Poisson percentage change of the count outcomes (`ppml_pct*`: the change of the
 # treated villages' own counterfactual).
 
 # %%

@@ -77,6 +77,17 @@ def test_results_json_has_the_data_section(pipeline_run):
     assert data["synthetic"] is True  # the store holds exactly the simulated city, so its truth applies
 
 
+def test_results_json_follows_its_typed_schema(pipeline_run):
+    """Every section as the models of analysis.report.results_schema want it, and as the committed schema says."""
+    import jsonschema
+
+    from analysis.report.results_schema import COMPLETE, SCHEMA_FILE, Results
+
+    doc = json.loads((pipeline_run / "results.json").read_text())
+    Results.model_validate(doc, context=COMPLETE)
+    jsonschema.validate(doc, json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
 def test_two_runs_give_byte_identical_tables_and_results(pipeline_run, nbval_runs):
     compared = 0
     for stem, (_, _, d) in nbval_runs.items():

@@ -79,3 +79,50 @@ def test_manifest_hashes_every_output(tmp_path):
     assert doc["inputs"]["store"]["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert doc["seed"] == 1 and doc["wall_time_seconds"] == 2.3
     assert doc["packages"]["pandas"] == pd.__version__
+
+
+def test_stage_figures_draw_on_one_theme_that_leaves_no_trace(tmp_path):
+    """The seaborn theme carries the CJK font inside the figures and is restored after them."""
+    import matplotlib
+
+    from analysis.report.figures import theme, theme_rc, themed
+
+    setup_fonts()
+    before = dict(matplotlib.rcParams)
+
+    @themed
+    def draw():
+        import seaborn as sns
+
+        fig, ax = plt.subplots()
+        sns.histplot(x=[1, 2, 2, 3, 3, 3], ax=ax)
+        ax.set_title("农民人均纯收入（元）")
+        return fig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing CJK glyph warns
+        fig = draw()
+        save_figure(fig, "themed", tmp_path)
+    plt.close(fig)
+    assert dict(matplotlib.rcParams) == before
+    assert theme_rc()["font.sans-serif"][0] == CJK_SANS and fig.axes[0].get_title() == "农民人均纯收入（元）"
+    with theme():
+        assert matplotlib.rcParams["axes.grid"] and matplotlib.rcParams["font.sans-serif"][0] == CJK_SANS
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_brief_charts_do_not_change_after_stage_figures(tmp_path):
+    """Drawing the notebooks' (themed) figures first must not change a brief chart's bytes."""
+    import json
+    from pathlib import Path
+
+    from analysis.report.brief.charts import draw_forest, save_chart
+    from analysis.stages.data_audit import plot_rollout
+
+    results = json.loads((Path(__file__).parent / "fixtures" / "results_fixture.json").read_text(encoding="utf-8"))
+    first = save_chart(draw_forest(results, "zh"), "02_forest", "zh", tmp_path / "a").read_bytes()
+    panel = pd.DataFrame({"village_code": ["1", "2", "1", "2"], "year": [2023, 2023, 2024, 2024],
+                          "cohort": [2023, 0, 2023, 0], "treated": [1, 0, 1, 0]})
+    plt.close(plot_rollout(panel, "zh"))
+    again = save_chart(draw_forest(results, "zh"), "02_forest", "zh", tmp_path / "b").read_bytes()
+    assert first == again

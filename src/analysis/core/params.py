@@ -17,6 +17,7 @@ from typing import Any
 
 from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS
 from analysis.data import schema
+from analysis.i18n import LANGS
 
 
 class ParameterError(ValueError):
@@ -45,7 +46,6 @@ class Param:
     choices: tuple = ()
 
 
-LANGS = ("zh", "en")
 
 CATALOGUE: dict[str, Param] = {
     p.name: p

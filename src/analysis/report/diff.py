@@ -9,58 +9,79 @@ fingerprints differ (revised earlier data), plus changed options.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, RootModel
 
-from analysis.report.results_json import read_results
+from analysis.report.results_json import load_results, parse_results
+from analysis.report.results_schema import DataSection, Interval, MainEffectsOptions, Results
 
 _COLUMNS = ["section", "outcome", "item", "estimate_a", "estimate_b", "change", "change_in_se",
             "conf_low_b", "conf_high_b", "significant_a", "significant_b"]
 
 
-def _records(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict]:
-    """Flatten the estimate records of a results document, keyed by (section, outcome, item)."""
-    out: dict[tuple[str, str, str], dict] = {}
+def _is_estimate(node: object) -> bool:
+    return isinstance(node, Interval) and {"estimate", "conf_low", "conf_high"} <= set(type(node).model_fields)
+
+
+def _records(doc: Results) -> dict[tuple[str, str, str], Interval]:
+    """Flatten the estimates of a results document, keyed by (section, outcome, item).
+
+    Every object with an estimate and an interval (:class:`~analysis.report.results_schema.Interval`)
+    is an estimate; its item is the path of field names (and list positions, or the record's
+    ``term``) below the outcome. Fields are visited in name order, missing ones skipped.
+    """
+    out: dict[tuple[str, str, str], Interval] = {}
 
     def walk(node, section, outcome, path):
-        if isinstance(node, dict):
-            if "estimate" in node and "conf_low" in node and "conf_high" in node:
-                out[(section, outcome, "/".join(path))] = node
-                return
+        if node is None:
+            return
+        if _is_estimate(node):
+            out[(section, outcome, "/".join(path))] = node
+            return
+        if isinstance(node, RootModel):
+            walk(node.root, section, outcome, path)
+        elif isinstance(node, BaseModel):
+            for k in sorted(type(node).model_fields):
+                walk(getattr(node, k), section, outcome, [*path, k])
+        elif isinstance(node, Mapping):
             for k in sorted(node):
                 walk(node[k], section, outcome, [*path, str(k)])
         elif isinstance(node, list):
             for i, v in enumerate(node):
-                label = v.get("term") if isinstance(v, dict) and v.get("term") else str(i)
+                label = getattr(v, "term", None) or str(i)
                 walk(v, section, outcome, [*path, str(label)])
 
-    for section in sorted(doc):
-        if section == "data":
+    for section in sorted(type(doc).model_fields):
+        body = getattr(doc, section)
+        if section in ("data", "meta") or body is None:
             continue
-        body = doc[section]
-        if section == "main_effects" and isinstance(body, dict) and "outcomes" in body:
-            body = body["outcomes"]
-        if isinstance(body, dict):
-            for outcome in sorted(body):
-                walk(body[outcome], section, outcome, [])
+        if section == "main_effects":
+            body = body.outcomes
+        elif isinstance(body, RootModel):
+            body = body.root
+        items = body.items() if isinstance(body, Mapping) else ((k, getattr(body, k)) for k in type(body).model_fields)
+        for outcome, node in sorted(items):
+            walk(node, section, outcome, [])
     return out
 
 
-def _significant(r: dict) -> bool | None:
-    lo, hi = r.get("conf_low"), r.get("conf_high")
+def _significant(r: Interval) -> bool | None:
+    lo, hi = r.conf_low, r.conf_high
     if lo is None or hi is None:
         return None
     return bool(lo > 0 or hi < 0)
 
 
-def reasons(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> list[str]:
+def reasons(doc_a: Results | Mapping[str, Any], doc_b: Results | Mapping[str, Any]) -> list[str]:
     """Explain what differs in the data behind two runs.
 
     Parameters
     ----------
-    doc_a, doc_b : dict
+    doc_a, doc_b : Results or mapping
         The two ``results.json`` documents.
 
     Returns
@@ -68,9 +89,10 @@ def reasons(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> list[str]:
     list of str
         One sentence per reason (empty if the data and options are the same).
     """
-    a, b = doc_a.get("data", {}), doc_b.get("data", {})
+    doc_a, doc_b = parse_results(doc_a), parse_results(doc_b)
+    a, b = doc_a.data or DataSection(), doc_b.data or DataSection()
     out = []
-    ha, hb = a.get("year_hashes", {}), b.get("year_hashes", {})
+    ha, hb = a.year_hashes, b.year_hashes
     new_years = sorted(set(hb) - set(ha))
     gone_years = sorted(set(ha) - set(hb))
     revised = sorted(y for y in set(ha) & set(hb) if ha[y] != hb[y])
@@ -80,15 +102,15 @@ def reasons(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> list[str]:
         out.append(f"year(s) no longer in B: {', '.join(gone_years)}")
     if revised:
         out.append(f"revised data for year(s): {', '.join(revised)}")
-    ca, cb = a.get("villages_by_cohort", {}), b.get("villages_by_cohort", {})
+    ca, cb = a.villages_by_cohort, b.villages_by_cohort
     for g in sorted(set(cb) - set(ca)):
         out.append(f"new cohort {g} in B ({cb[g]} villages)")
     for g in sorted(set(ca) & set(cb)):
         if ca[g] != cb[g]:
             out.append(f"cohort {g} has {cb[g]} villages in B against {ca[g]} in A")
-    oa = (doc_a.get("main_effects") or {}).get("options") or {}
-    ob = (doc_b.get("main_effects") or {}).get("options") or {}
-    changed = sorted(k for k in set(oa) | set(ob) if oa.get(k) != ob.get(k))
+    oa = doc_a.main_effects.options if doc_a.main_effects else MainEffectsOptions()
+    ob = doc_b.main_effects.options if doc_b.main_effects else MainEffectsOptions()
+    changed = oa.changed(ob)
     if changed:
         out.append(f"estimation options differ: {', '.join(changed)}")
     return out
@@ -111,18 +133,18 @@ def diff_runs(run_a: Path, run_b: Path, min_change_in_se: float = 0.0) -> tuple[
         missing when it exists in one only), sorted by the size of the move in standard
         errors; and the reasons from :func:`reasons`.
     """
-    doc_a, doc_b = read_results(run_a), read_results(run_b)
+    doc_a, doc_b = load_results(run_a), load_results(run_b)
     ra, rb = _records(doc_a), _records(doc_b)
     rows = []
     for key in sorted(set(ra) | set(rb)):
-        a, b = ra.get(key, {}), rb.get(key, {})
-        ea, eb = a.get("estimate"), b.get("estimate")
+        a, b = ra.get(key), rb.get(key)
+        ea, eb = (a.estimate if a else None), (b.estimate if b else None)
         change = None if ea is None or eb is None else eb - ea
-        se = b.get("std_error") or a.get("std_error")
+        se = getattr(b, "std_error", None) or getattr(a, "std_error", None)
         in_se = None if change is None or not se else change / se
         rows.append({"section": key[0], "outcome": key[1], "item": key[2], "estimate_a": ea, "estimate_b": eb,
-                     "change": change, "change_in_se": in_se, "conf_low_b": b.get("conf_low"),
-                     "conf_high_b": b.get("conf_high"), "significant_a": _significant(a) if a else None,
+                     "change": change, "change_in_se": in_se, "conf_low_b": b.conf_low if b else None,
+                     "conf_high_b": b.conf_high if b else None, "significant_a": _significant(a) if a else None,
                      "significant_b": _significant(b) if b else None})
     df = pd.DataFrame(rows, columns=_COLUMNS)
     if min_change_in_se > 0:

@@ -1,17 +1,30 @@
-"""Figure conventions: a CJK font that the project installs itself, and deterministic saving.
+"""Figure conventions: a CJK font that the project installs itself, one seaborn theme, deterministic saving.
 
 Chinese labels are rendered with Noto Sans SC (SIL Open Font License), which comes
 from PyPI through the lock (package ``pylopdf-fonts-zh-cn``), so no system font and
 no root access are needed. If that package is missing, :func:`setup_fonts` falls back
 to any installed font whose name contains "CJK", "SC" or "Hei", and raises if none
 can render Chinese, rather than drawing missing-glyph boxes.
+
+Every figure of the study stages is drawn inside :func:`theme` (or by a function decorated
+with :func:`themed`): seaborn's ``whitegrid`` style and ``notebook`` context with the
+colour-blind palette, carrying the CJK font. The statistical figures are drawn with seaborn
+itself (distributions, pre-trend paths, propensity overlap, balance, subgroup panels); the
+bespoke ones (forest, event study, Goodman-Bacon, HonestDiD, Monte Carlo) with matplotlib on the
+same theme. The theme is a context, never global, so the brief's own charts
+(:mod:`analysis.report.brief.charts`) keep their look and their bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
+import matplotlib
 from matplotlib import font_manager
 from matplotlib import pyplot as plt
 
@@ -72,6 +85,67 @@ def setup_fonts() -> str:
     plt.rcParams["figure.dpi"] = 100
     _configured = family
     return family
+
+
+PALETTE = "colorblind"
+"""The theme's colour palette (seaborn's colour-blind safe palette)."""
+
+
+def theme_rc() -> dict[str, Any]:
+    """Return the matplotlib settings of the study's figure theme.
+
+    Returns
+    -------
+    dict
+        seaborn's ``whitegrid`` style and ``notebook`` context (fonts scaled by 0.85), the
+        :data:`PALETTE` colour cycle, and the CJK font of :func:`setup_fonts` as the sans-serif font.
+    """
+    import seaborn as sns
+    from cycler import cycler
+
+    family = setup_fonts()
+    rc: dict[str, Any] = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.85)}
+    rc.update({"font.family": ["sans-serif"], "font.sans-serif": [family, "DejaVu Sans"], "axes.unicode_minus": False,
+               "axes.prop_cycle": cycler(color=sns.color_palette(PALETTE))})
+    return rc
+
+
+@contextlib.contextmanager
+def theme() -> Iterator[None]:
+    """Draw inside the study's figure theme (:func:`theme_rc`); the settings are restored afterwards.
+
+    Yields
+    ------
+    None
+        Figures created in the block carry the theme.
+    """
+    with matplotlib.rc_context(theme_rc()):
+        yield
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def themed(draw: F) -> F:
+    """Decorate a function that draws a figure so that it draws inside :func:`theme`.
+
+    Parameters
+    ----------
+    draw : callable
+        Function returning a figure.
+
+    Returns
+    -------
+    callable
+        The same function, drawing inside the theme.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with theme():
+            return draw(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def save_figure(fig, name: str, out_dir: Path) -> dict[str, Path]:

@@ -1,9 +1,12 @@
 """``results.json``: every headline number the brief uses, with its interval, estimator and options.
 
 Each notebook writes its own section to ``<run>/results/<section>.json`` with
-:func:`write_section`; after the last notebook the pipeline merges the sections into
-``<run>/results.json`` with :func:`merge_sections`. Numbers are rounded to 10 significant
-digits and keys sorted, so two runs with the same seed give byte-identical files.
+:func:`write_section`, which first validates it against the section's model
+(:mod:`analysis.report.results_schema`: a misspelt or unknown key fails there); after the last
+notebook the pipeline merges the sections into ``<run>/results.json`` with
+:func:`merge_sections`. Numbers are rounded to 10 significant digits and keys sorted, so two runs
+with the same seed give byte-identical files. Readers parse the document into typed objects
+with :func:`load_results` (or :func:`parse_results`).
 
 An *estimate record* (:func:`estimate_record`) is the unit the brief reads::
 
@@ -16,11 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.report.results_schema import COMPLETE, SECTIONS, Results
 
 SIG_DIGITS = 10
 
@@ -86,32 +92,45 @@ def estimate_record(row: pd.Series | dict) -> dict[str, Any]:
 
 
 def write_section(run_dir: Path, section: str, payload: dict[str, Any]) -> Path:
-    """Write one notebook's section of ``results.json``.
+    """Write one notebook's section of ``results.json``, after validating it against its model.
+
+    A section without a model (a stage being written) is written as it is; :func:`merge_sections`
+    refuses it when the run's ``results.json`` is made.
 
     Parameters
     ----------
     run_dir : pathlib.Path
         The run folder.
     section : str
-        Section name (e.g. ``main_effects``).
+        Section name, a key of :data:`analysis.report.results_schema.SECTIONS` (e.g. ``main_effects``).
     payload : dict
-        Content; cleaned with :func:`clean`.
+        Content; cleaned with :func:`clean`, then written as it is (the model checks it, it does
+        not rewrite it).
 
     Returns
     -------
     pathlib.Path
         The section file.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If the content does not follow the section's model (a missing, misspelt or unknown key,
+        a value of the wrong type).
     """
+    cleaned = clean(payload)
+    if section in SECTIONS:
+        SECTIONS[section].model_validate(cleaned, context=COMPLETE)
     folder = Path(run_dir) / "results"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{section}.json"
-    path.write_text(json.dumps(clean(payload), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+    path.write_text(json.dumps(cleaned, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                     encoding="utf-8")
     return path
 
 
 def merge_sections(run_dir: Path) -> Path | None:
-    """Merge ``<run>/results/*.json`` into ``<run>/results.json``.
+    """Merge ``<run>/results/*.json`` into ``<run>/results.json``, after validating the whole document.
 
     Parameters
     ----------
@@ -122,19 +141,52 @@ def merge_sections(run_dir: Path) -> Path | None:
     -------
     pathlib.Path or None
         The merged file, or None if no section was written.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a section is not one of :class:`~analysis.report.results_schema.Results` or does not
+        follow its model.
     """
     folder = Path(run_dir) / "results"
     sections = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not sections:
         return None
     doc = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sections}
+    Results.model_validate(doc, context=COMPLETE)
     path = Path(run_dir) / "results.json"
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
-def read_results(run_dir: Path) -> dict[str, Any]:
-    """Read a run's ``results.json``.
+def parse_results(doc: Results | Mapping[str, Any]) -> Results:
+    """Turn a parsed ``results.json`` into typed objects (a :class:`Results` is returned as it is).
+
+    Keys the models do not know are ignored here (an earlier run, a hand-made fixture), so a
+    reader can read any run; writing is where the contract is enforced (:func:`write_section`).
+
+    Parameters
+    ----------
+    doc : Results or mapping
+        The document.
+
+    Returns
+    -------
+    analysis.report.results_schema.Results
+        The typed document.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a known key holds a value of the wrong type or a required key is missing.
+    """
+    if isinstance(doc, Results):
+        return doc
+    return Results.model_validate(doc, extra="ignore")
+
+
+def load_results(run_dir: Path) -> Results:
+    """Read a run's ``results.json`` into typed objects.
 
     Parameters
     ----------
@@ -143,8 +195,8 @@ def read_results(run_dir: Path) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        The parsed document.
+    analysis.report.results_schema.Results
+        The document (:func:`parse_results`).
 
     Raises
     ------
@@ -154,4 +206,4 @@ def read_results(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run `study run` (or `make study`) first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return parse_results(json.loads(path.read_text(encoding="utf-8")))

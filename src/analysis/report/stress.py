@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.report.labels import Labels, label
+from analysis.i18n import column_label, has, lookup, t
+from analysis.report.figures import themed
 
-__all__ = ["CHECK_COLUMNS", "ESTIMATOR_COLUMNS", "LABELS", "plot_stress", "stress_findings", "stress_payload",
-           "stress_tables"]
+__all__ = ["CHECK_COLUMNS", "ESTIMATOR_COLUMNS", "plot_stress", "stress_findings", "stress_label",
+           "stress_payload", "stress_tables"]
 
 ESTIMATOR_COLUMNS = ("scenario", "outcome", "estimator", "replications", "failed", "mean_truth", "bias", "bias_mc_se",
                      "relative_bias", "rmse", "se_ratio", "coverage", "coverage_mc_se", "verdict")
@@ -29,40 +30,33 @@ CHECK_COLUMNS = ("scenario", "outcome", "check", "method", "replications", "fail
 """Columns of the checks' table: ``rate`` is a rejection rate (``rate_kind`` ``size`` or ``power``) or,
 for HonestDiD, a coverage (``coverage``)."""
 
-LABELS = Labels({
-    "cs": ("CS（主估计）", "CS (headline)"),
-    "sa": ("SA", "SA"),
-    "bjs": ("BJS", "BJS"),
-    "twfe": ("TWFE", "TWFE"),
-    "ppml": ("PPML（水平）", "PPML (level)"),
-    "ppml_pct": ("PPML（%）", "PPML (%)"),
-    "pretest": ("预趋势检验", "pre-test"),
-    "randomisation": ("随机化推断", "randomisation inference"),
-    "wild": ("野聚类自助法（TWFE）", "wild bootstrap (TWFE)"),
-    "wild_crv1": ("聚类稳健（TWFE）", "CRV1 (TWFE)"),
-    "spillover": ("溢出检验", "spillover check"),
-    "heterogeneity": ("干部类型同质性检验", "equal effects by cadre type"),
-    "honest_original": ("常规区间（平均效应）", "conventional CI (average effect)"),
-    "honest_rm": ("HonestDiD 相对幅度 M̄=1", "HonestDiD RM, M̄=1"),
-    "honest_sd": ("HonestDiD 平滑 M=0", "HonestDiD SD, M=0"),
-    "coverage_title": ("各估计量95%区间的覆盖率", "Coverage of the 95% interval, by estimator"),
-    "rate_title": ("检验的拒绝率（原假设成立时应为5%）与 HonestDiD 覆盖率",
-                   "Tests: rejection rate (5% when the null holds); HonestDiD: coverage"),
-    "null_true": ("原假设成立（实心）", "null true (filled)"),
-    "null_false": ("原假设不成立：检验功效（空心）", "null false: power (hollow)"),
-    "suptitle": ("压力测试：每种情形{r}个模拟城市；误差线为±1.96蒙特卡洛标准误",
-                 "Stress test: {r} simulated cities per scenario; bars ±1.96 Monte Carlo SE"),
-    "default": ("默认城市", "default city"),
-    "no_effect": ("无效应", "no effect"),
-    "clustered_shocks": ("乡镇/区县-年冲击", "township/county-year shocks"),
-    "few_clusters": ("同上，9个区县聚类", "same, 9 county clusters"),
-    "partial_exposure": ("到任当年部分效应", "partial exposure in arrival year"),
-    "anticipation": ("提前一年的效应", "effects one year early"),
-    "nonlinear_trends": ("协变量非线性趋势", "non-linear covariate trends"),
-    "trend_gap": ("与选点相关的趋势差异", "trends differ with targeting"),
-    "spillover_rule": ("溢出规则（35%）不同于检验（50%）", "spillover rule (35%) unlike the check's (50%)"),
-})
-"""Labels of the estimators, checks and scenarios (else :func:`analysis.report.labels.label`)."""
+def stress_label(key: str, lang: str = "zh") -> str:
+    """Name a stress scenario, estimator or check for readers (``simulation_check.stress.*`` of the catalogue).
+
+    Parameters
+    ----------
+    key : str
+        A scenario name (:data:`analysis.data.synthetic.scenarios.SCENARIOS`), an estimator
+        (``method`` of an ``estimate`` row) or a check key (``pretest``, ``wild``, ``honest_sd``, ...).
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The label (an estimator without a stress label: its ``estimator.<key>.abbrev``); the key
+        itself if the catalogue has none.
+
+    Examples
+    --------
+    >>> stress_label("partial_exposure", "en"), stress_label("sa", "en")
+    ('partial exposure in arrival year', 'SA')
+    """
+    for group in ("scenario", "method"):
+        if has(f"simulation_check.stress.{group}.{key}"):
+            return t(f"simulation_check.stress.{group}.{key}", lang)
+    return lookup(f"estimator.{key}.abbrev", lang, key)
+
 
 _CHECK_KEY = {("wild", "twfe_webb"): "wild", ("wild", "twfe_crv1"): "wild_crv1",
               ("honest", "original"): "honest_original", ("honest", "rm"): "honest_rm", ("honest", "sd"): "honest_sd"}
@@ -107,6 +101,7 @@ def stress_tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return est, chk.reindex(columns=list(CHECK_COLUMNS)).reset_index(drop=True)
 
 
+@themed
 def plot_stress(summary: pd.DataFrame, lang: str = "zh"):
     """Coverage of every estimator and rejection rate of every check, by scenario, with Monte Carlo error bars.
 
@@ -142,10 +137,11 @@ def plot_stress(summary: pd.DataFrame, lang: str = "zh"):
             x = x0 + (j - (len(names) - 1) / 2) * 0.8 / max(len(names), 1)
             cov, half = 100 * e["coverage"].to_numpy(float), 196 * e["coverage_mc_se"].to_numpy(float)
             a1.errorbar(x, cov, yerr=half, fmt="o", ms=4, capsize=2, color=palette[j % len(palette)],
-                        label=LABELS(name, lang))
+                        label=stress_label(name, lang))
         a1.axhline(95, color="#c0392b", ls="--", lw=1)
         a1.set_ylim(-2, 102)
-        a1.set_ylabel(label(oc, lang) + "\n" + ("覆盖率 (%)" if lang == "zh" else "coverage (%)"), fontsize=8)
+        a1.set_ylabel(t("simulation_check.stress.figure.coverage_axis", lang, outcome=column_label(oc, lang)),
+                      fontsize=8)
         c = chk[chk["outcome"] == oc]
         keys = list(dict.fromkeys(_check_key(r.check, r.method) for r in c.itertuples()))
         for j, key in enumerate(keys):
@@ -159,21 +155,22 @@ def plot_stress(summary: pd.DataFrame, lang: str = "zh"):
             for mask, face in ((size | coverage, col), (~size & ~coverage, "white")):
                 if mask.any():
                     a2.errorbar(x[mask], rate[mask], yerr=half[mask], fmt="D" if coverage else "o", ms=4, capsize=2,
-                                color=col, mfc=face, label=LABELS(key, lang) if face == col or not size.any() else None)
+                                color=col, mfc=face,
+                                label=stress_label(key, lang) if face == col or not size.any() else None)
         a2.axhline(5, color="#c0392b", ls="--", lw=1)
         a2.axhline(95, color="#c0392b", ls=":", lw=0.8)
         a2.set_ylim(-2, 102)
         for ax in (a1, a2):
-            ax.set_xticks(x0, [LABELS(s, lang) for s in scenarios] if i == len(outcomes) - 1 else [""] * len(x0),
+            ax.set_xticks(x0, [stress_label(s, lang) for s in scenarios] if i == len(outcomes) - 1 else [""] * len(x0),
                           rotation=30, ha="right", fontsize=7)
             ax.grid(axis="y", color="0.92")
         if i == 0:
-            a1.set_title(LABELS("coverage_title", lang), fontsize=10)
-            a2.set_title(LABELS("rate_title", lang), fontsize=10)
+            a1.set_title(t("simulation_check.stress.figure.coverage_title", lang), fontsize=10)
+            a2.set_title(t("simulation_check.stress.figure.rate_title", lang), fontsize=10)
             a1.legend(fontsize=7, ncol=3, frameon=False, loc="lower left")
             a2.legend(fontsize=7, ncol=2, frameon=False, loc="center left")
     r = int(summary["replications"].max()) if len(summary) else 0
-    fig.suptitle(LABELS("suptitle", lang, r=r), fontsize=11)
+    fig.suptitle(t("simulation_check.stress.figure.suptitle", lang, r=r), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -198,24 +195,17 @@ def stress_findings(summary: pd.DataFrame, lang: str = "zh") -> list[str]:
         Sentences, in the summary's scenario order.
     """
     out = []
-    zh = lang == "zh"
+    key = "simulation_check.stress.finding."
     for scn, d in summary.groupby("scenario", sort=False):
         head = d[(d["check"] == "estimate") & (d["method"] == "cs")]
-        parts = []
-        for r in head.itertuples():
-            parts.append(f"{label(r.outcome, lang)} {_pct(r.relative_bias) if np.isfinite(r.relative_bias) else 'n/a'}"
-                         f"{'偏差，覆盖率' if zh else ' bias, coverage '}{_pct(r.coverage)}")
+        parts = [t(key + "headline_part", lang, outcome=column_label(r.outcome, lang), bias=_pct(r.relative_bias),
+                   coverage=_pct(r.coverage)) for r in head.itertuples()]
         bad = d[d["verdict"].astype(str).str.startswith(("over-rejects", "undercovers")) & (d["check"] != "estimate")]
-        bad_names = list(dict.fromkeys(LABELS(_check_key(r.check, r.method), lang) for r in bad.itertuples()))
-        n = int(d["replications"].max())
-        if zh:
-            s = f"压力测试“{LABELS(scn, 'zh')}”（{n}个城市）：主估计 " + "；".join(parts) + "。"
-            s += ("未守住名义水平或覆盖率的检验：" + "、".join(bad_names) + "。") if bad_names else \
-                "各检验均守住名义水平。"
-        else:
-            s = f"Stress test '{LABELS(scn, 'en')}' ({n} cities): headline " + "; ".join(parts) + ". "
-            s += ("Checks that miss their size or coverage: " + ", ".join(bad_names) + ".") if bad_names else \
-                "Every check holds its size."
+        bad_names = list(dict.fromkeys(stress_label(_check_key(r.check, r.method), lang) for r in bad.itertuples()))
+        s = t(key + "scenario", lang, scenario=stress_label(str(scn), lang), n=int(d["replications"].max()),
+              parts=t("punct.semicolon", lang).join(parts))
+        s += (t(key + "bad", lang, names=t("punct.enum", lang).join(bad_names)) if bad_names
+              else t(key + "all_hold", lang))
         out.append(s)
     return out
 

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.data.synthetic.truth import load_truth, truth_status
+from analysis.report.display import ReadableTable, readable_table
 from analysis.report.figures import save_figure
 from analysis.report.results_json import write_section
 from analysis.report.tables import save_table
@@ -110,6 +111,8 @@ class StageResult:
         What the results show, computed from them, one paragraph per item.
     notes : list of str
         Context the notebook prints before the results: the data, the truth, what was skipped.
+    lang : {"zh", "en"}
+        The language of the figures and findings, and of the table headings it shows and writes.
     """
 
     stage: str
@@ -119,6 +122,7 @@ class StageResult:
     payload: dict[str, Any] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    lang: str = "zh"
 
     def __post_init__(self) -> None:
         if not all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in (self.findings, self.notes)):
@@ -129,11 +133,28 @@ class StageResult:
             for fig in self.figures.values():
                 plt.close(fig)
 
+    def table(self, name: str) -> ReadableTable:
+        """Return one table formatted for reading (:func:`analysis.report.display.readable_table`).
+
+        Parameters
+        ----------
+        name : str
+            The table's name (``"02_main_effects"``).
+
+        Returns
+        -------
+        ReadableTable
+            The columns a reader needs, readable headings with units, meaningful digits.
+        """
+        return readable_table(self.tables[name], name, self.lang)
+
     def show(self, *patterns: str, tables: bool = True, figures: bool = True) -> None:
         """Display the tables, then the figures, whose names match any of ``patterns`` (in a notebook).
 
-        A pattern that matches nothing (a table the run skipped, e.g. the wild bootstrap with
-        ``bootstrap_draws = 0``) is said so in one line; the notes say why.
+        Tables are shown formatted for reading (:meth:`table`: the columns a reader needs,
+        meaningful digits); the full tidy table is in ``tables/``. A pattern that matches nothing
+        (a table the run skipped, e.g. the wild bootstrap with ``bootstrap_draws = 0``) is said so
+        in one line; the notes say why.
 
         Parameters
         ----------
@@ -148,7 +169,7 @@ class StageResult:
         for kind in kinds:
             for name, obj in kind.items():
                 if any(fnmatch.fnmatchcase(name, p) for p in patterns):
-                    display(obj)
+                    display(self.table(name) if kind is self.tables else obj)
         names = [name for kind in kinds for name in kind]
         for p in patterns:
             if not fnmatch.filter(names, p):
@@ -163,8 +184,8 @@ def save(result: StageResult, out_dir: Path) -> list[Path]:
     result : StageResult
         The stage's result.
     out_dir : pathlib.Path
-        The run folder: tables go to ``tables/``, figures to ``figures/``, the payload to
-        ``results/<section>.json``.
+        The run folder: tables go to ``tables/`` (headings of the Markdown and LaTeX files in the
+        result's language), figures to ``figures/``, the payload to ``results/<section>.json``.
 
     Returns
     -------
@@ -173,7 +194,7 @@ def save(result: StageResult, out_dir: Path) -> list[Path]:
     """
     written: list[Path] = []
     for name, table in result.tables.items():
-        written += save_table(table, name, out_dir).values()
+        written += save_table(table, name, out_dir, result.lang).values()
     for name, fig in result.figures.items():
         written += save_figure(fig, name, out_dir).values()
     written.append(write_section(out_dir, result.section, result.payload))

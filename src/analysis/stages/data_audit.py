@@ -16,7 +16,8 @@ import pandas as pd
 
 from analysis.core.treatment import TREATMENT_COLUMNS
 from analysis.data import schema
-from analysis.report.labels import label
+from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.stages.base import StageResult, Truth
 
 REPORT_YEAR = 2023
@@ -192,6 +193,7 @@ def missingness(panel: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@themed
 def plot_rollout(panel: pd.DataFrame, lang: str = "zh"):
     """Stacked bars of villages with a first secretary by year and cohort.
 
@@ -217,19 +219,21 @@ def plot_rollout(panel: pd.DataFrame, lang: str = "zh"):
     fig, ax = plt.subplots(figsize=(7, 4))
     bottom = np.zeros(len(tab))
     for g in tab.columns:
-        ax.bar([str(y) for y in tab.index], tab[g].to_numpy(), bottom=bottom, label=f"{label('cohort', lang)} {g}")
+        ax.bar([str(y) for y in tab.index], tab[g].to_numpy(), bottom=bottom,
+               label=t("data_audit.figure.cohort_legend", lang, cohort=g))
         bottom += tab[g].to_numpy()
     n = panel["village_code"].nunique()
-    ax.set_title(label("rollout_title", lang))
-    ax.set_xlabel(label("year", lang))
-    ax.set_ylabel(label("treated_villages", lang) + (f"（共 {n} 村）" if lang == "zh" else f" (of {n})"))
+    ax.set_title(t("data_audit.figure.rollout_title", lang))
+    ax.set_xlabel(t("term.year", lang))
+    ax.set_ylabel(t("data_audit.figure.rollout_ylabel", lang, n=n))
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
 
 
+@themed
 def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: int, lang: str = "zh"):
-    """Histograms of outcomes in one year (log scale on the y axis for counts).
+    """Histograms of outcomes in one year, one panel per outcome, each on its own scale (seaborn).
 
     Parameters
     ----------
@@ -245,29 +249,23 @@ def plot_outcome_distributions(panel: pd.DataFrame, outcomes: list[str], year: i
     Returns
     -------
     matplotlib.figure.Figure
-        The figure.
+        The figure (a seaborn ``FacetGrid`` of histograms, three panels a row, each binned on its own range).
     """
-    from matplotlib import pyplot as plt
+    import seaborn as sns
 
-    d = panel[panel["year"] == year]
-    ncol = 3
-    nrow = int(np.ceil(len(outcomes) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(10, 2.6 * nrow), squeeze=False)
-    for ax, c in zip(axes.ravel(), outcomes, strict=False):
-        x = pd.to_numeric(d[c], errors="coerce").dropna().to_numpy(dtype=float)
-        ax.hist(x, bins=40, color="#4c72b0")
-        ax.set_title(label(c, lang), fontsize=9)
-        ax.set_ylabel(label("count", lang), fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(outcomes) :]:
-        ax.set_visible(False)
-    fig.suptitle(
-        f"{label('distribution_title', lang)}（{year}）"
-        if lang == "zh"
-        else f"{label('distribution_title', lang)} ({year})"
-    )
-    fig.tight_layout()
-    return fig
+    d = panel.loc[panel["year"] == year, list(outcomes)]
+    long = d.apply(pd.to_numeric, errors="coerce").melt(var_name="outcome", value_name="value").dropna()
+    names = {c: column_label(c, lang) for c in outcomes}
+    long["outcome"] = long["outcome"].map(names)
+    grid = sns.FacetGrid(long, col="outcome", col_order=[names[c] for c in outcomes], col_wrap=3, height=2.4,
+                         aspect=1.4, sharex=False, sharey=False)
+    grid.map_dataframe(sns.histplot, x="value", bins=40)
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels("", t("term.villages", lang), fontsize=8)
+    grid.tick_params(labelsize=7)
+    grid.figure.suptitle(t("data_audit.figure.distribution_title", lang, year=year))
+    grid.figure.tight_layout()
+    return grid.figure
 
 
 def findings(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> list[str]:
@@ -295,19 +293,10 @@ def findings(panel: pd.DataFrame, report_year: int, lang: str = "zh") -> list[st
     treated = int(cohorts.sum())
     inc = panel.loc[panel["year"] == report_year, "income_per_capita"].mean()
     years = f"{panel['year'].min()}-{panel['year'].max()}"
-    if lang == "zh":
-        parts = "，".join(f"{g}年开始{k}个村" for g, k in cohorts.items())
-        return [
-            f"面板覆盖{years}年，{n_county}个区县、{n_town}个乡镇、{n}个村。"
-            f"窗口内共有{treated}个村（{treated / n:.1%}）派驻了第一书记：{parts}。"
-            f"{report_year}年农民人均纯收入均值为{inc:,.0f}元。"
-        ]
-    parts = ", ".join(f"{k} from {g}" for g, k in cohorts.items())
-    return [
-        f"The panel covers {years}: {n} villages in {n_town} townships and {n_county} counties. "
-        f"{treated} villages ({treated / n:.1%}) received a first secretary within the window ({parts}). "
-        f"Mean per-capita net income in {report_year} was {inc:,.0f} yuan."
-    ]
+    parts = t("punct.comma", lang).join(t("data_audit.finding.cohort", lang, cohort=g, villages=k)
+                                         for g, k in cohorts.items())
+    return [t("data_audit.finding.summary", lang, years=years, counties=n_county, townships=n_town, villages=n,
+              treated=treated, share=treated / n, cohorts=parts, report_year=report_year, income=inc)]
 
 
 def year_hashes(panel: pd.DataFrame) -> dict[str, str]:
@@ -414,4 +403,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         "00_outcome_distributions": plot_outcome_distributions(panel, outcomes, report_year, lang=lang),
     }
     return StageResult("00_data_audit", "data", tables, figures, payload(panel, report_year, truth),
-                       findings(panel, report_year, lang), notes=[truth.status])
+                       findings(panel, report_year, lang), notes=[truth.status], lang=lang)

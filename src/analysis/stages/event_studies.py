@@ -57,7 +57,8 @@ from scipy import stats
 
 from analysis.core.panel import covariate_columns, covariate_year_interactions
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
-from analysis.report.labels import Labels, label
+from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
 from analysis.stages.base import StageResult, Truth
@@ -98,30 +99,6 @@ intervals for every estimator; ``band_low``/``band_high`` the CS simultaneous (s
 (missing for the others); ``reference`` marks the normalised rows (``e = -1``; CS: ``e = -2``);
 ``pre_test_row`` the BJS pre-trend regression leads."""
 
-LABELS = Labels({
-    "cs": ("Callaway-Sant'Anna（双重稳健）", "Callaway-Sant'Anna (doubly robust)"),
-    "twfe": ("TWFE 事件研究（无协变量）", "TWFE event study (no covariates)"),
-    "sa": ("Sun-Abraham", "Sun-Abraham"),
-    "bjs": ("BJS 插补（事前：预趋势检验系数）", "BJS imputation (pre: pre-trend test leads)"),
-    "band": ("CS 95% 同时置信带（sup-t）", "CS 95% simultaneous band (sup-t)"),
-    "truth": ("真实效应（模拟数据）", "True effect (synthetic city)"),
-    "start": ("派驻开始（e=0）", "First secretary arrives (e=0)"),
-    "ref": ("参照期 e=-1", "reference period e=-1"),
-    "xlabel": ("距派驻年份的年数（事件时间 e，年）", "Years since the cohort year (event time e, years)"),
-    "ylabel": ("对{name}的效应", "Effect on {name}"),
-    "title": ("{name}：事件研究（点估计与 95% 逐点置信区间）",
-              "{name}: event study (estimates with 95% pointwise intervals)"),
-    "bacon_title": ("{name}：静态 TWFE 的 Goodman-Bacon 分解", "{name}: Goodman-Bacon decomposition of static TWFE"),
-    "bacon_x": ("权重（占 TWFE 的份额）", "Weight (share of the TWFE estimate)"),
-    "bacon_y": ("2x2 DiD 估计：{name}", "2x2 DiD estimate: {name}"),
-    "twfe_line": ("TWFE 静态估计 = 加权平均", "Static TWFE = weighted average"),
-    "cs_line": ("CS 简单平均 ATT", "CS simple ATT"),
-    "never": ("从未派驻", "never"),
-    "treated vs never treated": ("已派驻 vs 从未派驻", "treated vs never treated"),
-    "earlier vs later treated": ("先派驻 vs 后派驻（尚未派驻时）", "earlier vs later treated (not yet treated)"),
-    "later vs earlier treated": ("后派驻 vs 先派驻（“禁止”比较）", "later vs earlier treated (\"forbidden\")"),
-})
-"""This module's labels: estimators, comparison types, figure texts (else :func:`analysis.report.labels.label`)."""
 _STYLE: dict[str, dict[str, Any]] = {
     "cs": {"color": "#1f5fa8", "marker": "o"},
     "twfe": {"color": "#d0612a", "marker": "s"},
@@ -129,10 +106,6 @@ _STYLE: dict[str, dict[str, Any]] = {
     "bjs": {"color": "#8e44ad", "marker": "D"},
 }
 _OFFSETS = {"cs": -0.27, "twfe": -0.09, "sa": 0.09, "bjs": 0.27}
-
-
-def _short(outcome: str, lang: str) -> str:
-    return label(outcome, lang)
 
 
 @dataclass
@@ -438,6 +411,7 @@ def payload(studies: Mapping[str, EventStudy]) -> dict[str, Any]:
     return out
 
 
+@themed
 def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | None = None):
     """Plot the four event studies of one outcome side by side.
 
@@ -459,14 +433,14 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
     """
     from matplotlib import pyplot as plt
 
-    name = _short(es.outcome, lang)
+    name = column_label(es.outcome, lang)
     fig, ax = plt.subplots(figsize=(9, 5))
     f = es.frame
     cs = f[(f["estimator"] == "cs") & f["band_low"].notna()].sort_values("event_time")
     if len(cs):
         x = cs["event_time"].to_numpy(float) + _OFFSETS["cs"]
         ax.fill_between(x, cs["band_low"], cs["band_high"], color=_STYLE["cs"]["color"], alpha=0.15, lw=0,
-                        label=LABELS("band", lang))
+                        label=t("event_studies.figure.band", lang))
     for est in ESTIMATORS:
         d = f[f["estimator"] == est].sort_values("event_time")
         x = d["event_time"].to_numpy(float) + _OFFSETS[est]
@@ -475,7 +449,8 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
         ax.errorbar(x[est_ok], d.loc[est_ok, "estimate"],
                     yerr=[d.loc[est_ok, "estimate"] - d.loc[est_ok, "conf_low"],
                           d.loc[est_ok, "conf_high"] - d.loc[est_ok, "estimate"]],
-                    fmt=st["marker"], color=st["color"], ms=5, capsize=2.5, lw=1.2, label=LABELS(est, lang))
+                    fmt=st["marker"], color=st["color"], ms=5, capsize=2.5, lw=1.2,
+                    label=t(f"estimator.{est}.event_study", lang))
         ref = d["reference"].to_numpy()
         if ref.any():
             ax.plot(x[ref], d.loc[ref, "estimate"], st["marker"], mfc="white", mec=st["color"], ms=5)
@@ -486,20 +461,21 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
         tr = tr[tr["event_time"].isin(f["event_time"].unique())].sort_values("event_time")
         if len(tr):
             ax.plot(tr["event_time"].astype(float), tr["value"], color="black", ls="--", lw=1, marker="x", ms=6,
-                    label=LABELS("truth", lang))
+                    label=t("term.truth", lang))
     ax.axhline(0, color="0.4", lw=0.8)
-    ax.axvline(-0.5, color="0.2", lw=1, ls=":", label=LABELS("start", lang))
+    ax.axvline(-0.5, color="0.2", lw=1, ls=":", label=t("event_studies.figure.start", lang))
     ax.axvspan(-1.45, -0.55, color="0.85", alpha=0.5, lw=0)
     ymin, ymax = ax.get_ylim()
-    ax.text(-1.0, ymax - 0.03 * (ymax - ymin), LABELS("ref", lang), ha="center", va="top", fontsize=7, color="0.3")
+    ax.text(-1.0, ymax - 0.03 * (ymax - ymin), t("event_studies.figure.ref", lang), ha="center", va="top", fontsize=7,
+            color="0.3")
     ticks = sorted(int(e) for e in f["event_time"].unique())
     binned = f.loc[(f["estimator"] == "twfe") & f["term"].str.contains("<=|>=", regex=True), ["event_time", "term"]]
     bins = {int(r.event_time): r.term.replace("e", "TWFE ", 1) for r in binned.itertuples()}
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{e}\n({bins[e]})" if e in bins else str(e) for e in ticks])
-    ax.set_xlabel(LABELS("xlabel", lang))
-    ax.set_ylabel(LABELS("ylabel", lang, name=name if lang == "zh" else name[:1].lower() + name[1:]))
-    ax.set_title(LABELS("title", lang, name=name), fontsize=11)
+    ax.set_xlabel(t("event_studies.figure.xlabel", lang))
+    ax.set_ylabel(t("event_studies.figure.ylabel", lang, name=name[:1].lower() + name[1:]))
+    ax.set_title(t("event_studies.figure.title", lang, name=name), fontsize=11)
     ax.grid(axis="y", color="0.92")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, loc="lower center", ncol=3)
@@ -507,6 +483,7 @@ def plot_event_study(es: EventStudy, lang: str = "zh", truth: pd.DataFrame | Non
     return fig
 
 
+@themed
 def plot_bacon(dec, lang: str = "zh", cs_att: float | None = None):
     """Scatter of the Goodman-Bacon 2x2 comparisons: weight against estimate, by type.
 
@@ -529,29 +506,31 @@ def plot_bacon(dec, lang: str = "zh", cs_att: float | None = None):
 
     from analysis.estimators.bacon import TYPES
 
-    name = _short(dec.outcome, lang)
-    t = dec.tidy()
+    name = column_label(dec.outcome, lang)
+    tab = dec.tidy()
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = dict(zip(TYPES, [("#1f5fa8", "o"), ("#2a9d5c", "^"), ("#c0392b", "X")], strict=True))
     for typ in TYPES:
-        d = t[t["type"] == typ]
+        d = tab[tab["type"] == typ]
         if d.empty:
             continue
         c, m = styles[typ]
-        ax.scatter(d["weight"], d["estimate"], color=c, marker=m, s=70, label=LABELS(typ, lang), zorder=3)
+        ax.scatter(d["weight"], d["estimate"], color=c, marker=m, s=70, label=t(f"bacon.{typ}.label", lang), zorder=3)
         for r in d.itertuples():
-            ctrl = LABELS("never", lang) if r.control == 0 else str(r.control)
+            ctrl = t("group.never.bacon", lang) if r.control == 0 else str(r.control)
             ax.annotate(f"{r.treated} vs {ctrl}", (r.weight, r.estimate), xytext=(6, 4),
                         textcoords="offset points", fontsize=8)
-    ax.axhline(dec.total, color="#d0612a", ls="--", lw=1.2, label=f"{LABELS('twfe_line', lang)} ({dec.total:.3g})")
+    ax.axhline(dec.total, color="#d0612a", ls="--", lw=1.2,
+               label=f"{t('event_studies.figure.twfe_line', lang)} ({dec.total:.3g})")
     if cs_att is not None and np.isfinite(cs_att):
-        ax.axhline(cs_att, color="#1f5fa8", ls=":", lw=1.2, label=f"{LABELS('cs_line', lang)} ({cs_att:.3g})")
+        ax.axhline(cs_att, color="#1f5fa8", ls=":", lw=1.2,
+                   label=f"{t('event_studies.figure.cs_line', lang)} ({cs_att:.3g})")
     ax.axhline(0, color="0.6", lw=0.6)
-    ax.set_xlim(0, max(1.0, float(t["weight"].max()) * 1.15) if float(t["weight"].max()) > 0.85 else
-                float(t["weight"].max()) * 1.25)
-    ax.set_xlabel(LABELS("bacon_x", lang))
-    ax.set_ylabel(LABELS("bacon_y", lang, name=name))
-    ax.set_title(LABELS("bacon_title", lang, name=name), fontsize=11)
+    ax.set_xlim(0, max(1.0, float(tab["weight"].max()) * 1.15) if float(tab["weight"].max()) > 0.85 else
+                float(tab["weight"].max()) * 1.25)
+    ax.set_xlabel(t("event_studies.figure.bacon_x", lang))
+    ax.set_ylabel(t("event_studies.figure.bacon_y", lang, name=name))
+    ax.set_title(t("event_studies.figure.bacon_title", lang, name=name), fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="best")
     ax.grid(color="0.93")
     fig.tight_layout()
@@ -576,12 +555,10 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
         One paragraph per outcome: the CS path after treatment and whether its band excludes zero, the
         pre-test verdicts, how TWFE compares and the weight on forbidden comparisons.
     """
-    zh = lang == "zh"
     tab = summary_table(studies)
     lines = []
     for r in tab.itertuples(index=False):
         es = studies[r.outcome]
-        name = _short(r.outcome, lang)
         b = bacon_summary(es.bacon)
         w = b["weights_by_type"]
         e = b["estimates_by_type"]
@@ -589,30 +566,22 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
         tw_pre = es.frame[(es.frame["estimator"] == "twfe") & (es.frame["event_time"] < -1)]
         tw_pre_sig = int((tw_pre["p_value"] < alpha).sum())
         pre_ok = r.cs_pretest_p >= alpha
-        if zh:
-            s = (f"{name}：CS 效应在 e=0 为 {r.cs_e0:.3g}，e={r.e_last} 为 {r.cs_e_last:.3g}；"
-                 + ("同时置信带在派驻后至少一期不含零。" if r.cs_band_excludes_zero_post
-                    else "同时置信带在派驻后各期均含零。")
-                 + f"CS 预趋势检验 p={r.cs_pretest_p:.3f}（{'未拒绝' if pre_ok else '拒绝'}平行趋势）"
-                 + (f"，BJS 预趋势检验 p={r.bjs_pretest_p:.3f}" if np.isfinite(r.bjs_pretest_p) else "")
-                 + f"；无协变量的 TWFE 事件研究有 {tw_pre_sig}/{len(tw_pre)} 个事前系数在 {alpha:.0%} 水平显著。"
-                 + f"静态 TWFE = {r.twfe_static:.3g}（CS 简单 ATT = {r.cs_simple:.3g}）；“禁止”比较（以已派驻村为对照）"
-                 f"权重 {r.forbidden_weight:.1%}"
-                 + (f"，其 2x2 估计 {r.forbidden_estimate:.3g}" if np.isfinite(r.forbidden_estimate) else "")
-                 + (f"；已派驻 vs 从未派驻比较权重 {w[never]:.1%}，估计 {e[never]:.3g}。" if never in w else "。"))
-        else:
-            s = (f"{name}: the CS effect is {r.cs_e0:.3g} at e=0 and {r.cs_e_last:.3g} at e={r.e_last}; "
-                 + ("the simultaneous band excludes zero in at least one post-treatment year. "
-                    if r.cs_band_excludes_zero_post else "the simultaneous band includes zero in every post year. ")
-                 + f"CS pre-test p = {r.cs_pretest_p:.3f} (parallel trends {'not rejected' if pre_ok else 'rejected'})"
-                 + (f", BJS pre-trend test p = {r.bjs_pretest_p:.3f}" if np.isfinite(r.bjs_pretest_p) else "")
-                 + f"; the TWFE event study without covariates has {tw_pre_sig} of {len(tw_pre)} pre-period "
-                 f"coefficients significant at {alpha:.0%}. "
-                 + f"Static TWFE = {r.twfe_static:.3g} (CS simple ATT = {r.cs_simple:.3g}); weight on 'forbidden' "
-                 f"comparisons (already-treated villages as controls) {r.forbidden_weight:.1%}"
-                 + (f", their 2x2 estimate {r.forbidden_estimate:.3g}" if np.isfinite(r.forbidden_estimate) else "")
-                 + (f"; treated-vs-never comparisons carry {w[never]:.1%} of the weight with estimate {e[never]:.3g}."
-                    if never in w else "."))
+        parts = [
+            t("event_studies.finding.path", lang, name=column_label(r.outcome, lang), e0=r.cs_e0, last=r.cs_e_last,
+              e_last=r.e_last),
+            t("event_studies.finding.band_excludes_zero" if r.cs_band_excludes_zero_post
+              else "event_studies.finding.band_includes_zero", lang),
+            t("event_studies.finding.pretest", lang, p=r.cs_pretest_p,
+              verdict=t("event_studies.finding.not_rejected" if pre_ok else "event_studies.finding.rejected", lang)),
+            t("event_studies.finding.bjs_pretest", lang, p=r.bjs_pretest_p) if np.isfinite(r.bjs_pretest_p) else "",
+            t("event_studies.finding.twfe_pre", lang, k=tw_pre_sig, n=len(tw_pre), alpha=alpha),
+            t("event_studies.finding.static", lang, twfe=r.twfe_static, cs=r.cs_simple, weight=r.forbidden_weight),
+            (t("event_studies.finding.forbidden_estimate", lang, estimate=r.forbidden_estimate)
+             if np.isfinite(r.forbidden_estimate) else ""),
+            (t("event_studies.finding.never_weight", lang, weight=w[never], estimate=e[never]) if never in w
+             else t("punct.period", lang)),
+        ]
+        s = "".join(parts)
         lines.append(s)
     return lines
 
@@ -652,7 +621,6 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
                     for oc, s in studies.items()})
     found = findings(studies, lang=lang)
     if truth.aggregates is None:
-        found.append("没有可用的真实效应（真实数据），图中未画真实值。" if lang == "zh" else
-                     "No truth is available (real data): the figures show no true effects.")
+        found.append(t("event_studies.finding.no_truth", lang))
     return StageResult("03_event_studies", "event_studies", tables, figures, payload(studies), found,
-                       notes=[truth.status])
+                       notes=[truth.status], lang=lang)

@@ -44,7 +44,8 @@ from analysis.core.spec import COHORT, TIME, UNIT, cluster_column
 from analysis.data import schema
 from analysis.estimators.callaway_santanna import aggregate
 from analysis.estimators.heterogeneity import baseline_split, by_cohort, by_group, equality_test
-from analysis.report.labels import Labels, label
+from analysis.i18n import column_label, lookup, t
+from analysis.report.figures import PALETTE, themed
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, EqualityTest, make_tidy, normal_ci
 from analysis.stages.base import StageResult, Truth
@@ -90,32 +91,6 @@ CONTRASTS: tuple[tuple[str, str, str, int], ...] = (
 ``-1``: the level is claimed to *reduce* the outcome more than other cadres do; ``+1``: to
 *raise* it more."""
 
-LABELS = Labels({
-    "law": ("政法（公检法司）", "Law enforcement"),
-    "agriculture": ("农业（农牧渔）", "Agriculture"),
-    "economic": ("经济（财力强单位）", "Economic (well-funded units)"),
-    "other": ("其他单位", "Other units"),
-    "others": ("其他类型", "other cadre types"),
-    "weak": ("薄弱村（基期收入低于中位数）", "Weak (baseline income below median)"),
-    "strong": ("较强村（基期收入不低于中位数）", "Stronger (baseline income at or above median)"),
-    "pilot-2022": ("试点", "pilot"),
-    "city-2023": ("全市第一批", "city-wide first batch"),
-    "effect_on": ("效应：", "Effect on "),
-    "estimate_ci": ("估计值与95%置信区间", "Estimate and 95% CI"),
-    "truth": ("真实值（模拟）", "True value (simulation)"),
-    "cadre_type": ("派出单位类型", "Type of sending unit"),
-    "cohort": ("队列：整个派驻期的平均效应 θ(g)", "Cohort: mean over post years θ(g)"),
-    "cohort_e0": ("队列：派驻第一年效应 ATT(g,g)", "Cohort: first-year effect ATT(g,g)"),
-    "baseline_weakness": ("基期经济基础", "Baseline economic strength"),
-    "title_cadre_type": ("按派出单位类型的效应（Callaway-Sant'Anna）",
-                         "Effects by type of sending unit (Callaway-Sant'Anna)"),
-    "title_cohort": ("按队列（批次）的效应", "Effects by cohort (batch)"),
-    "title_baseline_weakness": ("按基期经济基础的效应（薄弱 = 基期人均收入低于中位数）",
-                                "Effects by baseline strength (weak = first-year income below the median)"),
-    "equality_p": ("相等检验 p", "equality p"),
-    "per_village_year": ("（每村每年）", " (per village and year)"),
-})
-"""This module's labels: levels, dimensions, figure texts (else :func:`analysis.report.labels.label`)."""
 _SHORT = {"cohort": "θ(g) ", "cohort_e0": "ATT(g,g) "}
 
 
@@ -612,6 +587,28 @@ def contrasts(
     return pd.DataFrame(rows, columns=cols)
 
 
+def level_label(level: str, lang: str = "zh") -> str:
+    """Label a subgroup level: a cadre type, ``weak``/``strong``, or the level itself (a cohort).
+
+    Parameters
+    ----------
+    level : str
+        Level as in the tables and ``results.json``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The label.
+    """
+    if level in schema.UNIT_TYPES:
+        return t(f"cadre.{level}.label", lang)
+    if level in WEAKNESS_LABELS:
+        return t(f"weakness.{level}.label", lang)
+    return level
+
+
 def _num(x: float) -> str:
     a = abs(x)
     return f"{x:,.0f}" if a >= 100 else f"{x:,.1f}" if a >= 10 else f"{x:.2f}" if a >= 0.1 else f"{x:.3f}"
@@ -647,33 +644,16 @@ def contrast_statement(row: Mapping[str, Any], lang: str = "zh") -> str:
     worse = clear and np.sign(d) == -sign
     oc, lv = row["outcome"], row["level"]
     truth = row.get("truth_difference")
-    has_truth = truth is not None and np.isfinite(truth)
-    if lang == "zh":
-        verb = "减少" if sign < 0 else "提高"
-        head = (f"是：{LABELS(lv, 'zh')}派出的第一书记比其他类型更能{verb}“{label(oc, 'zh')}”" if better else
-                f"否（方向相反）：{LABELS(lv, 'zh')}派出的第一书记{verb}“{label(oc, 'zh')}”的作用小于其他类型" if worse
-                else f"无法确定：{LABELS(lv, 'zh')}派出的第一书记与其他类型在“{label(oc, 'zh')}”上的效应差异不显著")
-        s = (f"{head}。效应分别为 {_num(row['estimate_level'])} 与 {_num(row['estimate_others'])}，"
-             f"差异 {_num(d)}（95%置信区间 {_num(lo)} 至 {_num(hi)}，p = {row['p_value']:.3g}）")
-        if has_truth:
-            s += f"；模拟的真实差异为 {_num(truth)}"
-        if row.get("note"):
-            s += "（因倾向得分重叠不足，未使用协变量）"
-        return s + "。"
-    verb = "reduce" if sign < 0 else "raise"
-    head = (f"Yes: with a {LABELS(lv, 'en')} cadre the effect on {label(oc, 'en')} is larger in the hoped-for "
-            f"direction ({verb}) than with other cadre types" if better else
-            f"No, the opposite: {LABELS(lv, 'en')} cadres {verb} {label(oc, 'en')} less than other cadre types"
-            if worse else
-            f"Not clear: the effect of {LABELS(lv, 'en')} cadres on {label(oc, 'en')} cannot be told apart from "
-            "that of other cadre types")
-    s = (f"{head}. Effects {_num(row['estimate_level'])} vs {_num(row['estimate_others'])}, difference {_num(d)} "
-         f"(95% CI {_num(lo)} to {_num(hi)}, p = {row['p_value']:.3g})")
-    if has_truth:
-        s += f"; the true difference in the simulation is {_num(truth)}"
+    verdict = "better" if better else "worse" if worse else "unclear"
+    head = t(f"heterogeneity.finding.{verdict}", lang, level=level_label(lv, lang), outcome=column_label(oc, lang),
+             verb=t("heterogeneity.finding.reduce" if sign < 0 else "heterogeneity.finding.raise", lang))
+    s = t("heterogeneity.finding.contrast", lang, head=head, level=_num(row["estimate_level"]),
+          others=_num(row["estimate_others"]), difference=_num(d), low=_num(lo), high=_num(hi), p=row["p_value"])
+    if truth is not None and np.isfinite(truth):
+        s += t("heterogeneity.finding.true_difference", lang, truth=_num(truth))
     if row.get("note"):
-        s += " (estimated without covariates: the propensity score failed overlap)"
-    return s + "."
+        s += t("heterogeneity.finding.without_covariates", lang)
+    return s + t("punct.period", lang)
 
 
 # ----------------------------------------------------------------------------- results.json
@@ -728,8 +708,9 @@ def payload(
 # ----------------------------------------------------------------------------- figures and findings
 
 
+@themed
 def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang: str = "zh", ncol: int = 3):
-    """One panel per outcome: estimate and 95% CI of each level, true values overlaid where known.
+    """One panel per outcome (a seaborn ``FacetGrid``): estimate and 95% CI of each level, true values overlaid.
 
     Parameters
     ----------
@@ -750,15 +731,14 @@ def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang
     matplotlib.figure.Figure
         The figure.
     """
-    from matplotlib import pyplot as plt
+    import seaborn as sns
 
     outcomes = list(dict.fromkeys(table["outcome"]))
-    nrow = int(np.ceil(len(outcomes) / ncol))
-    ncol = min(ncol, len(outcomes))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.4 * nrow), squeeze=False)
+    grid = sns.FacetGrid(table, col="outcome", col_order=outcomes, col_wrap=min(ncol, len(outcomes)), height=3.4,
+                         aspect=4.0 / 3.4, sharex=False, sharey=False)
     width = 0.7 / max(len(dimensions), 1)
-    colors = ["#1f5f8b", "#c1721b", "#3b8c4a", "#7a4a9a"]
-    for ax, oc in zip(axes.ravel(), outcomes, strict=False):
+    colors = sns.color_palette(PALETTE)
+    for oc, ax in grid.axes_dict.items():
         sub = table[table["outcome"] == oc]
         levels = list(dict.fromkeys(sub["level"]))
         for j, dim in enumerate(dimensions):
@@ -767,32 +747,32 @@ def plot_levels(table: pd.DataFrame, dimensions: Sequence[str], title: str, lang
             ok = d["estimate"].notna().to_numpy()
             yerr = np.vstack([d["estimate"] - d["conf_low"], d["conf_high"] - d["estimate"]])[:, ok]
             ax.errorbar(x[ok], d["estimate"].to_numpy()[ok], yerr=yerr, fmt="o", color=colors[j % len(colors)],
-                        capsize=3, label=LABELS(dim, lang) if len(dimensions) > 1 else LABELS("estimate_ci", lang))
+                        capsize=3, label=(t(f"dimension.{dim}.label", lang) if len(dimensions) > 1
+                                          else t("heterogeneity.figure.estimate_ci", lang)))
             tr = d["truth"].to_numpy(float)
             if np.isfinite(tr).any():
                 ax.scatter(x, tr, marker="x", color="#c0392b", s=45, zorder=3,
-                           label=LABELS("truth", lang) if j == 0 else None)
+                           label=t("term.truth", lang) if j == 0 else None)
         ax.axhline(0, color="grey", lw=0.8)
         names = []
+        paren = t("punct.paren_open", lang)
         for lv in levels:
             b = sub.loc[sub["level"] == lv, "batch"].iloc[0]
-            names.append(f"{lv}\n{LABELS(b, lang)}" if b else
-                         LABELS(lv, lang).replace("（", "\n（").replace(" (", "\n("))
+            names.append(f"{lv}\n{lookup(f'batch.{b}.label', lang, b)}" if b else
+                         level_label(lv, lang).replace(paren, "\n" + paren.strip()))
         ax.set_xticks(np.arange(len(levels)), names, fontsize=8)
         p = sub.groupby("dimension", sort=False)["equality_p"].first()
-        ax.set_title(label(oc, lang) + "\n" + "; ".join(
-            f"{_SHORT.get(dim, '')}{LABELS('equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
+        ax.set_title(column_label(oc, lang) + "\n" + "; ".join(
+            f"{_SHORT.get(dim, '')}{t('heterogeneity.figure.equality_p', lang)} = {p[dim]:.3g}" for dim in dimensions
             if dim in p.index), fontsize=9)
-        ax.set_ylabel(LABELS("effect_on", lang) + label(oc, lang) + "\n" + LABELS("per_village_year", lang).strip(),
-                      fontsize=8)
-    for ax in axes.ravel()[len(outcomes):]:
-        ax.set_visible(False)
-    handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
-               bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+        ax.set_ylabel(t("term.effect_per_village", lang, name=column_label(oc, lang)), fontsize=8)
+        ax.set_xlabel("")
+    handles, labels = grid.axes.ravel()[0].get_legend_handles_labels()
+    grid.figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
+                       bbox_to_anchor=(0.5, -0.02))
+    grid.figure.suptitle(title)
+    grid.figure.tight_layout(rect=(0, 0.05, 1, 1))
+    return grid.figure
 
 
 def findings(
@@ -817,39 +797,27 @@ def findings(
     list of str
         One sentence per contrast, then per dimension and outcome.
     """
-    zh = lang == "zh"
     out = [contrast_statement(r, lang) for r in contrast_table.to_dict("records")]
-    out.append("以下括号内为效应占该组派驻前一年均值的百分比。" if zh else
-               "Below, percentages in parentheses are the effect relative to the group's mean in the year "
-               "before treatment.")
+    out.append(t("heterogeneity.finding.percent_note", lang))
     for dim in ("cohort_e0", "cohort", "baseline_weakness", "cadre_type"):
-        t = tables.get(dim)
-        if t is None:
+        table = tables.get(dim)
+        if table is None:
             continue
-        for oc, sub in t.groupby("outcome", sort=False):
+        for oc, sub in table.groupby("outcome", sort=False):
             p = float(sub["equality_p"].iloc[0])
             pct = sub["pct_of_pre"] if "pct_of_pre" in sub else pd.Series(np.nan, index=sub.index)
-            parts = [f"{LABELS(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
+            parts = [f"{level_label(lv, lang) if dim in ('cadre_type', 'baseline_weakness') else lv} {_num(e)} "
                      f"[{_num(lo)}, {_num(hi)}]" + (f" ({pc:+.1f}%)" if np.isfinite(pc) else "")
                      for lv, e, lo, hi, pc in zip(sub["level"], sub["estimate"], sub["conf_low"],
                                                   sub["conf_high"], pct.to_numpy(float), strict=True)]
-            verdict = (("差异显著" if p < 0.05 else "差异不显著") if zh else
-                       ("the difference is significant" if p < 0.05 else "no significant difference"))
-            what = {"cohort_e0": ("派驻第一年效应（各队列可比）", "first-year effect (comparable across cohorts)"),
-                    "cohort": ("整个派驻期平均效应（各队列暴露年数不同）",
-                               "mean effect over post years (cohorts differ in years of exposure)"),
-                    "baseline_weakness": ("按基期经济基础", "by baseline strength"),
-                    "cadre_type": ("按派出单位类型", "by cadre type")}[dim][0 if zh else 1]
             caveat = ""
             if "note" in sub and sub["note"].iloc[0]:
-                caveat = ("（因倾向得分重叠不足，未使用协变量）" if zh else
-                          " (estimated without covariates: the propensity score failed overlap)")
-            if zh:
-                out.append(f"{label(oc, 'zh')}，{what}{caveat}：" + "；".join(parts)
-                           + f"。相等检验 p = {p:.3g}，{verdict}。")
-            else:
-                out.append(f"{label(oc, 'en')}, {what}{caveat}: " + "; ".join(parts) + f". Equality test p = {p:.3g}: "
-                           f"{verdict}.")
+                caveat = t("heterogeneity.finding.without_covariates", lang)
+            verdict = t("heterogeneity.finding.significant" if p < 0.05 else "heterogeneity.finding.not_significant",
+                        lang)
+            out.append(t("heterogeneity.finding.levels", lang, outcome=column_label(oc, lang),
+                         what=t(f"dimension.{dim}.finding", lang), caveat=caveat,
+                         levels=t("punct.semicolon", lang).join(parts), p=p, verdict=verdict))
     return out
 
 
@@ -897,16 +865,17 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     tables = {"04_cadre_type": tab_cadre, "04_contrasts": con, "04_cohort": tab_cohort,
               "04_baseline_weakness": tab_weak}
     figures = {
-        "04_cadre_type": plot_levels(tab_cadre, ["cadre_type"], LABELS("title_cadre_type", lang), lang),
-        "04_cohort": plot_levels(tab_cohort, ["cohort", "cohort_e0"], LABELS("title_cohort", lang), lang),
-        "04_baseline_weakness": plot_levels(tab_weak, ["baseline_weakness"], LABELS("title_baseline_weakness", lang),
-                                            lang),
+        "04_cadre_type": plot_levels(tab_cadre, ["cadre_type"], t("heterogeneity.figure.title_cadre_type", lang), lang),
+        "04_cohort": plot_levels(tab_cohort, ["cohort", "cohort_e0"], t("heterogeneity.figure.title_cohort", lang),
+                                 lang),
+        "04_baseline_weakness": plot_levels(tab_weak, ["baseline_weakness"],
+                                            t("heterogeneity.figure.title_baseline_weakness", lang), lang),
     }
     results = {"cadre_type": cadre, "cohort": cohort, "cohort_e0": cohort_e0, "baseline_weakness": weak}
     by_dimension = {"cadre_type": tab_cadre, "cohort": tab_cohort[tab_cohort["dimension"] == "cohort"],
                     "cohort_e0": tab_cohort[tab_cohort["dimension"] == "cohort_e0"], "baseline_weakness": tab_weak}
     found = findings(by_dimension, con, lang)
     if truth.aggregates is None:
-        found.append("(no known truth: real data, so the estimates are not compared with true values)")
+        found.append(t("heterogeneity.finding.no_truth", lang))
     return StageResult("04_heterogeneity", "heterogeneity", tables, figures, payload(results, levels_truth, con),
-                       found, notes=[truth.status, f"cohorts (batches): {batches}"])
+                       found, notes=[truth.status, f"cohorts (batches): {batches}"], lang=lang)

@@ -50,7 +50,8 @@ import pandas as pd
 from analysis.core.panel import covariate_columns
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.data import schema
-from analysis.report.labels import Labels, label
+from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.report.results_json import estimate_record
 from analysis.results import DiDResult
 from analysis.stages.base import StageResult, Truth
@@ -90,21 +91,6 @@ and interval as **percent** of it; ``twfe_*``: static TWFE without covariates
 (``twfe_pct`` in percent of the untreated mean); ``ppml_pct*``: Poisson percentage change in
 **percent** (counts only); ``truth``: the synthetic city's simple ATT (``truth_pct`` in
 percent of the untreated mean)."""
-
-LABELS = Labels({
-    "income": ("收入与发展", "Income and development"),
-    "cases": ("案件与纠纷", "Cases and disputes"),
-    "organisation": ("组织建设", "Party organisation"),
-    "cs": ("Callaway-Sant'Anna（双重稳健、尚未派驻村为对照、含协变量）",
-           "Callaway-Sant'Anna (doubly robust, not-yet-treated controls, covariates)"),
-    "twfe": ("双向固定效应 TWFE（静态、无协变量）", "Two-way fixed effects (static, no covariates)"),
-    "truth": ("真实效应（模拟数据）", "True effect (synthetic city)"),
-    "xlabel": ("效应占从未派驻村均值（派驻后年份）的百分比（%），95%置信区间",
-               "Effect as % of never-treated villages' mean in post-treatment years (95% CI)"),
-    "title": ("派驻第一书记的平均效应（按指标类别）", "Average effect of a first secretary, by outcome family"),
-})
-"""This module's labels: families, estimators, figure texts (else :func:`analysis.report.labels.label`)."""
-
 
 def outcome_unit(outcome: str) -> str:
     """Return the measurement unit of an outcome from the data dictionary.
@@ -459,6 +445,7 @@ def romano_wolf_table(me: MainEffects) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[cols]
 
 
+@themed
 def plot_forest(table: pd.DataFrame, lang: str = "zh"):
     """Forest plot: CS and TWFE effects as % of the untreated mean, grouped by family.
 
@@ -503,9 +490,9 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
                             textcoords="offset points", va="center", fontsize=8, color=c_cs)
         ax.axvline(0, color="0.4", lw=0.8, ls="--")
         ax.set_yticks(y)
-        ax.set_yticklabels([label(o, lang) for o in d["outcome"]], fontsize=9)
+        ax.set_yticklabels([column_label(o, lang) for o in d["outcome"]], fontsize=9)
         ax.set_ylim(-0.6, len(d) - 0.4)
-        ax.set_title(LABELS(fam, lang), loc="left", fontsize=10.5)
+        ax.set_title(t(f"family.{fam}.label", lang), loc="left", fontsize=10.5)
         both = np.r_[d["effect_pct_low"], d["effect_pct_high"], tw_lo, tw_hi, d["truth_pct"], 0.0]
         both = both[np.isfinite(both)]
         lo, hi = float(both.min()), float(both.max())
@@ -513,15 +500,15 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
         ax.set_xlim(lo - pad, hi + 2 * pad)
         ax.grid(axis="x", color="0.9")
         ax.tick_params(axis="x", labelsize=8)
-    axes[-1, 0].set_xlabel(LABELS("xlabel", lang))
+    axes[-1, 0].set_xlabel(t("main_effects.figure.xlabel", lang))
     handles = [
-        plt.Line2D([], [], color=c_cs, marker="o", ls="-", label=LABELS("cs", lang)),
-        plt.Line2D([], [], color=c_tw, marker="s", ls="-", label=LABELS("twfe", lang)),
+        plt.Line2D([], [], color=c_cs, marker="o", ls="-", label=t("estimator.cs.forest", lang)),
+        plt.Line2D([], [], color=c_tw, marker="s", ls="-", label=t("estimator.twfe.forest", lang)),
     ]
     if has_truth:
         handles.append(plt.Line2D([], [], color="black", marker="|", ms=12, mew=2, ls="none",
-                                  label=LABELS("truth", lang)))
-    fig.suptitle(LABELS("title", lang), fontsize=12)
+                                  label=t("term.truth", lang)))
+    fig.suptitle(t("main_effects.figure.title", lang), fontsize=12)
     fig.legend(handles=handles, loc="lower center", ncol=1, frameon=False, fontsize=8.5,
                bbox_to_anchor=(0.5, -0.01 - 0.025 * len(handles)))
     fig.tight_layout()
@@ -529,8 +516,7 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
 
 
 def _names(outcomes: Sequence[str], lang: str) -> str:
-    sep = "、" if lang == "zh" else ", "
-    return sep.join(label(o, lang) for o in outcomes)
+    return t("punct.enum", lang).join(column_label(o, lang) for o in outcomes)
 
 
 def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> list[str]:
@@ -552,55 +538,37 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> lis
         adjustment and which are not; how TWFE differs from the headline; and (when the truth
         is known) how often the headline interval covers it.
     """
-    zh = lang == "zh"
     lines: list[str] = []
     for fam in dict.fromkeys(table["family"]):
         d = table[table["family"] == fam]
         sig = d[d["rw_p"] <= alpha]
         non = d[d["rw_p"] > alpha]
-        parts = [f"{label(r.outcome, lang)} {r.effect_pct:+.1f}%" + (f"（p={r.rw_p:.3f}）" if zh else
-                 f" (RW p = {r.rw_p:.3f})") for r in sig.itertuples()]
-        if zh:
-            s = (f"{LABELS(fam, lang)}：经 Romano-Wolf 族内校正后，{len(sig)}/{len(d)} 项效应在 {alpha:.0%} "
-                 "水平上显著不为零")
-            s += ("：" + "；".join(parts)) if parts else ""
-            s += (f"。无法与零区分：{_names(non['outcome'], lang)}。" if len(non) else "。")
-        else:
-            s = (f"{LABELS(fam, lang)}: after the Romano-Wolf adjustment within the family, {len(sig)} of {len(d)} "
-                 f"effects are distinguishable from zero at {alpha:.0%}")
-            s += (": " + "; ".join(parts)) if parts else ""
-            s += (f". Not distinguishable from zero: {_names(non['outcome'], lang)}." if len(non) else ".")
+        parts = [t("main_effects.finding.effect", lang, name=column_label(r.outcome, lang), pct=r.effect_pct, p=r.rw_p)
+                 for r in sig.itertuples()]
+        s = t("main_effects.finding.family", lang, family=t(f"family.{fam}.label", lang), k=len(sig), n=len(d),
+              alpha=alpha)
+        s += (t("punct.colon", lang) + t("punct.semicolon", lang).join(parts)) if parts else ""
+        s += (t("main_effects.finding.not_distinguishable", lang, names=_names(non["outcome"], lang)) if len(non)
+              else t("punct.period", lang))
         lines.append(s)
     same = np.sign(table["twfe_estimate"]) == np.sign(table["estimate"])
     smaller = same & (table["twfe_estimate"].abs() < table["estimate"].abs())
     flipped = table.loc[~same, "outcome"].tolist()
     ratio = (table["twfe_estimate"] / table["estimate"]).where(same)
     worst = table.assign(r=ratio).dropna(subset=["r"]).sort_values("r", kind="mergesort").head(2)
-    if zh:
-        s = (f"静态 TWFE 与主估计同号的有 {int(same.sum())}/{len(table)} 项，其中 {int(smaller.sum())} 项"
-             "绝对值更小")
-        if len(worst):
-            s += "；差距最大：" + "；".join(
-                f"{label(r.outcome, lang)} TWFE {r.twfe_estimate:.3g} 对 CS {r.estimate:.3g}（{r.r:.0%}）"
-                for r in worst.itertuples())
-        s += (f"；符号相反：{_names(flipped, lang)}。" if flipped else "。")
-    else:
-        s = (f"Static TWFE has the headline's sign for {int(same.sum())} of {len(table)} outcomes and is smaller "
-             f"in magnitude for {int(smaller.sum())}")
-        if len(worst):
-            s += "; largest gaps: " + "; ".join(
-                f"{label(r.outcome, lang)} TWFE {r.twfe_estimate:.3g} vs CS {r.estimate:.3g} ({r.r:.0%})"
-                for r in worst.itertuples())
-        s += (f"; opposite sign: {_names(flipped, lang)}." if flipped else ".")
+    s = t("main_effects.finding.twfe", lang, same=int(same.sum()), n=len(table), smaller=int(smaller.sum()))
+    if len(worst):
+        gaps = [t("main_effects.finding.gap", lang, name=column_label(r.outcome, lang), twfe=r.twfe_estimate,
+                  cs=r.estimate, ratio=r.r) for r in worst.itertuples()]
+        s += t("main_effects.finding.largest_gaps", lang, gaps=t("punct.semicolon", lang).join(gaps))
+    s += (t("main_effects.finding.opposite_sign", lang, names=_names(flipped, lang)) if flipped
+          else t("punct.period", lang))
     lines.append(s)
     tr = table.dropna(subset=["truth"])
     if len(tr):
         cs_cov = int(((tr["conf_low"] <= tr["truth"]) & (tr["truth"] <= tr["conf_high"])).sum())
         tw_cov = int(((tr["twfe_conf_low"] <= tr["truth"]) & (tr["truth"] <= tr["twfe_conf_high"])).sum())
-        lines.append(f"模拟数据的真实效应：CS 95% 置信区间覆盖 {cs_cov}/{len(tr)} 项，TWFE 覆盖 {tw_cov}/{len(tr)} 项。"
-                     if zh else
-                     f"Against the synthetic truth: the CS 95% interval covers it for {cs_cov} of {len(tr)} "
-                     f"outcomes, the TWFE interval for {tw_cov} of {len(tr)}.")
+        lines.append(t("main_effects.finding.truth", lang, cs=cs_cov, twfe=tw_cov, n=len(tr)))
     return lines
 
 
@@ -633,7 +601,6 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     figures = {"02_forest": plot_forest(me.table, lang=lang)}
     found = findings(me.table, lang=lang)
     if truth.aggregates is None:
-        found.append("没有可用的真实效应（真实数据），未与真实值比较。" if lang == "zh" else
-                     "No truth is available (real data): the comparison with the truth is skipped.")
+        found.append(t("main_effects.finding.no_truth", lang))
     notes = [truth.status, f"post-treatment years: {post_treatment_years(panel)}"]
-    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes)
+    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes, lang)

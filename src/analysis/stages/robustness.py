@@ -66,9 +66,10 @@ from analysis.core.spec import (
 )
 from analysis.core.treatment import pilot_counties
 from analysis.estimators.callaway_santanna import aggregate, att_gt
+from analysis.i18n import column_label, lookup, t
 from analysis.inference.honest import HonestResult, breakdown_value, honest_from_result
 from analysis.inference.pretrends import pretrend_power_from_result
-from analysis.report.labels import Labels, label
+from analysis.report.figures import themed
 from analysis.report.results_json import clean, estimate_record
 from analysis.results import DiDResult, SpilloverDesign, normal_ci
 from analysis.stages.base import StageResult, Truth
@@ -119,60 +120,47 @@ five-dimensional normal integral per step (about 15 s per outcome here)."""
 WILD_WEIGHTS = "webb"
 """Wild bootstrap weights (Webb's six-point distribution)."""
 
-SPECS: dict[str, tuple[str, str]] = {
-    "headline": ("主估计（尚未处理村为对照，含协变量，按乡镇聚类）",
-                 "Headline (not-yet-treated controls, covariates, township clusters)"),
-    "control_never": ("对照组：从未派驻的村", "Controls: never-treated villages only"),
-    "control_notyet": ("对照组：尚未派驻的村", "Controls: not-yet-treated villages"),
-    "anticipation_0": ("不剔除到任当年（仅按六个月规则，到任当年作基期和对照年）",
-                       "Arrival year kept (six-month coding alone: the arrival year as base and comparison year)"),
-    "excluding_pilot": ("剔除试点区县", "Excluding the pilot district"),
-    "unbalanced_5pct": ("非平衡面板（随机删去5%村-年）", "Unbalanced panel (5% of village-years dropped at random)"),
-    "no_covariates": ("不含协变量", "Without covariates"),
-    "cluster_county": ("按区县聚类", "Clustered by county"),
-    "cluster_township": ("按乡镇聚类", "Clustered by township"),
-    "controls_low_share_townships": ("对照村仅取自派驻比例低于一半的乡镇",
-                                     "Controls only from townships with under half of villages treated"),
-}
-"""Specification key -> (Chinese, English) description."""
-SPEC_LABELS = Labels(SPECS)
-"""The descriptions of :data:`SPECS` as labels: ``SPEC_LABELS(spec, lang)``."""
+SPECS: tuple[str, ...] = ("headline", "control_never", "control_notyet", "anticipation_0", "excluding_pilot",
+                          "unbalanced_5pct", "no_covariates", "cluster_county", "cluster_township",
+                          "controls_low_share_townships")
+"""Specification keys; their descriptions are ``spec.<key>.label`` of the catalogue (:func:`spec_label`)."""
 
 ALTERNATIVE_COLUMNS = ["outcome", "spec", "description", "estimate", "std_error", "conf_low", "conf_high",
                        "p_value", "diff_vs_headline", "n_obs", "n_units", "n_clusters", "control_group", "note"]
 """Columns of the alternative-specification table as saved."""
 
-LABELS = Labels({
-    "rm_axis": ("M̄（事后违背 / 事前最大违背）", "M̄ (post-period violation / largest pre-period one)"),
-    "sd_axis": ("M（事前标准误的倍数，1 SE = {unit}）", "M (multiples of the pre-period SE, 1 SE = {unit})"),
-    "rm_title": ("相对幅度", "Relative magnitudes"),
-    "sd_title": ("平滑性", "Smoothness"),
-    "title": ("{outcome}：平行趋势违背下的稳健置信区间",
-              "{outcome}: robust confidence intervals if parallel trends fail"),
-    "original": ("原始", "Original"),
-    "e0": ("当年效应 (e=0)", "First-year effect (e=0)"),
-    "average": ("事后平均效应", "Average post-period effect"),
-    "breakdown": ("临界值（区间开始包含0）：", "breakdown value (CI first includes 0): "),
-})
-"""This module's labels: figure texts (else :func:`analysis.report.labels.label`)."""
-_CLUSTER_ZH = {"township": "乡镇", "county": "区县", "village": "村"}
+
+
+def spec_label(spec: str, lang: str = "zh") -> str:
+    """Describe an alternative specification (``control_never`` -> "Controls: never-treated villages only").
+
+    Parameters
+    ----------
+    spec : str
+        A key of :data:`SPECS` other than ``headline`` (whose description depends on its options).
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The description.
+    """
+    return t(f"spec.{spec}.label", lang)
 
 
 def _headline_label(control_group: str, with_covariates: bool, cluster: str, lang: str) -> str:
     """Describe the headline specification actually used."""
-    if lang == "zh":
-        cg = "尚未派驻的村" if control_group == "notyet" else "从未派驻的村"
-        return (f"主估计（{cg}为对照，{'含' if with_covariates else '不含'}协变量，"
-                f"按{_CLUSTER_ZH.get(cluster, cluster)}聚类）")
-    cg = "not-yet-treated" if control_group == "notyet" else "never-treated"
-    return (f"Headline ({cg} controls, {'covariates' if with_covariates else 'no covariates'}, "
-            f"{cluster} clusters)")
+    covariates = "spec.headline.with_covariates" if with_covariates else "spec.headline.without_covariates"
+    control = "group.notyet.spec" if control_group == "notyet" else "group.never.spec"
+    return t("spec.headline.label", lang, control=t(control, lang), covariates=t(covariates, lang),
+             cluster=lookup(f"cluster.{cluster}.label", lang, cluster))
 
 
 def _row_label(row: pd.Series, lang: str) -> str:
     """Label of an alternative-specification row (the headline's from its own options)."""
     if row["spec"] != "headline":
-        return SPEC_LABELS(row["spec"], lang)
+        return spec_label(row["spec"], lang)
     opts = json.loads(row["options"]) if isinstance(row.get("options"), str) else {}
     inverse = {v: k for k, v in CLUSTER_COLUMNS.items()}
     return _headline_label(row["control_group"], bool(opts.get("covariates")),
@@ -569,7 +557,7 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
                 head = row["estimate"]
             note = note or notes.get(spec, "")
             desc = (_headline_label(control_group, bool(covariates), cluster, "en") if spec == "headline"
-                    else SPEC_LABELS(spec, "en"))
+                    else spec_label(spec, "en"))
             rows.append({"spec": spec, "description": desc, **row,
                          "diff_vs_headline": row["estimate"] - head, "note": note})
     out = pd.DataFrame(rows)
@@ -744,6 +732,7 @@ def honest_analysis(es: DiDResult, rm_grid: Sequence[float] = RM_GRID, sd_multip
     return HonestSummary(es.outcome, b, pd.DataFrame(rows), estimates, unit, h)
 
 
+@themed
 def plot_honest(h: HonestSummary, lang: str = "zh"):
     """Robust confidence intervals against M̄ (left) and M (right), the original interval marked.
 
@@ -766,8 +755,8 @@ def plot_honest(h: HonestSummary, lang: str = "zh"):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     colours = {"e=0": "#1f77b4", "average": "#d62728"}
-    names = {"e=0": LABELS("e0", lang), "average": LABELS("average", lang)}
-    targets = [t for t in ("e=0", "average") if t in set(h.bounds["target"])]
+    names = {"e=0": t("target.e0.label", lang), "average": t("target.average.label", lang)}
+    targets = [tg for tg in ("e=0", "average") if tg in set(h.bounds["target"])]
     for ax, method in zip(axes, ("rm", "sd"), strict=True):
         b = h.bounds[h.bounds["method"] == method]
         grid = np.sort(b["M_multiple"].unique())
@@ -787,19 +776,19 @@ def plot_honest(h: HonestSummary, lang: str = "zh"):
         ax.axhline(0.0, color="black", lw=0.8)
         ax.axvspan(x0 - step / 2, x0 + step / 2, color="0.92", zorder=0)
         ticks = [x0, *grid.tolist()]
-        ax.set_xticks(ticks, [LABELS("original", lang)] + [f"{g:g}" for g in grid])
+        ax.set_xticks(ticks, [t("robustness.figure.original", lang)] + [f"{g:g}" for g in grid])
         ax.set_xlim(x0 - step / 2, grid.max() + step / 2)
-        sep = "，" if lang == "zh" else ", "
-        short = {"e=0": "e=0", "average": "平均" if lang == "zh" else "average"}
-        bds = sep.join(f"{short[tgt]} {_fmt(h.breakdown_of(tgt, method)[1], 3)}" for tgt in targets)
-        ax.set_title(f"{LABELS(method + '_title', lang)}\n{LABELS('breakdown', lang)}{bds}", fontsize=10)
+        short = {"e=0": t("target.e0.short", lang), "average": t("target.average.short", lang)}
+        bds = t("punct.comma", lang).join(f"{short[tgt]} {_fmt(h.breakdown_of(tgt, method)[1], 3)}" for tgt in targets)
+        title = t("robustness.figure.rm_title" if method == "rm" else "robustness.figure.sd_title", lang)
+        ax.set_title(f"{title}\n{t('robustness.figure.breakdown', lang)}{bds}", fontsize=10)
         if method == "rm":
-            ax.set_xlabel(LABELS("rm_axis", lang))
-            ax.set_ylabel(label(h.outcome, lang) + (" 95% 置信区间" if lang == "zh" else ", 95% CI"))
+            ax.set_xlabel(t("robustness.figure.rm_axis", lang))
+            ax.set_ylabel(t("robustness.figure.ci", lang, name=column_label(h.outcome, lang)))
         else:
-            ax.set_xlabel(LABELS("sd_axis", lang, unit=_fmt(h.sd_unit)))
+            ax.set_xlabel(t("robustness.figure.sd_axis", lang, unit=_fmt(h.sd_unit)))
         ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.suptitle(LABELS("title", lang, outcome=label(h.outcome, lang)))
+    fig.suptitle(t("robustness.figure.title", lang, outcome=column_label(h.outcome, lang)))
     fig.tight_layout()
     return fig
 
@@ -1013,35 +1002,19 @@ def _honest_sentence(h: HonestSummary, lang: str) -> str:
     bd_sd, bd_sd_m = h.breakdown_of("average", "sd")
     avg = _fmt(h.estimates["average"])
     if np.isnan(bd_rm):
-        return (f"即使平行趋势完全成立，事后平均效应（{avg}）的置信区间也包含0。" if lang == "zh" else
-                f"The average post-period effect ({avg}) is not distinguishable from zero even under exact "
-                "parallel trends.")
+        return t("robustness.finding.honest_none", lang, average=avg)
     rm_txt = _fmt(bd_rm, 2) if np.isfinite(bd_rm) else "∞"
-    if lang == "zh":
-        s = f"只要事后的平行趋势违背不超过事前最大违背的{rm_txt}倍，事后平均效应（{avg}）就仍然显著不为0"
-        if np.isfinite(bd_sd):
-            s += f"；按平滑性限制，差异趋势的斜率每年变化不超过{_fmt(bd_sd)}（事前标准误的{bd_sd_m:.2f}倍）时亦然"
-        return s + "。"
-    s = (f"The average post-period effect ({avg}) stays distinguishable from zero unless post-period violations "
-         f"of parallel trends exceed {rm_txt} times the largest pre-period one")
+    s = t("robustness.finding.honest_rm", lang, rm=rm_txt, average=avg)
     if np.isfinite(bd_sd):
-        s += (f", or the slope of a differential trend changes by more than {_fmt(bd_sd)} a year "
-              f"({bd_sd_m:.2f} pre-period standard errors)")
-    return s + "."
+        s += t("robustness.finding.honest_sd", lang, sd=_fmt(bd_sd), multiple=bd_sd_m)
+    return s + t("punct.period", lang)
 
 
 def _power_sentence(pw: dict, lang: str) -> str:
-    zh = lang == "zh"
-    test = ("联合Wald检验" if zh else "the joint Wald pre-test") if pw["test"] == "wald" else (
-        "逐项检验" if zh else "the individual pre-test")
-    if zh:
-        return (f"{test}只有50%的概率发现每年{_fmt(pw['slope_50'])}的线性事前趋势（80%概率：每年"
-                f"{_fmt(pw['slope_80'])}）；后者可使事后平均效应偏移±{_fmt(pw['avg_bias_80'])}，相当于估计效应"
-                f"（{_fmt(pw['average_effect'])}）的{pw['bias_share_80']:.0%}。")
-    return (f"{test[0].upper() + test[1:]} detects a linear pre-trend of {_fmt(pw['slope_50'])} a year only half "
-            f"the time ({_fmt(pw['slope_80'])} a year with 80% power); the latter would shift the average "
-            f"post-period effect by ±{_fmt(pw['avg_bias_80'])}, {pw['bias_share_80']:.0%} of the estimated effect "
-            f"({_fmt(pw['average_effect'])}).")
+    test = t("robustness.finding.wald" if pw["test"] == "wald" else "robustness.finding.individual", lang)
+    return t("robustness.finding.power", lang, test=test[:1].upper() + test[1:], slope_50=_fmt(pw["slope_50"]),
+             slope_80=_fmt(pw["slope_80"]), bias_80=_fmt(pw["avg_bias_80"]), effect=_fmt(pw["average_effect"]),
+             share=pw["bias_share_80"])
 
 
 def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[str, HonestSummary],
@@ -1078,7 +1051,6 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
         80% power), ``wild_bootstrap``, ``randomisation``, every alternative specification and
         ``spillover``.
     """
-    zh = lang == "zh"
     rows = []
     for o in outcomes:
         head = _alt(alternatives, o, "headline")
@@ -1090,16 +1062,11 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
             bd, _ = h.breakdown_of("average", "rm")
             lo, hi = h.at("average", "rm", 1.0) if np.any(np.isclose(h.bounds["M_multiple"], 1.0)) else (np.nan,) * 2
             rows.append({"outcome": o, "check": "honest_rm", "estimate": bd, "conf_low": lo, "conf_high": hi,
-                         "p_value": np.nan, "meaning": (
-                             "事后平均效应保持显著的最大M̄；区间为M̄=1时的稳健置信区间" if zh else
-                             "largest M̄ at which the average effect stays significant; interval: robust CI at M̄ = 1")})
+                         "p_value": np.nan, "meaning": t("robustness.meaning.honest_rm", lang)})
             bd, bdm = h.breakdown_of("average", "sd")
             lo, hi = h.at("average", "sd", 1.0) if np.any(np.isclose(h.bounds["M_multiple"], 1.0)) else (np.nan,) * 2
             rows.append({"outcome": o, "check": "honest_sd", "estimate": bd, "conf_low": lo, "conf_high": hi,
-                         "p_value": np.nan, "meaning": (
-                             f"平滑性限制下保持显著的最大M（事前标准误的{bdm:.2f}倍）；区间为M=1个标准误时" if zh else
-                             f"largest smoothness M keeping the average effect significant ({bdm:.2f} pre-period "
-                             "SEs); interval: robust CI at M = 1 SE")})
+                         "p_value": np.nan, "meaning": t("robustness.meaning.honest_sd", lang, multiple=bdm)})
         pw = power.get(o)
         if pw is not None:
             rows.append({"outcome": o, "check": "pretrend_power", "estimate": pw["slope_80"], "conf_low": np.nan,
@@ -1108,34 +1075,24 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
         if w is not None:
             rows.append({"outcome": o, "check": "wild_bootstrap", "estimate": w["estimate"],
                          "conf_low": w["conf_low"], "conf_high": w["conf_high"], "p_value": w["p_value"],
-                         "meaning": (
-                             f"静态TWFE（无协变量）的野聚类自助法（Webb权重，{w['n_clusters']}个聚类，{w['B']}次）；"
-                             f"常规CRV1区间[{_fmt(w['crv1_conf_low'])}, {_fmt(w['crv1_conf_high'])}]" if zh else
-                             f"static TWFE (no covariates), wild cluster bootstrap (Webb, {w['n_clusters']} clusters, "
-                             f"{w['B']} draws); conventional CRV1 CI [{_fmt(w['crv1_conf_low'])}, "
-                             f"{_fmt(w['crv1_conf_high'])}]")})
+                         "meaning": t("robustness.meaning.wild", lang, clusters=w["n_clusters"], draws=w["B"],
+                                      low=_fmt(w["crv1_conf_low"]), high=_fmt(w["crv1_conf_high"]))})
         ri = randomisation.get(o)
         if ri is not None and ri.get("available", True):
             rows.append({"outcome": o, "check": "randomisation", "estimate": ri["observed"], "conf_low": np.nan,
-                         "conf_high": np.nan, "p_value": ri["p_value"], "meaning": (
-                             f"精确零假设下的随机化推断（区县内重抽队列，{ri['B']}次）；"
-                             "统计量为不含协变量的CS简单ATT" if zh
-                             else f"randomisation inference for the sharp null (cohorts re-drawn within county, "
-                             f"{ri['B']} draws); statistic: CS simple ATT without covariates")})
+                         "conf_high": np.nan, "p_value": ri["p_value"],
+                         "meaning": t("robustness.meaning.randomisation", lang, draws=ri["B"])})
         for r in alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")].itertuples():
             rows.append({"outcome": o, "check": r.spec, "estimate": r.estimate, "conf_low": r.conf_low,
-                         "conf_high": r.conf_high, "p_value": r.p_value, "meaning": SPEC_LABELS(r.spec, lang)})
+                         "conf_high": r.conf_high, "p_value": r.p_value, "meaning": spec_label(r.spec, lang)})
         sp = spillover.get(o)
         if sp is not None:
             s = sp.tidy().iloc[0]
             d = sp.design.as_dict() if sp.design is not None else {}
             rows.append({"outcome": o, "check": "spillover", "estimate": s["estimate"], "conf_low": s["conf_low"],
-                         "conf_high": s["conf_high"], "p_value": s["p_value"], "meaning": (
-                             f"溢出效应：高派驻比例乡镇的{d.get('exposed_villages')}个未派驻村 vs 其他乡镇的"
-                             f"{d.get('comparison_villages')}个未派驻村" if zh else
-                             f"spillover: {d.get('exposed_villages')} never-treated villages of high-share "
-                             "townships vs "
-                             f"{d.get('comparison_villages')} of the other townships")})
+                         "conf_high": s["conf_high"], "p_value": s["p_value"],
+                         "meaning": t("robustness.meaning.spillover", lang, exposed=d.get("exposed_villages"),
+                                      comparison=d.get("comparison_villages"))})
     return pd.DataFrame(rows, columns=["outcome", "check", "estimate", "conf_low", "conf_high", "p_value", "meaning"])
 
 
@@ -1220,18 +1177,11 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
     list of str
         One paragraph per outcome.
     """
-    zh = lang == "zh"
     paras = []
     for o in outcomes:
-        name = label(o, lang)
         head = _alt(alternatives, o, "headline")
-        s = []
-        if zh:
-            s.append(f"{name}：主估计{_fmt(head['estimate'])}（95%置信区间[{_fmt(head['conf_low'])}, "
-                     f"{_fmt(head['conf_high'])}]）。")
-        else:
-            s.append(f"{name}: headline {_fmt(head['estimate'])} (95% CI [{_fmt(head['conf_low'])}, "
-                     f"{_fmt(head['conf_high'])}]).")
+        s = [t("robustness.finding.headline", lang, name=column_label(o, lang), estimate=_fmt(head["estimate"]),
+               low=_fmt(head["conf_low"]), high=_fmt(head["conf_high"]))]
         if o in honest:
             s.append(_honest_sentence(honest[o], lang))
         if o in power:
@@ -1239,66 +1189,37 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
         w = wild.get(o)
         if w is not None:
             ratio = (w["conf_high"] - w["conf_low"]) / (w["crv1_conf_high"] - w["crv1_conf_low"])
-            if zh:
-                s.append(f"静态TWFE系数{_fmt(w['estimate'])}：野聚类自助法p {_fmt_p(w['p_value'], w['B'])}，"
-                         f"区间[{_fmt(w['conf_low'])}, {_fmt(w['conf_high'])}]，"
-                         f"宽度为常规CRV1区间的{ratio:.2f}倍"
-                         f"（{w['n_clusters']}个{_CLUSTER_ZH.get(w['cluster'], '')}聚类）。")
-            else:
-                s.append(f"The static TWFE coefficient is {_fmt(w['estimate'])}: wild cluster bootstrap p "
-                         f"{_fmt_p(w['p_value'], w['B'])}, CI [{_fmt(w['conf_low'])}, {_fmt(w['conf_high'])}], "
-                         f"{ratio:.2f} times as wide as the conventional CRV1 interval "
-                         f"({w['n_clusters']} {w['cluster']} clusters).")
+            s.append(t("robustness.finding.wild", lang, estimate=_fmt(w["estimate"]), p=_fmt_p(w["p_value"], w["B"]),
+                       low=_fmt(w["conf_low"]), high=_fmt(w["conf_high"]), ratio=ratio, clusters=w["n_clusters"],
+                       cluster=lookup(f"cluster.{w['cluster']}.label", lang, w["cluster"])))
         ri = randomisation.get(o)
         if ri is not None and ri.get("available", True):
             floor = ri["p_value"] <= 1.0 / (ri["B"] + 1) * (1 + 1e-9)
-            if zh:
-                s.append(f"随机化推断（区县内重抽队列）：{ri['B']}次重抽中|统计量|不小于观测值"
-                         f"{_fmt(ri['observed'])}的比例为{ri['share_as_extreme']:.1%}，p = {ri['p_value']:.3f}"
-                         + ("（该重抽次数下的最小可能值）。" if floor else "。"))
-            else:
-                s.append(f"Randomisation inference (cohorts re-drawn within county): {ri['share_as_extreme']:.1%} of "
-                         f"{ri['B']} draws are at least as extreme as the observed {_fmt(ri['observed'])}, "
-                         f"p = {ri['p_value']:.3f}" + (" (the smallest possible with this many draws)." if floor
-                                                       else "."))
+            s.append(t("robustness.finding.randomisation", lang, draws=ri["B"], observed=_fmt(ri["observed"]),
+                       share=ri["share_as_extreme"], p=ri["p_value"])
+                     + t("robustness.finding.smallest_p" if floor else "punct.period", lang))
         alt = alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")
                            & alternatives["estimate"].notna()]
         if not alt.empty:
             n_sig = int(sum(_sig(a, b) for a, b in zip(alt["conf_low"], alt["conf_high"], strict=True)))
             same_sign = int((np.sign(alt["estimate"]) == np.sign(head["estimate"])).sum())
-            if zh:
-                s.append(f"{len(alt)}个替代设定下估计值在{_fmt(alt['estimate'].min())}至{_fmt(alt['estimate'].max())}"
-                         f"之间，{same_sign}个与主估计同号，{n_sig}个的置信区间不含0。")
-            else:
-                s.append(f"Across {len(alt)} alternative specifications the estimate ranges from "
-                         f"{_fmt(alt['estimate'].min())} to {_fmt(alt['estimate'].max())}; {same_sign} have the "
-                         f"headline's sign and {n_sig} exclude zero.")
+            s.append(t("robustness.finding.alternatives", lang, n=len(alt), low=_fmt(alt["estimate"].min()),
+                       high=_fmt(alt["estimate"].max()), same=same_sign, significant=n_sig))
         sp = spillover.get(o)
         if sp is not None:
             r = sp.tidy().iloc[0]
             sig = _sig(r["conf_low"], r["conf_high"])
-            if zh:
-                s.append(f"溢出检验：高派驻比例乡镇的未派驻村相对其他乡镇的未派驻村变化{_fmt(r['estimate'])}"
-                         f"（[{_fmt(r['conf_low'])}, {_fmt(r['conf_high'])}]），"
-                         + ("显著，提示存在溢出。" if sig else "不显著，未发现溢出的证据。"))
-            else:
-                s.append(f"Spillover check: never-treated villages in high-share townships changed by "
-                         f"{_fmt(r['estimate'])} relative to those elsewhere (CI [{_fmt(r['conf_low'])}, "
-                         f"{_fmt(r['conf_high'])}]): "
-                         + ("evidence of a spillover." if sig else "no significant spillover."))
+            s.append(t("robustness.finding.spillover", lang, estimate=_fmt(r["estimate"]), low=_fmt(r["conf_low"]),
+                       high=_fmt(r["conf_high"]))
+                     + t("robustness.finding.spillover_found" if sig else "robustness.finding.spillover_none", lang))
         low = _alt(alternatives, o, "controls_low_share_townships")
         if low is not None and np.isfinite(low["estimate"]) and low_share_info is not None:
             i = low_share_info
-            if zh:
-                s.append(f"仅用低派驻比例乡镇的{i['controls']}个从未派驻村作对照（共{i['never_treated']}个，剔除"
-                         f"{i['dropped']}个；完全没有派驻村的乡镇只有{i['strict_townships']}个、{i['strict_controls']}个村）"
-                         f"，估计为{_fmt(low['estimate'])}。")
-            else:
-                s.append(f"With controls only from low-share townships ({i['controls']} of {i['never_treated']} "
-                         f"never-treated villages; only {i['strict_controls']} villages in {i['strict_townships']} "
-                         f"township{'s' if i['strict_townships'] != 1 else ''} have no treated neighbour at all) "
-                         f"the estimate is {_fmt(low['estimate'])}.")
-        paras.append(("" if zh else " ").join(s))
+            s.append(t("robustness.finding.low_share", lang, controls=i["controls"], never_treated=i["never_treated"],
+                       dropped=i["dropped"], strict_townships=i["strict_townships"],
+                       strict_controls=i["strict_controls"], plural="s" if i["strict_townships"] != 1 else "",
+                       estimate=_fmt(low["estimate"])))
+        paras.append(t("punct.sentence_join", lang).join(s))
     return paras
 
 
@@ -1355,4 +1276,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     figures = {f"05_honest_{o}": plot_honest(honest[o], lang=lang) for o in outcomes}
     return StageResult("05_robustness", "robustness", tables, figures,
                        payload(outcomes, low_share_info=low_share_info, **checks),
-                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes)
+                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes, lang)

@@ -43,7 +43,8 @@ from analysis.core.spec import DEFAULT_COVARIATES, Spec
 from analysis.estimate import estimate
 from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
 from analysis.grid.stress import load_records, summarise_stress
-from analysis.report.labels import Labels, label
+from analysis.i18n import column_label, t
+from analysis.report.figures import themed
 from analysis.report.results_json import clean, estimate_record
 from analysis.report.stress import plot_stress, stress_findings, stress_payload, stress_tables
 from analysis.stages.base import StageResult, Truth
@@ -83,25 +84,6 @@ VS_TRUTH_COLUMNS = ("outcome", "estimator", "term", "estimate", "std_error", "co
 MC_COLUMNS = ("outcome", "estimator", "replications", "mean_truth", "bias", "bias_mc_se", "relative_bias", "rmse",
               "coverage", "coverage_mc_se")
 
-LABELS = Labels({
-    "cs": ("CS（Callaway-Sant'Anna，主估计）", "CS (Callaway-Sant'Anna, headline)"),
-    "sa": ("SA（Sun-Abraham）", "SA (Sun-Abraham)"),
-    "bjs": ("BJS（插补法）", "BJS (imputation)"),
-    "twfe": ("TWFE（双向固定效应，基准）", "TWFE (static, benchmark)"),
-    "truth": ("真实值（模拟）", "True value (simulation)"),
-    "covered": ("区间覆盖真实值", "interval covers the truth"),
-    "missed": ("区间未覆盖真实值", "interval misses the truth"),
-    "estimate_ci": ("估计值（95%置信区间）", "Estimate (95% CI)"),
-    "title_vs_truth": ("各估计量的总体效应与模拟真实值", "Overall effect by estimator against the simulated truth"),
-    "title_mc": ("蒙特卡洛模拟：{r}个模拟城市（同一设计）", "Monte Carlo: {r} simulated cities of this design"),
-    "rel_bias": ("相对偏差（占真实值的%）", "Relative bias (% of the true effect)"),
-    "coverage": ("95%置信区间覆盖率", "Coverage of the 95% interval"),
-    "nominal": ("名义水平 95%", "nominal 95%"),
-    "mc_se": ("误差线：±1.96 蒙特卡洛标准误", "bars: ±1.96 Monte Carlo SE"),
-    "effect_on": ("效应：", "Effect on "),
-    "per_village_year": ("（每村每年）", " (per village and year)"),
-})
-"""This module's labels: estimators, figure texts (else :func:`analysis.report.labels.label`)."""
 
 
 def estimator_specs(control_group: str = "notyet", covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, Spec]:
@@ -371,6 +353,7 @@ def payload(
 # ----------------------------------------------------------------------------- figures
 
 
+@themed
 def plot_estimates_vs_truth(table: pd.DataFrame, lang: str = "zh", ncol: int = 3):
     """One panel per outcome: each estimator's estimate and 95% CI, the truth as a dashed line.
 
@@ -404,22 +387,22 @@ def plot_estimates_vs_truth(table: pd.DataFrame, lang: str = "zh", ncol: int = 3
                         fmt="o", color=color, mfc=color if r["covered"] else "white", capsize=3)
         ax.axhline(float(d["truth"].iloc[0]), color="#c0392b", ls="--", lw=1.2)
         ax.axhline(0, color="grey", lw=0.6)
-        ax.set_xticks(x, [LABELS(e, lang).split("（")[0].split(" (")[0] for e in d["estimator"]])
-        ax.set_title(label(oc, lang), fontsize=10)
-        ax.set_ylabel(LABELS("effect_on", lang) + label(oc, lang) + "\n" + LABELS("per_village_year", lang).strip(),
-                      fontsize=8)
+        ax.set_xticks(x, [t(f"estimator.{e}.abbrev", lang) for e in d["estimator"]])
+        ax.set_title(column_label(oc, lang), fontsize=10)
+        ax.set_ylabel(t("term.effect_per_village", lang, name=column_label(oc, lang)), fontsize=8)
     for ax in axes.ravel()[len(outcomes):]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color="#c0392b", ls="--", label=LABELS("truth", lang)),
-               Line2D([], [], color=color, marker="o", ls="", label=LABELS("covered", lang)),
-               Line2D([], [], color=color, marker="o", mfc="white", ls="", label=LABELS("missed", lang))]
+    handles = [Line2D([], [], color="#c0392b", ls="--", label=t("term.truth", lang)),
+               Line2D([], [], color=color, marker="o", ls="", label=t("simulation_check.figure.covered", lang)),
+               Line2D([], [], color=color, marker="o", mfc="white", ls="",
+                      label=t("simulation_check.figure.missed", lang))]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(LABELS("title_vs_truth", lang) + ("（CS / SA / BJS / TWFE）" if lang == "zh" else
-                                                 " (CS / SA / BJS / TWFE)"))
+    fig.suptitle(t("simulation_check.figure.title_vs_truth", lang))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
+@themed
 def plot_monte_carlo(summary: pd.DataFrame, lang: str = "zh"):
     """Relative bias and coverage by estimator (one marker per outcome), with Monte Carlo error bars.
 
@@ -448,24 +431,25 @@ def plot_monte_carlo(summary: pd.DataFrame, lang: str = "zh"):
         x = np.arange(len(ests)) + (j - (len(outcomes) - 1) / 2) * width
         scale = 100 / d["mean_truth"].abs().to_numpy(float)
         a1.errorbar(x, d["bias"].to_numpy(float) * scale, yerr=1.96 * d["bias_mc_se"].to_numpy(float) * scale,
-                    fmt="o", capsize=3, color=colors[j % len(colors)], label=label(oc, lang))
+                    fmt="o", capsize=3, color=colors[j % len(colors)], label=column_label(oc, lang))
         cov = 100 * d["coverage"].to_numpy(float)
         half = 196 * d["coverage_mc_se"].to_numpy(float)
         a2.errorbar(x, cov, yerr=[cov - np.clip(cov - half, 0, 100), np.clip(cov + half, 0, 100) - cov],
-                    fmt="o", capsize=3, color=colors[j % len(colors)], label=label(oc, lang))
-    names = [LABELS(e, lang).split("（")[0].split(" (")[0] for e in ests]
+                    fmt="o", capsize=3, color=colors[j % len(colors)], label=column_label(oc, lang))
+    names = [t(f"estimator.{e}.abbrev", lang) for e in ests]
     a1.axhline(0, color="grey", lw=0.8)
     a1.set_xticks(np.arange(len(ests)), names)
-    a1.set_ylabel(LABELS("rel_bias", lang))
-    a1.set_title(LABELS("rel_bias", lang), fontsize=10)
-    a2.axhline(100 * NOMINAL, color="#c0392b", ls="--", lw=1.2, label=LABELS("nominal", lang))
+    a1.set_ylabel(t("simulation_check.figure.rel_bias", lang))
+    a1.set_title(t("simulation_check.figure.rel_bias", lang), fontsize=10)
+    a2.axhline(100 * NOMINAL, color="#c0392b", ls="--", lw=1.2, label=t("simulation_check.figure.nominal", lang))
     a2.set_xticks(np.arange(len(ests)), names)
     a2.set_ylim(-2, 102)
-    a2.set_ylabel(LABELS("coverage", lang) + " (%)")
-    a2.set_title(LABELS("coverage", lang), fontsize=10)
+    a2.set_ylabel(t("simulation_check.figure.coverage", lang) + " (%)")
+    a2.set_title(t("simulation_check.figure.coverage", lang), fontsize=10)
     a2.legend(frameon=False, fontsize=8, loc="lower left")
     r = int(summary["replications"].max())
-    fig.suptitle(LABELS("title_mc", lang).format(r=r) + ("；" if lang == "zh" else "; ") + LABELS("mc_se", lang))
+    fig.suptitle(t("simulation_check.figure.title_mc", lang, replications=r) + t("punct.semicolon", lang)
+                 + t("simulation_check.figure.mc_se", lang))
     fig.tight_layout()
     return fig
 
@@ -492,31 +476,23 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
         One sentence per estimator on this city, then one per outcome and estimator of
         the Monte Carlo.
     """
-    zh = lang == "zh"
     out = []
     if vs_truth is not None and not vs_truth.empty:
         n_oc = vs_truth["outcome"].nunique()
         for e, d in vs_truth.groupby("estimator", sort=False):
             k = int(d["covered"].sum())
             mab = float(d["relative_bias"].abs().mean())
-            out.append(f"本城市：{LABELS(e, 'zh')}的95%置信区间在{n_oc}个结果中覆盖真实值{k}个，"
-                       f"平均绝对相对偏差{100 * mab:.1f}%。" if zh else
-                       f"This city: the 95% interval of {LABELS(e, 'en')} covers the truth for {k} of {n_oc} outcomes; "
-                       f"mean absolute relative bias {100 * mab:.1f}%.")
+            out.append(t("simulation_check.finding.city", lang, estimator=t(f"estimator.{e}.simulation", lang), n=n_oc,
+                         k=k, bias=100 * mab))
     if mc_summary is not None and not mc_summary.empty:
         for r in mc_summary.to_dict("records"):
             cov, cse = 100 * r["coverage"], 100 * r["coverage_mc_se"]
             rb = r["relative_bias"]
             rb_se = r["bias_mc_se"] / abs(r["mean_truth"]) if r["mean_truth"] else np.nan
-            out.append(
-                f"蒙特卡洛（{r['replications']}个城市），{label(r['outcome'], 'zh')}，{LABELS(r['estimator'], 'zh')}："
-                f"相对偏差{_pct(rb)}（蒙特卡洛标准误{100 * rb_se:.1f}个百分点），RMSE {r['rmse']:.3g}，"
-                f"覆盖率{cov:.0f}%（±{1.96 * cse:.0f}，名义95%）。" if zh else
-                f"Monte Carlo ({r['replications']} cities), {label(r['outcome'], 'en')}, "
-                f"{LABELS(r['estimator'], 'en')}: "
-                f"relative bias {_pct(rb)} (MC SE {100 * rb_se:.1f} points), RMSE {r['rmse']:.3g}, "
-                f"coverage {cov:.0f}% (±{1.96 * cse:.0f}; nominal 95%)."
-            )
+            out.append(t("simulation_check.finding.monte_carlo", lang, replications=r["replications"],
+                         outcome=column_label(r["outcome"], lang),
+                         estimator=t(f"estimator.{r['estimator']}.simulation", lang),
+                         relative_bias=_pct(rb), se=100 * rb_se, rmse=r["rmse"], coverage=cov, half_width=1.96 * cse))
     return out
 
 
@@ -552,9 +528,7 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         figures["06_estimates_vs_truth"] = plot_estimates_vs_truth(vs_truth, lang)
     else:
         estimates, vs_truth = None, pd.DataFrame(columns=list(VS_TRUTH_COLUMNS))
-        notes.append("No known truth (real data, or a store that no longer holds the simulated city): "
-                     "both checks are skipped." if lang == "en" else
-                     "没有已知的真实效应（真实数据，或数据库已不是模拟城市）：跳过两项检验。")
+        notes.append(t("simulation_check.note.no_truth", lang))
     mc_options = {"replications": replications, "seed": seed, "outcomes": mc_outcomes(params["outcomes"]),
                   "estimators": list(ESTIMATORS), "design": "default synthetic city (analysis.data.simulate)"}
     if truth.aggregates is not None and replications > 0:
@@ -570,7 +544,7 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         found = findings(vs_truth, mc_summary, lang)
     else:
         section = not_available(f"no known truth: {truth.status}")
-        found = ["No truth, nothing to check: " + truth.status]
+        found = [t("simulation_check.finding.no_truth", lang, status=truth.status)]
     if paths.STRESS_RECORDS.is_file():  # the stress test's measured records (study stress)
         records = load_records(paths.STRESS_RECORDS)
         summary = summarise_stress(records)
@@ -581,5 +555,5 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
             "cities_per_scenario": int(records.groupby("scenario")["replication"].nunique().max())})
         found += stress_findings(summary, lang)
     else:
-        notes.append(f"no stress-test records at {paths.STRESS_RECORDS}: run `study stress` to make them")
-    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes)
+        notes.append(t("simulation_check.note.no_stress_records", lang, path=paths.STRESS_RECORDS))
+    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes, lang)

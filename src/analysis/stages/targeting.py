@@ -63,7 +63,8 @@ from analysis.core.spec import (
 )
 from analysis.core.treatment import pilot_counties
 from analysis.data import schema
-from analysis.report.labels import Labels
+from analysis.i18n import column_label, lookup, t
+from analysis.report.figures import PALETTE, themed
 from analysis.stages.base import StageResult, Truth
 
 PRETREND_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "disputes")
@@ -83,33 +84,48 @@ OVERLAP_LOW, OVERLAP_HIGH = 0.05, 0.95
 SMALL_DIFFERENCE = 0.1
 """Conventional threshold of a negligible standardised difference (Austin 2009)."""
 
-LABELS = Labels({
-    "treated": ("全部派驻村", "All treated villages"),
-    "never": ("从未派驻村", "Never-treated villages"),
-    "law": ("政法单位派驻（公检法司）", "Law-enforcement cadre"),
-    "agriculture": ("农业单位派驻", "Agriculture cadre"),
-    "economic": ("经济实力强单位派驻", "Economic-unit cadre"),
-    "other": ("其他单位派驻", "Other cadre"),
-    "pilot": ("试点区县", "Pilot district"),
-    "rest": ("其他区县", "Other districts"),
-    "terrain_plain": ("地形：平原（占比）", "Terrain: plain (share)"),
-    "terrain_hill": ("地形：丘陵（占比）", "Terrain: hill (share)"),
-    "terrain_mountain": ("地形：山区（占比）", "Terrain: mountain (share)"),
-    "std_diff": ("标准化差异（均值差 / 合并标准差）", "Standardised difference (difference / pooled SD)"),
-    "balance_title": ("基期（{year}年）派驻村与从未派驻村的差异",
-                      "Baseline ({year}) differences from never-treated villages"),
-    "pilot_balance_title": ("基期（{year}年）试点区县与其他区县的差异",
-                            "Baseline ({year}): pilot district against the other districts"),
-    "paths_title": ("派驻前各年均值（{year}年 = 100）", "Pre-treatment means (index, {year} = 100)"),
-    "index": ("指数（{year}年 = 100）", "Index ({year} = 100)"),
-    "year": ("年份", "Year"),
-    "variable": ("变量（基期值，单位见括号）", "Variable (baseline value; unit in brackets)"),
-    "pscore": ("倾向得分（被派驻的预测概率）", "Propensity score (predicted probability of a first secretary)"),
-    "density": ("密度", "Density"),
-    "pscore_title": ("倾向得分分布：派驻村与从未派驻村", "Propensity scores of treated and never-treated villages"),
-    "bounds": ("0.05 / 0.95", "0.05 / 0.95"),
-})
-"""This module's labels: groups, derived variables, figure texts (else :func:`analysis.report.labels.label`)."""
+
+
+def group_label(group: str, lang: str = "zh") -> str:
+    """Label a group of villages compared here (all treated, a cadre type, never treated, pilot, rest).
+
+    Parameters
+    ----------
+    group : str
+        ``"treated"``, a cadre type of :data:`analysis.data.schema.UNIT_TYPES`, ``"never"``, ``"pilot"``
+        or ``"rest"``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The label (the group's name if unknown).
+    """
+    if group in schema.UNIT_TYPES:
+        return t(f"cadre.{group}.group", lang)
+    return lookup(f"group.{group}.label", lang, group)
+
+
+def variable_label(variable: str, lang: str = "zh") -> str:
+    """Label a baseline variable: an outcome, a covariate or a terrain share (``terrain_hill``).
+
+    Parameters
+    ----------
+    variable : str
+        Variable of :func:`baseline_balance`.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The label (the name if unknown).
+    """
+    level = variable.removeprefix("terrain_")
+    if level != variable and level in schema.TERRAIN_LEVELS:
+        return t(f"covariate.terrain.levels.{level}.share", lang)
+    return column_label(variable, lang)
 
 
 # ----------------------------------------------------------------------------- checks and frames
@@ -750,8 +766,9 @@ def pilot_comparison(
 # ----------------------------------------------------------------------------- figures
 
 
+@themed
 def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
-    """Dot plot of standardised differences from the reference group, by group.
+    """Dot plot of standardised differences from the reference group, by group (seaborn ``stripplot``).
 
     Parameters
     ----------
@@ -765,39 +782,39 @@ def plot_balance(balance: pd.DataFrame, year: int, lang: str = "zh"):
     Returns
     -------
     matplotlib.figure.Figure
-        The figure (solid line at 0, dashed lines at +-0.1).
+        One row per variable, one dot per group (the first group, all treated villages, in black);
+        a solid line at 0 and dashed lines at +-0.1.
     """
+    import seaborn as sns
     from matplotlib import pyplot as plt
 
     variables = list(dict.fromkeys(balance["variable"]))
     groups = list(dict.fromkeys(balance["group"]))
-    pos = {v: i for i, v in enumerate(variables)}
+    frame = pd.DataFrame({"std_diff": balance["std_diff"].to_numpy(float),
+                          "variable": [variable_label(v, lang) for v in balance["variable"]],
+                          "group": [group_label(g, lang) for g in balance["group"]]})
+    names = [group_label(g, lang) for g in groups]
+    palette = dict(zip(names, ["black", *sns.color_palette(PALETTE, len(names) - 1)], strict=True))
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(variables) + 1.6))
-    markers = ["o", "s", "^", "D", "v", "P"]
-    step = 0.6 / max(len(groups), 1)
-    for k, g in enumerate(groups):
-        s = balance[balance["group"] == g]
-        y = np.array([pos[v] for v in s["variable"]]) + (k - (len(groups) - 1) / 2) * step
-        ax.scatter(s["std_diff"], y, marker=markers[k % len(markers)], s=40 if k == 0 else 22,
-                   color="black" if k == 0 else None, zorder=3, label=LABELS(g, lang))
+    sns.stripplot(frame, x="std_diff", y="variable", hue="group", order=[variable_label(v, lang) for v in variables],
+                  hue_order=names, palette=palette, dodge=len(names) > 1, jitter=False, size=5, ax=ax, zorder=3)
     ax.axvline(0, color="grey", lw=0.8)
     for x in (-SMALL_DIFFERENCE, SMALL_DIFFERENCE):
         ax.axvline(x, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(range(len(variables)), [LABELS(v, lang) for v in variables], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_ylabel(LABELS("variable", lang))
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_ylabel(t("targeting.figure.variable", lang))
     ref = balance["reference"].iloc[0]
-    ax.set_xlabel(LABELS("std_diff", lang) + (f"，对照：{LABELS(ref, lang)}" if lang == "zh"
-                                             else f"; reference: {LABELS(ref, lang)}"))
-    ax.set_title(LABELS("balance_title" if ref == NEVER else "pilot_balance_title", lang, year=year))
-    ax.legend(frameon=False, fontsize=8, loc="best")
-    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(t("targeting.figure.std_diff_reference", lang, reference=group_label(ref, lang)))
+    title = "targeting.figure.balance_title" if ref == NEVER else "targeting.figure.pilot_balance_title"
+    ax.set_title(t(title, lang, year=year))
+    ax.legend(frameon=False, fontsize=8, loc="best", title=None)
     fig.tight_layout()
     return fig
 
 
+@themed
 def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "treated"), lang: str = "zh"):
-    """Pre-period mean paths indexed to the first pre-period year, one panel per outcome.
+    """Pre-period mean paths indexed to the first pre-period year, one panel per outcome (seaborn ``relplot``).
 
     Parameters
     ----------
@@ -811,34 +828,40 @@ def plot_pretrend_paths(paths: pd.DataFrame, groups: Sequence[str] = (NEVER, "tr
     Returns
     -------
     matplotlib.figure.Figure
-        The figure.
+        The figure: never-treated (or the other districts) grey and dashed, treated villages (or the
+        pilot district) solid, the index 100 marked.
     """
-    from matplotlib import pyplot as plt
+    import seaborn as sns
 
     outcomes = list(dict.fromkeys(paths["outcome"]))
     first = int(paths["year"].min())
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.6 * len(outcomes), 3.4), squeeze=False)
-    styles = {NEVER: ("grey", "--"), "rest": ("grey", "--"), "treated": ("black", "-"), "pilot": ("#c44e52", "-")}
-    for ax, o in zip(axes.ravel(), outcomes, strict=True):
-        for g in groups:
-            s = paths[(paths["outcome"] == o) & (paths["group"] == g)]
-            color, ls = styles.get(g, (None, ":"))
-            ax.plot(s["year"], s["index"], marker="o", ms=3, color=color, ls=ls, label=LABELS(g, lang))
+    styles = {NEVER: ("grey", (4, 2)), "rest": ("grey", (4, 2)), "treated": ("black", ""), "pilot": ("#c44e52", "")}
+    extra = iter(sns.color_palette(PALETTE))
+    names = {g: group_label(g, lang) for g in groups}
+    palette = {names[g]: styles[g][0] if g in styles else next(extra) for g in groups}
+    dashes = {names[g]: styles[g][1] if g in styles else (1, 1) for g in groups}
+    data = paths[paths["group"].isin(list(groups))].assign(
+        group=lambda d: d["group"].map(names), outcome=lambda d: d["outcome"].map(lambda o: column_label(o, lang)))
+    grid = sns.relplot(data, x="year", y="index", hue="group", style="group", hue_order=list(names.values()),
+                       palette=palette, dashes=dashes, markers=["o"] * len(groups), kind="line", col="outcome",
+                       col_order=[column_label(o, lang) for o in outcomes], height=3.4, aspect=3.6 / 3.4,
+                       facet_kws={"sharey": False}, markersize=4)
+    for ax in grid.axes.ravel():
         ax.axhline(100, color="grey", lw=0.6)
-        ax.set_title(LABELS(o, lang), fontsize=9)
-        ax.set_xlabel(LABELS("year", lang))
-        ax.set_ylabel(LABELS("index", lang, year=first))
-        ax.set_xticks(sorted(s["year"].unique()))
+        ax.set_xticks(sorted(data["year"].unique()))
         ax.tick_params(labelsize=7)
-    axes.ravel()[0].legend(frameon=False, fontsize=8)
-    who = "，".join(LABELS(g, lang) for g in groups) if lang == "zh" else " vs ".join(LABELS(g, lang) for g in groups)
-    fig.suptitle(LABELS("paths_title", lang, year=first) + ("：" if lang == "zh" else ": ") + who)
-    fig.tight_layout()
-    return fig
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels(t("term.year", lang), t("targeting.figure.index", lang, year=first))
+    sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(groups), title=None, frameon=False)
+    who = t("punct.versus", lang).join(names.values())
+    grid.figure.suptitle(t("targeting.figure.paths_title", lang, year=first) + t("punct.colon", lang) + who)
+    grid.figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return grid.figure
 
 
+@themed
 def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
-    """Histograms (densities) of propensity scores of treated and never-treated villages.
+    """Densities of the propensity scores of treated and never-treated villages (seaborn ``histplot``).
 
     Parameters
     ----------
@@ -852,23 +875,26 @@ def plot_propensity(scores: pd.DataFrame, lang: str = "zh", bins: int = 40):
     Returns
     -------
     matplotlib.figure.Figure
-        The figure, with dashed lines at 0.05 and 0.95.
+        The figure (each group's histogram normalised on its own), with dashed lines at 0.05 and 0.95.
     """
+    import seaborn as sns
     from matplotlib import pyplot as plt
 
-    edges = np.linspace(0, 1, bins + 1)
+    treated = scores["ever_treated"].to_numpy() == 1
+    names = {g: f"{group_label(g, lang)} (n={int(m.sum())})" for g, m in (("treated", treated), (NEVER, ~treated))}
+    frame = pd.DataFrame({"pscore": scores["pscore"].to_numpy(float),
+                          "group": np.where(treated, names["treated"], names[NEVER])})
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    for g, m, color in (("treated", scores["ever_treated"] == 1, "#c44e52"), (NEVER, scores["ever_treated"] == 0,
-                                                                              "#4c72b0")):
-        ax.hist(scores.loc[m, "pscore"], bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=color,
-                label=f"{LABELS(g, lang)} (n={int(m.sum())})")
+    sns.histplot(frame, x="pscore", hue="group", hue_order=[names["treated"], names[NEVER]],
+                 palette=["#c44e52", "#4c72b0"], bins=np.linspace(0, 1, bins + 1), stat="density", common_norm=False,
+                 element="step", alpha=0.45, ax=ax)
     for x in (OVERLAP_LOW, OVERLAP_HIGH):
         ax.axvline(x, color="grey", ls="--", lw=0.8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel(LABELS("pscore", lang))
-    ax.set_ylabel(LABELS("density", lang))
-    ax.set_title(LABELS("pscore_title", lang))
-    ax.legend(frameon=False, fontsize=8, loc="upper center")
+    ax.set_xlabel(t("targeting.figure.pscore", lang))
+    ax.set_ylabel(t("targeting.figure.density", lang))
+    ax.set_title(t("targeting.figure.pscore_title", lang))
+    sns.move_legend(ax, "upper center", frameon=False, fontsize=8, title=None)
     fig.tight_layout()
     return fig
 
@@ -973,26 +999,9 @@ def payload(
     }
 
 
-_SHORT: dict[str, tuple[str, str]] = {
-    "income_per_capita": ("人均纯收入（元）", "per-capita income (yuan)"),
-    "collective_income": ("村集体收入（元）", "collective income (yuan)"),
-    "criminal_cases": ("刑事案件（起）", "criminal cases"),
-    "disputes": ("矛盾纠纷（起）", "disputes"),
-    "petitions": ("群体性上访（起）", "mass petitions"),
-    "distance_km": ("距县城距离", "distance to the county seat"),
-    "terrain": ("地形", "terrain"),
-    "distinctive_industry": ("特色产业", "distinctive industry"),
-    "population": ("人口", "population"),
-    "party_members": ("党员人数", "party members"),
-    "share_members_over60": ("60岁以上党员占比", "share of members over 60"),
-}
-"""Short names used inside the findings sentences (figures use the full labels)."""
-
-
 def _short(name: str, lang: str) -> str:
-    if name in _SHORT:
-        return _SHORT[name][0 if lang == "zh" else 1]
-    return LABELS(name, lang)
+    """Name of a variable inside the findings sentences (figures use the full labels)."""
+    return lookup(f"outcome.{name}.short", lang, lookup(f"covariate.{name}.short", lang, variable_label(name, lang)))
 
 
 def _fmt(x: float, outcome: str, signed: bool = False) -> str:
@@ -1018,81 +1027,52 @@ def findings(summary: dict, lang: str = "zh") -> list[str]:
     opt = summary["options"]
     year, pre = opt["baseline_year"], opt["pre_years"]
     means, sd = summary["baseline_means"], summary["std_diff"]
-    zh = lang == "zh"
     # 1. Baseline levels.
-    parts = []
-    for v in means:
-        t, n, d = means[v]["treated"], means[v][NEVER], sd[v]["treated"]
-        if zh:
-            parts.append(f"{_short(v, lang)}{_fmt(t, v)}对{_fmt(n, v)}（标准化差异{d:+.2f}）")
-        else:
-            parts.append(f"{_short(v, lang)} {_fmt(t, v)} vs {_fmt(n, v)} (standardised difference {d:+.2f})")
+    parts = [t("targeting.finding.baseline_part", lang, name=_short(v, lang), treated=_fmt(means[v]["treated"], v),
+               never=_fmt(means[v][NEVER], v), std_diff=sd[v]["treated"]) for v in means]
     inc = means.get("income_per_capita")
     dis = means.get("disputes")
-    if zh:
-        poorer = "" if inc is None else ("更穷" if inc["treated"] < inc[NEVER] else "更富")
-        prone = "" if dis is None else ("纠纷更多" if dis["treated"] > dis[NEVER] else "纠纷更少")
-        s1 = f"基期（{year}年）派驻村比从未派驻村{'、'.join(x for x in (poorer, prone) if x)}：{'；'.join(parts)}。"
-    else:
-        poorer = "" if inc is None else ("poorer" if inc["treated"] < inc[NEVER] else "richer")
-        prone = "" if dis is None else ("more" if dis["treated"] > dis[NEVER] else "less") + " dispute-prone"
-        which = " and ".join(x for x in (poorer, prone) if x)
-        s1 = f"At baseline ({year}) treated villages were {which} than never-treated ones: {'; '.join(parts)}."
+    traits = []
+    if inc is not None:
+        traits.append(t("targeting.finding.poorer" if inc["treated"] < inc[NEVER] else "targeting.finding.richer",
+                        lang))
+    if dis is not None:
+        traits.append(t("targeting.finding.more_disputes" if dis["treated"] > dis[NEVER]
+                        else "targeting.finding.fewer_disputes", lang))
+    s1 = t("targeting.finding.baseline", lang, year=year, traits=t("punct.pair", lang).join(traits),
+           parts=t("punct.semicolon", lang).join(parts))
     # 2. Pre-trends.
-    covs = "、".join(_short(c, lang) for c in opt["covariates"]) if zh else ", ".join(
-        _short(c, lang) for c in opt["covariates"])
+    covs = t("punct.enum", lang).join(_short(c, lang) for c in opt["covariates"])
     parts = []
     for o, rec in summary["pretrend_gap"].items():
         u, c = rec["unconditional"], rec.get("conditional")
-        if zh:
-            p = f"{_short(o, lang)}无条件差{_fmt(u['estimate'], o, True)}（标准误{_fmt(u['std_error'], o)}）"
-            if c:
-                p += f"，控制协变量后{_fmt(c['estimate'], o, True)}（标准误{_fmt(c['std_error'], o)}）"
-        else:
-            p = f"{_short(o, lang)} {_fmt(u['estimate'], o, True)} (SE {_fmt(u['std_error'], o)})"
-            if c:
-                p += f" unconditionally, {_fmt(c['estimate'], o, True)} (SE {_fmt(c['std_error'], o)}) given covariates"
+        p = t("targeting.finding.gap_unconditional", lang, name=_short(o, lang), estimate=_fmt(u["estimate"], o, True),
+              se=_fmt(u["std_error"], o))
+        if c:
+            p += t("targeting.finding.gap_conditional", lang, estimate=_fmt(c["estimate"], o, True),
+                   se=_fmt(c["std_error"], o))
         parts.append(p)
-    if zh:
-        s2 = (f"首批派驻前（{pre[0]}-{pre[-1]}年）派驻村与从未派驻村的年均变化之差：{'；'.join(parts)}"
-              f"（协变量：{covs}）。")
-    else:
-        s2 = (f"Before the first cohort ({pre[0]}-{pre[-1]}) the average yearly change of treated minus never-treated "
-              f"villages was: {'; '.join(parts)} (covariates: {covs}).")
+    s2 = t("targeting.finding.pretrends", lang, first=pre[0], last=pre[-1],
+           parts=t("punct.semicolon", lang).join(parts), covariates=covs)
     # 3. Overlap.
     ov = summary["overlap"]
     bt, bn = ov["by_group"]["treated"], ov["by_group"][NEVER]
-    if zh:
-        s3 = (f"倾向得分在派驻村中为{bt['min']:.3f}-{bt['max']:.3f}，在从未派驻村中为{bn['min']:.3f}-{bn['max']:.3f}；"
-              f"{ov['share_treated_above_high']:.1%}的派驻村得分高于{ov['high']}，"
-              f"{ov['share_never_below_low']:.1%}的从未派驻村得分低于{ov['low']}。")
-    else:
-        s3 = (f"Propensity scores range {bt['min']:.3f}-{bt['max']:.3f} among treated and "
-              f"{bn['min']:.3f}-{bn['max']:.3f} among never-treated villages; {ov['share_treated_above_high']:.1%} "
-              f"of treated villages score above {ov['high']} and {ov['share_never_below_low']:.1%} of never-treated "
-              f"villages below {ov['low']}.")
+    s3 = t("targeting.finding.overlap", lang, treated_min=bt["min"], treated_max=bt["max"], never_min=bn["min"],
+           never_max=bn["max"], above=ov["share_treated_above_high"], high=ov["high"],
+           below=ov["share_never_below_low"], low=ov["low"])
     # 4. Pilot.
     pl = summary["pilot"]
-    codes = "、".join(pl["counties"]) if zh else ", ".join(pl["counties"])
     st = pl["share_treated"]
     extra = ""
     g = pl["pretrend_gap"].get("income_per_capita", {}).get("unconditional")
     d_inc = pl["std_diff"].get("income_per_capita")
-    if zh:
-        if d_inc is not None:
-            extra += f"；其基期收入与其他区县的标准化差异为{d_inc:+.2f}"
-        if g:
-            extra += (f"，派驻前收入年均变化差{_fmt(g['estimate'], 'income_per_capita', True)}元"
-                      f"（标准误{g['std_error']:.0f}）")
-        s4 = f"试点区县（{codes}）派驻了{st['pilot']:.1%}的村，其他区县为{st['rest']:.1%}{extra}。"
-    else:
-        if d_inc is not None:
-            extra += f"; its baseline income differs from the other districts' by {d_inc:+.2f} SD"
-        if g:
-            extra += (f" and its income pre-trend gap is {_fmt(g['estimate'], 'income_per_capita', True)} yuan a year "
-                      f"(SE {g['std_error']:.0f})")
-        s4 = (f"The pilot district ({codes}) gave {st['pilot']:.1%} of its villages a first secretary against "
-              f"{st['rest']:.1%} elsewhere{extra}.")
+    if d_inc is not None:
+        extra += t("targeting.finding.pilot_std_diff", lang, std_diff=d_inc)
+    if g:
+        extra += t("targeting.finding.pilot_gap", lang, estimate=_fmt(g["estimate"], "income_per_capita", True),
+                   se=g["std_error"])
+    s4 = t("targeting.finding.pilot", lang, counties=t("punct.enum", lang).join(pl["counties"]), pilot=st["pilot"],
+           rest=st["rest"], extra=extra)
     return [s1, s2, s3, s4]
 
 
@@ -1146,4 +1126,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     notes = [f"baseline year {base_year}; pre-period {pre_years[0]}-{pre_years[-1]}; "
              f"pilot counties {pilot['counties']}",
              f"propensity model: villages {ps.n_obs}, McFadden pseudo R2 {ps.pseudo_r2:.3f}"]
-    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes)
+    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes, lang)

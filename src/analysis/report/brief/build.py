@@ -16,12 +16,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from analysis.i18n import LANGS, check_lang
 from analysis.report.brief.charts import draw_charts
 from analysis.report.brief.content import compose_brief, headline_outcomes
 from analysis.report.brief.docx_writer import FIXED_DATE, write_docx
 from analysis.report.brief.html_writer import write_html
-from analysis.report.brief.text import LANGS, check_lang
-from analysis.report.results_json import read_results
+from analysis.report.results_json import load_results
+from analysis.report.results_schema import Results
 
 
 def _langs(lang: str) -> tuple[str, ...]:
@@ -33,8 +34,8 @@ def _langs(lang: str) -> tuple[str, ...]:
         raise ValueError(f"lang must be 'zh', 'en' or 'both', got {lang!r}") from None
 
 
-def _run_date(results: dict) -> date:
-    raw = (results.get("meta") or {}).get("date")
+def _run_date(results: Results) -> date:
+    raw = results.meta.date if results.meta else None
     try:
         return date.fromisoformat(str(raw)[:10]) if raw else FIXED_DATE
     except ValueError:
@@ -79,15 +80,15 @@ def build_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
     """
     langs = _langs(lang)
     run_dir = Path(run_dir)
-    results = read_results(run_dir)
-    earlier = read_results(Path(compare_to)) if compare_to is not None else None
+    results = load_results(run_dir)
+    earlier = load_results(Path(compare_to)) if compare_to is not None else None
     figures = run_dir / "figures"
     out = run_dir / "brief"
     out.mkdir(parents=True, exist_ok=True)
     when = _run_date(results)
     paths: dict[str, Path] = {}
-    me = results.get("main_effects") or {}
-    outcomes = list(headline_outcomes(me).values()) if me.get("outcomes") else []
+    me = results.main_effects
+    outcomes = list(headline_outcomes(me).values()) if me is not None and me.outcomes else []
     for code in langs:
         charts = draw_charts(results, code, out, outcomes)
         brief = compose_brief(results, code, figures if figures.is_dir() else None, charts=charts, earlier=earlier)

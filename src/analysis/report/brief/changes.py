@@ -35,9 +35,13 @@ written on one scale (the same unit and decimals), so they can be compared at a 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
+from analysis.i18n import check_lang, t
 from analysis.report.brief import text as T
+from analysis.report.results_json import parse_results
+from analysis.report.results_schema import DataSection, EstimateRecord, MainEffectsOptions, OutcomeEffects, Results
 
 REASON_KINDS = (
     ("new_years", "new year"),
@@ -73,19 +77,19 @@ def reason_kind(reason: str) -> str:
 
 
 def _years(ys, lang: str) -> str:
-    return T.join_list([f"{y}年" if lang == "zh" else str(y) for y in ys], lang)
+    return T.join_list([t("brief.year", lang, year=y) for y in ys], lang)
 
 
 def _cohort_key(g: str):
     return (0, int(g)) if str(g).isdigit() else (1, str(g))
 
 
-def describe_reasons(earlier: dict, later: dict, lang: str) -> list[dict]:
+def describe_reasons(earlier: Results | Mapping[str, Any], later: Results | Mapping[str, Any], lang: str) -> list[dict]:
     """Describe why the estimates of two runs may differ, for the sentence templates.
 
     Parameters
     ----------
-    earlier, later : dict
+    earlier, later : Results or mapping
         The two ``results.json`` documents (A, then B).
     lang : {"zh", "en"}
         Language.
@@ -100,9 +104,10 @@ def describe_reasons(earlier: dict, later: dict, lang: str) -> list[dict]:
     """
     from analysis.report.diff import reasons
 
-    a, b = earlier.get("data") or {}, later.get("data") or {}
-    ha, hb = a.get("year_hashes") or {}, b.get("year_hashes") or {}
-    ca, cb = a.get("villages_by_cohort") or {}, b.get("villages_by_cohort") or {}
+    earlier, later = parse_results(earlier), parse_results(later)
+    a, b = earlier.data or DataSection(), later.data or DataSection()
+    ha, hb = a.year_hashes, b.year_hashes
+    ca, cb = a.villages_by_cohort, b.villages_by_cohort
     kinds = [reason_kind(r) for r in reasons(earlier, later)]
     out: list[dict] = []
     done: set[str] = set()
@@ -123,11 +128,11 @@ def describe_reasons(earlier: dict, later: dict, lang: str) -> list[dict]:
                 out.append({"kind": kind, "cohort": str(g), "villages": T.fmt_count(cb[g], lang),
                             "before": T.fmt_count(ca[g], lang)})
         elif kind == "options":
-            oa = (earlier.get("main_effects") or {}).get("options") or {}
-            ob = (later.get("main_effects") or {}).get("options") or {}
-            names = sorted(k for k in set(oa) | set(ob) if oa.get(k) != ob.get(k) and k not in DERIVED_OPTIONS)
+            oa = earlier.main_effects.options if earlier.main_effects else MainEffectsOptions()
+            ob = later.main_effects.options if later.main_effects else MainEffectsOptions()
+            names = [k for k in oa.changed(ob) if k not in DERIVED_OPTIONS]
             if names:
-                words = [T.OPTION_WORDS.get(k, {}).get(lang, k) for k in names]
+                words = [T.option_words(k, lang) for k in names]
                 out.append({"kind": kind, "names": T.join_list(words, lang)})
     n_other = kinds.count("other")
     if n_other:
@@ -135,12 +140,12 @@ def describe_reasons(earlier: dict, later: dict, lang: str) -> list[dict]:
     return out
 
 
-def verdict(record: dict) -> int:
+def verdict(record: EstimateRecord) -> int:
     """Return an estimate's verdict: +1 or -1 if its 95% interval lies above or below zero, else 0.
 
     Parameters
     ----------
-    record : dict
+    record : EstimateRecord
         Estimate record.
 
     Returns
@@ -148,14 +153,14 @@ def verdict(record: dict) -> int:
     int
         The verdict.
     """
-    lo, hi = record.get("conf_low"), record.get("conf_high")
+    lo, hi = record.conf_low, record.conf_high
     if not _finite(lo, hi):
         return 0
     return 1 if lo > 0 else (-1 if hi < 0 else 0)
 
 
-def _side(rec: dict, factor: float, decimals: int, words: dict, lang: str) -> dict:
-    est, lo, hi = rec["estimate"], rec["conf_low"], rec["conf_high"]
+def _side(rec: EstimateRecord, factor: float, decimals: int, words: dict, lang: str) -> dict:
+    est, lo, hi = rec.estimate, rec.conf_low, rec.conf_high
     v = verdict(rec)
     up = est > 0
     near, far = (lo, hi) if up else (hi, lo)
@@ -168,14 +173,14 @@ def _side(rec: dict, factor: float, decimals: int, words: dict, lang: str) -> di
             "lo": f(lo), "hi": f(hi), "lo_dir": "up" if lo > 0 else "down", "hi_dir": "up" if hi >= 0 else "down"}
 
 
-def describe_move(outcome: str, before: dict, after: dict, lang: str) -> dict | None:
+def describe_move(outcome: str, before: OutcomeEffects, after: OutcomeEffects, lang: str) -> dict | None:
     """Describe how one outcome's headline estimate moved, both sides on one scale.
 
     Parameters
     ----------
     outcome : str
         Outcome name.
-    before, after : dict
+    before, after : OutcomeEffects
         ``main_effects.outcomes[outcome]`` of the earlier and the later run.
     lang : {"zh", "en"}
         Language.
@@ -190,12 +195,11 @@ def describe_move(outcome: str, before: dict, after: dict, lang: str) -> dict | 
         brief's precision) and ``size`` (the move in the later run's standard errors, for
         ordering); None if either record lacks a finite estimate and interval.
     """
-    ha, hb = before.get("headline") or {}, after.get("headline") or {}
-    keys = ("estimate", "conf_low", "conf_high")
-    if not all(_finite(*(h.get(k) for k in keys)) for h in (ha, hb)):
+    ha, hb = before.headline or EstimateRecord(), after.headline or EstimateRecord()
+    if not all(_finite(h.estimate, h.conf_low, h.conf_high) for h in (ha, hb)):
         return None
-    w = T.outcome_words(outcome, lang, after.get("unit"))
-    vals = [h[k] for h in (ha, hb) for k in keys]
+    w = T.outcome_words(outcome, lang, after.unit)
+    vals = [v for h in (ha, hb) for v in (h.estimate, h.conf_low, h.conf_high)]
     if w["kind"] == "binary":
         factor, unit = 100.0, w["unit"]
     elif w["kind"] == "money":
@@ -203,15 +207,15 @@ def describe_move(outcome: str, before: dict, after: dict, lang: str) -> dict | 
         factor = 1.0 / div
     else:
         factor, unit = 1.0, w["unit"]
-    lead = max(abs(ha["estimate"]), abs(hb["estimate"])) * factor
+    lead = max(abs(ha.estimate), abs(hb.estimate)) * factor
     dec = T.effect_decimals(lead) if lead else 0
     sa, sb = _side(ha, factor, dec, w, lang), _side(hb, factor, dec, w, lang)
     va, vb = verdict(ha), verdict(hb)
     flip = None
     if va != vb:
         flip = "now" if va == 0 else ("gone" if vb == 0 else "reversed")
-    se = hb.get("std_error") or ha.get("std_error")
-    change = hb["estimate"] - ha["estimate"]
+    se = hb.std_error or ha.std_error
+    change = hb.estimate - ha.estimate
     size = abs(change / se) if _finite(se) and se else abs(change)
     shown = any(sa[k] != sb[k] for k in ("est", "near", "far", "lo", "hi", "significant", "direction"))
     return {"outcome": outcome, "name": w["name"], "short": w["short"], "per": w["per"], "unit": unit,
@@ -219,19 +223,20 @@ def describe_move(outcome: str, before: dict, after: dict, lang: str) -> dict | 
             "flip": flip, "shown": shown, "size": size}
 
 
-def _run_label(doc: dict, lang: str) -> dict:
-    data = doc.get("data") or {}
-    first, last = data.get("first_year"), data.get("last_year")
-    return {"date": T.fmt_date((doc.get("meta") or {}).get("date"), lang),
+def _run_label(doc: Results, lang: str) -> dict:
+    data = doc.data or DataSection()
+    first, last = data.first_year, data.last_year
+    return {"date": T.fmt_date(doc.meta.date if doc.meta else None, lang),
             "first_year": first if first else None, "last_year": last if last else None}
 
 
-def describe_changes(earlier: dict, later: dict, lang: str, headlines: list[str], order: list[str]) -> dict[str, Any]:
+def describe_changes(earlier: Results | Mapping[str, Any], later: Results | Mapping[str, Any], lang: str,
+                     headlines: list[str], order: list[str]) -> dict[str, Any]:
     """Prepare the section on what changed since an earlier run.
 
     Parameters
     ----------
-    earlier, later : dict
+    earlier, later : Results or mapping
         The earlier run's and this run's ``results.json``.
     lang : {"zh", "en"}
         Language.
@@ -253,9 +258,10 @@ def describe_changes(earlier: dict, later: dict, lang: str, headlines: list[str]
     ValueError
         If the earlier run has no ``main_effects`` outcomes.
     """
-    T.check_lang(lang)
-    oa = (earlier.get("main_effects") or {}).get("outcomes") or {}
-    ob = (later.get("main_effects") or {}).get("outcomes") or {}
+    check_lang(lang)
+    earlier, later = parse_results(earlier), parse_results(later)
+    oa = earlier.main_effects.outcomes if earlier.main_effects else {}
+    ob = later.main_effects.outcomes if later.main_effects else {}
     if not oa:
         raise ValueError("the earlier run's results.json has no main_effects outcomes to compare with")
     moves = []

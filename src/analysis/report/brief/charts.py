@@ -16,7 +16,7 @@ the brief draws its two kinds of chart itself, once per language, from the numbe
     pointwise), TWFE, Sun-Abraham and the imputation estimator (BJS) with 95% whiskers;
     the reference year shaded and marked, a dotted line where treatment starts (between
     the reference year and the first year with a first secretary). The true path is
-    drawn only if the section holds one (``event_studies[o]["truth"]``, a list of
+    drawn only if the section holds one (``event_studies[o].truth``, a list of
     ``{"event_time", "value"}``). The pipeline's ``results.json`` holds no per-year truth
     today (only the overall ``main_effects.outcomes[o].truth``), so the event charts of a
     real run show none.
@@ -32,15 +32,19 @@ amounts as in the text, percentage points for 0/1 outcomes, counts).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from analysis.i18n import check_lang, t
 from analysis.report.brief import text as T
 from analysis.report.figures import save_figure, setup_fonts
+from analysis.report.results_json import parse_results
+from analysis.report.results_schema import EstimateRecord, Interval, Results
 
 FOREST = "02_forest"
 EVENT = "03_event_{outcome}"
@@ -56,49 +60,15 @@ STYLE = {
 WIDTH_IN = 6.6
 """Chart width in inches (the docx shows it 150 mm wide)."""
 
-WORDS = {
-    "zh": {
-        "forest_x": "效应（占未派驻村平均水平的百分比，%）",
-        "cs": "本研究估计（CS）",
-        "twfe": "简单比较（TWFE）",
-        "sa": "Sun–Abraham估计（SA）",
-        "bjs": "插补估计（BJS）",
-        "band": "CS的95%同时置信带",
-        "whisker": "竖线或横线：95%置信区间",
-        "truth": "模拟数据中的真实效应",
-        "truth_path": "模拟数据中的真实路径",
-        "event_x": "距派驻当年的年数（负数为派驻前）",
-        "event_y": "对{name}的效应（{unit}{per}）",
-        "per_sep": "，",
-        "ref": "参照年",
-        "start": "派驻开始",
-    },
-    "en": {
-        "forest_x": "Effect (% of the average in villages without a first secretary)",
-        "cs": "This study (Callaway–Sant'Anna)",
-        "twfe": "Simple comparison (TWFE)",
-        "sa": "Sun–Abraham",
-        "bjs": "Imputation (BJS)",
-        "band": "95% simultaneous band of this study",
-        "whisker": "Bars: 95% confidence intervals",
-        "truth": "True effect in the simulated data",
-        "truth_path": "True path in the simulated data",
-        "event_x": "Years since the first secretary arrived (negative: before)",
-        "event_y": "Effect on {name} ({unit}{per})",
-        "per_sep": "",
-        "ref": "reference year",
-        "start": "posting starts",
-    },
-}
-"""Every word of the charts, by language (numbers come from ``results.json``)."""
-
-
 def _finite(*xs) -> bool:
     return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
 
 
 def _w(key: str, lang: str) -> str:
-    return WORDS[T.check_lang(lang)][key]
+    """Return a word of the charts: ``brief.chart.<key>``, or an estimator's ``estimator.<key>.chart``."""
+    if key in ESTIMATORS:
+        return t(f"estimator.{key}.chart", lang)
+    return t(f"brief.chart.{key}", lang)
 
 
 def _cap(s: str) -> str:
@@ -116,12 +86,19 @@ def _err(est: list[float], lo: list[float], hi: list[float]) -> list[list[float]
 # --------------------------------------------------------------------------------------------------
 
 
-def forest_rows(results: dict) -> list[tuple[str, list[dict]]]:
+def _triple(r: Interval | None) -> tuple | None:
+    """Return the estimate and interval of a record, if all three are finite."""
+    if r is None or not _finite(r.estimate, r.conf_low, r.conf_high):
+        return None
+    return (r.estimate, r.conf_low, r.conf_high)
+
+
+def forest_rows(results: Results | Mapping[str, Any]) -> list[tuple[str, list[dict]]]:
     """Collect the forest chart's numbers from ``main_effects``, grouped by family.
 
     Parameters
     ----------
-    results : dict
+    results : Results or mapping
         Parsed ``results.json``.
 
     Returns
@@ -134,28 +111,26 @@ def forest_rows(results: dict) -> list[tuple[str, list[dict]]]:
     """
     from analysis.report.brief.content import families
 
-    me = results.get("main_effects") or {}
-    if not me.get("outcomes"):
+    me = parse_results(results).main_effects
+    if me is None or not me.outcomes:
         return []
     out = []
     for fam, outcomes in families(me):
         rows = []
         for o in outcomes:
-            b = me["outcomes"][o]
-            mean = b.get("untreated_mean")
+            b = me.outcomes[o]
+            mean = b.untreated_mean
             has_mean = _finite(mean) and mean != 0
-            pct = b.get("pct_of_untreated_mean") or {}
-            h = b.get("headline") or {}
-            if _finite(pct.get("estimate"), pct.get("conf_low"), pct.get("conf_high")):
-                cs = tuple(100.0 * pct[k] for k in ("estimate", "conf_low", "conf_high"))
-            elif has_mean and _finite(h.get("estimate"), h.get("conf_low"), h.get("conf_high")):
-                cs = tuple(100.0 * h[k] / mean for k in ("estimate", "conf_low", "conf_high"))
+            pct, head = _triple(b.pct_of_untreated_mean), _triple(b.headline)
+            if pct is not None:
+                cs = tuple(100.0 * v for v in pct)
+            elif has_mean and head is not None:
+                cs = tuple(100.0 * v / mean for v in head)
             else:
                 continue
-            tw = b.get("twfe") or {}
-            twfe = (tuple(100.0 * tw[k] / mean for k in ("estimate", "conf_low", "conf_high"))
-                    if has_mean and _finite(tw.get("estimate"), tw.get("conf_low"), tw.get("conf_high")) else None)
-            truth = 100.0 * b["truth"] / mean if has_mean and _finite(b.get("truth")) else None
+            tw = _triple(b.twfe)
+            twfe = tuple(100.0 * v / mean for v in tw) if has_mean and tw is not None else None
+            truth = 100.0 * b.truth / mean if has_mean and _finite(b.truth) else None
             rows.append({"outcome": o, "cs": cs, "twfe": twfe, "truth": truth, "fraction": cs[0] / 100.0})
         if rows:
             out.append((fam, rows))
@@ -166,12 +141,12 @@ def _signed_pct(fraction: float, lang: str) -> str:
     return ("+" if fraction >= 0 else "-") + T.fmt_pct(fraction, lang) + "%"
 
 
-def draw_forest(results: dict, lang: str) -> Figure | None:
+def draw_forest(results: Results | Mapping[str, Any], lang: str) -> Figure | None:
     """Draw the forest chart of the headline effects in ``lang``.
 
     Parameters
     ----------
-    results : dict
+    results : Results or mapping
         Parsed ``results.json``.
     lang : {"zh", "en"}
         Language of every label.
@@ -183,7 +158,7 @@ def draw_forest(results: dict, lang: str) -> Figure | None:
         each outcome, each with its 95% interval and the headline value written beside it;
         None if ``main_effects`` holds nothing to draw.
     """
-    T.check_lang(lang)
+    check_lang(lang)
     groups = forest_rows(results)
     if not groups:
         return None
@@ -220,7 +195,7 @@ def draw_forest(results: dict, lang: str) -> Figure | None:
         lo, hi = min(xs), max(xs)
         pad = 0.08 * (hi - lo if hi > lo else 1.0)
         ax.set_xlim(lo - pad, hi + 2.5 * pad)
-        ax.set_title(T.FAMILIES.get(fam, {}).get(lang, fam), loc="left", fontsize=10.5)
+        ax.set_title(T.family_name(fam, lang), loc="left", fontsize=10.5)
         ax.grid(axis="x", color="0.9")
         ax.tick_params(axis="x", labelsize=8.5)
     axes[-1].set_xlabel(_w("forest_x", lang), fontsize=9.5)
@@ -238,18 +213,18 @@ def draw_forest(results: dict, lang: str) -> Figure | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_reference(rec: dict) -> bool:
-    if "(ref)" in str(rec.get("term") or ""):
+def _is_reference(rec: EstimateRecord) -> bool:
+    if "(ref)" in str(rec.term or ""):
         return True
-    return rec.get("std_error") is None and rec.get("conf_low") is None and rec.get("estimate") == 0
+    return rec.std_error is None and rec.conf_low is None and rec.estimate == 0
 
 
-def event_series(results: dict, outcome: str) -> dict | None:
+def event_series(results: Results | Mapping[str, Any], outcome: str) -> dict | None:
     """Collect the event-study records of one outcome for the chart.
 
     Parameters
     ----------
-    results : dict
+    results : Results or mapping
         Parsed ``results.json``.
     outcome : str
         Outcome name.
@@ -262,27 +237,26 @@ def event_series(results: dict, outcome: str) -> dict | None:
         year) and ``truth`` (list of ``(event_time, value)``, possibly empty); None if the
         section is missing or holds no estimate.
     """
-    es = (results.get("event_studies") or {}).get(outcome)
-    if not isinstance(es, dict):
+    studies = parse_results(results).event_studies
+    es = studies.root.get(outcome) if studies else None
+    if es is None:
         return None
     out: dict = {}
     refs: list[float] = []
     for name in ESTIMATORS:
-        recs = [r for r in es.get(name) or []
-                if isinstance(r, dict) and _finite(r.get("event_time"), r.get("estimate"))]
-        recs.sort(key=lambda r: r["event_time"])
-        refs += [r["event_time"] for r in recs if _is_reference(r)]
+        recs = [r for r in getattr(es, name) if _finite(r.event_time, r.estimate)]
+        recs.sort(key=lambda r: r.event_time)
+        refs += [r.event_time for r in recs if _is_reference(r)]
         if recs:
             out[name] = recs
     if not out:
         return None
     if not refs:
-        refs = [r["options"]["ref"] for recs in out.values() for r in recs
-                if isinstance(r.get("options"), dict) and _finite(r["options"].get("ref"))]
+        refs = [r.options["ref"] for recs in out.values() for r in recs
+                if isinstance(r.options, dict) and _finite(r.options.get("ref"))]
     out["reference"] = max(set(refs), key=refs.count) if refs else REFERENCE_DEFAULT
-    truth = es.get("truth") if isinstance(es.get("truth"), list) else []
-    out["truth"] = sorted((t["event_time"], t.get("value", t.get("truth"))) for t in truth
-                          if isinstance(t, dict) and _finite(t.get("event_time"), t.get("value", t.get("truth"))))
+    points = [(p.event_time, p.value if "value" in p.model_fields_set else p.truth) for p in es.truth or []]
+    out["truth"] = sorted((e, v) for e, v in points if _finite(e, v))
     return out
 
 
@@ -315,12 +289,12 @@ def event_scale(outcome: str, values: Iterable[float], lang: str, unit_hint: str
     return 1.0, w["unit"]
 
 
-def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
+def draw_event(results: Results | Mapping[str, Any], outcome: str, lang: str) -> Figure | None:
     """Draw the event-study chart of one outcome in ``lang``.
 
     Parameters
     ----------
-    results : dict
+    results : Results or mapping
         Parsed ``results.json``.
     outcome : str
         Outcome name (a key of ``event_studies``).
@@ -332,16 +306,18 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
     matplotlib.figure.Figure or None
         The chart; None if ``event_studies`` has no estimates for the outcome.
     """
-    T.check_lang(lang)
+    check_lang(lang)
+    results = parse_results(results)
     s = event_series(results, outcome)
     if s is None:
         return None
     setup_fonts()
-    block = ((results.get("main_effects") or {}).get("outcomes") or {}).get(outcome) or {}
-    values = [r[k] for name in ESTIMATORS for r in s.get(name, []) for k in ("estimate", "conf_low", "conf_high")
-              if _finite(r.get(k))] + [v for _, v in s["truth"]]
-    factor, unit = event_scale(outcome, values, lang, block.get("unit"))
-    words = T.outcome_words(outcome, lang, block.get("unit"))
+    block = results.main_effects.outcomes.get(outcome) if results.main_effects else None
+    unit_hint = block.unit if block else None
+    values = [v for name in ESTIMATORS for r in s.get(name, []) for v in (r.estimate, r.conf_low, r.conf_high)
+              if _finite(v)] + [v for _, v in s["truth"]]
+    factor, unit = event_scale(outcome, values, lang, unit_hint)
+    words = T.outcome_words(outcome, lang, unit_hint)
 
     fig = Figure(figsize=(WIDTH_IN, 4.8), layout="constrained")
     ax = fig.subplots()
@@ -351,12 +327,12 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
     ax.axvline(-0.5, color="0.2", lw=1.0, ls=":", zorder=1)
     handles = []
     cs = s.get("cs", [])
-    band = [r for r in cs if r.get("band") == "simultaneous" and _finite(r.get("conf_low"), r.get("conf_high"))]
+    band = [r for r in cs if r.band == "simultaneous" and _finite(r.conf_low, r.conf_high)]
     if band:
         # one shaded bar per event time: the band is not interpolated across years (or the reference year)
-        bars = ax.bar([r["event_time"] + STYLE["cs"]["offset"] for r in band],
-                      [(r["conf_high"] - r["conf_low"]) * factor for r in band],
-                      bottom=[r["conf_low"] * factor for r in band], width=0.3, color=STYLE["cs"]["color"],
+        bars = ax.bar([r.event_time + STYLE["cs"]["offset"] for r in band],
+                      [(r.conf_high - r.conf_low) * factor for r in band],
+                      bottom=[r.conf_low * factor for r in band], width=0.3, color=STYLE["cs"]["color"],
                       alpha=0.18, lw=0, zorder=2, label=_w("band", lang))
         handles.append(bars)
     for name in ESTIMATORS:
@@ -364,20 +340,20 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
         if not recs:
             continue
         st = STYLE[name]
-        whisk = [r for r in recs if _finite(r.get("conf_low"), r.get("conf_high")) and not _is_reference(r)
-                 and not (name == "cs" and r.get("band") == "simultaneous")]
+        whisk = [r for r in recs if _finite(r.conf_low, r.conf_high) and not _is_reference(r)
+                 and not (name == "cs" and r.band == "simultaneous")]
         bare = [r for r in recs if r not in whisk and not _is_reference(r)]
         refs = [r for r in recs if _is_reference(r)]
         if whisk:
-            ax.errorbar([r["event_time"] + st["offset"] for r in whisk], [r["estimate"] * factor for r in whisk],
-                        yerr=_err([r["estimate"] * factor for r in whisk], [r["conf_low"] * factor for r in whisk],
-                                  [r["conf_high"] * factor for r in whisk]),
+            ax.errorbar([r.event_time + st["offset"] for r in whisk], [r.estimate * factor for r in whisk],
+                        yerr=_err([r.estimate * factor for r in whisk], [r.conf_low * factor for r in whisk],
+                                  [r.conf_high * factor for r in whisk]),
                         fmt=st["marker"], color=st["color"], ms=4.5, capsize=2.5, lw=1.1, zorder=3)
         if bare:
-            ax.plot([r["event_time"] + st["offset"] for r in bare], [r["estimate"] * factor for r in bare],
+            ax.plot([r.event_time + st["offset"] for r in bare], [r.estimate * factor for r in bare],
                     st["marker"], color=st["color"], ms=4.5, zorder=3)
         if refs:
-            ax.plot([r["event_time"] + st["offset"] for r in refs], [r["estimate"] * factor for r in refs],
+            ax.plot([r.event_time + st["offset"] for r in refs], [r.estimate * factor for r in refs],
                     st["marker"], mfc="white", mec=st["color"], ms=4.5, zorder=3)
         handles.append(Line2D([], [], color=st["color"], marker=st["marker"], ms=4.5, label=_w(name, lang)))
     if s["truth"]:
@@ -385,7 +361,7 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
                        lw=1, marker="x", ms=5, label=_w("truth_path", lang), zorder=4)
         handles.append(line[0])
     handles.append(Line2D([], [], color="0.3", marker="|", ms=0, lw=1.1, label=_w("whisker", lang)))
-    times = sorted({int(r["event_time"]) for name in ESTIMATORS for r in s.get(name, [])} | {int(ref)})
+    times = sorted({int(r.event_time) for name in ESTIMATORS for r in s.get(name, [])} | {int(ref)})
     ax.set_xticks(times)
     ax.set_xlim(min(times) - 0.6, max(times) + 0.6)
     ax.tick_params(labelsize=8.5)
@@ -397,7 +373,7 @@ def draw_event(results: dict, outcome: str, lang: str) -> Figure | None:
     ax.text(-0.45, low + 0.02 * (high - low), _w("start", lang), ha="left", va="bottom", fontsize=8, color="0.2")
     ax.set_ylim(low, high)
     per = words["per"].strip()
-    per = (_w("per_sep", lang) + per) if per and lang == "zh" else (f" {per}" if per else "")
+    per = _w("per_sep", lang) + per if per else ""
     ax.set_xlabel(_w("event_x", lang), fontsize=9.5)
     ax.set_ylabel(_w("event_y", lang).format(name=words["short"], unit=unit, per=per), fontsize=9.5)
     ax.grid(axis="y", color="0.92")
@@ -434,12 +410,13 @@ def save_chart(fig: Figure, stem: str, lang: str, brief_dir: Path) -> Path:
     return paths["png"]
 
 
-def draw_charts(results: dict, lang: str, brief_dir: Path, outcomes: Iterable[str]) -> dict[str, Path]:
+def draw_charts(results: Results | Mapping[str, Any], lang: str, brief_dir: Path,
+                outcomes: Iterable[str]) -> dict[str, Path]:
     """Draw and save the brief's charts in one language.
 
     Parameters
     ----------
-    results : dict
+    results : Results or mapping
         Parsed ``results.json``.
     lang : {"zh", "en"}
         Language.
@@ -455,6 +432,7 @@ def draw_charts(results: dict, lang: str, brief_dir: Path, outcomes: Iterable[st
         a chart whose section is missing from ``results.json`` is left out (the brief then
         falls back to the notebook's PNG).
     """
+    results = parse_results(results)
     out: dict[str, Path] = {}
     jobs = [(FOREST, lambda: draw_forest(results, lang))]
     jobs += [(EVENT.format(outcome=o), lambda o=o: draw_event(results, o, lang)) for o in outcomes]

@@ -12,7 +12,7 @@ Decision rules
 * An effect is *significant* when its 95% interval excludes zero; otherwise the brief
   says "未发现显著变化" / "no detectable change" and never states a direction.
 * A finding is *robust* when its HonestDiD relative-magnitudes breakdown value
-  (``robustness[outcome]["honest"]["breakdown_rm"]``) is at least 1: it survives
+  (``robustness[outcome].honest.breakdown_rm``) is at least 1: it survives
   post-treatment departures from parallel trends as large as the largest pre-treatment one.
 * The simple (TWFE) comparison *differs* when its point estimate lies outside the
   headline's 95% interval, or when one of the two is significant and the other is not.
@@ -42,7 +42,17 @@ from typing import Any
 import jinja2
 import yaml
 
+from analysis.i18n import check_lang, column_label, t
 from analysis.report.brief import text as T
+from analysis.report.results_json import parse_results
+from analysis.report.results_schema import (
+    EstimateRecord,
+    Interval,
+    MainEffectsSection,
+    OutcomeEffects,
+    Results,
+    RobustnessOutcome,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CLAIMS_FILE = Path(__file__).resolve().parent / "claims.yaml"
@@ -272,12 +282,12 @@ def _finite(*xs) -> bool:
     return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
 
 
-def is_significant(record: dict | None) -> bool:
+def is_significant(record: Interval | None) -> bool:
     """Return whether an estimate record's confidence interval excludes zero.
 
     Parameters
     ----------
-    record : dict or None
+    record : Interval or None
         Estimate record (``conf_low``, ``conf_high``).
 
     Returns
@@ -285,9 +295,13 @@ def is_significant(record: dict | None) -> bool:
     bool
         False for a missing record or interval.
     """
-    if not record or not _finite(record.get("conf_low"), record.get("conf_high")):
+    if record is None or not _finite(record.conf_low, record.conf_high):
         return False
-    return record["conf_low"] > 0 or record["conf_high"] < 0
+    return record.conf_low > 0 or record.conf_high < 0
+
+
+def _block(block: OutcomeEffects | Mapping[str, Any]) -> OutcomeEffects:
+    return block if isinstance(block, OutcomeEffects) else OutcomeEffects.model_validate(block, extra="ignore")
 
 
 @dataclass(frozen=True)
@@ -316,15 +330,15 @@ def _scale(words: dict, values: list[float], lang: str, lead: float) -> Scale:
     return Scale(factor, unit, T.effect_decimals(lead * factor))
 
 
-def describe_effect(outcome: str, block: dict, lang: str) -> dict:
+def describe_effect(outcome: str, block: OutcomeEffects | Mapping[str, Any], lang: str) -> dict:
     """Prepare an outcome's headline effect for the sentence templates.
 
     Parameters
     ----------
     outcome : str
         Outcome name.
-    block : dict
-        ``main_effects["outcomes"][outcome]``.
+    block : OutcomeEffects or mapping
+        ``main_effects.outcomes[outcome]``.
     lang : {"zh", "en"}
         Language.
 
@@ -336,9 +350,10 @@ def describe_effect(outcome: str, block: dict, lang: str) -> dict:
         ``lo_dir``/``hi_dir`` for a non-significant one), the untreated mean and the
         effect as a percentage of it, and the :class:`Scale` used.
     """
-    w = T.outcome_words(outcome, lang, block.get("unit"))
-    h = block["headline"]
-    est, lo, hi = h.get("estimate"), h.get("conf_low"), h.get("conf_high")
+    block = _block(block)
+    w = T.outcome_words(outcome, lang, block.unit)
+    h = block.headline
+    est, lo, hi = h.estimate, h.conf_low, h.conf_high
     if not _finite(est, lo, hi):
         raise ValueError(f"main_effects.outcomes.{outcome}.headline lacks a finite estimate and interval")
     sig = is_significant(h)
@@ -346,9 +361,8 @@ def describe_effect(outcome: str, block: dict, lang: str) -> dict:
     sc = _scale(w, [est, lo, hi], lang, lead)
     up = est > 0
     near, far = (lo, hi) if up else (hi, lo)
-    mean = block.get("untreated_mean")
-    pct_block = block.get("pct_of_untreated_mean") or {}
-    pct = pct_block.get("estimate")
+    mean = block.untreated_mean
+    pct = block.pct_of_untreated_mean.estimate if block.pct_of_untreated_mean else None
     e = {
         "outcome": outcome,
         "name": w["name"],
@@ -388,12 +402,12 @@ def describe_effect(outcome: str, block: dict, lang: str) -> dict:
     return e
 
 
-def _same_estimate(a: dict, b: dict) -> bool:
-    keys = ("estimate", "conf_low", "conf_high")
-    return all(_finite(a.get(k), b.get(k)) and math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-12) for k in keys)
+def _same_estimate(a: Interval, b: Interval) -> bool:
+    pairs = ((a.estimate, b.estimate), (a.conf_low, b.conf_low), (a.conf_high, b.conf_high))
+    return all(_finite(x, y) and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x, y in pairs)
 
 
-def alternatives(robustness_entry: dict, headline: dict | None = None) -> list[dict]:
+def alternatives(robustness_entry: RobustnessOutcome, headline: EstimateRecord | None = None) -> list[EstimateRecord]:
     """Return the alternative estimates of one outcome that differ from the headline.
 
     The ``headline`` entry of the alternatives, and any specification that reproduces the
@@ -402,34 +416,34 @@ def alternatives(robustness_entry: dict, headline: dict | None = None) -> list[d
 
     Parameters
     ----------
-    robustness_entry : dict
+    robustness_entry : RobustnessOutcome
         ``robustness[outcome]`` of ``results.json``.
-    headline : dict, optional
+    headline : EstimateRecord, optional
         The headline record (``main_effects``).
 
     Returns
     -------
-    list of dict
+    list of EstimateRecord
         Estimate records.
     """
     out = []
-    for name, rec in (robustness_entry.get("alternatives") or {}).items():
-        if name == "headline" or not isinstance(rec, dict) or not _finite(rec.get("estimate")):
+    for name, rec in robustness_entry.alternatives.items():
+        if name == "headline" or not _finite(rec.estimate):
             continue
-        if headline and _same_estimate(rec, headline):
+        if headline is not None and _same_estimate(rec, headline):
             continue
         out.append(rec)
     return out
 
 
-def describe_robustness(outcome: str, results: dict, significant: bool, estimate: float) -> dict:
+def describe_robustness(outcome: str, results: Results, significant: bool, estimate: float) -> dict:
     """Prepare the robustness sentence of a headline finding.
 
     Parameters
     ----------
     outcome : str
         Outcome name.
-    results : dict
+    results : Results
         Parsed ``results.json``.
     significant : bool
         Whether the headline effect is significant.
@@ -443,16 +457,16 @@ def describe_robustness(outcome: str, results: dict, significant: bool, estimate
         ``k_alt`` (alternatives that agree, or that find a change if the headline does
         not), ``pretrend_warning`` and ``significant``.
     """
-    rob = (results.get("robustness") or {}).get(outcome) or {}
-    honest = rob.get("honest") or {}
-    bd = honest.get("breakdown_rm")
-    head = ((results.get("main_effects") or {}).get("outcomes", {}).get(outcome) or {}).get("headline") or {}
-    alts = alternatives(rob, head)
+    rob = (results.robustness.root.get(outcome) if results.robustness else None) or RobustnessOutcome()
+    bd = rob.honest.breakdown_rm if rob.honest else None
+    block = results.main_effects.outcomes.get(outcome) if results.main_effects else None
+    alts = alternatives(rob, block.headline if block else None)
     if significant:
-        k = sum(1 for a in alts if is_significant(a) and (a["estimate"] > 0) == (estimate > 0))
+        k = sum(1 for a in alts if is_significant(a) and (a.estimate > 0) == (estimate > 0))
     else:
         k = sum(1 for a in alts if is_significant(a))
-    pre_p = ((results.get("event_studies") or {}).get(outcome) or {}).get("pretest_p")
+    es = results.event_studies.root.get(outcome) if results.event_studies else None
+    pre_p = es.pretest_p if es else None
     return {
         "significant": significant,
         "breakdown": T.fmt_ratio(bd, "en") if _finite(bd) else None,
@@ -464,14 +478,14 @@ def describe_robustness(outcome: str, results: dict, significant: bool, estimate
     }
 
 
-def describe_heterogeneity(outcome: str, results: dict, e: dict, lang: str) -> dict | None:
+def describe_heterogeneity(outcome: str, results: Results, e: dict, lang: str) -> dict | None:
     """Prepare the sentence on effects by sending unit (cadre type) of a headline finding.
 
     Parameters
     ----------
     outcome : str
         Outcome name.
-    results : dict
+    results : Results
         Parsed ``results.json``.
     e : dict
         Output of :func:`describe_effect` for the outcome (its scale is reused).
@@ -484,19 +498,20 @@ def describe_heterogeneity(outcome: str, results: dict, e: dict, lang: str) -> d
         ``differs``, ``best``/``worst`` labels with formatted estimates, verbs and signs;
         None without subgroup results.
     """
-    het = ((results.get("heterogeneity") or {}).get("cadre_type") or {}).get(outcome)
-    if not het or not het.get("levels"):
+    cadre = results.heterogeneity.cadre_type if results.heterogeneity else None
+    het = (cadre or {}).get(outcome)
+    if het is None or not het.levels:
         return None
-    levels = {k: r for k, r in het["levels"].items() if _finite(r.get("estimate"))}
+    levels = {k: r for k, r in het.levels.items() if _finite(r.estimate)}
     if len(levels) < 2:
         return None
-    order = sorted(levels, key=lambda k: (levels[k]["estimate"], k))
+    order = sorted(levels, key=lambda k: (levels[k].estimate, k))
     best, worst = (order[-1], order[0]) if e["good"] == "up" else (order[0], order[-1])
     w = T.outcome_words(outcome, lang)
     sc: Scale = e["scale"]
-    big = max(abs(levels[k]["estimate"]) for k in levels)
+    big = max(abs(levels[k].estimate) for k in levels)
     sc = Scale(sc.factor, sc.unit, T.effect_decimals(big * sc.factor))
-    p = het.get("equality_p")
+    p = het.equality_p
 
     def verb(v):
         return w["up"] if v > 0 else w["down"]
@@ -505,25 +520,25 @@ def describe_heterogeneity(outcome: str, results: dict, e: dict, lang: str) -> d
         "differs": _finite(p) and p < 0.05,
         "best": T.level_label("cadre_type", best, lang),
         "worst": T.level_label("cadre_type", worst, lang),
-        "best_est": sc.fmt(levels[best]["estimate"], lang),
-        "worst_est": sc.fmt(levels[worst]["estimate"], lang),
-        "best_verb": verb(levels[best]["estimate"]),
-        "worst_verb": verb(levels[worst]["estimate"]),
+        "best_est": sc.fmt(levels[best].estimate, lang),
+        "worst_est": sc.fmt(levels[worst].estimate, lang),
+        "best_verb": verb(levels[best].estimate),
+        "worst_verb": verb(levels[worst].estimate),
         "best_sig": is_significant(levels[best]),
         "worst_sig": is_significant(levels[worst]),
-        "best_sign": "+" if levels[best]["estimate"] > 0 else "−",
-        "worst_sign": "+" if levels[worst]["estimate"] > 0 else "−",
+        "best_sign": "+" if levels[best].estimate > 0 else "−",
+        "worst_sign": "+" if levels[worst].estimate > 0 else "−",
         "unit": sc.unit,
     }
 
 
-def twfe_differs(block: dict) -> bool:
+def twfe_differs(block: OutcomeEffects | Mapping[str, Any]) -> bool:
     """Return whether the simple TWFE estimate tells a different story than the headline.
 
     Parameters
     ----------
-    block : dict
-        ``main_effects["outcomes"][outcome]``.
+    block : OutcomeEffects or mapping
+        ``main_effects.outcomes[outcome]``.
 
     Returns
     -------
@@ -531,23 +546,25 @@ def twfe_differs(block: dict) -> bool:
         True if the TWFE point estimate lies outside the headline's 95% interval, or if
         exactly one of the two is significant.
     """
-    h, tw = block.get("headline") or {}, block.get("twfe") or {}
-    if not _finite(tw.get("estimate"), h.get("conf_low"), h.get("conf_high")):
+    block = _block(block)
+    h, tw = block.headline or EstimateRecord(), block.twfe or EstimateRecord()
+    if not _finite(tw.estimate, h.conf_low, h.conf_high):
         return False
-    outside = not (h["conf_low"] <= tw["estimate"] <= h["conf_high"])
+    outside = not (h.conf_low <= tw.estimate <= h.conf_high)
     return outside or is_significant(h) != is_significant(tw)
 
 
-def describe_twfe(outcome: str, block: dict, results: dict, e: dict, lang: str) -> dict | None:
+def describe_twfe(outcome: str, block: OutcomeEffects | Mapping[str, Any], results: Results | Mapping[str, Any],
+                  e: dict, lang: str) -> dict | None:
     """Prepare the TWFE contrast sentence of an outcome (None if TWFE is missing).
 
     Parameters
     ----------
     outcome : str
         Outcome name.
-    block : dict
-        ``main_effects["outcomes"][outcome]``.
-    results : dict
+    block : OutcomeEffects or mapping
+        ``main_effects.outcomes[outcome]``.
+    results : Results or mapping
         Parsed ``results.json`` (for the Goodman-Bacon weights of ``event_studies``).
     e : dict
         Output of :func:`describe_effect`.
@@ -561,7 +578,8 @@ def describe_twfe(outcome: str, block: dict, results: dict, e: dict, lang: str) 
         (``opposite``, ``smaller``, ``larger``), ``ratio`` and ``forbidden`` (share of
         the TWFE weight on already-treated controls, formatted, or None).
     """
-    tw = (block.get("twfe") or {}).get("estimate")
+    block, results = _block(block), parse_results(results)
+    tw = block.twfe.estimate if block.twfe else None
     est = e["estimate"]
     if not _finite(tw) or est == 0:
         return None
@@ -574,8 +592,8 @@ def describe_twfe(outcome: str, block: dict, results: dict, e: dict, lang: str) 
         relation, r = "smaller", T.fmt_pct(ratio, lang)
     else:
         relation, r = "larger", T.fmt_ratio(ratio, lang)
-    bacon = ((results.get("event_studies") or {}).get(outcome) or {}).get("bacon") or {}
-    share = (bacon.get("weights_by_type") or {}).get(FORBIDDEN_TYPE)
+    es = results.event_studies.root.get(outcome) if results.event_studies else None
+    share = es.bacon.weights_by_type.get(FORBIDDEN_TYPE) if es and es.bacon else None
     return {
         "name": T.outcome_words(outcome, lang)["short"],
         "unit": sc.unit,
@@ -588,15 +606,15 @@ def describe_twfe(outcome: str, block: dict, results: dict, e: dict, lang: str) 
     }
 
 
-def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang: str) -> dict:
+def describe_claim(claim: dict, block: OutcomeEffects | None, n_treated: int | None, lang: str) -> dict:
     """Set one claim of the source report beside the comparison with untreated villages.
 
     Parameters
     ----------
     claim : dict
         One entry of ``claims.yaml``.
-    block : dict or None
-        ``main_effects["outcomes"][claim["outcome"]]`` (None if the study lacks the outcome).
+    block : OutcomeEffects or None
+        ``main_effects.outcomes[claim["outcome"]]`` (None if the study lacks the outcome).
     n_treated : int or None
         Villages with a first secretary (to scale per-village effects to the report's totals).
     lang : {"zh", "en"}
@@ -616,8 +634,7 @@ def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang:
     elif claim.get("unit") == "yuan":
         value_text = T.fmt_money_exact(value, lang)
     else:
-        sep = "" if lang == "zh" else " "
-        value_text = f"{T.fmt_count(value, lang)}{sep}{unit_words}"
+        value_text = t("brief.amount", lang, number=T.fmt_count(value, lang), unit=unit_words)
     c = {
         "id": claim["id"],
         "outcome": claim["outcome"],
@@ -642,8 +659,8 @@ def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang:
         return c
     c["verdict"] = "supported" if e["direction"] == claim.get("direction", "up") else "contradicted"
     if claim.get("total") and value and n_treated and c["verdict"] == "supported":
-        h = block["headline"]
-        tots = [h["estimate"] * n_treated, h["conf_low"] * n_treated, h["conf_high"] * n_treated]
+        h = block.headline
+        tots = [h.estimate * n_treated, h.conf_low * n_treated, h.conf_high * n_treated]
         if claim.get("unit") == "yuan":
             div, unit = T.money_scale(tots, lang)
         else:
@@ -668,12 +685,12 @@ def describe_claim(claim: dict, block: dict | None, n_treated: int | None, lang:
 # --------------------------------------------------------------------------------------------------
 
 
-def families(me: dict) -> list[tuple[str, list[str]]]:
+def families(me: MainEffectsSection) -> list[tuple[str, list[str]]]:
     """Group the outcomes of ``main_effects`` by family, in the brief's order.
 
     Parameters
     ----------
-    me : dict
+    me : MainEffectsSection
         ``main_effects`` of ``results.json``.
 
     Returns
@@ -682,22 +699,22 @@ def families(me: dict) -> list[tuple[str, list[str]]]:
         Families (income, organisation, cases, then any other alphabetically) with their
         outcomes; an outcome missing from ``families`` goes to its record's ``family``.
     """
-    outcomes = me["outcomes"]
-    fams = {f: [o for o in os if o in outcomes] for f, os in (me.get("families") or {}).items()}
+    outcomes = me.outcomes
+    fams = {f: [o for o in os if o in outcomes] for f, os in me.families.items()}
     for o, blk in outcomes.items():
-        f = blk.get("family") or "other"
+        f = blk.family or "other"
         if not any(o in os for os in fams.values()):
             fams.setdefault(f, []).append(o)
     order = [f for f in T.FAMILY_ORDER if fams.get(f)] + sorted(f for f in fams if f not in T.FAMILY_ORDER and fams[f])
     return [(f, fams[f]) for f in order]
 
 
-def headline_outcomes(me: dict) -> dict[str, str]:
+def headline_outcomes(me: MainEffectsSection) -> dict[str, str]:
     """Return the headline outcome of each family (:data:`~analysis.report.brief.text.HEADLINE_OUTCOMES`).
 
     Parameters
     ----------
-    me : dict
+    me : MainEffectsSection
         ``main_effects`` of ``results.json``.
 
     Returns
@@ -710,7 +727,7 @@ def headline_outcomes(me: dict) -> dict[str, str]:
 
 
 def _family_name(f: str, lang: str) -> str:
-    return T.FAMILIES.get(f, {}).get(lang, f)
+    return T.family_name(f, lang)
 
 
 def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
@@ -745,123 +762,115 @@ def _figure(figures_dir, stem, lang, index, kind, name=None, charts=None) -> Fig
     path = (charts or {}).get(stem) or find_figure(figures_dir, stem, lang)
     if path is None:
         return Figure(None, say(lang, "missing_figure", f"{stem}.png"), stem)
-    caption = T.FIGURE_CAPTIONS[kind][lang].format(name=name or "")
+    caption = t(f"brief.caption.{kind}", lang, name=name or "")
     return Figure(path, say(lang, "figure_caption", index, _capfirst(caption)), stem)
 
 
 def _numbered(text: str, level: int, index: int, lang: str) -> str:
-    if lang != "zh":
-        return text
-    return f"{T.zh_ordinal(index)}、{text}" if level == 1 else f"（{T.zh_ordinal(index)}）{text}"
+    key = "brief.numbering.section" if level == 1 else "brief.numbering.subsection"
+    return t(key, lang, number=T.zh_ordinal(index), text=text)
 
 
-def _method(results: dict, lang: str) -> dict:
-    data = results.get("data") or {}
-    me = results["main_effects"]
-    opts = me.get("options") or {}
-    opts = {**opts, **(opts.get("headline") or {})} if isinstance(opts.get("headline"), dict) else opts
-    any_head = next(iter(me["outcomes"].values()))["headline"]
-    hopts = any_head.get("options") or {}
-    control = opts.get("control_group") or hopts.get("control_group") or "notyet"
-    covs = T.covariate_names({"covariates": opts.get("covariates") or hopts.get("covariates")}, lang)
-    villages = data.get("villages") or any_head.get("n_units")
-    treated = data.get("treated_villages")
+def _method(results: Results, lang: str) -> dict:
+    data = results.data
+    me = results.main_effects
+    head_opts = me.options.headline
+    any_head = next(iter(me.outcomes.values())).headline
+    hopts = any_head.options if isinstance(any_head.options, dict) else {}
+    control = (head_opts and head_opts.control_group) or hopts.get("control_group") or "notyet"
+    covs = T.covariate_names({"covariates": (head_opts and head_opts.covariates) or hopts.get("covariates")}, lang)
+    villages = (data and data.villages) or any_head.n_units
+    treated = data.treated_villages if data else None
     return {
         "treated": T.fmt_count(treated, lang) if treated else None,
         "untreated": T.fmt_count(villages - treated, lang) if treated and villages else None,
         "villages": T.fmt_count(villages, lang) if villages else "-",
-        "townships": T.fmt_count(data["townships"], lang) if data.get("townships") else "-",
-        "first_year": data.get("first_year") or opts.get("first_year") or "-",
-        "last_year": data.get("last_year") or opts.get("last_year") or "-",
-        "control": T.CONTROL_GROUPS.get(control, {}).get(lang, control),
+        "townships": T.fmt_count(data.townships, lang) if data and data.townships else "-",
+        "first_year": (data and data.first_year) or "-",
+        "last_year": (data and data.last_year) or "-",
+        "control": T.control_group_words(control, lang),
         "covariates": T.join_list(covs, lang),
     }
 
 
-def _limits(results: dict) -> dict:
-    data = results.get("data") or {}
-    opts = results["main_effects"].get("options") or {}
-    first = data.get("first_year") or opts.get("first_year")
-    last = data.get("last_year") or opts.get("last_year")
-    cohorts = [int(g) for g in (data.get("villages_by_cohort") or {}) if str(g).isdigit() and int(g) > 0]
+def _limits(results: Results) -> dict:
+    data = results.data
+    first = data.first_year if data else None
+    last = data.last_year if data else None
+    cohorts = [int(g) for g in (data.villages_by_cohort if data else {}) if str(g).isdigit() and int(g) > 0]
     max_years = None
     if cohorts and last:
         max_years = int(last) - min(cohorts) + 1
     else:
-        times = [r.get("event_time") for es in (results.get("event_studies") or {}).values()
-                 for r in (es.get("cs") or []) if _finite(r.get("event_time"))]
+        studies = results.event_studies.root.values() if results.event_studies else []
+        times = [r.event_time for es in studies for r in es.cs if _finite(r.event_time)]
         if times:
             max_years = int(max(times)) + 1
     return {"first_year": first, "last_year": last, "max_years": max_years if max_years and first else None}
 
 
-def _annex(results: dict, lang: str, source: str) -> tuple[Table, str]:
-    from analysis.report.labels import label
-
-    me = results["main_effects"]
-    het_truth = [v for dim in (results.get("heterogeneity") or {}).values() if isinstance(dim, dict)
-                 for h in dim.values() if isinstance(h, dict) for v in (h.get("truth") or {}).values()]
-    has_truth = any(_finite(b.get("truth")) for b in me["outcomes"].values()) or any(_finite(v) for v in het_truth)
-    header = T.ui("annex_head", lang)
+def _annex(results: Results, lang: str, source: str) -> tuple[Table, str]:
+    me = results.main_effects
+    het = results.heterogeneity.dimensions() if results.heterogeneity else {}
+    het_truth = [v for dim in het.values() for h in dim.values() for v in h.truth.values()]
+    has_truth = any(_finite(b.truth) for b in me.outcomes.values()) or any(_finite(v) for v in het_truth)
+    header = T.annex_header(lang)
     header = header if has_truth else header[:-1]
     rows: list[tuple[str, ...]] = []
 
-    def row(outcome, analysis, r, pct=False, adj=None, truth=None):
+    def row(outcome, analysis, r: EstimateRecord, pct=False, adj=None, truth=None):
         if pct:
-            est = T.fmt_stat(r["estimate"] * 100, lang) + "%" if _finite(r.get("estimate")) else "-"
-            ci = (f"[{T.fmt_stat(r['conf_low'] * 100, lang)}%, {T.fmt_stat(r['conf_high'] * 100, lang)}%]"
-                  if _finite(r.get("conf_low"), r.get("conf_high")) else "-")
+            est = T.fmt_stat(r.estimate * 100, lang) + "%" if _finite(r.estimate) else "-"
+            ci = (f"[{T.fmt_stat(r.conf_low * 100, lang)}%, {T.fmt_stat(r.conf_high * 100, lang)}%]"
+                  if _finite(r.conf_low, r.conf_high) else "-")
         else:
-            est = T.fmt_stat(r.get("estimate"), lang)
-            ci = f"[{T.fmt_stat(r.get('conf_low'), lang)}, {T.fmt_stat(r.get('conf_high'), lang)}]"
-        cells = [label(outcome, lang), analysis, est, ci, T.fmt_p(r.get("p_value")),
+            est = T.fmt_stat(r.estimate, lang)
+            ci = f"[{T.fmt_stat(r.conf_low, lang)}, {T.fmt_stat(r.conf_high, lang)}]"
+        cells = [column_label(outcome, lang), analysis, est, ci, T.fmt_p(r.p_value),
                  T.fmt_p(adj) if adj is not None else "-",
-                 T.fmt_count(r["n_obs"], lang) if _finite(r.get("n_obs")) else "-"]
+                 T.fmt_count(r.n_obs, lang) if _finite(r.n_obs) else "-"]
         if has_truth:
             cells.append(T.fmt_stat(truth, lang) if _finite(truth) else "-")
         rows.append(tuple(cells))
 
-    def est_name(r):
-        return T.ESTIMATORS.get(r.get("estimator"), {}).get(lang, r.get("estimator") or "-")
+    def est_name(r: EstimateRecord) -> str:
+        return T.estimator_name(r.estimator, lang)
 
-    paren = ("（", "）") if lang == "zh" else (" (", ")")
+    paren = (t("punct.paren_open", lang), t("punct.paren_close", lang))
     for _, outcomes in families(me):
         for o in outcomes:
-            b = me["outcomes"][o]
-            h = b["headline"]
-            row(o, f"{T.ui('main_row', lang)}{paren[0]}{est_name(h)}{paren[1]}", h, adj=b.get("romano_wolf_p"),
-                truth=b.get("truth"))
-            if b.get("twfe"):
-                row(o, f"{T.ui('twfe_row', lang)}{paren[0]}{est_name(b['twfe'])}{paren[1]}", b["twfe"])
-            if b.get("ppml_pct"):
-                row(o, T.ui("ppml_row", lang), b["ppml_pct"], pct=True)
-    colon = "：" if lang == "zh" else ": "
+            b = me.outcomes[o]
+            h = b.headline
+            row(o, f"{T.ui('main_row', lang)}{paren[0]}{est_name(h)}{paren[1]}", h, adj=b.romano_wolf_p,
+                truth=b.truth)
+            if b.twfe is not None:
+                row(o, f"{T.ui('twfe_row', lang)}{paren[0]}{est_name(b.twfe)}{paren[1]}", b.twfe)
+            if b.ppml_pct is not None:
+                row(o, T.ui("ppml_row", lang), b.ppml_pct, pct=True)
+    colon = t("punct.colon", lang)
     order = [o for _, os in families(me) for o in os]
 
-    def by_outcome(d: dict) -> list:
-        return sorted(((o, v) for o, v in d.items() if isinstance(v, dict)),
-                      key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+    def by_outcome(d: Mapping[str, Any]) -> list:
+        return sorted(d.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
 
-    het = {k: v for k, v in (results.get("heterogeneity") or {}).items() if isinstance(v, dict)}
-    dims = [d for d in T.DIMENSIONS if d in het] + sorted(d for d in het if d not in T.DIMENSIONS)
-    for dim in dims:  # (a list of pairwise contrasts, if any, is not an estimate per level)
-        dim_name = _capfirst(T.DIMENSIONS.get(dim, {}).get(lang, dim))
-        for o, h in by_outcome(het[dim]):
-            truths = h.get("truth") or {}
-            for level, r in (h.get("levels") or {}).items():
-                row(o, f"{dim_name}{colon}{T.level_label(dim, str(level), lang)}", r, truth=truths.get(level))
-    for o, rob in by_outcome(results.get("robustness") or {}):
-        for name, r in (rob.get("alternatives") or {}).items():
-            if name != "headline" and isinstance(r, dict):
+    for dim, by_dim in het.items():  # (a list of pairwise contrasts, if any, is not an estimate per level)
+        dim_name = _capfirst(T.dimension_name(dim, lang))
+        for o, h in by_outcome(by_dim):
+            for level, r in h.levels.items():
+                row(o, f"{dim_name}{colon}{T.level_label(dim, str(level), lang)}", r, truth=h.truth.get(level))
+    for o, rob in by_outcome(results.robustness.root if results.robustness else {}):
+        for name, r in rob.alternatives.items():
+            if name != "headline":
                 row(o, f"{T.ui('robust_row', lang)}{colon}{T.alternative_label(name, r, lang)}", r)
-        if isinstance(rob.get("spillover"), dict):
-            row(o, T.alternative_label("spillover", None, lang), rob["spillover"])
+        if rob.spillover is not None:
+            row(o, T.alternative_label("spillover", None, lang), rob.spillover)
     note = say(lang, "annex_note", {"truth": has_truth, "source": source})
     return Table(tuple(header), tuple(rows), "annex"), note
 
 
-def compose_brief(results: dict, lang: str, figures_dir: Path | None = None,
-                  charts: Mapping[str, Path] | None = None, earlier: dict | None = None) -> Brief:
+def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: Path | None = None,
+                  charts: Mapping[str, Path] | None = None,
+                  earlier: Results | Mapping[str, Any] | None = None) -> Brief:
     """Compose one language's brief from a parsed ``results.json``, within the word limit.
 
     If the brief proper would exceed :data:`WORD_LIMIT` words, the optional sentences of
@@ -878,7 +887,7 @@ def compose_brief(results: dict, lang: str, figures_dir: Path | None = None,
 
     Parameters
     ----------
-    results : dict
+    results : Results or mapping
         Parsed ``results.json``; needs ``main_effects``; uses ``data``, ``meta``,
         ``event_studies``, ``heterogeneity`` and ``robustness`` where present.
     lang : {"zh", "en"}
@@ -904,6 +913,8 @@ def compose_brief(results: dict, lang: str, figures_dir: Path | None = None,
     ValueError
         If ``main_effects`` is missing or empty, or ``lang`` is unknown.
     """
+    results = parse_results(results)
+    earlier = parse_results(earlier) if earlier is not None else None
     brief = _compose(results, lang, figures_dir, frozenset(), charts, earlier)
     for i in range(len(OPTIONAL)):
         if brief.word_count() <= WORD_LIMIT:
@@ -917,14 +928,14 @@ def compose_brief(results: dict, lang: str, figures_dir: Path | None = None,
     return brief
 
 
-def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset,
-             charts: Mapping[str, Path] | None = None, earlier: dict | None = None) -> Brief:
-    T.check_lang(lang)
-    me = results.get("main_effects")
-    if not me or not me.get("outcomes"):
+def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozenset,
+             charts: Mapping[str, Path] | None = None, earlier: Results | None = None) -> Brief:
+    check_lang(lang)
+    me = results.main_effects
+    if me is None or not me.outcomes:
         raise ValueError("results.json has no main_effects outcomes: run notebook 02 (main effects) first")
-    outcomes = me["outcomes"]
-    data = results.get("data") or {}
+    outcomes = me.outcomes
+    data = results.data
     fams = families(me)
     claims_doc = load_claims()
     source = claims_doc["source"][lang]
@@ -933,7 +944,7 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
     headlines = headline_outcomes(me)
 
     # claims of the report
-    n_treated = data.get("treated_villages")
+    n_treated = data.treated_villages if data else None
     claims = [describe_claim(c, outcomes.get(c["outcome"]), n_treated, lang) for c in claims_doc["claims"]]
     claims = [c for c in claims if c["available"]]
     shares = [c["share_value"] for c in claims if c.get("share_value") is not None]
@@ -949,7 +960,7 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
 
     # TWFE contrasts
     twfe = {o: describe_twfe(o, outcomes[o], results, effects[o], lang) for o in effects if twfe_differs(outcomes[o])}
-    twfe = {o: t for o, t in twfe.items() if t is not None}
+    twfe = {o: d for o, d in twfe.items() if d is not None}
     head_twfe = [o for o in headlines.values() if o in twfe]
 
     # key messages
@@ -998,9 +1009,9 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
         het = describe_heterogeneity(o, results, e, lang)
         if het is not None and het["differs"] and e["significant"] and "heterogeneity" not in drop:
             parts.append(say(lang, "heterogeneity", het))
-        limit = T.LIMITS.get(o, T.LIMIT_DEFAULT)
-        parts.append(limit[lang] if limit else say(lang, "limits", limits) or T.LIMIT_DEFAULT[lang])
-        body.append(Paragraph(("" if lang == "zh" else " ").join(parts)))
+        limit = T.LIMITS.get(o, "brief.limit.default")
+        parts.append(t(limit, lang) if limit else say(lang, "limits", limits) or t("brief.limit.default", lang))
+        body.append(Paragraph(t("punct.sentence_join", lang).join(parts)))
         rest = [effects[x] for x in os if x != o and x not in in_claims]
         if rest and "others" not in drop:
             body.append(Paragraph(say(lang, "others", rest)))
@@ -1012,9 +1023,7 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
     if claims:
         h1("claims")
         body.append(Paragraph(say(lang, "claims_intro", claims_key)))
-        head = T.ui("claims_head", lang)
-        header = (head[0], say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None),
-                  head[2], head[3])
+        header = T.claims_header(lang, say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None))
         rows = tuple((say(lang, "claim_text", c), say(lang, "claim_comparison", c), say(lang, "claim_share", c),
                       say(lang, "claim_verdict", c)) for c in claims)
         body.append(Table(header, rows, "claims"))
@@ -1022,19 +1031,20 @@ def _compose(results: dict, lang: str, figures_dir: Path | None, drop: frozenset
     h1("naive")
     naive = [say(lang, "twfe", twfe[o]) for o in head_twfe]
     if naive:
-        naive.append(T.TWFE_REASON[lang])
+        naive.append(t("brief.twfe_reason", lang))
     else:
-        naive.append(T.TWFE_SAME[lang])
+        naive.append(t("brief.twfe_same", lang))
     naive.append(say(lang, "twfe_count", {"n": len(effects),
                                           "k": sum(1 for o in effects if twfe_differs(outcomes[o]))}))
-    body.append(Paragraph(("" if lang == "zh" else " ").join(naive)))
+    body.append(Paragraph(t("punct.sentence_join", lang).join(naive)))
 
     h1("limits")
     long_run = "" if any(T.LIMITS.get(o, 1) is None for o in headlines.values()) else say(lang, "limits", limits)
-    body.append(Paragraph(("" if lang == "zh" else " ").join(x for x in (long_run, T.LIMITS_GENERAL[lang]) if x)))
+    body.append(Paragraph(t("punct.sentence_join", lang).join(
+        x for x in (long_run, t("brief.limit.general", lang)) if x)))
 
-    date = T.fmt_date((results.get("meta") or {}).get("date"), lang)
-    notes = [T.SYNTHETIC_NOTE[lang]] if data.get("synthetic") else []
+    date = T.fmt_date(results.meta.date if results.meta else None, lang)
+    notes = [t("brief.synthetic_note", lang)] if data and data.synthetic else []
     annex, annex_note = _annex(results, lang, source)
     return Brief(
         lang=lang,

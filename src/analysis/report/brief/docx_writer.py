@@ -30,6 +30,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 from lxml import etree
 
+from analysis.i18n import t
 from analysis.report.brief import fonts as F
 from analysis.report.brief.content import Brief, Figure, Heading, Paragraph, Table
 from analysis.report.brief.text import ui
@@ -291,7 +292,7 @@ def render_docx(brief: Brief, when: date | None = None) -> bytes:
         doc.add_paragraph(note, style="Brief Note")
     doc.add_paragraph(ui("key_messages", lang), style="Heading 1")
     for i, msg in enumerate(brief.key_messages, start=1):
-        doc.add_paragraph(f"{i}{'．' if lang == 'zh' else '. '}{msg}", style="Brief Key")
+        doc.add_paragraph(t("brief.numbering.key_message", lang, number=i, text=msg), style="Brief Key")
     for block in brief.body:
         if isinstance(block, Heading):
             doc.add_paragraph(block.text, style="Heading 1" if block.level == 1 else "Heading 2")

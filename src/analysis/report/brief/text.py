@@ -1,7 +1,10 @@
 """Wording and number formatting of the findings brief, in Chinese and English.
 
-Everything the brief says *without* a number lives here (headings, outcome names, units,
-verbs, level labels); every sentence *with* a number is a macro in
+Every word the brief says *without* a number is a key of the study's catalogue
+(:mod:`analysis.i18n`: ``brief.*`` for headings, table headers and fixed sentences; the
+``brief`` forms of the shared concepts -- outcomes, cadre types, specifications); this module
+reads them through small helpers (:func:`ui`, :func:`outcome_words`, :func:`level_label`, ...)
+and formats the numbers. Every sentence *with* a number is a macro in
 ``templates/sentences.<lang>.j2`` that receives numbers formatted by the functions below.
 
 Number conventions
@@ -37,7 +40,8 @@ import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-LANGS = ("zh", "en")
+from analysis.i18n import check_lang, lookup, t
+from analysis.report.results_schema import EstimateRecord
 
 ZH_GROUP_MIN = 10_000
 """Chinese: smallest absolute value written with digit grouping (GB/T 15835 leaves four digits ungrouped)."""
@@ -50,29 +54,6 @@ EN_MILLION = 1_000_000
 # --------------------------------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------------------------------
-
-
-def check_lang(lang: str) -> str:
-    """Validate a language code.
-
-    Parameters
-    ----------
-    lang : str
-        ``"zh"`` or ``"en"``.
-
-    Returns
-    -------
-    str
-        The code.
-
-    Raises
-    ------
-    ValueError
-        For any other value.
-    """
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
-    return lang
 
 
 def sig_decimals(x: float, sig: int = 2) -> int:
@@ -328,9 +309,8 @@ def money_scale(values: list[float], lang: str) -> tuple[float, str]:
         or ``(1e6, "million yuan")`` in English.
     """
     top = max((abs(v) for v in values if v is not None), default=0.0)
-    if lang == "zh":
-        return (ZH_WAN, "万元") if top >= ZH_WAN else (1, "元")
-    return (EN_MILLION, "million yuan") if top >= EN_MILLION else (1, "yuan")
+    large = ZH_WAN if check_lang(lang) == "zh" else EN_MILLION
+    return (large, t("unit.large_money", lang)) if top >= large else (1, t("unit.money", lang))
 
 
 def fmt_money_exact(yuan: float, lang: str) -> str:
@@ -351,8 +331,7 @@ def fmt_money_exact(yuan: float, lang: str) -> str:
     div, unit = money_scale([yuan], lang)
     v = yuan / div
     decimals = 0 if float(v).is_integer() else 2
-    number = fmt_number(v, decimals, lang)
-    return f"{number}{unit}" if lang == "zh" else f"{number} {unit}"
+    return t("brief.amount", lang, number=fmt_number(v, decimals, lang), unit=unit)
 
 
 def fmt_date(iso: str | None, lang: str) -> str | None:
@@ -381,11 +360,12 @@ def fmt_date(iso: str | None, lang: str) -> str | None:
         d = date.fromisoformat(str(iso)[:10])
     except ValueError:
         return None
-    if lang == "zh":
-        return f"{d.year}年{d.month}月{d.day}日"
-    months = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December")
-    return f"{d.day} {months[d.month - 1]} {d.year}"
+    return t("brief.date", lang, year=d.year, month=d.month, day=d.day, month_name=MONTHS[d.month - 1])
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+"""Month names of English dates (:func:`fmt_date`)."""
 
 
 ZH_NUMERALS = "零一二三四五六七八九十"
@@ -457,69 +437,36 @@ def word_count(text: str, lang: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# Wording without numbers
+# Wording without numbers (the words themselves are in the catalogue, analysis.i18n)
 # --------------------------------------------------------------------------------------------------
 
-OUTCOMES: dict[str, dict] = {
-    # kind: money (yuan, 万元 when large), count, km, binary (percentage points)
-    # zh: per = scope before the name; en: per = scope after the unit
-    "income_per_capita": {"kind": "money", "good": "up",
-                          "zh": {"name": "农民人均纯收入", "short": "人均纯收入", "per": "", "unit": "元"},
-                          "en": {"name": "rural per-capita net income", "short": "per-capita income", "per": "",
-                                 "unit": "yuan"}},
-    "collective_income": {"kind": "money", "good": "up",
-                          "zh": {"name": "村集体收入", "short": "村集体收入", "per": "每村每年", "unit": "元"},
-                          "en": {"name": "village collective income", "short": "collective income",
-                                 "per": " per village a year", "unit": "yuan"}},
-    "projects": {"kind": "count", "good": "up",
-                 "zh": {"name": "引进项目", "short": "引进项目", "per": "每村每年", "unit": "个"},
-                 "en": {"name": "projects brought in", "short": "projects", "per": " per village a year",
-                        "unit": "projects"}},
-    "funds_attracted": {"kind": "money", "good": "up",
-                        "zh": {"name": "引进资金", "short": "引进资金", "per": "每村每年", "unit": "元"},
-                        "en": {"name": "funds brought in", "short": "funds", "per": " per village a year",
-                               "unit": "yuan"}},
-    "roads_km": {"kind": "count", "good": "up",
-                 "zh": {"name": "修复道路", "short": "修复道路", "per": "每村每年", "unit": "公里"},
-                 "en": {"name": "village roads repaired", "short": "roads", "per": " per village a year",
-                        "unit": "km"}},
-    "team_reorganised": {"kind": "binary", "good": "up",
-                         "zh": {"name": "村级班子调整的概率", "short": "班子调整", "per": "每年", "unit": "个百分点"},
-                         "en": {"name": "the chance that the village leadership team is reorganised",
-                                "short": "team reorganisation", "per": " in a year", "unit": "percentage points"}},
-    "activists": {"kind": "count", "good": "up",
-                  "zh": {"name": "入党积极分子", "short": "入党积极分子", "per": "每村", "unit": "人"},
-                  "en": {"name": "party activists", "short": "activists", "per": " per village",
-                         "unit": "activists"}},
-    "new_members": {"kind": "count", "good": "up",
-                    "zh": {"name": "发展党员", "short": "发展党员", "per": "每村每年", "unit": "人"},
-                    "en": {"name": "new party members", "short": "new members", "per": " per village a year",
-                           "unit": "members"}},
-    "criminal_cases": {"kind": "count", "good": "down",
-                       "zh": {"name": "刑事案件", "short": "刑事案件", "per": "每村每年", "unit": "起"},
-                       "en": {"name": "criminal cases", "short": "criminal cases", "per": " per village a year",
-                              "unit": "cases"}},
-    "disputes": {"kind": "count", "good": "down",
-                 "zh": {"name": "矛盾纠纷", "short": "矛盾纠纷", "per": "每村每年", "unit": "起"},
-                 "en": {"name": "disputes", "short": "disputes", "per": " per village a year", "unit": "disputes"}},
-    "petitions": {"kind": "count", "good": "down",
-                  "zh": {"name": "群体性上访", "short": "群体性上访", "per": "每村每年", "unit": "起"},
-                  "en": {"name": "mass petitions", "short": "petitions", "per": " per village a year",
-                         "unit": "petitions"}},
+OUTCOMES: dict[str, dict[str, str | None]] = {
+    "income_per_capita": {"kind": "money", "good": "up", "per": None},
+    "collective_income": {"kind": "money", "good": "up", "per": "village_year"},
+    "projects": {"kind": "count", "good": "up", "per": "village_year"},
+    "funds_attracted": {"kind": "money", "good": "up", "per": "village_year"},
+    "roads_km": {"kind": "count", "good": "up", "per": "village_year"},
+    "team_reorganised": {"kind": "binary", "good": "up", "per": "year"},
+    "activists": {"kind": "count", "good": "up", "per": "village"},
+    "new_members": {"kind": "count", "good": "up", "per": "village_year"},
+    "criminal_cases": {"kind": "count", "good": "down", "per": "village_year"},
+    "disputes": {"kind": "count", "good": "down", "per": "village_year"},
+    "petitions": {"kind": "count", "good": "down", "per": "village_year"},
 }
-"""How each outcome is named and measured in the brief (kind, desired direction, names, units)."""
+"""How each outcome is measured in the brief: ``kind`` (money: yuan, 万元 when large; count; binary:
+percentage points), the desired direction and the scope of a number (``scope.<per>`` of the catalogue:
+per village a year, ...; None: the outcome is per person). Its words are ``outcome.<name>.brief*``."""
 
-VERBS = {
-    "zh": {"money": ("提高", "下降"), "binary": ("提高", "下降"), "count": ("增加", "减少")},
-    "en": {"money": ("rose", "fell"), "binary": ("rose", "fell"), "count": ("rose", "fell")},
-}
+VERBS = {"money": ("brief.verb.rise", "brief.verb.fall"), "binary": ("brief.verb.rise", "brief.verb.fall"),
+         "count": ("brief.verb.increase", "brief.verb.decrease")}
+"""Catalogue keys of the verbs (up, down) of each kind of outcome."""
 
 
 def outcome_words(outcome: str, lang: str, unit_hint: str | None = None) -> dict:
     """Return the brief's words for an outcome (name, scope, unit, kind, verbs).
 
     Unknown outcomes (a real pipeline may add some) get their label from
-    :func:`analysis.report.labels.label` and the unit string of ``results.json``.
+    :func:`analysis.i18n.column_label` and the unit string of ``results.json``.
 
     Parameters
     ----------
@@ -535,122 +482,130 @@ def outcome_words(outcome: str, lang: str, unit_hint: str | None = None) -> dict
     dict
         ``name``, ``short``, ``per``, ``unit``, ``kind``, ``good``, ``up``, ``down``.
     """
-    from analysis.report.labels import label
+    from analysis.i18n import column_label
 
     check_lang(lang)
     spec = OUTCOMES.get(outcome)
     if spec is None:
-        name = label(outcome, lang)
+        name = column_label(outcome, lang)
         kind = "money" if unit_hint and "yuan" in unit_hint else ("binary" if unit_hint == "0/1" else "count")
-        unit = {"money": "元" if lang == "zh" else "yuan",
-                "binary": "个百分点" if lang == "zh" else "percentage points"}.get(kind, "")
-        spec = {"kind": kind, "good": "up", lang: {"name": name, "short": name, "per": "", "unit": unit}}
-    words = dict(spec[lang])
-    words["kind"] = spec["kind"]
-    words["good"] = spec["good"]
-    words["up"], words["down"] = VERBS[lang][spec["kind"]]
+        words = {"name": name, "short": name, "per": "", "kind": kind, "good": "up"}
+    else:
+        kind = spec["kind"]
+        per = spec["per"]
+        words = {"name": t(f"outcome.{outcome}.brief", lang), "short": t(f"outcome.{outcome}.brief_short", lang),
+                 "per": t(f"scope.{per}", lang) if per else "", "kind": kind, "good": spec["good"]}
+    words["unit"] = {"money": t("unit.money", lang), "binary": t("unit.pp", lang)}.get(
+        kind, lookup(f"outcome.{outcome}.brief_unit", lang, ""))
+    up, down = VERBS[kind]
+    words["up"], words["down"] = t(up, lang), t(down, lang)
     return words
 
 
+def family_name(family: str, lang: str) -> str:
+    """Name a family of outcomes (``income`` -> 经济发展).
+
+    Parameters
+    ----------
+    family : str
+        Family key of ``main_effects.families``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The name; the key itself if unknown.
+    """
+    return lookup(f"family.{family}.brief", lang, family)
+
+
 FAMILY_ORDER = ("income", "organisation", "cases")
-FAMILIES = {
-    "income": {"zh": "经济发展", "en": "Economy"},
-    "organisation": {"zh": "基层组织建设", "en": "Party organisation"},
-    "cases": {"zh": "社会稳定", "en": "Public order"},
-}
 HEADLINE_OUTCOMES = {"income": "income_per_capita", "organisation": "new_members", "cases": "criminal_cases"}
 """The headline outcome of each family (the first outcome of the family if absent)."""
 
-LIMITS = {
+LIMITS: dict[str, str | None] = {
     # what the data cannot tell, per headline outcome; None: the long-run sentence of the templates
     "income_per_capita": None,
-    "new_members": {
-        "zh": "党员人数增加能否转化为支部更强的战斗力，数据无法回答。",
-        "en": "Whether more members make a stronger branch is beyond what the data can show.",
-    },
-    "criminal_cases": {
-        "zh": "案件数是登记数：派驻政法干部也可能改变报案和立案做法，数据无法区分发案减少与登记变化。",
-        "en": "Cases are recorded cases: cadres from the police and courts may also change what gets reported and "
-              "filed, which the data cannot tell apart from less crime.",
-    },
+    "new_members": "brief.limit.new_members",
+    "criminal_cases": "brief.limit.criminal_cases",
 }
-LIMIT_DEFAULT = {
-    "zh": "数据无法区分第一书记本人的作用与派出单位带来的资源。",
-    "en": "The data cannot separate the first secretary's own work from the resources the sending unit brings.",
-}
+"""Catalogue key of the limit sentence of each headline outcome (``brief.limit.default`` for others)."""
 
-LEVELS = {
-    "cadre_type": {
-        "law": {"zh": "政法部门", "en": "police, courts and justice"},
-        "agriculture": {"zh": "农业部门", "en": "agriculture"},
-        "economic": {"zh": "经济实力强的单位", "en": "financially strong units"},
-        "other": {"zh": "其他党政机关", "en": "other offices"},
-    },
-    "baseline_weakness": {
-        "weak": {"zh": "基础较弱", "en": "weaker"},
-        "strong": {"zh": "基础较好", "en": "stronger"},
-        "low": {"zh": "基线较低", "en": "lower baseline"},
-        "high": {"zh": "基线较高", "en": "higher baseline"},
-    },
-}
-DIMENSIONS = {
-    "cadre_type": {"zh": "派出单位", "en": "sending unit"},
-    "cohort": {"zh": "派驻年份", "en": "year posted"},
-    "cohort_e0": {"zh": "派驻年份（首年效应）", "en": "year posted (first-year effect)"},
-    "baseline_weakness": {"zh": "村基础", "en": "village baseline"},
-}
-ALTERNATIVES = {
-    "headline": {"zh": "主设定", "en": "headline specification"},
-    "control_never": {"zh": "仅以从未派驻的村为对照", "en": "never-treated villages as controls"},
-    "control_notyet": {"zh": "以尚未派驻的村为对照", "en": "not-yet-treated villages as controls"},
-    "anticipation_0": {"zh": "到任当年作基期", "en": "the arrival year as base year"},
-    "excluding_pilot": {"zh": "剔除试点区县", "en": "without the pilot district"},
-    "unbalanced_5pct": {"zh": "随机删去部分村-年", "en": "some village-years dropped at random"},
-    "cluster_county": {"zh": "按区县聚类", "en": "clustered by county"},
-    "cluster_township": {"zh": "按乡镇聚类", "en": "clustered by township"},
-    "controls_low_share_townships": {"zh": "对照村仅取自派驻比例低的乡镇",
-                                     "en": "controls from lightly treated townships only"},
-    "spillover": {"zh": "溢出效应（派驻多的乡镇中的未派驻村）",
-                  "en": "Spillover (untreated villages in heavily treated townships)"},
-    "cs_never": {"zh": "仅以从未派驻的村为对照", "en": "never-treated villages as controls"},
-    "cs_no_covariates": {"zh": "不控制村的特征", "en": "without covariates"},
-    "never": {"zh": "仅以从未派驻的村为对照", "en": "never-treated villages as controls"},
-    "no_covariates": {"zh": "不控制村的特征", "en": "without covariates"},
-    "sa": {"zh": "Sun–Abraham估计", "en": "Sun–Abraham"},
-    "sun_abraham": {"zh": "Sun–Abraham估计", "en": "Sun–Abraham"},
-    "bjs": {"zh": "插补估计（BJS）", "en": "imputation (BJS)"},
-    "imputation": {"zh": "插补估计（BJS）", "en": "imputation (BJS)"},
-    "twfe": {"zh": "双向固定效应", "en": "two-way fixed effects"},
-    "ppml": {"zh": "泊松回归", "en": "Poisson (PPML)"},
-}
-ESTIMATORS = {
-    "cs": {"zh": "CS", "en": "CS"},
-    "twfe": {"zh": "TWFE", "en": "TWFE"},
-    "sa": {"zh": "SA", "en": "SA"},
-    "bjs": {"zh": "BJS", "en": "BJS"},
-    "ppml": {"zh": "PPML", "en": "PPML"},
-}
-COVARIATE_WORDS = {
-    "distance_km": {"zh": "距县城距离", "en": "distance to the county seat"},
-    "terrain": {"zh": "地形", "en": "terrain"},
-    "distinctive_industry": {"zh": "特色产业", "en": "distinctive industry"},
-    "population": {"zh": "人口", "en": "population"},
-    "party_members": {"zh": "党员人数", "en": "party members"},
-    "share_members_over60": {"zh": "老龄党员比例", "en": "share of older members"},
-}
-OPTION_WORDS = {
-    "headline": {"zh": "主要估计的设定", "en": "the headline specification"},
-    "twfe": {"zh": "简单比较的设定", "en": "the simple comparison"},
-    "ppml": {"zh": "泊松回归的设定", "en": "the Poisson regressions"},
-    "romano_wolf": {"zh": "多重检验校正", "en": "the multiple-testing adjustment"},
-    "untreated_mean": {"zh": "未派驻村平均水平的算法", "en": "how the untreated average is computed"},
-    "pct_scale": {"zh": "百分比的表示方式", "en": "how percentages are stored"},
-}
-"""Plain words for the keys of ``main_effects.options`` (a changed setting in "what changed")."""
-CONTROL_GROUPS = {
-    "notyet": {"zh": "从未派驻和尚未派驻的村", "en": "villages never or not yet given a first secretary"},
-    "never": {"zh": "从未派驻的村", "en": "villages never given a first secretary"},
-}
+DIMENSIONS = ("cadre_type", "cohort", "cohort_e0", "baseline_weakness")
+"""Heterogeneity dimensions in the annex's order (their names: ``dimension.<d>.brief``)."""
+
+
+def dimension_name(dimension: str, lang: str) -> str:
+    """Name a heterogeneity dimension (``cadre_type`` -> 派出单位).
+
+    Parameters
+    ----------
+    dimension : str
+        Dimension of ``results.json``'s ``heterogeneity``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The name; the key itself if unknown.
+    """
+    return lookup(f"dimension.{dimension}.brief", lang, dimension)
+
+
+def estimator_name(estimator: str | None, lang: str) -> str:
+    """Abbreviate an estimator for the annex (``cs`` -> CS).
+
+    Parameters
+    ----------
+    estimator : str or None
+        ``estimator`` of an estimate record.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The abbreviation; the name itself if unknown, ``-`` if missing.
+    """
+    return lookup(f"estimator.{estimator}.abbrev", lang, estimator or "-")
+
+
+def control_group_words(control: str, lang: str) -> str:
+    """Describe a comparison group (``notyet`` -> 从未派驻和尚未派驻的村).
+
+    Parameters
+    ----------
+    control : str
+        ``control_group`` of the headline.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The words; the key itself if unknown.
+    """
+    return lookup(f"group.{control}.control", lang, control)
+
+
+def option_words(option: str, lang: str) -> str:
+    """Name a key of ``main_effects.options`` in plain words (a changed setting in "what changed").
+
+    Parameters
+    ----------
+    option : str
+        Key of ``main_effects.options``.
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The words; the key itself if unknown.
+    """
+    return lookup(f"brief.option.{option}", lang, option)
 
 
 def level_label(dimension: str, level: str, lang: str) -> str:
@@ -670,22 +625,23 @@ def level_label(dimension: str, level: str, lang: str) -> str:
     str
         The label; the level itself if unknown.
     """
-    known = LEVELS.get(dimension, {}).get(level)
-    if known:
-        return known[lang]
+    if dimension == "cadre_type":
+        return lookup(f"cadre.{level}.brief", lang, level)
+    if dimension == "baseline_weakness":
+        return lookup(f"weakness.{level}.brief", lang, level)
     if dimension.startswith("cohort") and level.isdigit():
-        return f"{level}年派驻" if lang == "zh" else f"posted in {level}"
+        return t("brief.posted_in", lang, cohort=level)
     return level
 
 
-def alternative_label(name: str, record: dict | None, lang: str) -> str:
-    """Label a robustness alternative (``cs_never`` -> 仅以从未派驻的村为对照).
+def alternative_label(name: str, record: EstimateRecord | None, lang: str) -> str:
+    """Label a robustness alternative (``control_never`` -> 仅以从未派驻的村为对照).
 
     Parameters
     ----------
     name : str
-        Key in ``robustness[outcome]["alternatives"]``.
-    record : dict or None
+        Key in ``robustness[outcome]["alternatives"]`` (or ``spillover``).
+    record : EstimateRecord or None
         Its estimate record (for the estimator of unknown names).
     lang : {"zh", "en"}
         Language.
@@ -695,10 +651,8 @@ def alternative_label(name: str, record: dict | None, lang: str) -> str:
     str
         The label.
     """
-    if name in ALTERNATIVES:
-        return ALTERNATIVES[name][lang]
-    est = (record or {}).get("estimator")
-    return f"{name} ({est})" if est else name
+    est = record.estimator if record is not None else None
+    return lookup(f"spec.{name}.brief", lang, f"{name} ({est})" if est else name)
 
 
 def covariate_names(options: dict | None, lang: str) -> list[str]:
@@ -716,11 +670,13 @@ def covariate_names(options: dict | None, lang: str) -> list[str]:
     list of str
         Distinct covariate names in order of appearance.
     """
+    from analysis.data import schema
+
     out: list[str] = []
     for c in (options or {}).get("covariates") or []:
         base = str(c).removeprefix("base_")
-        key = next((k for k in COVARIATE_WORDS if base == k or base.startswith(k + "_")), None)
-        word = COVARIATE_WORDS[key][lang] if key else base
+        key = next((k for k in schema.COVARIATES if base == k or base.startswith(k + "_")), None)
+        word = lookup(f"covariate.{key}.brief", lang, base) if key else base
         if word not in out:
             out.append(word)
     return out
@@ -745,81 +701,63 @@ def join_list(items: list[str], lang: str) -> str:
         return ""
     if len(items) == 1:
         return items[0]
-    if lang == "zh":
-        return "、".join(items[:-1]) + "和" + items[-1]
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return t("punct.enum", lang).join(items[:-1]) + t("punct.and", lang) + items[-1]
 
 
-UI = {
-    "title": {"zh": "村党支部第一书记制度实施效果评估简报",
-              "en": "Does a village first secretary make a difference? Findings brief"},
-    "key_messages": {"zh": "核心结论", "en": "Key messages"},
-    "changes": {"zh": "与上一轮评估相比的变化", "en": "What changed since the earlier run"},
-    "method": {"zh": "评估方法", "en": "What was compared"},
-    "findings": {"zh": "主要发现", "en": "Findings"},
-    "claims": {"zh": "与报告所述成绩的对照", "en": "The report's claims against the comparison"},
-    "naive": {"zh": "为什么简单比较会误导", "en": "Why the simple comparison misleads"},
-    "limits": {"zh": "数据不能回答的问题", "en": "What the data cannot tell"},
-    "figures": {"zh": "图表", "en": "Charts"},
-    "annex_label": {"zh": "附件", "en": "Annex"},
-    "annex_title": {"zh": "全部估计结果", "en": "All estimates"},
-    "claims_head": {"zh": ("报告所述（前后对比）", "对比结果", "占报告数字", "判断"),
-                    "en": ("The report says (before/after)", "The comparison shows", "Share of report", "Verdict")},
-    "annex_head": {"zh": ("指标", "分析", "估计值", "95%置信区间", "p值", "校正p值", "观测数", "模拟真值"),
-                   "en": ("Outcome", "Analysis", "Estimate", "95% CI", "p", "Adjusted p", "Obs.", "True value")},
-    "main_row": {"zh": "主要结果", "en": "Main"},
-    "twfe_row": {"zh": "简单比较", "en": "Simple comparison"},
-    "ppml_row": {"zh": "泊松回归（变化%）", "en": "Poisson (% change)"},
-    "robust_row": {"zh": "稳健性", "en": "Robustness"},
-    "supported": {"zh": "方向得到支持", "en": "Direction supported"},
-    "not_shown": {"zh": "未得到证实", "en": "Not shown"},
-    "contradicted": {"zh": "与报告相反", "en": "Contradicted"},
-    "doc_lang": {"zh": "zh-CN", "en": "en"},
-}
-"""Fixed words of the brief (headings, table headers, verdicts)."""
-
-
-def ui(key: str, lang: str):
-    """Return a fixed word of the brief in ``lang``.
+def ui(key: str, lang: str) -> str:
+    """Return a fixed word of the brief (heading, row label, verdict) in ``lang``: ``brief.ui.<key>``.
 
     Parameters
     ----------
     key : str
-        Key of :data:`UI`.
+        Key under ``brief.ui`` of the catalogue.
     lang : {"zh", "en"}
         Language.
 
     Returns
     -------
-    str or tuple of str
+    str
         The wording.
     """
-    return UI[key][lang]
+    return t(f"brief.ui.{key}", lang)
 
-FIGURE_CAPTIONS = {
-    "forest": {"zh": "各项指标的平均效应（与未派驻村对比）",
-               "en": "average effect on each outcome (against villages without one)"},
-    "event": {"zh": "{name}：派驻前后各年的效应", "en": "{name}: effect by year before and after the posting"},
-}
-TWFE_REASON = {
-    "zh": "原因是派驻分批进行、效果逐年增强，简单回归却拿先派驻的村当对照，又忽视了派驻村本来较弱、走势不同。",
-    "en": "The reason: first secretaries arrived in batches and their effects grow, yet the simple regression uses "
-          "villages treated earlier, whose effects are still growing, as controls for those treated later, and "
-          "ignores that the villages chosen were weaker and on a different path.",
-}
-TWFE_SAME = {
-    "zh": "对主要指标而言，简单的双向固定效应回归与本研究的估计相近。",
-    "en": "For the main outcomes the simple two-way fixed-effects regression is close to this study's estimates.",
-}
-LIMITS_GENERAL = {
-    "zh": "第一书记是一揽子措施，数据无法区分干部本人、派出单位的项目资金和考核督促各起多大作用；"
-          "派驻村并非随机选出，结论依赖平行趋势假定。",
-    "en": "A first secretary is a package (the cadre, the projects and money the sending unit brings, the "
-          "assessment), and the data cannot tell which part works; villages were not chosen at random, so the "
-          "findings rest on the parallel-trends assumption, whose strength is reported above.",
-}
-SYNTHETIC_NOTE = {
-    "zh": "说明：本简报使用按报告数字校准的模拟数据检验评估方法，数字不代表该市的真实情况。",
-    "en": "Note: this brief uses simulated data calibrated to the report's figures (with known true effects) to test "
-          "the evaluation; its numbers do not describe the city.",
-}
+
+ANNEX_HEAD = ("brief.annex_head.outcome", "brief.annex_head.analysis", "column.estimate", "brief.annex_head.ci",
+              "brief.annex_head.p", "brief.annex_head.adjusted_p", "brief.annex_head.obs", "brief.annex_head.truth")
+"""Catalogue keys of the annex table's headers (the last, the simulated truth, only when some estimate has one)."""
+CLAIMS_COLUMNS = ("report", "comparison", "share", "verdict")
+"""Columns of the claims table (the comparison's header is a sentence with the number of villages)."""
+
+
+def annex_header(lang: str) -> tuple[str, ...]:
+    """Return the header row of the annex table (:data:`ANNEX_HEAD`).
+
+    Parameters
+    ----------
+    lang : {"zh", "en"}
+        Language.
+
+    Returns
+    -------
+    tuple of str
+        One header per key of :data:`ANNEX_HEAD`.
+    """
+    return tuple(t(key, lang) for key in ANNEX_HEAD)
+
+
+def claims_header(lang: str, comparison: str) -> tuple[str, ...]:
+    """Return the header row of the claims table (``brief.claims_head.*``).
+
+    Parameters
+    ----------
+    lang : {"zh", "en"}
+        Language.
+    comparison : str
+        The header of the comparison column (a sentence of the templates).
+
+    Returns
+    -------
+    tuple of str
+        One header per :data:`CLAIMS_COLUMNS`.
+    """
+    return tuple(comparison if c == "comparison" else t(f"brief.claims_head.{c}", lang) for c in CLAIMS_COLUMNS)

@@ -1,0 +1,159 @@
+"""The label catalogue (analysis.i18n): complete in both languages, every key used, the only home of labels.
+
+The checks read the source of every module under ``src/analysis`` (its abstract syntax tree): a key
+is *used* when a string literal of the code spells it, or an f-string matches it (its fields
+standing for one dotted part each, ``f"outcome.{name}.label"``). ``src/analysis/data`` is left out
+of the "no label outside the catalogue" rules while its ingest messages are rewritten (issue 13):
+they are to move in as keys of their own (see the package docstring).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from analysis import i18n
+from analysis.data import schema
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "analysis"
+CATALOGUE_DIR = SRC / "i18n"
+NOT_YET = SRC / "data"
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+# Chinese text the code may hold that is not a label, with the reason.
+CJK_ALLOWED: dict[str, str] = {
+    "analysis.report.brief.fonts": "font family names (方正小标宋简体, 仿宋_GB2312, ...) of GB/T 9704",
+    "analysis.report.brief.text": "number formatting: the numerals of zh_ordinal and the CJK ranges of word_count",
+    "analysis.cli": "English help text quoting the Chinese terms of bureau files (万元, 亩)",
+}
+# Keys whose two languages legitimately use different fields.
+DIFFERENT_FIELDS: frozenset[str] = frozenset({
+    "brief.date",  # 2026年11月26日 / 26 November 2026
+    "brief.numbering.section",  # 一、方法 / (no numbering in English)
+    "brief.numbering.subsection",
+    "robustness.finding.low_share",  # English plural of "township"
+})
+
+
+def _modules(skip_data: bool, catalogue: bool = False) -> list[tuple[str, ast.Module]]:
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        if (path.is_relative_to(CATALOGUE_DIR) and not catalogue) or (skip_data and path.is_relative_to(NOT_YET)):
+            continue
+        name = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+        out.append((name, ast.parse(path.read_text(encoding="utf-8"))))
+    return out
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """Ids of the constants that are docstrings (of modules, classes, functions, attributes)."""
+    return {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+
+
+def _patterns() -> tuple[set[str], list[re.Pattern]]:
+    literals: set[str] = set()
+    patterns: list[re.Pattern] = []
+    for _, tree in _modules(skip_data=False, catalogue=True):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.add(node.value)
+            elif isinstance(node, ast.JoinedStr):
+                # only f-strings that start with a namespace (``f"outcome.{name}.label"``) can build a key
+                head = node.values[0] if node.values else None
+                if isinstance(head, ast.Constant) and re.match(r"[a-z_]+\.", str(head.value)):
+                    parts = [re.escape(v.value) if isinstance(v, ast.Constant) else r"[^.]+" for v in node.values]
+                    patterns.append(re.compile("".join(parts)))
+    return literals, patterns
+
+
+def _fields(text: str) -> set[str]:
+    return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def test_every_key_has_both_languages_and_the_same_fields():
+    cat = i18n.catalogue()
+    assert len(cat) > 300
+    for key, texts in cat.items():
+        assert set(texts) == set(i18n.LANGS), key
+        assert all(isinstance(texts[lang], str) for lang in i18n.LANGS), key
+        if key not in DIFFERENT_FIELDS:
+            assert _fields(texts["zh"]) == _fields(texts["en"]), key
+
+
+def test_keys_are_dotted_paths_and_missing_keys_fail_loudly():
+    assert all(re.fullmatch(r"[\w\- ]+(\.[\w\- ]+)+", k) for k in i18n.keys())
+    with pytest.raises(KeyError, match="not a key"):
+        i18n.t("outcome.income_per_capita.lable", "en")
+    with pytest.raises(ValueError, match="lang"):
+        i18n.t("term.year", "fr")
+    assert i18n.lookup("outcome.new_outcome.label", "zh", "new_outcome") == "new_outcome"
+    assert i18n.t("data_audit.figure.distribution_title", "en", year=2023) == "Outcome distributions (2023)"
+
+
+def test_no_key_is_unused():
+    literals, patterns = _patterns()
+    unused = [k for k in i18n.keys() if k not in literals and not any(p.fullmatch(k) for p in patterns)]
+    assert unused == []
+
+
+def test_no_two_concepts_carry_the_same_words():
+    """A second key with the same Chinese and English text is the same concept twice (a concept's forms may agree)."""
+    seen: dict[tuple[str, str], str] = {}
+    twins = []
+    for key, texts in i18n.catalogue().items():
+        pair = (texts["zh"], texts["en"])
+        concept = key.rsplit(".", 1)[0]
+        if pair in seen and seen[pair].rsplit(".", 1)[0] != concept:
+            twins.append((seen[pair], key))
+        seen.setdefault(pair, key)
+    assert twins == []
+
+
+def test_column_labels_in_chinese_are_the_data_dictionary_headers():
+    for c in (*schema.OUTCOMES, *schema.COVARIATES):
+        label_zh = next(col.label_zh for col in schema.PANEL_COLUMNS if col.name == c)
+        assert i18n.column_label(c, "zh") == label_zh, c
+        assert i18n.column_label(c, "en") != c
+
+
+def test_no_module_outside_the_catalogue_holds_a_label_dict():
+    offenders = []
+    for module, tree in _modules(skip_data=True):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+                texts = [v for k, v in zip(node.keys, node.values, strict=True)
+                         if isinstance(k, ast.Constant) and k.value in i18n.LANGS]
+                if set(i18n.LANGS) <= keys and all(isinstance(v, ast.Constant | ast.Tuple | ast.JoinedStr)
+                                                   for v in texts):
+                    offenders.append(f"{module}:{node.lineno}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Labels":
+                offenders.append(f"{module}:{node.lineno}: Labels(...)")
+    assert offenders == []
+
+
+def test_no_chinese_text_outside_the_catalogue():
+    offenders = []
+    for module, tree in _modules(skip_data=True):
+        if module in CJK_ALLOWED:
+            continue
+        docs = _docstrings(tree)
+        offenders += [f"{module}:{n.lineno}: {n.value[:30]!r}" for n in ast.walk(tree)
+                      if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+                      and CJK.search(n.value)]
+    assert offenders == []
+
+
+def test_the_checks_detect_what_they_look_for():
+    """The scanners above are only worth something if they fire on offending code."""
+    tree = ast.parse('X = {"zh": "年份", "en": "Year"}\nY = f"outcome.{o}.label"\n')
+    assert any(isinstance(n, ast.Dict) for n in ast.walk(tree))
+    assert any(isinstance(n, ast.Constant) and CJK.search(str(n.value)) for n in ast.walk(tree))
+    js = next(n for n in ast.walk(tree) if isinstance(n, ast.JoinedStr))
+    pattern = "".join(re.escape(v.value) if isinstance(v, ast.Constant) else r"[^.]+" for v in js.values)
+    assert re.fullmatch(pattern, "outcome.roads_km.label") and not re.fullmatch(pattern, "outcome.roads_km.brief")
+    assert _fields("{name}：{share:.1%}") == {"name", "share"}
