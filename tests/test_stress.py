@@ -14,11 +14,18 @@ import pandas as pd
 import pytest
 
 from analysis import paths
+from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.treatment import attach_treatment
+from analysis.data.synthetic import get_scenario, simulate_city
+from analysis.estimate import estimate
 from analysis.grid.montecarlo import replication_seeds
 from analysis.grid.stress import (
+    ARRIVAL_KEPT,
     RECORD_COLUMNS,
     SUMMARY_COLUMNS,
+    load_meta,
     load_records,
+    run_and_write,
     run_stress,
     run_stress_task,
     stress_tasks,
@@ -122,12 +129,36 @@ def test_summary_arithmetic_on_made_up_records():
     e = s.loc["estimate"]
     assert (e["bias"], e["rmse"], e["coverage"], e["relative_bias"]) == (0.0, 1.0, 0.5, 0.0)
     assert e["se_ratio"] == pytest.approx(1 / np.std([1.0, 3.0], ddof=1))
+    assert e["mean_se"] == 1.0
     assert e["verdict"] == "covers"  # within 2 Monte Carlo SEs of 95% with two cities
     p = s.loc["pretest"]
     assert (p["replications"], p["failed"], p["rejection"]) == (2, 1, 0.5)
     assert p["verdict"] == "holds its size; no result in 1 cities"
     w = s.loc["wild"]
     assert w["mean_truth"] == 2.0 and w["rejection"] == 0.5 and w["null_true"] == 1.0
+
+
+def test_the_arrival_year_kept_is_the_headline_with_anticipation_0_and_the_run_says_how_it_was_made(tmp_path):
+    # The arrival-year Monte Carlo's alternative is `study estimate --anticipation 0`, nothing else.
+    out = tmp_path / "arrival_records.csv.gz"
+    s = run_and_write(1, 11, out, scenarios=("partial_exposure",), outcomes=("income_per_capita",),
+                      estimators=("cs", ARRIVAL_KEPT), checks=())
+    assert s["method"].tolist() == ["cs", ARRIVAL_KEPT]
+    rec = load_records(out).set_index("method")
+    city = simulate_city(seed=replication_seeds(11, 1)[0], scenario=get_scenario("partial_exposure"))
+    panel = attach_treatment(city.panel, city.treatment)
+    for method, a in (("cs", 1), (ARRIVAL_KEPT, 0)):
+        row = estimate(panel, "income_per_capita", "cs", covariates=DEFAULT_COVARIATES,
+                       anticipation=a).tidy().iloc[0]
+        assert rec.loc[method, "estimate"] == pytest.approx(row["estimate"], rel=1e-9)
+        assert rec.loc[method, "std_error"] == pytest.approx(row["std_error"], rel=1e-9)
+    assert s.set_index("method").loc["cs", "mean_se"] == pytest.approx(rec.loc["cs", "std_error"], rel=1e-9)
+    assert rec.loc["cs", "estimate"] != pytest.approx(rec.loc[ARRIVAL_KEPT, "estimate"], rel=1e-3)
+    assert load_meta(out) == {
+        "seed": 11, "replications": 1, "scenarios": ["partial_exposure"], "outcomes": ["income_per_capita"],
+        "estimators": ["cs", ARRIVAL_KEPT], "checks": [],
+        "command": "study stress --replications 1 --seed 11 --scenarios partial_exposure --outcomes "
+                   "income_per_capita --estimators cs,cs_arrival_kept --checks none"}
 
 
 # ----------------------------------------------------------------------------- heavy tier

@@ -148,17 +148,22 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 def _cmd_stress(args: argparse.Namespace) -> int:
     from analysis.grid.stress import load_records, run_and_write, summarise_stress, summary_text
 
-    split = [x.strip() for x in args.scenarios.split(",") if x.strip()]
     try:
         if args.summary_only:
             summary = summarise_stress(load_records(args.out))
         else:
-            summary = run_and_write(args.replications, args.seed, args.out, scenarios=split,
-                                    outcomes=[x.strip() for x in args.outcomes.split(",") if x.strip()],
-                                    n_jobs=args.jobs, cache_dir=args.cache, progress=True)
+            summary = run_and_write(args.replications, args.seed, args.out, scenarios=_split(args.scenarios),
+                                    outcomes=_split(args.outcomes),
+                                    n_jobs=args.jobs, cache_dir=args.cache, progress=True,
+                                    estimators=_split(args.estimators),
+                                    checks=[] if args.checks.strip() == "none" else _split(args.checks))
             print(f"records written to {args.out}")
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from exc
@@ -377,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
     p.set_defaults(func=_cmd_brief)
 
-    from analysis.grid.stress import STRESS_OUTCOMES
+    from analysis.grid.stress import CHECKS, STRESS_ESTIMATORS, STRESS_OUTCOMES
 
     p = sub.add_parser(
         "stress",
@@ -394,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
     p.add_argument("--out", default=str(paths.STRESS_RECORDS), help="records file (default: %(default)s)")
     p.add_argument("--cache", default=None, metavar="DIR", help="folder of per-city records (resumable runs)")
+    p.add_argument("--estimators", default=",".join(STRESS_ESTIMATORS),
+                   help="comma-separated estimators (default: %(default)s)")
+    p.add_argument("--checks", default=",".join(CHECKS),
+                   help="comma-separated checks, 'none' for none (default: %(default)s)")
     p.add_argument("--summary-only", action="store_true", help="print the summary of the records file, run nothing")
     p.set_defaults(func=_cmd_stress)
 

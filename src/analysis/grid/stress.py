@@ -56,6 +56,7 @@ driver measures the new versions.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import warnings
@@ -73,13 +74,16 @@ from analysis.grid.montecarlo import ESTIMATOR_SPECS, Replication, replication_s
 
 __all__ = [
     "ALPHA",
+    "ARRIVAL_KEPT",
     "CHECKS",
     "RECORD_COLUMNS",
     "STRESS_ESTIMATORS",
     "STRESS_OUTCOMES",
     "SUMMARY_COLUMNS",
     "StressTask",
+    "load_meta",
     "load_records",
+    "meta_path",
     "run_and_write",
     "run_stress",
     "run_stress_task",
@@ -91,8 +95,12 @@ __all__ = [
 
 STRESS_OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "new_members")
 """The headline outcome of each family (income, cases, organisation), as the brief reports them."""
-STRESS_ESTIMATORS: tuple[str, ...] = ("cs", "sa", "bjs", "twfe", "ppml")
-"""Estimators of the overall effect (``ppml`` on count outcomes only)."""
+ARRIVAL_KEPT = "cs_arrival_kept"
+"""The headline with the arrival year kept (Callaway-Sant'Anna with ``anticipation = 0``: the six-month
+coding alone), the alternative of the arrival-year decision (:mod:`analysis.core.spec`)."""
+STRESS_ESTIMATORS: tuple[str, ...] = ("cs", ARRIVAL_KEPT, "sa", "bjs", "twfe", "ppml")
+"""Estimators of the overall effect: keys of :data:`analysis.grid.montecarlo.ESTIMATOR_SPECS` and
+:data:`ARRIVAL_KEPT` (``ppml`` on count outcomes only)."""
 CHECKS: tuple[str, ...] = ("pretest", "randomisation", "wild", "spillover", "heterogeneity", "honest")
 """Tests and robustness checks run on every city."""
 ALPHA = 0.05
@@ -113,7 +121,7 @@ gave no number in that city (empty when it did), e.g. a singular covariance with
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("scenario", "outcome", "check", "method", "replications", "failed", "null_true",
                                     "mean_truth", "mean_estimate", "bias", "bias_mc_se", "relative_bias", "rmse",
-                                    "se_ratio", "coverage", "coverage_mc_se", "rejection", "rejection_mc_se",
+                                    "mean_se", "se_ratio", "coverage", "coverage_mc_se", "rejection", "rejection_mc_se",
                                     "verdict")
 """Columns of :func:`summarise_stress`."""
 
@@ -202,9 +210,9 @@ def stress_tasks(
     names = [s.name for s in scns]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must be distinct, got {names}")
-    bad = [e for e in estimators if e not in ESTIMATOR_SPECS]
+    bad = [e for e in estimators if e not in ESTIMATOR_SPECS and e != ARRIVAL_KEPT]
     if bad:
-        raise ValueError(f"unknown estimator(s) {bad}; choose from {', '.join(ESTIMATOR_SPECS)}")
+        raise ValueError(f"unknown estimator(s) {bad}; choose from {', '.join([*ESTIMATOR_SPECS, ARRIVAL_KEPT])}")
     bad = [c for c in checks if c not in CHECKS]
     if bad:
         raise ValueError(f"unknown check(s) {bad}; choose from {', '.join(CHECKS)}")
@@ -330,6 +338,10 @@ def run_stress_task(task: StressTask) -> list[dict]:
                 if r is not None:
                     attempt(oc, "estimate", ["cs"],
                             lambda: add(oc, "estimate", "cs", aggregate(r, "simple").tidy().iloc[0], truth=truth))
+            elif name == ARRIVAL_KEPT:
+                attempt(oc, "estimate", [name], lambda: add(oc, "estimate", ARRIVAL_KEPT, aggregate(
+                    att_gt(data, oc, **head.replace(anticipation=0).cs_arguments(covs)), "simple").tidy().iloc[0],
+                    truth=truth))
             elif name == "twfe":
                 attempt(oc, "estimate", ["twfe"], lambda: add(
                     oc, "estimate", "twfe", twfe(data, oc, UNIT, TIME, "cohort", cluster=cl).tidy("coef").iloc[0],
@@ -451,7 +463,8 @@ def _sort(records: pd.DataFrame, scenario_order: Sequence[str] | None = None) ->
 
 def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read records: only empty fields are missing (a scenario or error text is never taken for NaN)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return pd.read_csv(path, keep_default_na=False, na_values=[""],
+                       dtype={"scenario": str, "outcome": str, "check": str, "method": str, "error": str})
 
 
 def _cache_file(cache_dir: Path, task: StressTask) -> Path:
@@ -619,7 +632,8 @@ def summarise_stress(records: pd.DataFrame) -> pd.DataFrame:
 
         * estimators (``check == "estimate"``): ``mean_truth``, ``mean_estimate``, ``bias``
           (mean of estimate - truth) with ``bias_mc_se``, ``relative_bias`` (bias / |mean
-          truth|), ``rmse``, ``se_ratio`` (mean standard error / standard deviation of the
+          truth|), ``rmse``, ``mean_se`` (mean standard error; ``bias / mean_se`` is the bias in
+          standard errors), ``se_ratio`` (mean standard error / standard deviation of the
           estimates: 1 when the standard errors are right), ``coverage`` of the 95% interval with
           ``coverage_mc_se``;
         * tests (``pretest``, ``randomisation``, ``spillover``, ``heterogeneity``): ``rejection``
@@ -679,6 +693,7 @@ def summarise_stress(records: pd.DataFrame) -> pd.DataFrame:
                 row["bias_mc_se"] = float(err.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
                 row["relative_bias"] = row["bias"] / abs(row["mean_truth"]) if row["mean_truth"] else float("nan")
                 row["rmse"] = float(np.sqrt(np.mean(np.square(err))))
+                row["mean_se"] = float(g["std_error"].mean())
                 sd = float(g["estimate"].std(ddof=1)) if n > 1 else float("nan")
                 row["se_ratio"] = float(g["std_error"].mean()) / sd if sd and np.isfinite(sd) else float("nan")
         else:
@@ -706,6 +721,8 @@ def run_and_write(
     n_jobs: int = 1,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    estimators: Sequence[str] = STRESS_ESTIMATORS,
+    checks: Sequence[str] = CHECKS,
 ) -> pd.DataFrame:
     """Run the stress Monte Carlo, write its records and return their summary (what ``study stress`` does).
 
@@ -727,16 +744,63 @@ def run_and_write(
         Per-task records (resume an interrupted run), see :func:`run_stress`.
     progress : bool, default False
         Print one line per finished city.
+    estimators, checks : sequence of str
+        What to run on each city (defaults: :data:`STRESS_ESTIMATORS`, :data:`CHECKS`); the
+        arrival-year Monte Carlo runs only ``("cs", ARRIVAL_KEPT)`` and no check.
 
     Returns
     -------
     pandas.DataFrame
         :func:`summarise_stress` of the records written.
     """
-    tasks = stress_tasks(replications, seed, scenarios=scenarios, outcomes=outcomes)
+    tasks = stress_tasks(replications, seed, scenarios=scenarios, outcomes=outcomes, estimators=estimators,
+                         checks=checks)
     records = run_stress(tasks, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
     write_records(records, out)
+    names = list(dict.fromkeys(t.scenario.name for t in tasks))
+    command = (f"study stress --replications {int(replications)} --seed {int(seed)} --scenarios {','.join(names)} "
+               f"--outcomes {','.join(outcomes)} --estimators {','.join(estimators)} "
+               f"--checks {','.join(checks) or 'none'}")
+    meta = {"seed": int(seed), "replications": int(replications), "scenarios": names, "outcomes": list(outcomes),
+            "estimators": list(estimators), "checks": list(checks), "command": command}
+    meta_path(out).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return summarise_stress(load_records(out))
+
+
+def meta_path(records: str | os.PathLike) -> Path:
+    """Return the file beside a records file that says how the records were made.
+
+    Parameters
+    ----------
+    records : str or path-like
+        Records file (``stress_records.csv.gz``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``stress_records.json`` beside it: seed, replications, scenarios, outcomes, estimators,
+        checks and the ``study stress`` command (written by :func:`run_and_write`).
+    """
+    p = Path(records)
+    return p.with_name(p.name.split(".")[0] + ".json")
+
+
+def load_meta(records: str | os.PathLike) -> dict[str, Any]:
+    """Read how a records file was made (:func:`meta_path`); empty if the file is not there.
+
+    Parameters
+    ----------
+    records : str or path-like
+        Records file.
+
+    Returns
+    -------
+    dict
+        Keys ``seed``, ``replications``, ``scenarios``, ``outcomes``, ``estimators``, ``checks``,
+        ``command``; empty when no metadata was written.
+    """
+    p = meta_path(records)
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
 
 
 def summary_text(summary: pd.DataFrame) -> str:

@@ -687,6 +687,8 @@ class StressRow(Model):
     bias_mc_se: Number | None = None
     relative_bias: Number | None = None
     rmse: Number | None = None
+    mean_se: Number | None = None
+    """Mean standard error (``bias / mean_se``: the bias in standard errors)."""
     se_ratio: Number | None = None
     coverage: Number | None = None
     coverage_mc_se: Number | None = None
@@ -703,6 +705,10 @@ class StressOptions(Model):
     records: str | None = None
     """The records file, relative to the repository."""
     cities_per_scenario: int | None = None
+    seed: int | None = None
+    """Study seed of ``study stress`` (the city seeds are spawned from it)."""
+    command: str | None = None
+    """The command that made the records."""
 
 
 class StressTest(Model):

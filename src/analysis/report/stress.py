@@ -23,7 +23,7 @@ __all__ = ["CHECK_COLUMNS", "ESTIMATOR_COLUMNS", "plot_stress", "stress_findings
            "stress_payload", "stress_tables"]
 
 ESTIMATOR_COLUMNS = ("scenario", "outcome", "estimator", "replications", "failed", "mean_truth", "bias", "bias_mc_se",
-                     "relative_bias", "rmse", "se_ratio", "coverage", "coverage_mc_se", "verdict")
+                     "relative_bias", "rmse", "mean_se", "se_ratio", "coverage", "coverage_mc_se", "verdict")
 """Columns of the estimators' table."""
 CHECK_COLUMNS = ("scenario", "outcome", "check", "method", "replications", "failed", "null_true", "rate",
                  "rate_mc_se", "rate_kind", "verdict")
@@ -49,8 +49,8 @@ def stress_label(key: str, lang: str = "zh") -> str:
 
     Examples
     --------
-    >>> stress_label("partial_exposure", "en"), stress_label("sa", "en")
-    ('partial exposure in arrival year', 'SA')
+    >>> stress_label("partial_exposure", "en"), stress_label("cs_arrival_kept", "en")
+    ('partial exposure in arrival year', 'CS (arrival year kept)')
     """
     for group in ("scenario", "method"):
         if has(f"simulation_check.stress.{group}.{key}"):

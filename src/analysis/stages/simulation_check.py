@@ -42,7 +42,7 @@ from analysis import paths
 from analysis.core.spec import DEFAULT_COVARIATES, Spec
 from analysis.estimate import estimate
 from analysis.grid.montecarlo import ESTIMATOR_SPECS, monte_carlo, summarise
-from analysis.grid.stress import load_records, summarise_stress
+from analysis.grid.stress import load_meta, load_records, summarise_stress
 from analysis.i18n import column_label, t
 from analysis.report.figures import themed
 from analysis.report.results_json import clean, estimate_record
@@ -550,9 +550,11 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         summary = summarise_stress(records)
         tables["06_stress_estimators"], tables["06_stress_checks"] = stress_tables(summary)
         figures["06_stress_test"] = plot_stress(summary, lang)
+        meta = load_meta(paths.STRESS_RECORDS)
         section["stress_test"] = stress_payload(summary, {
             "records": paths.STRESS_RECORDS.relative_to(paths.ROOT).as_posix(),
-            "cities_per_scenario": int(records.groupby("scenario")["replication"].nunique().max())})
+            "cities_per_scenario": int(records.groupby("scenario")["replication"].nunique().max()),
+            "seed": meta.get("seed"), "command": meta.get("command")})
         found += stress_findings(summary, lang)
     else:
         notes.append(t("simulation_check.note.no_stress_records", lang, path=paths.STRESS_RECORDS))
