@@ -16,11 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.grid.stress import ARRIVAL_KEPT
 from analysis.i18n import column_label, has, lookup, t
 from analysis.report.figures import themed
 
-__all__ = ["CHECK_COLUMNS", "ESTIMATOR_COLUMNS", "plot_stress", "stress_findings", "stress_label",
-           "stress_payload", "stress_tables"]
+__all__ = [
+    "ARRIVAL_COLUMNS",
+    "CHECK_COLUMNS",
+    "ESTIMATOR_COLUMNS",
+    "arrival_markdown",
+    "arrival_table",
+    "plot_stress",
+    "stress_findings",
+    "stress_label",
+    "stress_payload",
+    "stress_tables",
+]
 
 ESTIMATOR_COLUMNS = ("scenario", "outcome", "estimator", "replications", "failed", "mean_truth", "bias", "bias_mc_se",
                      "relative_bias", "rmse", "mean_se", "se_ratio", "coverage", "coverage_mc_se", "verdict")
@@ -228,3 +239,59 @@ def stress_payload(summary: pd.DataFrame, options: dict[str, Any]) -> dict[str, 
     from analysis.report.results_json import clean
 
     return {"options": clean(options), "summary": [clean(r) for r in summary.to_dict("records")]}
+
+
+ARRIVAL_COLUMNS = ("scenario", "outcome", "arrival_year", "replications", "mean_truth", "bias", "bias_mc_se",
+                   "bias_se", "bias_se_mc_se", "coverage", "coverage_mc_se")
+"""Columns of :func:`arrival_table`."""
+
+
+def arrival_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Tabulate the arrival-year decision's evidence: the headline with the arrival year left out and kept.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`analysis.grid.stress.summarise_stress` of records with the estimators ``cs`` (the
+        headline, arrival year left out) and :data:`analysis.grid.stress.ARRIVAL_KEPT`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`ARRIVAL_COLUMNS`, one row per scenario, outcome and rule (``arrival_year``:
+        ``"left out"`` for the headline, ``"kept"``), in the summary's order: the bias with its
+        Monte Carlo SE, the bias in standard errors (``bias_se`` = bias / mean SE, its MC SE
+        ``bias_mc_se / mean_se``) and the coverage of the 95% interval with its MC SE.
+    """
+    rule = {"cs": "left out", ARRIVAL_KEPT: "kept"}
+    d = summary[(summary["check"] == "estimate") & summary["method"].isin(list(rule))].copy()
+    d["arrival_year"] = d["method"].map(rule)
+    d["bias_se"] = d["bias"] / d["mean_se"]
+    d["bias_se_mc_se"] = d["bias_mc_se"] / d["mean_se"]
+    return d.reindex(columns=list(ARRIVAL_COLUMNS)).reset_index(drop=True)
+
+
+def arrival_markdown(summary: pd.DataFrame, lang: str = "en") -> str:
+    """Write the arrival-year table as Markdown, as the README and notebook 02 quote it.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        As :func:`arrival_table`.
+    lang : {"zh", "en"}
+        Language of the scenario and outcome names.
+
+    Returns
+    -------
+    str
+        A Markdown table (no trailing newline): bias (MC SE), bias / SE (MC SE), coverage % (MC SE),
+        cities.
+    """
+    a = arrival_table(summary)
+    head = "| scenario | outcome | arrival year | bias (MC SE) | bias / SE (MC SE) | coverage % (MC SE) | cities |"
+    lines = [head, "|" + "---|" * 7]
+    for r in a.itertuples():
+        lines.append(f"| {stress_label(r.scenario, lang)} | {column_label(r.outcome, lang)} | {r.arrival_year} | "
+                     f"{r.bias:.3g} ({r.bias_mc_se:.2g}) | {r.bias_se:.2f} ({r.bias_se_mc_se:.2f}) | "
+                     f"{100 * r.coverage:.1f} ({100 * r.coverage_mc_se:.1f}) | {r.replications} |")
+    return "\n".join(lines)

@@ -557,5 +557,6 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
             "seed": meta.get("seed"), "command": meta.get("command")})
         found += stress_findings(summary, lang)
     else:
-        notes.append(t("simulation_check.note.no_stress_records", lang, path=paths.STRESS_RECORDS))
+        notes.append(t("simulation_check.note.no_stress_records", lang,
+                       path=paths.STRESS_RECORDS.relative_to(paths.ROOT).as_posix()))
     return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes, lang)
