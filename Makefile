@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The Jupyter kernel of this environment (python -m analysis.kernel): the notebooks name it.
+KERNEL := $(VENV)/share/jupyter/kernels/study/kernel.json
 SEED   ?= 20230601
 # Test processes for the default tier (pytest-xdist; tests are split by file, so a file's
 # session fixtures are built once). 2 matches the 2-core machines CI runs on.
@@ -20,10 +22,10 @@ export MKL_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data study test test-slow lint lock notebooks clean
+.PHONY: help venv data study test test-slow lint typecheck lock notebooks lab clean clean-outputs clean-store
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,23 +34,33 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-venv: $(STAMP) ## create .venv from the lock (done automatically by the other targets)
+$(KERNEL): $(STAMP) src/analysis/kernel.py
+	@$(BIN)/python -m analysis.kernel && touch $@
+
+venv: $(STAMP) $(KERNEL) ## create .venv from the lock and register its Jupyter kernel (done by the other targets)
 
 data: $(STAMP) ## simulate the default synthetic city into data/ and ingest it into the store
-	$(BIN)/study simulate --seed $(SEED)
+	@$(BIN)/study simulate --seed $(SEED) --quiet
 
-study: data ## run the whole study on the default data: notebooks, tables, figures, results.json, brief
-	$(BIN)/study run --seed $(SEED)
-	$(BIN)/study brief --run latest
+study: data $(KERNEL) ## run the whole study on the default data: notebooks, tables, figures, results.json, brief
+	@$(BIN)/study run --seed $(SEED)
+	@$(BIN)/study brief --run latest
 
-test: $(STAMP) ## run the test suite (default tier, notebooks included)
+lab: $(STAMP) $(KERNEL) ## open JupyterLab on notebooks/ with the project's kernel ("Python (study)")
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		--MappingKernelManager.default_kernel_name=study $(LAB_ARGS)
+
+test: $(STAMP) $(KERNEL) lint typecheck ## ruff, mypy, then the test suite (default tier, notebooks included)
 	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests
 
-test-slow: $(STAMP) ## run the heavy tier (Monte Carlo coverage, national-scale checks)
+test-slow: $(STAMP) $(KERNEL) ## run the heavy tier (Monte Carlo coverage, national-scale checks)
 	$(BIN)/python -m pytest -m slow tests
 
 lint: $(STAMP) ## ruff lint
 	$(BIN)/ruff check src tests bench tools notebooks
+
+typecheck: $(STAMP) ## mypy over src/ and tools/ (settings and the list of modules not yet clean: pyproject.toml)
+	$(BIN)/mypy
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
@@ -60,5 +72,10 @@ lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
 notebooks: $(STAMP) ## regenerate notebooks/*.ipynb (stripped) from their jupytext sources notebooks/*.py
 	$(BIN)/python tools/make_notebooks.py
 
-clean: ## remove outputs and the default store (keeps .venv)
-	rm -rf outputs/* data/study.duckdb data/study.duckdb.wal
+clean: clean-outputs clean-store ## clean-outputs, then clean-store (keeps .venv)
+
+clean-outputs: ## remove every run folder under outputs/
+	rm -rf outputs/[!.]*
+
+clean-store: $(STAMP) ## remove data/study.duckdb only if it holds nothing but the simulated city (CONFIRM=yes: always)
+	@$(BIN)/study clean-store$(if $(filter yes,$(CONFIRM)), --yes)

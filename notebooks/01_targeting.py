@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.7
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (study)
 #     language: python
-#     name: python3
+#     name: study
 # ---
 
 # %% [markdown]
@@ -35,8 +35,8 @@
 # %% tags=["parameters"]
 store = "data/study.duckdb"
 output_dir = "outputs/dev"
-first_year = 2018
-last_year = 2024
+first_year = None  # None: the first year the store holds
+last_year = None  # None: the last year the store holds
 min_months = 6.0
 outcomes = ["income_per_capita", "criminal_cases", "disputes"]
 covariates = ["distance_km", "terrain", "distinctive_industry"]

@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.7
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (study)
 #     language: python
-#     name: python3
+#     name: study
 # ---
 
 # %% [markdown]
@@ -81,8 +81,8 @@
 store = "data/study.duckdb"
 truth_dir = "data/synthetic"
 output_dir = "outputs/dev"
-first_year = 2018
-last_year = 2024
+first_year = None  # None: the first year the store holds
+last_year = None  # None: the last year the store holds
 min_months = 6.0
 control_group = "notyet"
 covariates = ["distance_km", "terrain", "distinctive_industry"]

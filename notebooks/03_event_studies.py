@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.7
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (study)
 #     language: python
-#     name: python3
+#     name: study
 # ---
 
 # %% [markdown]
@@ -34,14 +34,14 @@
 # goes to "forbidden" comparisons that use already-treated villages as controls.
 #
 # With cohorts 2023 and 2024 in a 2018-2024 panel only `e = -6 .. 1` exist; later batches and a later
-# `last_year` add more post-treatment years. All computations are in `analysis.stages.event_studies`.
+# year of data add more post-treatment years. All computations are in `analysis.stages.event_studies`.
 
 # %% tags=["parameters"]
 store = "data/study.duckdb"
 truth_dir = "data/synthetic"
 output_dir = "outputs/dev"
-first_year = 2018
-last_year = 2024
+first_year = None  # None: the first year the store holds
+last_year = None  # None: the last year the store holds
 min_months = 6.0
 outcomes = ["income_per_capita", "criminal_cases", "new_members"]
 control_group = "notyet"

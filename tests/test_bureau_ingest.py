@@ -439,15 +439,19 @@ REJECTED = [
     ("lost_precision_code", lambda h, r: r[2].__setitem__(0, "9.90101E+11"),
      [{"row": 4, "column": "village_code", "value": "9.90101E+11", "fragment": "last digits are lost",
        "zh": "末尾数字已经丢失"}]),
-    ("missing_marker_in_required_count", lambda h, r: r[1].__setitem__(col("刑事案件数（起）"), "—"),
-     [{"row": 3, "column": "criminal_cases", "value": "—", "fragment": "is empty, but this column must have a value",
-       "header": "刑事案件数（起）"}]),
+    # Since issue 9 a count may be empty (stored as missing, see test_missing_marker_in_a_count_is_stored_as_missing);
+    # a required column may not.
+    ("missing_marker_in_required_name", lambda h, r: r[1].__setitem__(col("村名称"), "—"),
+     [{"row": 3, "column": "village_name", "value": "—", "fragment": "is empty, but this column must have a value",
+       "header": "村名称"}]),
     ("not_a_number", lambda h, r: r[4].__setitem__(col("矛盾纠纷数（起）"), "约3"),
      [{"row": 6, "column": "disputes", "value": "约3", "fragment": "is not a number"}]),
     ("unknown_header_unit", lambda h, r: h.__setitem__(col("村集体收入（万元）"), "村集体收入（千美元）"),
      [{"column": "collective_income", "fragment": "'千美元' in the header is not a known money unit"}]),
-    ("required_column_missing", lambda h, r: h.__setitem__(col("刑事案件数（起）"), "刑案"),
-     [{"column": "criminal_cases", "fragment": "the required column criminal_cases is missing"}]),
+    # Since issue 9 only the keys, the name and one outcome are required (an outcome left out: see
+    # test_optional_columns_may_be_left_out).
+    ("required_column_missing", lambda h, r: h.__setitem__(col("村名称"), "村庄"),
+     [{"column": "village_name", "fragment": "the required column village_name is missing"}]),
     ("two_columns_one_meaning", lambda h, r: h.__setitem__(col("矛盾纠纷数（起）"), "刑事案件"),
      [{"row": 1, "column": "criminal_cases", "fragment": "several columns mean criminal_cases"}]),
     ("percent_above_100", lambda h, r: r[0].__setitem__(col("60岁以上党员占比（%）"), 135),
@@ -506,13 +510,17 @@ def test_unreadable_and_headerless_files(db, tmp_path):
     ])
 
 
-def test_new_village_cannot_carry_forward(db, tmp_path):
+def test_new_village_without_an_earlier_year_keeps_the_attribute_missing(db, tmp_path):
+    """Issue 9: terrain is an optional covariate; a new village with no terrain is stored with it missing, said."""
     rows = bureau_rows(canon(2025, [*CODES, "990102001003"]))
     rows[6][col("地形")] = "—"
     path = write_csv(tmp_path / "v.csv", [HEAD, *rows])
     cw_rows = [["原代码", "新代码", "生效年份", "类型"], ["", "990102001003", "2025", "新设"]]
     cw = write_csv(tmp_path / "cw.csv", cw_rows)
-    rejected(db, [path], [{"row": 8, "column": "terrain", "fragment": "no earlier year of this village"}], crosswalk=cw)
+    report = ingest([path], db, crosswalk=cw)
+    got = store.read_panel(db, [2025]).set_index("village_code")
+    assert pd.isna(got.loc["990102001003", "terrain"]) and got["terrain"].notna().sum() == 6
+    assert "terrain: 1 empty cells (or missing markers) stored as missing (rows 8)" in str(report)
 
 
 def test_broken_mapping_folder(db, tmp_path):
@@ -741,10 +749,11 @@ def test_worked_example_bad_file(example, city_store, tmp_path):
         {"column": "village_code", "fragment": "last digits are lost"},
         {"column": "income_per_capita", "severity": "warning", "fragment": "万元/元"},
         {"column": "disputes", "value": "约3"},
-        {"column": "criminal_cases", "value": "—"},
         {"column": "village_code", "row": None, "fragment": "not in this 2025 file"},
     ])
-    assert len(err.errors) == 9 and len(err.warnings) == 1
+    # Since issue 9 the '—' in a count is a missing value (stored as missing, noted), not an error: 8, not 9.
+    assert len(err.errors) == 8 and len(err.warnings) == 1
+    assert not any(p.column == "criminal_cases" for p in err.problems)
 
 
 def _content(path: Path) -> object:
@@ -775,15 +784,232 @@ def test_examples_are_byte_deterministic(example, tmp_path):
 
 
 def test_attributes_absent_from_the_file_and_the_store(tmp_path):
+    """Issue 9: what the store has is carried forward; the villages it has not are stored missing, and said."""
     drop = [col(h) for h in ("距县城距离（公里）", "地形")]
     rows = [[v for j, v in enumerate(r) if j not in drop] for r in [HEAD, *bureau_rows(canon(2025))]]
     path = write_csv(tmp_path / "v.csv", rows)
     fresh = tmp_path / "fresh.duckdb"
     store.write_tables(fresh, panel=canon(2024, CODES[:2]))
-    err = rejected(fresh, [path], [
-        {"row": None, "column": "distance_km", "fragment": "no distance_km column, and the store has no earlier year"
-         " to take it from for 4 villages"},
-        {"row": None, "column": "terrain", "zh": "文件中没有地形列"},
-    ], crosswalk=write_csv(tmp_path / "cw.csv", [["原代码", "新代码", "生效年份", "类型"],
-                                                 *[["", c, "2025", "新设"] for c in CODES[2:]]]))
-    assert len(err.problems) == 2
+    report = ingest([path], fresh, crosswalk=write_csv(tmp_path / "cw.csv", [["原代码", "新代码", "生效年份", "类型"],
+                                                                             *[["", c, "2025", "新设"]
+                                                                               for c in CODES[2:]]]))
+    got = store.read_panel(fresh, [2025])
+    assert got["distance_km"].notna().tolist() == [True, True, False, False, False, False]
+    assert got["terrain"].notna().tolist() == [True, True, False, False, False, False]
+    text = str(report)
+    assert "distance_km: 2 missing values taken from the village's latest earlier stored year (2024; rows 2, 3)" in text
+    assert "distance_km: not in the file; 4 values stored as missing (rows 4, 5, 6, 7)" in text
+
+
+def test_more_than_a_thousand_problems_are_all_in_the_error_report(db, tmp_path, capsys):
+    """Issue 9: every problem is in <file>.errors.csv / .xlsx, and the message says where."""
+    from analysis import cli
+
+    df = pd.concat([canon(2025)] * 200, ignore_index=True)  # 1,200 villages: six of the store, 1,194 new
+    df["village_code"] = [*CODES, *(f"9901030{v:05d}" for v in range(1, 1195))]
+    rows = bureau_rows(df)
+    for r in rows:
+        r[col("矛盾纠纷数（起）")] = "约3"
+    path = write_csv(tmp_path / "2025年村级统计.csv", [HEAD, *rows])
+    before, h0 = sha(db), store.content_hash(db)
+    rc = cli.main(["ingest", str(path), "--store", str(db), "--mapping-dir", str(MAP)])
+    err = capsys.readouterr().err
+    assert rc == 2 and sha(db) == before and store.content_hash(db) == h0
+    xlsx, csv_path = report_paths(path)
+    assert f"the full list of every problem is in {csv_path}" in err
+    rows_out = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    n = int(err.splitlines()[0].split(": ")[1].split(" problems")[0])
+    assert n > 1000 and len(rows_out) == 1 + n
+    assert sum(r[5] == "disputes" for r in rows_out) == 1200
+    assert openpyxl.load_workbook(xlsx, read_only=True).active.max_row == 1 + n
+
+
+# ----------------------------------------------------------------------------- issue 9: no silent replacement
+
+
+def study_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``study ingest ...`` in this process, as a user types it."""
+    from analysis import cli
+
+    rc = cli.main(["ingest", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def store_2018_2025(example, city_store, tmp_path_factory) -> Path:
+    """The default city (2018-2024) with the worked example's 2025 ingested: the store of the issue."""
+    _, files, _ = example
+    db = tmp_path_factory.mktemp("with2025") / "study.duckdb"
+    shutil.copyfile(city_store, db)
+    ingest([files["panel_xlsx"], files["postings_xlsx"]], db)
+    return db
+
+
+def test_a_2025_table_filed_as_2024_is_refused_and_replaced_only_when_asked(example, store_2018_2025, tmp_path,
+                                                                            capsys):
+    """The issue's case: the 2025 CSV copied to 2024年村级统计.csv went in with exit 0 and replaced 2024."""
+    _, files, _ = example
+    db = tmp_path / "study.duckdb"
+    shutil.copyfile(store_2018_2025, db)
+    misnamed = tmp_path / "2024年村级统计.csv"
+    shutil.copyfile(files["panel_csv"], misnamed)
+    before, h0 = sha(db), store.content_hash(db)
+    old = store.read_panel(db)
+    assert round(old.loc[old["year"] == 2024, "income_per_capita"].mean(), 1) == 3712.9
+    args = [str(misnamed), "--store", str(db), "--mapping-dir", str(MAP)]
+    refusal = ("the store already holds panel year 2024 (3,224 rows) and this file would replace it: 3,224 of "
+               "3,224 stored rows change, 0 added, 0 removed")
+    income = "income_per_capita: 3,224 values differ, mean 3,712.9 -> 4,121.4"
+    copied = "warning: the values of 2024 are those of the stored year 2025 (perhaps the 2025 table filed as 2024)"
+
+    # As a user runs it: a subprocess, exit 2, the year named, how many rows and values, by how much.
+    proc = subprocess.run([sys.executable, "-m", "analysis", "ingest", *args], capture_output=True, text=True,
+                          timeout=300, env=_env(), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    err = proc.stderr
+    assert err.splitlines()[0] == ("Nothing was written to the store: 2 problems (1 warning, 1 stored year to "
+                                   "replace) in 1 file.")
+    assert refusal in err and income in err and copied in err and "Traceback" not in err
+    assert "ingest again with --replace and, once the warnings are checked, --accept-warnings" in err
+    assert sha(db) == before and store.content_hash(db) == h0
+
+    # The dry run shows the same numbers (every column), writes nothing.
+    rc, out, _ = study_cli(capsys, *args, "--dry-run", "--accept-warnings")
+    assert rc == 0 and "stored panel year 2024 would be replaced, which needs --replace" in out
+    assert "3,224 of 3,224 stored rows change, 0 added, 0 removed" in out and f"    - {income}" in out
+    assert "distance_km: 5 missing values taken from the village's latest earlier stored year (2023;" in out
+    assert sha(db) == before
+    rc, _, err = study_cli(capsys, *args, "--dry-run")  # without accepting, the dry run lists both and refuses
+    assert rc == 2 and refusal in err and copied in err and sha(db) == before
+
+    # One flag is not enough: each refusal leaves the store as it was.
+    rc, _, err = study_cli(capsys, *args, "--replace")
+    assert rc == 2 and copied in err and refusal not in err and "Only warnings" in err
+    assert sha(db) == before and store.content_hash(db) == h0
+    rc, _, err = study_cli(capsys, *args, "--accept-warnings")
+    assert rc == 2 and refusal in err and copied not in err
+    assert sha(db) == before and store.content_hash(db) == h0
+
+    # Both: replaced, said, and recorded in the history; distances come from 2023, never from 2025.
+    rc, out, _ = study_cli(capsys, *args, "--replace", "--accept-warnings")
+    assert rc == 0 and "stored panel year 2024 replaced (--replace): 3,224 of 3,224 stored rows change" in out
+    new = store.read_panel(db)
+    assert round(new.loc[new["year"] == 2024, "income_per_capita"].mean(), 1) == 4121.4
+    raw = pd.read_csv(misnamed, encoding="gbk", dtype=str, keep_default_na=False)
+    gaps = raw.loc[raw["距县城距离（公里）"].isin(["", "—", "-", "/"]) & raw["村代码"].str.match(r"\d"), "村代码"]
+    gaps = gaps.str.removesuffix(".0")
+    assert len(gaps) == 5
+    by = new.set_index(["village_code", "year"])["distance_km"]
+    assert [by[(c, 2024)] for c in gaps] == [by[(c, 2023)] for c in gaps]
+    notes = store.history(db)["notes"].iloc[-1]
+    assert "stored panel year 2024 replaced (--replace): 3,224 of 3,224 stored rows change" in notes
+    assert "income_per_capita: 3,224 values differ, mean 3,712.9 -> 4,121.4" in notes
+    store.restore(db, store.history(db)["ingest_id"].iloc[-1], when="before")
+    assert store.content_hash(db) == h0
+
+
+def test_a_year_from_the_file_name_that_the_file_contradicts_is_a_warning(db, tmp_path, capsys):
+    head = [h for h in HEAD if h != "年份"]
+    body = [[v for j, v in enumerate(r) if j != col("年份")] for r in bureau_rows(canon(2025))]
+    titled = write_xlsx(tmp_path / "2026年村级统计.xlsx",
+                        {"村级统计": [["北湖市2025年村级统计表"], ["填报日期：2026年1月5日"], head, *body]})
+    column = write_csv(tmp_path / "2026年村级统计.csv", [[*head, "报告期"], *[[*r, "2025年"] for r in body]])
+    for path, where in ((titled, "the title '北湖市2025年村级统计表'"),
+                        (column, "the column '报告期', which holds 2025 in every row")):
+        before, h0 = sha(db), store.content_hash(db)
+        rc, _, err = study_cli(capsys, str(path), "--store", str(db), "--mapping-dir", str(MAP))
+        assert rc == 2, err
+        assert (f"warning: the year 2026 was taken from the file name, but the file says 2025 ({where}): perhaps "
+                "the 2025 table under another name") in err
+        assert "填报日期" not in err  # a date is not the year of the data
+        assert sha(db) == before and store.content_hash(db) == h0
+    rc, out, _ = study_cli(capsys, str(titled), "--store", str(db), "--mapping-dir", str(MAP), "--accept-warnings")
+    assert rc == 0 and "1 warnings accepted" in out
+    assert store.summary(db)["panel_years"] == [2023, 2024, 2026]
+    # The same file with its true year in the name goes in without a word.
+    good = shutil.copyfile(titled, tmp_path / "2025年村级统计.xlsx")
+    rc, out, _ = study_cli(capsys, str(good), "--store", str(db), "--mapping-dir", str(MAP))
+    assert rc == 0 and "warnings accepted" not in out
+
+
+# ----------------------------------------------------------------------------- issue 9: only what the analysis needs
+
+
+def test_a_year_without_party_member_columns_is_ingested(db, tmp_path, capsys):
+    drop = [col("党员人数（人）"), col("60岁以上党员占比（%）")]
+    rows = [[v for j, v in enumerate(r) if j not in drop] for r in [HEAD, *bureau_rows(canon(2025))]]
+    path = write_csv(tmp_path / "2025年村级统计.csv", rows)
+    rc, out, err = study_cli(capsys, str(path), "--store", str(db), "--mapping-dir", str(MAP))
+    assert rc == 0, err
+    assert "party_members: not in the file; stored as missing" in out
+    assert "share_members_over60: not in the file; stored as missing" in out
+    got = store.read_panel(db, [2025])
+    assert got["party_members"].isna().all() and got["share_members_over60"].isna().all()
+    want = expected(2025).drop(columns=["party_members", "share_members_over60"])
+    pd.testing.assert_frame_equal(got.drop(columns=["party_members", "share_members_over60"]), want)
+
+
+def test_optional_columns_may_be_left_out(db, tmp_path, capsys):
+    head = list(HEAD)
+    head[col("刑事案件数（起）")] = "刑案"  # a header the mappings do not know: the column is left out
+    rows = bureau_rows(canon(2025))
+    rows[1][col("群体性上访（起）")] = "—"
+    path = write_csv(tmp_path / "v.csv", [head, *rows])
+    rc, out, err = study_cli(capsys, str(path), "--store", str(db), "--mapping-dir", str(MAP))
+    assert rc == 0, err
+    assert "criminal_cases: not in the file; the column '刑案' may be it: if so, add it to the aliases" in out
+    assert "criminal_cases: not in the file; stored as missing" in out
+    assert ("petitions: 1 empty cells (or missing markers) stored as missing (rows 3); write 0 where there were "
+            "none") in out
+    got = store.read_panel(db, [2025])
+    assert got["criminal_cases"].isna().all() and got["petitions"].isna().sum() == 1
+
+
+def test_a_file_without_any_outcome_is_refused(db, tmp_path, capsys):
+    keep = [col(h) for h in ("村代码", "村名称", "年份", "户籍人口（人）", "距县城距离（公里）")]
+    rows = [[v for j, v in enumerate(r) if j in keep] for r in [HEAD, *bureau_rows(canon(2025))]]
+    path = write_csv(tmp_path / "v.csv", rows)
+    err = rejected(db, [path], [{"column": None, "fragment": "no outcome column holds a value"}])
+    assert len(err.problems) == 1
+
+
+# ----------------------------------------------------------------------------- issue 9: totals, formulas
+
+
+def _with_county(rows: list[list[object]], county: str = "东山县") -> list[list[object]]:
+    return [[county, *r] for r in rows]
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_total_rows_in_the_county_column_are_dropped(db, tmp_path, capsys, suffix):
+    """Issue 9: 合计 in the county column (not the village column) was read as a village with ten problems."""
+    head = ["县（市、区）", "乡镇", *HEAD]
+    body = [["东山县", "城关镇", *r] for r in bureau_rows(canon(2025))]
+    sums = ["", "", "", "2025年", 2_429_463] + [""] * (len(HEAD) - 3)
+    rows = [head, *body[:3], ["东山县", "小 计", *sums[2:]], *body[3:], ["全 县", "", *sums[2:]],
+            ["合计", "", *sums[2:]]]
+    path = (write_xlsx(tmp_path / f"v{suffix}", {"村级统计": rows}) if suffix == ".xlsx"
+            else write_csv(tmp_path / f"v{suffix}", rows))
+    rc, out, err = study_cli(capsys, str(path), "--store", str(db), "--mapping-dir", str(MAP))
+    assert rc == 0, err
+    assert "3 subtotal rows (合计/小计) dropped: rows 5, 9, 10" in out
+    pd.testing.assert_frame_equal(store.read_panel(db, [2025]), expected(2025))
+
+
+def test_a_formula_without_a_saved_value_is_explained(db, tmp_path, capsys):
+    """A workbook written by a program (openpyxl) holds formulas with no saved value: not "is empty"."""
+    rows = bureau_rows(canon(2025))
+    rows[2][col("农民人均纯收入（元）")] = "=1000*5"
+    total = ["合计", "", "2025年"] + [f"=SUM({openpyxl.utils.get_column_letter(j + 1)}2:"
+                                      f"{openpyxl.utils.get_column_letter(j + 1)}7)" for j in range(3, len(HEAD))]
+    path = write_xlsx(tmp_path / "v.xlsx", {"村级统计": [HEAD, *rows, total]})
+    assert openpyxl.load_workbook(path, data_only=True).active.cell(4, col("农民人均纯收入（元）") + 1).value is None
+    err = rejected(db, [path], [{"row": 4, "column": "income_per_capita", "value": "=1000*5",
+                                 "fragment": "holds a formula with no saved value", "zh": "没有保存计算结果的公式"}])
+    assert len(err.problems) == 1  # the 合计 row of formulas is dropped, not reported
+    (p,) = err.problems
+    assert "open the file in Excel, WPS or LibreOffice and save it" in p.action and "paste them as values" in p.action
+    assert "is empty" not in str(err)
+    csv_rows = list(csv.reader(io.StringIO(report_paths(path)[1].read_text(encoding="utf-8-sig"))))
+    assert csv_rows[1][6] == "'=1000*5"  # the formula is written as text in the CSV report

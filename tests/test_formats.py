@@ -300,9 +300,10 @@ def test_header_problems(tmp_path):
     dup = next(p for p in bt.problems if "several columns mean village_code" in p.problem)
     assert dup.row == 1 and "村代码" in dup.problem
     missing = {p.column for p in bt.problems if "required column" in p.problem}
-    assert {"population", "criminal_cases"} <= missing
+    # Since issue 9 only the keys and the name are required; covariates and outcomes may be left out.
+    assert missing == {"village_name"}
     assert "terrain" not in missing  # a carry_forward attribute: taken from the store by the ingest
-    assert "data/mappings/panel.yaml" in next(p.action_zh for p in bt.problems if p.column == "population")
+    assert "data/mappings/panel.yaml" in next(p.action_zh for p in bt.problems if p.column == "village_name")
 
 
 def test_no_header_and_unreadable_files(tmp_path):

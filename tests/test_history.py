@@ -65,7 +65,7 @@ def chain(tmp_path):
     hashes.append(store.content_hash(db))
     b = tmp_path / "panel_b.csv"
     pd.concat([panel([2024], CODES[:2], bump=7), panel([2025])]).to_csv(b, index=False)
-    ingest_files([b], db)
+    ingest_files([b], db, replace=True)  # 2024 is stored: changing it needs replace=True (issue 9)
     hashes.append(store.content_hash(db))
     c = tmp_path / "post_c.csv"
     p = postings(("S1", "S2", "S3"))
@@ -184,7 +184,7 @@ def test_reingesting_a_year_replaces_it_and_keeps_the_old_version(chain, tmp_pat
     db, hashes, _ids = chain
     again = tmp_path / "again.csv"
     panel([2025], bump=1).to_csv(again, index=False)
-    report = ingest_files([again], db)
+    report = ingest_files([again], db, replace=True)
     assert (report.files[0].replaced, report.files[0].inserted) == (3, 0)
     old = store.read_history(db, "panel")
     last = old[old["ingest_id"] == report.ingest_id]

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 
 from analysis import cli
 from analysis.data import schema, store
 from analysis.data.ingest import IngestReport, ingest_files
-from analysis.data.problems import IngestError, Problem
+from analysis.data.problems import IngestError, Problem, report_paths
 
 REPO = Path(__file__).resolve().parents[1]
 CODES = ["990101001001", "990101001002", "990101002001"]
@@ -197,7 +201,7 @@ def test_corrected_year_replaces_only_that_year(db, tmp_path):
     before_2022 = store.read_panel(db, years=[2022])
     fixed = make_panel(years=(2023,))
     fixed.loc[fixed["village_code"] == CODES[1], "income_per_capita"] = 15000.0
-    report = ingest_files([write(fixed, tmp_path / "panel_2023.csv")], store=db)
+    report = ingest_files([write(fixed, tmp_path / "panel_2023.csv")], store=db, replace=True)
     pd.testing.assert_frame_equal(store.read_panel(db, years=[2022]), before_2022)
     got = store.read_panel(db, years=[2023]).set_index("village_code")
     assert got.loc[CODES[1], "income_per_capita"] == 15000.0
@@ -213,7 +217,7 @@ def test_corrected_year_replaces_only_that_year(db, tmp_path):
 
 def test_year_without_a_village_removes_it_and_says_so(db, tmp_path):
     fixed = make_panel(years=(2023,), codes=CODES[:2])
-    report = ingest_files([write(fixed, tmp_path / "panel_2023.csv")], store=db)
+    report = ingest_files([write(fixed, tmp_path / "panel_2023.csv")], store=db, replace=True)
     assert report.removed == {2023: 1}
     assert "1 stored panel rows were removed" in str(report)
     assert store.read_panel(db, years=[2023])["village_code"].tolist() == CODES[:2]
@@ -439,12 +443,13 @@ def test_missing_and_unknown_columns(db, tmp_path, capsys):
     before = sha(db)
     rc, _, err = run_cli(capsys, str(path), "--store", str(db))
     assert rc == 2
+    # Since issue 9 outcomes are optional: a lookalike is still named, a column left out is not a problem.
     assert (
-        "cols.csv, row 1 (header), column roads_km: the required column is missing (the file has a "
+        "cols.csv, row 1 (header), column roads_km: the column is missing (the file has a "
         "column 'road_km' that looks like it). "
         "What to do: rename the column 'road_km' to 'roads_km'"
     ) in err
-    assert "cols.csv, row 1 (header), column petitions: the required column is missing" in err
+    assert "column petitions:" not in err
     assert "cols.csv, row 1 (header), column notes: is not a column of the panel table" in err
     assert "column road_km:" not in err  # reported once, as the rename
     assert sha(db) == before
@@ -525,18 +530,21 @@ def test_unreadable_file_is_reported_and_nothing_written(
     before = sha(db)
     rc, _out, err = run_cli(capsys, str(path), "--store", str(db))
     assert rc == 2
-    lines = [ln for ln in err.splitlines() if name in ln]
+    lines = [ln for ln in err.splitlines() if name in ln and not ln.startswith("Every problem is listed in")]
     assert lines, err
     assert fragment in err
     assert all("What to do:" in ln for ln in lines)
     assert sha(db) == before
+    if path.is_file():  # the full list is written beside the input, and the message says where
+        assert all(r.is_file() for r in report_paths(path))
+        assert f"Every problem is listed in / 全部问题见: {report_paths(path)[1]}" in err
 
 
 def test_all_problems_of_all_files_at_once(db, tmp_path):
     df = _panel_obj()
     df = _set(df, 0, "income_per_capita", -5)
     df = _set(df, 2, "terrain", "swamp")
-    df = _set(df, 4, "population", "")
+    df = _set(df, 4, "village_name", "")  # a required column (population may be empty since issue 9)
     bad = write(df, tmp_path / "three.csv")
     post = make_postings().astype(object)
     post.loc[1, "unit_type"] = "army"
@@ -550,13 +558,15 @@ def test_all_problems_of_all_files_at_once(db, tmp_path):
     assert got == [
         ("three.csv", 2, "income_per_capita"),
         ("three.csv", 4, "terrain"),
-        ("three.csv", 6, "population"),
+        ("three.csv", 6, "village_name"),
         (str(tmp_path / "missing.parquet"), None, None),
         ("post.csv", 3, "unit_type"),
     ]
     msg = str(info.value)
     assert msg.splitlines()[0] == "Nothing was written to the store: 5 problems in 3 files."
-    assert len(msg.splitlines()) == 6
+    # Since issue 9 canonical files get error reports too: one more line says where they are.
+    assert len(msg.splitlines()) == 7
+    assert msg.splitlines()[-1].startswith("Every problem is listed in / 全部问题见: ")
     assert (
         "three.csv, row 2, column income_per_capita: value '-5' is below the minimum 0 (yuan per "
         "person per year). What to do: correct the value in the file and ingest it again."
@@ -572,8 +582,13 @@ def test_long_problem_lists_are_capped(tmp_path):
         ingest_files([write(df, tmp_path / "big.csv")], store=tmp_path / "s.duckdb")
     assert len(info.value.problems) == 2 * len(df.index)
     lines = str(info.value).splitlines()
-    assert len(lines) == 1 + 2 * 5 + 1
-    assert re.fullmatch(r"\.\.\. and 230 more problems not listed.*", lines[-1])
+    # Since issue 9 the line of the hidden problems says where the full list is, and one line more names
+    # the reports.
+    assert len(lines) == 1 + 2 * 5 + 2
+    full = tmp_path / "big.csv.errors.csv"
+    assert re.fullmatch(r"\.\.\. and 230 more problems not listed.*", lines[-2])
+    assert f"the full list of every problem is in {full}" in lines[-2]
+    assert lines[-1].startswith("Every problem is listed in / 全部问题见: ")
 
 
 def test_store_that_is_not_a_database(tmp_path, capsys):
@@ -626,7 +641,7 @@ def test_kill_9_during_ingest_leaves_store_unchanged(db, tmp_path):
     ]
     marker = tmp_path / "paused"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "analysis", "ingest", *map(str, files), "--store", str(db)],
+        [sys.executable, "-m", "analysis", "ingest", *map(str, files), "--store", str(db), "--replace"],
         env=_env(STUDY_INGEST_PAUSE="60", STUDY_INGEST_PAUSE_MARKER=str(marker)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -653,7 +668,7 @@ def test_kill_9_during_ingest_leaves_store_unchanged(db, tmp_path):
     assert store.content_hash(db) == h0
     assert leftovers[0].exists()
 
-    report = ingest_files(files, store=db)
+    report = ingest_files(files, store=db, replace=True)
     assert [f.rows for f in report.files] == [6, 3]
     assert list(db.parent.glob(db.name + ".ingest-*")) == []
     assert store.read_panel(db, years=[2023, 2024])["population"].eq(999).all()
@@ -683,3 +698,116 @@ def test_readme_embeds_the_data_dictionary():
         "data/README.md is out of date: paste the output of "
         "analysis.data.schema.data_dictionary_markdown() between the markers"
     )
+
+
+def test_more_than_a_thousand_problems_are_all_in_the_error_report(db, tmp_path, capsys):
+    """Issue 9: the canonical path writes the full list too, and the message says where it is."""
+    df = make_panel(years=tuple(range(1990, 2100))).astype(object)  # 330 rows
+    for c in ("income_per_capita", "projects", "disputes", "roads_km"):
+        df[c] = "n/a"
+    path = write(df, tmp_path / "many.csv")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2 and sha(db) == before
+    xlsx, csv_path = report_paths(path)
+    assert err.splitlines()[0] == "Nothing was written to the store: 1320 problems in 1 file."
+    assert f"the full list of every problem is in {csv_path}" in err
+    rows = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 1 + 1320
+    assert {r[5] for r in rows[1:]} == {"income_per_capita", "projects", "disputes", "roads_km"}
+    assert openpyxl.load_workbook(xlsx, read_only=True).active.max_row == 1 + 1320
+    ingest_files([write(make_panel(years=(2024,)), path)], store=db)  # once it ingests, the reports go
+    assert not any(p.exists() for p in report_paths(path))
+
+
+# ----------------------------------------------------------------------------- issue 9
+
+
+def test_optional_columns_may_be_absent_and_the_panel_still_loads(db, tmp_path, capsys):
+    """No party-member columns, no petitions, no township or county codes: ingested, stored missing, loadable."""
+    from analysis.core.panel import load_analysis_panel
+
+    df = make_panel(years=(2024,)).drop(columns=["party_members", "share_members_over60", "petitions",
+                                                 "township_code", "county_code"])
+    df = df.astype(object)
+    df.loc[1, "population"] = ""  # an empty cell of an optional column
+    path = write(df, tmp_path / "panel_2024.csv")
+    rc, out, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 0, err
+    assert "  panel_2024.csv:\n" in out  # notes of a canonical file
+    for line in ("township_code: not in the file; taken from the first 9 digits of the village_code",
+                 "party_members: not in the file; stored as missing", "petitions: not in the file; stored as missing",
+                 "population: 1 empty cells (or missing markers) stored as missing (rows 3)"):
+        assert line in out
+    got = store.read_panel(db, [2024])
+    assert got["township_code"].tolist() == [c[:9] for c in CODES]
+    assert got["petitions"].isna().all() and got["population"].isna().tolist() == [False, True, False]
+    panel = load_analysis_panel(db, 2022, 2024)
+    assert panel["party_members"].dtype == "float64" and panel["party_members"].isna().sum() == 3
+    assert panel["petitions"].dtype == "float64" and panel["disputes"].dtype == "int64"
+    assert panel.loc[panel["year"] < 2024, "party_members"].notna().all()
+
+
+def test_a_file_without_outcomes_is_refused(db, tmp_path, capsys):
+    df = make_panel(years=(2024,))[["village_code", "year", "village_name", "population", "distance_km"]]
+    path = write(df, tmp_path / "no_outcome.csv")
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2 and sha(db) == before
+    assert "no_outcome.csv: no outcome column holds a value: a panel file needs at least one of income_per" in err
+
+
+def test_a_formula_without_a_saved_value_in_a_canonical_workbook(db, tmp_path, capsys):
+    path = write(make_panel(years=(2024,)), tmp_path / "panel.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    disputes = [c.value for c in ws[1]].index("disputes") + 1
+    ws.cell(3, disputes).value = "=2+2"  # written by a program: no saved value
+    wb.save(path)
+    before = sha(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2 and sha(db) == before
+    assert ("panel.xlsx, row 3, column disputes: value '=2+2' holds a formula with no saved value: the file was "
+            "written by a program and never opened and saved in a spreadsheet, so there is no value to read. What "
+            "to do: open the file in Excel, WPS or LibreOffice and save it") in err
+
+
+def test_a_year_with_the_values_of_another_is_a_warning(city_store, tmp_path, capsys):
+    db = tmp_path / "study.duckdb"
+    db.write_bytes(city_store.read_bytes())
+    copy = store.read_panel(db, [2023]).assign(year=2025)
+    path = write(copy, tmp_path / "panel_2025.csv")
+    before, h0 = sha(db), store.content_hash(db)
+    rc, _, err = run_cli(capsys, str(path), "--store", str(db))
+    assert rc == 2, err
+    assert ("panel_2025.csv, column year: warning: the values of 2025 are those of the stored year 2023 (perhaps "
+            "the 2023 table filed as 2025): 100.0% of ") in err
+    assert sha(db) == before and store.content_hash(db) == h0
+    rc, out, _ = run_cli(capsys, str(path), "--store", str(db), "--accept-warnings")
+    assert rc == 0 and "1 warnings accepted" in out
+    # Two real years of the city never look alike: the whole city (seven years) goes in without a warning.
+    assert store.summary(city_store)["panel_years"] == list(range(2018, 2025))
+
+
+def test_error_reports_go_to_a_temporary_folder_when_the_input_folder_is_read_only(tmp_path, monkeypatch):
+    from analysis.data import problems as problems_module
+
+    real = problems_module.write_atomic
+    src = tmp_path / "inputs"
+    src.mkdir()
+
+    def refuse_beside_input(path, data):
+        if Path(path).parent == src:
+            raise PermissionError(13, "read-only folder")
+        return real(path, data)
+
+    monkeypatch.setattr(problems_module, "write_atomic", refuse_beside_input)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the fallback folder stays in this test's folder
+    df = _set(_panel_obj(), 0, "roads_km", "abc")
+    with pytest.raises(IngestError) as info:
+        ingest_files([write(df, src / "p.csv")], store=tmp_path / "s.duckdb")
+    csv_report, xlsx_report = info.value.reports
+    assert csv_report.name == "p.csv.errors.csv" and csv_report.parent.name.startswith("study-ingest-errors-")
+    assert csv_report.parent.parent == tmp_path
+    assert csv_report.is_file() and xlsx_report.is_file() and not any(src.glob("*.errors.*"))
+    assert f"Every problem is listed in / 全部问题见: {csv_report}" in str(info.value)

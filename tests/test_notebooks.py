@@ -117,3 +117,25 @@ def test_results_json_holds_every_family_with_intervals_twfe_and_covers_the_trut
             assert rec["truth"] is not None
             assert h["conf_low"] <= rec["truth"] <= h["conf_high"], (oc, h, rec["truth"])
     assert doc["simulation_check"]["available"] is True
+
+
+def test_manifest_records_every_notebook_and_a_complete_run_over_the_stores_years(pipeline_run):
+    manifest = json.loads((pipeline_run / "MANIFEST").read_text())
+    stems = [nb.stem for nb in NOTEBOOKS]
+    assert manifest["complete"] is True and manifest["missing"] == [] and list(manifest["notebooks"]) == stems
+    assert sorted(manifest["parameters"]) == sorted(stems)
+    assert {(p["first_year"], p["last_year"]) for p in manifest["parameters"].values()} == {(2018, 2024)}
+    window = json.loads((pipeline_run / "results.json").read_text())["data"]["window"]
+    assert window == {"first_year": 2018, "last_year": 2024, "store_years": list(range(2018, 2025)),
+                      "source": "store"}
+
+
+def test_study_estimate_by_default_gives_notebook_02s_headline(pipeline_run, city_store, capsys):
+    from analysis.cli import main
+
+    headline = json.loads((pipeline_run / "results.json").read_text())["main_effects"]["outcomes"]
+    assert main(["estimate", "--outcome", "income_per_capita", "--store", str(city_store), "--format", "json"]) == 0
+    simple = next(r for r in json.loads(capsys.readouterr().out) if r["aggregation"] == "simple")
+    expected = headline["income_per_capita"]["headline"]
+    assert simple["estimate"] == pytest.approx(expected["estimate"], rel=1e-9)
+    assert simple["std_error"] == pytest.approx(expected["std_error"], rel=1e-9)

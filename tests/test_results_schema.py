@@ -29,7 +29,8 @@ def _data_section() -> dict:
     return {"first_year": 2018, "last_year": 2024, "villages": 3224, "townships": 178, "counties": 9,
             "treated_villages": 1458, "treated_share": 0.45, "villages_by_cohort": {"2023": 420},
             "villages_by_cadre_type": {"law": 572}, "report_year": 2023, "year_hashes": {"2018": "ab"},
-            "income_mean_report_year": 3332.6, "synthetic": True, "truth_note": "the synthetic city"}
+            "income_mean_report_year": 3332.6, "synthetic": True, "truth_note": "the synthetic city",
+            "window": {"first_year": 2018, "last_year": 2024, "store_years": [2018, 2024], "source": "store"}}
 
 
 def test_committed_json_schema_is_what_the_models_generate():

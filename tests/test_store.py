@@ -202,8 +202,8 @@ def test_invalid_frames_are_refused_before_writing(db):
     dup = pd.concat([make_panel(), make_panel().head(1)], ignore_index=True)
     with pytest.raises(ValueError, match="duplicate keys"):
         store.write_panel(db, dup)
-    with pytest.raises(ValueError, match="missing"):
-        store.write_panel(db, make_panel().drop(columns=["terrain"]))
+    with pytest.raises(ValueError, match="missing"):  # a required column (terrain is optional since issue 9)
+        store.write_panel(db, make_panel().drop(columns=["village_name"]))
     bad = make_postings()
     bad.loc[0, "start_date"] = pd.NaT
     with pytest.raises(ValueError, match="start_date"):
@@ -338,3 +338,26 @@ def test_a_wal_left_beside_the_store_is_folded_in(db):
     panel = store.read_panel(db)
     assert (panel.loc[panel["year"] == 2022, "village_name"] == "from-wal").all()
     assert (panel.loc[panel["year"] == 2024, "village_name"] != "from-wal").all()
+
+
+def test_a_store_written_before_optional_columns_is_upgraded_on_its_next_write(db):
+    """Issue 9: stores whose panel declared every column NOT NULL take missing covariates after one upgrade."""
+    from analysis.data.store import layout
+
+    con = store.open_store(db, read_only=False)
+    for name in layout.LEGACY_NOT_NULL["panel"]:
+        con.execute(f"ALTER TABLE panel ALTER COLUMN {name} SET NOT NULL")
+    con.execute("UPDATE store_meta SET value = ? WHERE key = 'schema'",
+                [layout.schema_fingerprint(layout.LEGACY_NOT_NULL)])
+    con.execute("CHECKPOINT")
+    con.close()
+    h0 = store.content_hash(db)
+    new = make_panel(years=(2024,))
+    new["party_members"] = None
+    store.write_panel(db, new)
+    got = store.read_panel(db, years=[2024])
+    assert got["party_members"].isna().all() and store.read_panel(db, years=[2022, 2023]).notna().all().all()
+    with store.open_store(db) as con:
+        assert con.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()[0] == (
+            layout.schema_fingerprint())
+    assert store.content_hash(db) != h0

@@ -22,7 +22,7 @@ def test_truth_applies_only_to_the_simulated_store(tmp_path):
     rev["income_per_capita"] = rev["income_per_capita"] * 1.01
     path = tmp_path / "panel_2024_revised.csv"
     rev.to_csv(path, index=False)
-    ingest_files([path], store=store)
+    ingest_files([path], store=store, replace=True)
     ok, why = truth_status(store, sim)
     assert not ok and "other than the synthetic city" in why
     assert load_truth(store, sim) is None
@@ -52,7 +52,7 @@ def test_simulate_refuses_a_store_with_other_data_and_rebuilds_a_synthetic_one(t
     panel = pd.read_csv(sim / "panel.csv", dtype={"village_code": str, "township_code": str, "county_code": str})
     rev = panel[panel["year"] == 2024].assign(income_per_capita=lambda d: d["income_per_capita"] + 1)
     rev.to_csv(tmp_path / "real_2024.csv", index=False)
-    ingest_files([tmp_path / "real_2024.csv"], store=store)
+    ingest_files([tmp_path / "real_2024.csv"], store=store, replace=True)
     before = hashlib.sha256(store.read_bytes()).hexdigest()
     with pytest.raises(ValueError, match="holds data that `study simulate` did not write"):
         simulate_to_store(seed=7, **kw)

@@ -15,7 +15,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 FORMATS = "ipynb,py:percent"
-KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+KERNELSPEC = {"display_name": "Python (study)", "language": "python", "name": "study"}
 
 
 def source(name):

@@ -2,10 +2,15 @@
 
 Subcommands
 -----------
-simulate  write the calibrated synthetic city as canonical files and ingest them
-ingest    validate canonical CSV/Parquet/XLSX files and write them into the store
-run       run the notebooks with papermill into ``outputs/<run-id>/``
-stress    stress-test Monte Carlo (:mod:`analysis.grid.stress`)
+simulate     write the calibrated synthetic city as canonical files and ingest them
+ingest       validate canonical CSV/Parquet/XLSX files and write them into the store
+history      the numbered list of ingests; ``restore N`` undoes row N
+estimate     one outcome's effect (by default the headline specification over the store's years)
+run          run the notebooks with papermill into ``outputs/<run-id>/``
+brief        the findings brief of a complete run
+diff         what moved between two runs, and why
+stress       stress-test Monte Carlo (:mod:`analysis.grid.stress`)
+clean-store  delete the store, only if it holds nothing but the simulated city (or with ``--yes``)
 
 The CLI holds no logic of its own: each subcommand parses its arguments and calls
 one function of the package. Errors that a user can act on (bad input files, bad
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from analysis import paths
 from analysis.core.params import ParameterError
+from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS, HEADLINE
 
 
 class UserError(Exception):
@@ -68,7 +74,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except IngestError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    print(report)
+    if args.quiet:
+        lines = str(report).splitlines()
+        print(f"simulate: {lines[0]}" + (f" {lines[-1]}" if len(lines) > 2 else ""))
+    else:
+        print(report)
     return 0
 
 
@@ -86,6 +96,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             year=args.year,
             crosswalk=Path(args.crosswalk) if args.crosswalk else None,
             mapping_dir=Path(args.mapping_dir) if args.mapping_dir else None,
+            replace=args.replace,
         )
     except IngestError as exc:
         print(str(exc), file=sys.stderr)
@@ -96,55 +107,127 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history_table(h, store: Path) -> str:
+    """Lay out :func:`analysis.data.store.history` as a table with headers and a restore hint."""
+    import pandas as pd
+
+    if h.empty:
+        return "No ingest yet: the store is empty. Add data with `study ingest FILE...` or `study simulate`."
+    rows = [("#", "time (UTC)", "kind", "ingest id", "what changed")]
+    for r in h.itertuples():
+        when = pd.Timestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M")
+        mark = "" if r.restorable else " (cannot be undone: written before the ingest log)"
+        rows.append((str(r.seq), when, str(r.kind), str(r.ingest_id), f"{r.summary}{mark}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}  {row[4]}"
+             for row in rows]
+    last = int(h["seq"].iloc[-1])
+    where = "" if store.resolve() == Path(paths.DEFAULT_STORE).resolve() else f" --store {store}"
+    lines.append("")
+    lines.append(
+        f"To undo ingest N (the store goes back to just before it): study restore N{where}; "
+        f"e.g. `study restore {last}{where}` undoes the last one. `study restore N --after` keeps N and undoes "
+        "what came after it; --dry-run shows what would change. A restore is listed here too, and can be undone."
+    )
+    return "\n".join(lines)
+
+
 def _cmd_history(args: argparse.Namespace) -> int:
-    from analysis.data.store import history_text
+    from analysis.data.store import history
 
     store = Path(args.store)
     if not store.exists():
         raise UserError(f"the store {store} does not exist; nothing has been ingested yet")
-    sys.stdout.write(history_text(store).rstrip("\n") + "\n")
+    print(_history_table(history(store), store))
     return 0
+
+
+def _ingest_of(store: Path, which: str) -> str:
+    """Turn a row number of `study history` (or an ingest id, or its prefix) into an ingest id."""
+    from analysis.data.store import history
+
+    h = history(store)
+    if which.isdigit() and 1 <= int(which) <= len(h):
+        return str(h.loc[h["seq"] == int(which), "ingest_id"].iloc[0])
+    if which and h["ingest_id"].astype(str).str.startswith(which).sum() == 1:
+        return which
+    rows = f"1-{len(h)}" if len(h) > 1 else ("1" if len(h) else "none")
+    raise UserError(f"{which!r} is neither a row number of `study history` (rows {rows}) nor one ingest id of "
+                    f"the store {store}; run `study history` to see them")
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from analysis.data.store import StoreError, restore
 
+    store = Path(args.store)
+    if not store.exists():
+        raise UserError(f"the store {store} does not exist; nothing has been ingested yet")
+    ingest_id = _ingest_of(store, str(args.ingest_id).strip())
     try:
-        result = restore(Path(args.store), args.ingest_id, when="after" if args.after else "before",
-                         dry_run=args.dry_run)
+        result = restore(store, ingest_id, when="after" if args.after else "before", dry_run=args.dry_run)
     except StoreError as exc:
         raise UserError(str(exc)) from exc
     print(result)
     return 0
 
 
+def _covariates(text: str) -> list[str]:
+    if text.strip().lower() in ("", "none"):
+        return []
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from analysis.core.panel import load_analysis_panel
-    from analysis.estimate import estimate
+    import json
+
+    from analysis.core.csvsafe import write_csv
+    from analysis.core.panel import load_analysis_panel, resolve_window
+    from analysis.core.spec import Spec
+    from analysis.estimate import estimate, output_rows
 
     store = Path(args.store)
     if not store.exists():
         raise UserError(f"the store {store} does not exist; build it with `study simulate` or `study ingest FILE...`")
-    covariates = [c.strip() for c in (args.covariates or "").split(",") if c.strip()]
+    covariates = _covariates(args.covariates)
     try:
-        panel = load_analysis_panel(store, args.first_year, args.last_year, args.min_months)
+        window = resolve_window(store, args.first_year, args.last_year)
+        spec = Spec(args.estimator, args.control, tuple(covariates), args.cluster, args.anticipation)
+        panel = load_analysis_panel(store, window.first_year, window.last_year, args.min_months)
         result = estimate(panel, args.outcome, args.estimator, control_group=args.control, covariates=covariates,
                           cluster=args.cluster, by=args.by, bootstrap=args.bootstrap, seed=args.seed,
                           anticipation=args.anticipation)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    tidy = result.tidy()
+    differs = [f.replace("_", " ") for f in ("estimator", "control_group", "covariates", "cluster", "anticipation")
+               if getattr(spec, f) != getattr(HEADLINE, f)]
+    which = "the headline specification" if not differs else f"differs from the headline in: {', '.join(differs)}"
+    context = [
+        f"{window.describe()} Store: {store}.",
+        f"Options ({which}): estimator {args.estimator}, comparison villages {args.control}, covariates "
+        f"{', '.join(covariates) or 'none'}, standard errors clustered by {args.cluster}, "
+        + (f"bootstrap {args.bootstrap} draws (seed {args.seed})" if args.bootstrap else "analytic standard errors")
+        + f", treated from {args.min_months:g} months of exposure in a year"
+        + (f", anticipation {args.anticipation} (years before the cohort year left out of the comparisons)"
+           if args.estimator == "cs" else "")
+        + (f", effects by {args.by}" if args.by else "") + ".",
+    ]
+    rows = output_rows(result, window, args.min_months)
     if args.format == "csv":
-        text = tidy.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        text = write_csv(rows, index=False, float_format="%.6g", lineterminator="\n")
     elif args.format == "json":
-        text = tidy.to_json(orient="records", indent=2, double_precision=10) + "\n"
+        text = json.dumps(json.loads(rows.to_json(orient="records", double_precision=10)), indent=2,
+                          ensure_ascii=False) + "\n"
     else:
-        text = result.summary() + "\n"
+        text = result.summary(context) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"written to {args.output}")
+        if args.format != "table":
+            print(*context, sep="\n")
     else:
         sys.stdout.write(text)
+        if args.format != "table":
+            print(*context, sep="\n", file=sys.stderr)
     return 0
 
 
@@ -177,11 +260,16 @@ def _resolve_run(name: str, outputs: Path) -> Path:
         return p
     if (outputs / name).is_dir():
         return outputs / name
-    runs = sorted(d.name for d in outputs.iterdir() if d.is_dir()) if outputs.is_dir() else []
+    runs = sorted(d.name for d in outputs.iterdir() if d.is_dir() and d.name != "latest") if outputs.is_dir() else []
+    if name == "latest":
+        raise UserError(f"there is no complete run in {outputs} yet ({outputs / 'latest'} moves only when "
+                        f"`study run` runs every notebook); runs there: {', '.join(runs) or 'none'}. "
+                        "Use --run NAME for one of them.")
     raise UserError(f"run {name!r} not found (looked for {p} and {outputs / name}); runs: {', '.join(runs) or 'none'}")
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from analysis.core.csvsafe import write_csv
     from analysis.report.diff import diff_runs, format_diff
 
     outputs = Path(args.outputs)
@@ -191,41 +279,63 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from exc
     if args.format == "csv":
-        sys.stdout.write(df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        sys.stdout.write(write_csv(df, index=False, float_format="%.6g", lineterminator="\n"))
     else:
         sys.stdout.write(format_diff(df, why, limit=args.limit))
     return 0
 
 
 def _cmd_brief(args: argparse.Namespace) -> int:
-    from analysis.report.brief import build_brief
+    from analysis.pipeline import RunError, write_brief
 
     outputs = Path(args.outputs)
     run = _resolve_run(args.run, outputs)
     earlier = _resolve_run(args.compare, outputs) if args.compare else None
     try:
-        written = build_brief(run, lang=args.lang, compare_to=earlier)
-    except (FileNotFoundError, ValueError) as exc:
+        written = write_brief(run, lang=args.lang, compare_to=earlier)
+    except (FileNotFoundError, ValueError, RunError) as exc:
         raise UserError(str(exc)) from exc
-    for path in written.values():
-        print(f"written {path}")
+    folders = {p.parent for p in written.values()}
+    where = f" in {folders.pop()}" if len(folders) == 1 else ""
+    print(f"brief written{where}: {', '.join(p.name if where else str(p) for p in written.values())}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from analysis.pipeline import run_study
+    from analysis.pipeline import RunError, run_study
 
     overrides = _parse_overrides(args.param or [])
     if args.seed is not None:
         overrides.setdefault("seed", str(args.seed))
-    run_dir = run_study(
-        only=args.only,
-        overrides=overrides,
-        store=Path(args.store),
-        outputs=Path(args.outputs),
-        run_id=args.run_id,
-    )
-    print(f"run written to {run_dir}")
+    for name in ("first_year", "last_year"):
+        if getattr(args, name) is not None:
+            overrides.setdefault(name, str(getattr(args, name)))
+    try:
+        run_study(
+            only=args.only,
+            overrides=overrides,
+            store=Path(args.store),
+            outputs=Path(args.outputs),
+            run_id=args.run_id,
+            force=args.force,
+            stream=sys.stdout,
+        )
+    except RunError as exc:
+        raise UserError(str(exc)) from exc
+    return 0
+
+
+def _cmd_clean_store(args: argparse.Namespace) -> int:
+    from analysis.clean import CleanError, remove_store
+
+    try:
+        removed = remove_store(Path(args.store), Path(args.synthetic), confirm=args.yes)
+    except CleanError as exc:
+        raise UserError(str(exc)) from exc
+    if not removed:
+        print(f"no store at {args.store}: nothing to remove")
+    else:
+        print(f"removed {', '.join(str(p) for p in removed)}")
     return 0
 
 
@@ -242,7 +352,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Difference-in-differences evaluation of the village first-secretary programme.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from analysis.core.spec import HEADLINE
     from analysis.data.synthetic.scenarios import SCENARIOS
     store_help = f"DuckDB store (default: {paths.DEFAULT_STORE})"
 
@@ -280,14 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
     p.add_argument("--no-ingest", action="store_true", help="only write the files")
+    p.add_argument("--quiet", action="store_true", help="print one line (the city and the store) instead of the report")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser(
         "ingest",
         help="validate canonical files and write them into the store",
         description="Read canonical panel or postings files (CSV, Parquet or XLSX), validate them, and "
-        "write each year in one transaction (replace-the-year). On any problem nothing is written "
-        "and every problem is listed with file, row, column and what to do.",
+        "write each year in one transaction (replace-the-year). On any problem nothing is written, "
+        "every problem is listed with file, row, column and what to do, and the full list is written "
+        "beside each file as FILE.errors.csv and FILE.errors.xlsx. A panel year the store already holds "
+        "is only changed with --replace.",
     )
     p.add_argument("files", nargs="+", help="panel and/or postings files")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
@@ -301,12 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="village code changes (merged/split villages), see analysis.data.bureau.crosswalk")
     p.add_argument("--accept-warnings", action="store_true",
                    help="let suspicious but possible values through (they are recorded in the history)")
+    p.add_argument("--replace", action="store_true",
+                   help="let panel files change years the store already holds (without it the ingest refuses and "
+                   "says how many rows and values would change, and by how much; the old rows stay in the history)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser(
         "history",
         help="list the ingests and restores of the store: id, time, files, what changed",
-        description="List every ingest (and restore) of the store, oldest first, with what it changed.",
+        description="List every ingest (and restore) of the store, oldest first, numbered, with what it changed; "
+        "`study restore N` undoes row N.",
     )
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
     p.set_defaults(func=_cmd_history)
@@ -314,10 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "restore",
         help="bring the store back to its state right before (or after) an ingest",
-        description="Restore the store's content as it was right before the ingest ID (or right after it, with "
-        "--after). The restore is written atomically and is itself logged, so it can be undone.",
+        description="Restore the store's content as it was right before ingest N of `study history` (or right "
+        "after it, with --after). The restore is written atomically and is itself logged, so it can be undone.",
     )
-    p.add_argument("ingest_id", help="an ingest id from `study history`")
+    p.add_argument("ingest_id", metavar="N", help="a row number of `study history` (or an ingest id)")
     p.add_argument("--after", action="store_true", help="restore the state right after that ingest")
     p.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
@@ -326,24 +442,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "estimate",
         help="estimate the effect on one outcome and print or write the tidy result",
-        description="Estimate the effect of a first secretary on one outcome from the store, with the "
-        "chosen estimator, and print the tidy result (overall effect and event study).",
+        description="Estimate the effect of a first secretary on one outcome from the store and print the tidy "
+        "result (overall effect and event study, with p-values). By default: the study's headline specification "
+        "(Callaway-Sant'Anna, doubly robust, not-yet-treated comparisons, the baseline covariates, township "
+        "clusters) over every year the store holds; the window and every option are printed with the result.",
     )
     p.add_argument("--outcome", required=True, help="outcome column, e.g. income_per_capita")
-    p.add_argument("--estimator", default="cs", choices=["twfe", "cs", "sa", "bjs", "ppml"],
-                   help="cs = Callaway-Sant'Anna (default), twfe, sa = Sun-Abraham, bjs = imputation, "
-                   "ppml = Poisson for counts")
-    p.add_argument("--control", default="notyet", choices=["never", "notyet"],
+    p.add_argument("--estimator", default=HEADLINE.estimator, choices=list(ESTIMATORS),
+                   help="cs = Callaway-Sant'Anna, doubly robust (default, the headline), twfe, sa = Sun-Abraham, "
+                   "bjs = imputation, ppml = Poisson for counts")
+    p.add_argument("--control", default=HEADLINE.control_group, choices=list(CONTROL_GROUPS),
                    help="comparison villages (default: %(default)s)")
-    p.add_argument("--covariates", default="", metavar="A,B",
-                   help="baseline covariates, comma-separated (e.g. distance_km,terrain,distinctive_industry)")
+    p.add_argument("--covariates", default=",".join(HEADLINE.covariates), metavar="A,B",
+                   help="baseline covariates, comma-separated, or none (default: the headline's, %(default)s)")
     p.add_argument("--by", default=None, metavar="COLUMN", help="effects by subgroup, e.g. cadre_type (cs only)")
-    p.add_argument("--cluster", default="township", choices=["township", "county", "village"],
+    p.add_argument("--cluster", default=HEADLINE.cluster, choices=list(CLUSTERS),
                    help="clustering level of standard errors (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=0, help="multiplier-bootstrap draws (cs; default 0 = analytic)")
     p.add_argument("--seed", type=int, default=20230601, help="seed of the bootstrap (default: %(default)s)")
-    p.add_argument("--first-year", type=int, default=2018, help="first year (default: %(default)s)")
-    p.add_argument("--last-year", type=int, default=2024, help="last year (default: %(default)s)")
+    p.add_argument("--first-year", type=int, default=None, help="first year (default: the store's first year)")
+    p.add_argument("--last-year", type=int, default=None, help="last year (default: the store's last year)")
     p.add_argument("--anticipation", type=int, default=HEADLINE.anticipation,
                    help="years before the cohort year left out of the comparisons (cs; default: %(default)s, the "
                    "arrival year of the mid-year batches; 0 = the six-month coding alone)")
@@ -409,18 +527,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run",
         help="run the notebooks with papermill into outputs/<run-id>/",
-        description="Execute every notebook (or one, with --only) with papermill. Parameters are "
-        "validated before any work starts.",
+        description="Execute every notebook (or one, with --only) with papermill into outputs/RUN-ID/. Parameters "
+        "are validated and the analysis window (by default every year the store holds) is resolved before any "
+        "work starts. outputs/latest moves to the run only when every notebook ran. A run folder holds one set "
+        "of parameters: a used run name needs --force, and --only into an existing run must use its parameters.",
     )
-    p.add_argument("--only", metavar="NAME", help="run only this notebook (e.g. 00_data_audit)")
+    p.add_argument("--only", metavar="NAME",
+                   help="run only this notebook (e.g. 00_data_audit); outputs/latest is not moved")
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="override a notebook parameter (repeatable)"
     )
     p.add_argument("--seed", type=int, default=None, help="seed passed to every notebook")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
+    p.add_argument("--first-year", type=int, default=None, help="first year (default: the store's first year)")
+    p.add_argument("--last-year", type=int, default=None, help="last year (default: the store's last year)")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: a timestamp)")
+    p.add_argument("--force", action="store_true", help="replace an existing run folder of that name")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "clean-store",
+        help="delete the store, only if it holds nothing but the simulated city (or with --yes)",
+        description="Delete the store with its log, lock and temporary files. A store holding data that `study "
+        "simulate` did not write (real files, the 2025 example) is kept unless --yes is given. `make clean-store` "
+        "calls this (with CONFIRM=yes: --yes).",
+    )
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.add_argument("--synthetic", default=str(paths.SYNTHETIC_DIR),
+                   help="folder `study simulate` wrote the city to (default: %(default)s)")
+    p.add_argument("--yes", action="store_true", help="delete it even if it holds ingested data")
+    p.set_defaults(func=_cmd_clean_store)
     return parser
 
 

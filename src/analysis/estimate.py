@@ -3,7 +3,8 @@
 Used by ``study estimate`` and the notebooks. It maps the study's vocabulary (control
 group ``never``/``notyet``, clustering ``township``/``county``/``village``, canonical
 covariate names) onto the estimators' arguments, and returns one :class:`DiDResult`
-whose tidy table holds the overall effect and the event study.
+whose tidy table holds the overall effect and the event study. :func:`output_rows` gives the
+rows the command writes: the tidy rows, tests in their own columns, and the window.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.core.panel import covariate_columns, covariate_year_interactions
+from analysis.core.panel import Window, covariate_columns, covariate_year_interactions
 from analysis.core.spec import COHORT, HEADLINE, TIME, UNIT, Spec
 from analysis.data import schema
 from analysis.results import DiDResult, make_tidy
@@ -132,3 +133,40 @@ def estimate(
     # ppml interacts baseline covariates with the year and cell dummies itself.
     r = ppml(data, cluster=cl, covariates=covs or None, event_study=False, **common)
     return _combine([r], "ppml", outcome, options)
+
+
+def output_rows(result: DiDResult, window: Window | None = None, min_months: float | None = None) -> pd.DataFrame:
+    """Return the rows ``study estimate`` writes as CSV or JSON: every estimate, every test, the window.
+
+    Parameters
+    ----------
+    result : DiDResult
+        From :func:`estimate`.
+    window : analysis.core.panel.Window, optional
+        The analysis window the panel was loaded with (added as ``first_year`` and ``last_year``).
+    min_months : float, optional
+        The exposure rule the panel was loaded with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy rows (:data:`analysis.results.TIDY_COLUMNS`, each with its p-value), then the
+        columns ``statistic`` and ``df``, filled only on test rows (aggregation ending in
+        ``_test``, e.g. ``equality_test``): a test row holds its statistic, degrees of freedom and
+        p-value and leaves ``estimate`` empty, so no column mixes estimates with test statistics.
+        Then ``first_year``, ``last_year`` and ``min_months`` when given.
+    """
+    t = result.tidy()
+    is_test = t["aggregation"].astype(str).str.endswith("_test")
+    t["statistic"] = t["estimate"].where(is_test)
+    t.loc[is_test, "estimate"] = float("nan")
+    t.loc[is_test, "band"] = None
+    df = pd.Series(pd.NA, index=t.index, dtype="Int64")
+    if result.equality_test is not None:
+        df[t["aggregation"] == "equality_test"] = int(result.equality_test.df)
+    t["df"] = df
+    if window is not None:
+        t["first_year"], t["last_year"] = window.first_year, window.last_year
+    if min_months is not None:
+        t["min_months"] = float(min_months)
+    return t

@@ -1,22 +1,35 @@
-"""Run the study: every notebook through papermill into ``outputs/<run-id>/``.
+"""Run the study: every notebook through papermill into ``outputs/<run-id>/``, in folders that cannot lie.
 
 The pipeline reads each notebook's ``parameters`` cell, applies the overrides given on
 the command line (converted to the type of the notebook's default), validates the
-parameters of *every* notebook before running the first one, executes the notebooks
-in order, writes the ``MANIFEST`` and points ``outputs/latest`` at the run.
+parameters of *every* notebook and resolves the analysis window against the store before
+running the first one, executes the notebooks in order in the project's kernel
+(:mod:`analysis.kernel`), and writes the ``MANIFEST`` after each.
+
+Rules of a run folder (:func:`run_study`, :func:`run_state`):
+
+* it holds one parameter set and one version of the store's data: adding a notebook to it
+  (``--only``) with other parameters, or after the store changed, is refused;
+* a run name is used once: a complete rerun into it needs ``force``, which deletes it first;
+* its ``MANIFEST`` records every executed notebook's parameters, the run's parameter set, the
+  store it read and whether it is complete (every study notebook executed);
+* ``outputs/latest`` moves to it only when one call ran every notebook.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
+import shutil
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from analysis import paths
-from analysis.core.params import ParameterError, validate_params
+from analysis.core.params import CATALOGUE, ParameterError, validate_params
 
 
 def list_notebooks(nb_dir: Path | None = None) -> list[Path]:
@@ -71,6 +84,10 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 def convert_override(name: str, text: str, default: Any) -> Any:
     """Convert a command-line override to the type of the notebook's default.
 
+    A parameter whose default is ``None`` takes its type from the catalogue
+    (:data:`analysis.core.params.CATALOGUE`): the window's years are whole numbers, and
+    ``none`` (or an empty value) sets them back to "from the store".
+
     Parameters
     ----------
     name : str
@@ -90,7 +107,12 @@ def convert_override(name: str, text: str, default: Any) -> Any:
     ParameterError
         If the text cannot be converted.
     """
+    kind = CATALOGUE[name].kind if name in CATALOGUE else None
+    expected = type(default).__name__
     try:
+        if kind == "year":
+            expected = "year (or none: from the store)"
+            return None if text.strip().lower() in ("", "none") else int(text)
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError
@@ -102,9 +124,7 @@ def convert_override(name: str, text: str, default: Any) -> Any:
         if isinstance(default, list):
             return [t.strip() for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ParameterError(
-            f"parameter {name!r} = {text!r} is not valid: expected a {type(default).__name__}"
-        ) from None
+        raise ParameterError(f"parameter {name!r} = {text!r} is not valid: expected a {expected}") from None
     return text
 
 
@@ -156,6 +176,202 @@ def prepare_parameters(
     return out
 
 
+@dataclass(frozen=True)
+class RunState:
+    """What a run folder holds, from its ``MANIFEST``.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    done : tuple of str
+        Notebooks executed into it (stems), in run order.
+    missing : tuple of str
+        Study notebooks not (yet) executed into it.
+    run_parameters : dict
+        The run's parameter set: every study notebook's resolved parameters, as the run that
+        created the folder prepared them (empty for a folder written before they were recorded).
+    store_state : dict
+        The store the run read: its last ingest and row counts.
+    recorded : bool
+        Whether the folder has a ``MANIFEST`` (a folder without one, e.g. a ``results.json``
+        written by hand, is no run of the pipeline: nothing is known of its completeness).
+    """
+
+    run_dir: Path
+    done: tuple[str, ...]
+    missing: tuple[str, ...]
+    run_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    store_state: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = True
+
+    @property
+    def complete(self) -> bool:
+        """Whether every study notebook was executed into the folder."""
+        return not self.missing and bool(self.done)
+
+    def describe(self) -> str:
+        """Say in one sentence whether the run is complete and, if not, what it lacks.
+
+        Returns
+        -------
+        str
+            E.g. ``"Run outputs/x is partial: it holds 1 of 7 notebooks (00_data_audit); missing
+            01_targeting, ...".``
+        """
+        n = len(self.done) + len(self.missing)
+        if self.complete:
+            return f"Run {self.run_dir} is complete: all {n} notebooks ran with one set of parameters."
+        held = ", ".join(self.done) or "none"
+        return (f"Run {self.run_dir} is partial: it holds {len(self.done)} of {n} notebooks ({held}); "
+                f"missing {', '.join(self.missing)}.")
+
+
+class RunError(Exception):
+    """A run cannot start (the run folder is taken) or a notebook failed; the message says what to do."""
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """Read a run folder's ``MANIFEST`` (empty if there is none).
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    dict
+        The manifest, or ``{}``.
+    """
+    path = Path(run_dir) / "MANIFEST"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+
+
+def run_state(run_dir: Path, nb_dir: Path | None = None) -> RunState:
+    """Read which notebooks a run folder holds, and with which parameters.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    nb_dir : pathlib.Path, optional
+        The study's notebooks (default ``notebooks/``): a run is complete when it holds all.
+
+    Returns
+    -------
+    RunState
+        Notebooks done and missing, the run's parameter set and the store it read. A folder
+        whose manifest predates the record of notebooks counts the executed notebooks the
+        manifest lists parameters for.
+    """
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    study = [nb.stem for nb in list_notebooks(nb_dir)]
+    recorded = manifest.get("notebooks")
+    if recorded is None:
+        recorded = {stem: {} for stem in manifest.get("parameters", {})}
+    done = tuple(stem for stem in study if stem in recorded and (run_dir / "notebooks" / f"{stem}.ipynb").is_file())
+    missing = tuple(stem for stem in study if stem not in done)
+    return RunState(run_dir, done, missing, manifest.get("run_parameters", {}), manifest.get("store_state", {}),
+                    recorded=bool(manifest))
+
+
+def store_state(store: Path) -> dict[str, Any]:
+    """Identify the content of a store cheaply: its last ingest (or restore) and its size.
+
+    Every change to a store goes through an ingest or a restore, each logged with its own id,
+    so two reads with the same last ingest saw the same content.
+
+    Parameters
+    ----------
+    store : pathlib.Path
+        The DuckDB store.
+
+    Returns
+    -------
+    dict
+        ``last_ingest`` (id, or None), ``panel_years``, ``panel_rows`` and ``postings_rows``.
+    """
+    from analysis.data import store as db
+
+    hist = db.history(store)
+    info = db.summary(store)
+    return {"last_ingest": str(hist["ingest_id"].iloc[-1]) if len(hist) else None,
+            "panel_years": [int(y) for y in info["panel_years"]], "panel_rows": int(info["panel_rows"]),
+            "postings_rows": int(info["postings_rows"])}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def parameter_differences(before: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]]) -> list[str]:
+    """List how two parameter sets (notebook -> parameters) differ, one phrase per difference.
+
+    Parameters
+    ----------
+    before, now : dict
+        Notebook stem -> parameters.
+
+    Returns
+    -------
+    list of str
+        E.g. ``"last_year 2024 there, 2025 now (02_main_effects, 03_event_studies)"``; empty if
+        the sets are equal.
+    """
+    before, now = _jsonable(before), _jsonable(now)
+    where: dict[tuple[str, str, str], list[str]] = {}
+    for stem in sorted(set(before) | set(now)):
+        a, b = before.get(stem, {}), now.get(stem, {})
+        for name in sorted(set(a) | set(b)):
+            if a.get(name, "(absent)") != b.get(name, "(absent)"):
+                key = (name, json.dumps(a.get(name, "(absent)")), json.dumps(b.get(name, "(absent)")))
+                where.setdefault(key, []).append(stem)
+    every = sorted(set(before) | set(now))
+    return [f"{name} {was} there, {new} now ({'every notebook' if stems == every else ', '.join(stems)})"
+            for (name, was, new), stems in where.items()]
+
+
+def _point_latest(outputs: Path, run_id: str) -> None:
+    latest = outputs / "latest"
+    tmp = outputs / f".latest-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_id)
+    os.replace(tmp, latest)
+
+
+def _latest_points_at(outputs: Path, run_dir: Path) -> bool:
+    latest = outputs / "latest"
+    return latest.is_symlink() and (outputs / os.readlink(latest)).resolve() == run_dir.resolve()
+
+
+class _Progress:
+    """One line per notebook on a stream: ``[2/7] 01_targeting ... 14.2 s``."""
+
+    def __init__(self, stream: TextIO | None, total: int) -> None:
+        self.stream, self.total, self.i = stream, total, 0
+
+    def say(self, text: str) -> None:
+        if self.stream is not None:
+            print(text, file=self.stream, flush=True)
+
+    def start(self, stem: str) -> None:
+        self.i += 1
+        if self.stream is not None:
+            print(f"  [{self.i}/{self.total}] {stem:<22}", end="", file=self.stream, flush=True)
+
+    def end(self, text: str) -> None:
+        if self.stream is not None:
+            print(f" {text}", file=self.stream, flush=True)
+
+
 def run_study(
     only: str | None = None,
     overrides: dict[str, str] | None = None,
@@ -163,8 +379,24 @@ def run_study(
     outputs: Path | None = None,
     run_id: str | None = None,
     nb_dir: Path | None = None,
+    force: bool = False,
+    stream: TextIO | None = None,
 ) -> Path:
     """Execute the notebooks with papermill and write the run folder.
+
+    A run folder holds one parameter set. The parameters of *every* study notebook are
+    prepared and validated first, and the analysis window is resolved against the store
+    (``first_year`` / ``last_year`` = ``None``: the store's first / last year) and said. Then:
+
+    * a new run name gets a new folder;
+    * a run name already used is refused, unless ``force`` (the folder is then deleted and
+      written afresh) or ``only`` with the same parameter set and store content (one notebook
+      re-executed, or a partial run completed): other parameters are refused with the
+      differences named;
+    * ``MANIFEST`` is rewritten after every notebook: each executed notebook's parameters,
+      the run's parameter set, the store read, and whether the run is complete;
+    * ``outputs/latest`` moves to the run only when every notebook ran in this call (never
+      with ``only``).
 
     Parameters
     ----------
@@ -180,6 +412,11 @@ def run_study(
         Run folder name (default: UTC timestamp).
     nb_dir : pathlib.Path, optional
         Notebook folder (default: ``notebooks/``).
+    force : bool, default False
+        Replace an existing run folder of that name.
+    stream : text stream, optional
+        Where to write progress: the window, one line per notebook with its elapsed time, and
+        where the run went (default: nothing).
 
     Returns
     -------
@@ -189,55 +426,211 @@ def run_study(
     Raises
     ------
     ParameterError
-        For a bad parameter or an unknown ``only``; nothing is run then.
+        For a bad parameter, an unknown ``only`` or a year the store does not hold; nothing
+        is run then.
+    RunError
+        If the run folder is taken (another parameter set, another store content, or a
+        complete rerun without ``force``), or a notebook failed (the manifest then records
+        the notebooks that completed, and the run is partial).
     """
     import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
 
-    from analysis.report.manifest import write_manifest
+    from analysis.core.panel import resolve_window
+    from analysis.kernel import KERNEL_NAME, ensure_kernel, kernel_manager_class
     from analysis.report.results_json import merge_sections
 
     t0 = time.perf_counter()
-    notebooks = list_notebooks(nb_dir)
+    study = list_notebooks(nb_dir)
+    notebooks = study
     if only is not None:
-        chosen = [nb for nb in notebooks if nb.stem == only or nb.name == only]
-        if not chosen:
+        notebooks = [nb for nb in study if nb.stem == only or nb.name == only]
+        if not notebooks:
             raise ParameterError(
-                f"--only {only!r} is not a notebook; choose one of {', '.join(nb.stem for nb in notebooks)}"
+                f"--only {only!r} is not a notebook; choose one of {', '.join(nb.stem for nb in study)}"
             )
-        notebooks = chosen
     store = Path(store or paths.DEFAULT_STORE).resolve()
     outputs = Path(outputs or paths.OUTPUTS_DIR).resolve()
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    if run_id == "latest" or run_id.startswith(".") or Path(run_id).name != run_id:
+        raise ParameterError(f"--run-id {run_id!r} is not a run name: use a plain folder name (not 'latest', no "
+                             "path separator, not starting with a dot)")
     run_dir = outputs / run_id
-    params = prepare_parameters(notebooks, overrides or {}, {"store": str(store), "output_dir": str(run_dir)})
+    params = prepare_parameters(study, overrides or {}, {"store": str(store), "output_dir": str(run_dir)})
+    windows = {}
+    for stem, p in params.items():
+        if "first_year" in p or "last_year" in p:
+            windows[stem] = resolve_window(store, p.get("first_year"), p.get("last_year"))
+            p["first_year"], p["last_year"] = windows[stem].first_year, windows[stem].last_year
+    state_of_store = store_state(store)
+    progress = _Progress(stream, len(notebooks))
+    if run_dir.exists():
+        _check_reuse(run_dir, only, force, params, state_of_store, nb_dir)
+        if force:
+            if _latest_points_at(outputs, run_dir):
+                (outputs / "latest").unlink()
+            shutil.rmtree(run_dir)
+            progress.say(f"Replacing the run folder {run_dir} (--force): its earlier content is deleted.")
+    window = next((windows[nb.stem] for nb in notebooks if nb.stem in windows), None)
+    what = "every notebook" if only is None else f"only {notebooks[0].stem}"
+    progress.say(f"Run {run_id} ({what}) into {run_dir}.")
+    if window is not None:
+        progress.say(f"{window.describe()} Store: {store}.")
 
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-    # Kernels inherit this: pyfixest's formula handling iterates over Python sets, whose order
-    # follows the per-process string-hash seed and changes the order of floating-point sums, so
-    # without a fixed seed two runs can differ in the 10th significant digit.
+    # Kernels inherit this (and the kernel spec sets it too): pyfixest's formula handling iterates
+    # over Python sets, whose order follows the per-process string-hash seed and changes the order
+    # of floating-point sums, so without a fixed seed two runs can differ in the 10th digit.
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    ensure_kernel()
+    before = read_manifest(run_dir)
+    executed: dict[str, dict[str, Any]] = dict(before.get("notebooks", {})) if not force else {}
+    ran_params: dict[str, dict[str, Any]] = dict(before.get("parameters", {})) if not force else {}
     for nb in notebooks:
-        pm.execute_notebook(
-            str(nb),
-            str(run_dir / "notebooks" / nb.name),
-            parameters=params[nb.stem],
-            kernel_name="python3",
-            progress_bar=False,
-            cwd=str(paths.ROOT),
-        )
+        progress.start(nb.stem)
+        t_nb = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb),
+                str(run_dir / "notebooks" / nb.name),
+                parameters=params[nb.stem],
+                kernel_name=KERNEL_NAME,
+                kernel_manager_class=kernel_manager_class(run_dir / "kernels.log"),
+                progress_bar=False,
+                cwd=str(paths.ROOT),
+            )
+        except PapermillExecutionError as exc:
+            progress.end(f"failed after {time.perf_counter() - t_nb:.1f} s")
+            _drop_if_empty(run_dir / "kernels.log")
+            executed.pop(nb.stem, None)
+            ran_params.pop(nb.stem, None)
+            merge_sections(run_dir)
+            _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
+                                time.perf_counter() - t0)
+            raise RunError(
+                f"notebook {nb.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                f"The executed notebook, with the error, is {run_dir / 'notebooks' / nb.name}; "
+                f"the run is partial and outputs/latest was not moved."
+            ) from None
+        seconds = time.perf_counter() - t_nb
+        progress.end(f"{seconds:5.1f} s")
+        executed[nb.stem] = {"seconds": round(seconds, 1),
+                             "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        ran_params[nb.stem] = params[nb.stem]
+        _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
+                            time.perf_counter() - t0)
     merge_sections(run_dir)
-    seeds = {p.get("seed") for p in params.values() if "seed" in p}
+    _drop_if_empty(run_dir / "kernels.log")
+    state = _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
+                                time.perf_counter() - t0)
+    if only is None:
+        _point_latest(outputs, run_id)
+        progress.say(f"Run complete in {time.perf_counter() - t0:.0f} s: {run_dir} "
+                     f"({outputs / 'latest'} points to it).")
+    else:
+        progress.say(f"{state.describe()} {outputs / 'latest'} was not moved: it moves only when one `study run` "
+                     "runs every notebook.")
+    return run_dir
+
+
+def _drop_if_empty(path: Path) -> None:
+    if path.is_file() and path.stat().st_size == 0:
+        path.unlink()
+
+
+def _check_reuse(run_dir: Path, only: str | None, force: bool, params: dict[str, dict[str, Any]],
+                 store_now: dict[str, Any], nb_dir: Path | None) -> None:
+    """Refuse to write into an existing run folder unless forced or the same run is continued."""
+    if force:
+        return
+    replace = "choose another --run-id, or add --force to replace the folder (its content is deleted)"
+    if only is None:
+        raise RunError(f"the run folder {run_dir} already exists: a run name is used once; {replace}")
+    state = run_state(run_dir, nb_dir)
+    if not state.done or not state.run_parameters:
+        raise RunError(f"the folder {run_dir} exists but holds no run this version recorded; {replace}")
+    diffs = parameter_differences(state.run_parameters, params)
+    if diffs:
+        raise RunError(
+            f"the run folder {run_dir} holds a run with other parameters: {'; '.join(diffs)}. "
+            f"A run folder holds one set of parameters: {replace}"
+        )
+    if state.store_state and _jsonable(state.store_state) != _jsonable(store_now):
+        raise RunError(
+            f"the store changed since the run folder {run_dir} was written (last ingest "
+            f"{state.store_state.get('last_ingest')} then, {store_now.get('last_ingest')} now): its notebooks would "
+            f"mix two versions of the data; {replace}"
+        )
+
+
+def _write_run_manifest(run_dir: Path, store: Path, study: list[Path], params: dict[str, dict[str, Any]],
+                        ran_params: dict[str, dict[str, Any]], executed: dict[str, dict[str, Any]],
+                        store_now: dict[str, Any], wall_time_s: float) -> RunState:
+    """Write the MANIFEST of the run folder as it stands and return its state."""
+    from analysis.report.manifest import write_manifest
+
+    order = [nb.stem for nb in study]
+    done = [s for s in order if s in executed]
+    missing = [s for s in order if s not in executed]
+    seeds = {p.get("seed") for p in ran_params.values() if "seed" in p}
     write_manifest(
         run_dir,
-        inputs={"store": store, **{f"notebook:{nb.name}": nb for nb in notebooks}},
-        parameters=params,
+        inputs={"store": store, **{f"notebook:{nb.name}": nb for nb in study if nb.stem in executed}},
+        parameters={s: ran_params[s] for s in done},
         seed=seeds.pop() if len(seeds) == 1 else None,
-        wall_time_s=time.perf_counter() - t0,
+        wall_time_s=wall_time_s,
+        extra={"complete": not missing, "notebooks": {s: executed[s] for s in done}, "missing": missing,
+               "run_parameters": params, "store_state": store_now},
     )
-    latest = outputs / "latest"
-    tmp = outputs / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(run_id)
-    os.replace(tmp, latest)
-    return run_dir
+    return RunState(run_dir, tuple(done), tuple(missing), params, store_now)
+
+
+def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = None,
+                nb_dir: Path | None = None) -> dict[str, Path]:
+    """Write the findings brief of a complete run; refuse a partial one, writing nothing.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    lang : {"both", "zh", "en"}
+        Language(s).
+    compare_to : pathlib.Path, optional
+        An earlier complete run: the brief then says what changed since it.
+    nb_dir : pathlib.Path, optional
+        The study's notebooks (default ``notebooks/``), which a complete run holds.
+
+    Returns
+    -------
+    dict
+        The files written (:func:`analysis.report.brief.build_brief`).
+
+    Raises
+    ------
+    RunError
+        If a run is partial by its ``MANIFEST`` (the message names the notebooks it lacks and
+        how to complete it).
+    FileNotFoundError, ValueError
+        As :func:`analysis.report.brief.build_brief`; no empty ``brief/`` folder is left behind.
+    """
+    from analysis.report.brief import build_brief
+
+    for run in (run_dir, compare_to):
+        if run is None:
+            continue
+        state = run_state(run, nb_dir)
+        if state.recorded and not state.complete:
+            first = state.missing[0] if state.missing else "NAME"
+            raise RunError(
+                f"{state.describe()} A brief is written only from a complete run, so nothing was written. "
+                f"Run the missing notebooks into it with the same parameters (`study run --run-id {Path(run).name} "
+                f"--only {first}`, and so on), or brief a complete run (`study brief --run NAME`)."
+            )
+    folder = Path(run_dir) / "brief"
+    existed = folder.exists()
+    try:
+        return build_brief(Path(run_dir), lang=lang, compare_to=compare_to)
+    except BaseException:
+        if not existed and folder.is_dir():
+            shutil.rmtree(folder)
+        raise

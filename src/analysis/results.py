@@ -44,6 +44,7 @@ options : str
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,29 @@ def normal_ci(estimate, std_error, alpha: float = 0.05, crit: float | None = Non
     with np.errstate(divide="ignore", invalid="ignore"):
         p = 2 * stats.norm.sf(np.abs(est / se))
     return est - c * se, est + c * se, p
+
+
+def format_p(p: float) -> str:
+    """Write a p-value for people: four decimals, or scientific notation below 0.0001.
+
+    Parameters
+    ----------
+    p : float
+        The p-value (NaN: not available).
+
+    Returns
+    -------
+    str
+        E.g. ``"0.0312"``, ``"1.4e-14"``, ``"n/a"``.
+
+    Examples
+    --------
+    >>> format_p(0.03125), format_p(1.355e-14), format_p(float("nan"))
+    ('0.0312', '1.4e-14', 'n/a')
+    """
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def make_tidy(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
@@ -467,22 +491,45 @@ class DiDResult:
             t = t[t["aggregation"] == aggregation].reset_index(drop=True)
         return t
 
-    def summary(self) -> str:
-        """Return a plain-text summary table of the estimates.
+    def summary(self, context: Sequence[str] = ()) -> str:
+        """Return a plain-text summary table of the estimates, with their p-values.
+
+        Rows that are tests (aggregation ending in ``_test``, e.g. the ``equality_test`` of
+        effects by subgroup) are not estimates: they follow the table in their own section,
+        with their statistic, degrees of freedom and p-value.
+
+        Parameters
+        ----------
+        context : sequence of str, optional
+            Lines printed under the title (e.g. the analysis window).
 
         Returns
         -------
         str
-            One line per row: term, estimate, standard error and interval.
+            The title with the options, the context lines, one line per estimate (term,
+            estimate, standard error, interval, p-value), then one line per test.
         """
         t = self.tidy()
+        is_test = t["aggregation"].astype(str).str.endswith("_test")
         lines = [f"{self.estimator} estimates for {self.outcome}  (options: {json.dumps(self.options, default=str)})"]
-        lines.append(f"{'aggregation':<10} {'term':<18} {'estimate':>12} {'std.err':>10} {'95% interval':>26}")
-        for r in t.itertuples():
+        lines += list(context)
+        rows = t[~is_test]
+        wa = max([11, *(len(str(a)) for a in rows["aggregation"])])
+        wt = max([18, *(len(str(a)) for a in rows["term"])])
+        lines.append(f"{'aggregation':<{wa}} {'term':<{wt}} {'estimate':>12} {'std.err':>10} {'95% interval':>26} "
+                     f"{'p-value':>9}")
+        for r in rows.itertuples():
             lines.append(
-                f"{r.aggregation!s:<10} {r.term!s:<18} {r.estimate:>12.4f} {r.std_error:>10.4f} "
-                f"[{r.conf_low:>11.4f}, {r.conf_high:>11.4f}]"
+                f"{r.aggregation!s:<{wa}} {r.term!s:<{wt}} {r.estimate:>12.4f} {r.std_error:>10.4f} "
+                f"[{r.conf_low:>11.4f}, {r.conf_high:>11.4f}] {format_p(r.p_value):>9}"
             )
+        tests = t[is_test]
+        if len(tests):
+            lines.append("tests (not estimates: a statistic and its p-value)")
+            for r in tests.itertuples():
+                df = self.equality_test.df if r.aggregation == "equality_test" and self.equality_test else None
+                lines.append(f"  {r.term}: statistic {r.estimate:.4f}" + (f", df {df}" if df is not None else "")
+                             + f", p-value {format_p(r.p_value)}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

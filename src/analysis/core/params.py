@@ -6,6 +6,12 @@ first one*, and each notebook validates its own again when it starts
 (:func:`analysis.stages.notebook.run_notebook`), so a notebook opened by hand fails the
 same way. A wrong value stops the run with a message that names the parameter, the value
 and the allowed values.
+
+Paths (``store``, ``truth_dir``, ``output_dir``) relative to nothing in particular are read
+relative to the project root (:func:`analysis.paths.resolve`), never the working folder, so a
+notebook runs the same from ``notebooks/`` (JupyterLab, ``jupyter nbconvert``) as from the
+root (papermill). The years of the window (``first_year``, ``last_year``) may be ``None``:
+the first or last year the store holds (:func:`analysis.core.panel.resolve_window`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis import paths
 from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS
 from analysis.data import schema
 from analysis.i18n import LANGS
@@ -32,8 +39,8 @@ class Param:
     ----------
     name : str
         Parameter name as it appears in the notebooks' ``parameters`` cell.
-    kind : {"int", "float", "str", "list", "path", "bool"}
-        Type.
+    kind : {"int", "year", "float", "str", "list", "path", "bool"}
+        Type (``year``: a whole number, or ``None`` for "from the store").
     help : str
         What it controls.
     choices : tuple, optional
@@ -53,8 +60,8 @@ CATALOGUE: dict[str, Param] = {
         Param("store", "path", "DuckDB store to read (opened read-only)"),
         Param("truth_dir", "path", "folder of the synthetic city's truth (used only if the store holds that city)"),
         Param("output_dir", "path", "run folder the notebook writes tables and figures into"),
-        Param("first_year", "int", "first year of the analysis window"),
-        Param("last_year", "int", "last year of the analysis window"),
+        Param("first_year", "year", "first year of the analysis window (None: the store's first year)"),
+        Param("last_year", "year", "last year of the analysis window (None: the store's last year)"),
         Param("outcomes", "list", "outcomes to analyse", schema.OUTCOMES),
         Param("control_group", "str", "comparison villages", CONTROL_GROUPS),
         Param("covariates", "list", "baseline covariates for conditional parallel trends", schema.COVARIATES),
@@ -81,7 +88,7 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
     params : mapping
         Parameter name -> value, as a notebook's ``parameters`` cell defines them.
     check_store : bool, default True
-        Whether to require that ``store`` exists.
+        Whether to require that ``store`` exists (a relative path is read from the project root).
 
     Returns
     -------
@@ -110,7 +117,9 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
         )
     for name, value in params.items():
         p = CATALOGUE[name]
-        if p.kind == "int":
+        if p.kind == "year" and value is None:
+            pass
+        elif p.kind in ("int", "year"):
             if isinstance(value, bool) or not isinstance(value, int):
                 _fail(name, value, "expected a whole number")
             if value < 0:
@@ -142,11 +151,12 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
                 _fail(name, value, "expected a file path")
             value = str(value)
         out[name] = value
-    if "first_year" in out and "last_year" in out and out["first_year"] > out["last_year"]:
+    first, last = out.get("first_year"), out.get("last_year")
+    if first is not None and last is not None and first > last:
         raise ParameterError(f"parameter 'first_year' = {out['first_year']} is after 'last_year' = {out['last_year']}")
     if "min_months" in out and not 0 < out["min_months"] <= 12:
         _fail("min_months", out["min_months"], "expected a number of months in (0, 12]")
-    if check_store and "store" in out and not Path(out["store"]).exists():
+    if check_store and "store" in out and not paths.resolve(out["store"]).exists():
         raise ParameterError(
             f"parameter 'store' = {out['store']!r} is not valid: the file does not exist. "
             "Build it with `study simulate` (synthetic data) or `study ingest FILE...` (real data)."

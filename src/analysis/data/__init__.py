@@ -3,8 +3,8 @@
 The data layer, in the order data flows through it:
 
 :mod:`~analysis.data.schema`
-    the data contract: the canonical ``panel`` and ``postings`` tables, column by column
-    (``data/README.md`` is generated from it);
+    the data contract: the canonical ``panel`` and ``postings`` tables, column by column,
+    and which columns a file must have (``data/README.md`` is generated from it);
 :mod:`~analysis.data.readers`
     files in: one reader for CSV, XLSX and Parquet, canonical and bureau files alike;
 :mod:`~analysis.data.canonical`
@@ -18,11 +18,14 @@ The data layer, in the order data flows through it:
 :mod:`~analysis.data.consistency`
     the files of one ingest checked against each other and against the store;
 :mod:`~analysis.data.problems`
-    what is wrong and what to do, in English and Chinese, and the error reports;
+    what is wrong and what to do, in English and Chinese, and the error reports (every
+    problem, written so that no cell opens as a formula);
 :mod:`~analysis.data.ingest`
-    the ingest: the steps above in order, then the store, or nothing at all;
+    the ingest: the steps above in order, then the store, or nothing at all (a stored
+    year is changed only when asked to);
 :mod:`~analysis.data.store`
-    the DuckDB store: the only code that writes it (atomic, locked, with history);
+    the DuckDB store: the only code that writes it (atomic, locked, with history), and
+    what an ingest would change in it;
 :mod:`~analysis.data.synthetic`
     the calibrated synthetic city with its known truth (``study simulate``);
 :mod:`~analysis.data.examples`

@@ -4,11 +4,14 @@ A canonical file (``data/README.md``) has its header in the first row (CSV, XLSX
 its column names (Parquet), written with the canonical English names.
 :func:`canonical_cells` decides from the header whether the file is a ``panel`` or a
 ``postings`` file and reports what is wrong with the column set: unnamed columns that
-hold values, repeated names, required columns that are missing (naming a column of the
-file that looks like it: a Chinese label of the data dictionary, a name with other
-spaces or case, a close spelling) and columns that are not part of the table. Rows
-that are entirely empty are skipped (their numbers are not reused). The values are
-checked afterwards by :mod:`analysis.data.validate`.
+hold values, repeated names, required columns that are missing and optional ones that
+seem misspelt (naming a column of the file that looks like it: a Chinese label of the
+data dictionary, a name with other spaces or case, a close spelling) and columns that are
+not part of the table. Optional columns may be left out (:mod:`analysis.data.schema`);
+``township_code`` and ``county_code`` are then taken from the village code. Rows that
+are entirely empty are skipped (their numbers are not reused); a row whose cells are
+formulas with no saved value is not empty. The values are checked afterwards by
+:mod:`analysis.data.validate`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data import schema
-from analysis.data.problems import Problem
+from analysis.data.problems import Note, Problem
 from analysis.data.readers import InputFile
 from analysis.data.validate import TableCells
 
@@ -133,25 +136,26 @@ def _header_problems(
     unknown = [h for h in header if h and h not in names]
     suggested: set[str] = set()
     for c in specs:
-        if c.name in positions or not c.required:
+        if c.name in positions:
             continue
         guess = _suggest(c.name, unknown)
         if guess:
             suggested.add(guess)
+            required, required_zh = ("required ", "必需的") if c.required else ("", "")
             problems.append(
                 Problem(
                     name,
                     header_row,
                     c.name,
                     None,
-                    f"the required column is missing (the file has a column {guess!r} that looks like it)",
+                    f"the {required}column is missing (the file has a column {guess!r} that looks like it)",
                     f"rename the column {guess!r} to {c.name!r} in the header",
                     row_label,
-                    problem_zh=f"缺少必需的列（文件中的“{guess}”列看起来就是它）",
+                    problem_zh=f"缺少{required_zh}列（文件中的“{guess}”列看起来就是它）",
                     action_zh=f"把表头中的“{guess}”改为“{c.name}”",
                 )
             )
-        else:
+        elif c.required:
             problems.append(
                 Problem(
                     name,
@@ -188,7 +192,7 @@ def _header_problems(
     return table, problems, positions
 
 
-def canonical_cells(inp: InputFile) -> tuple[TableCells | None, list[Problem]]:
+def canonical_cells(inp: InputFile) -> tuple[TableCells | None, list[Problem], list[Note]]:
     """Read a canonical file's header: its table, and its cells under canonical names.
 
     Parameters
@@ -198,9 +202,11 @@ def canonical_cells(inp: InputFile) -> tuple[TableCells | None, list[Problem]]:
 
     Returns
     -------
-    tuple of (TableCells or None, list of Problem)
-        The cells of the canonical columns the file has (None if the table cannot be
-        told from the header) and the problems of the header.
+    tuple of (TableCells or None, list of Problem, list of Note)
+        The cells of the canonical columns the file has, with the township and county
+        codes derived from the village code if the file lacks them (None if the table
+        cannot be told from the header); the problems of the header; notes on the codes
+        derived.
     """
     sheet = inp.sheets[0]
     if sheet.columns is not None:
@@ -209,12 +215,32 @@ def canonical_cells(inp: InputFile) -> tuple[TableCells | None, list[Problem]]:
         header = [str(h) for h in sheet.cells.iloc[0].tolist()]
         body = sheet.cells.iloc[1:].reset_index(drop=True)
         rows, header_row = sheet.rows[1:], int(sheet.rows[0])
+    first = 0 if sheet.columns is not None else 1  # lines of sheet.cells under the header
+    formula_lines = {i - first for i, _ in sheet.formulas}
     keep = ~(body == "").all(axis=1).to_numpy() if body.shape[1] else np.zeros(len(rows), bool)
+    keep |= np.isin(np.arange(len(keep)), list(formula_lines))
+    lines = np.flatnonzero(keep) + first
     body = body.loc[keep].reset_index(drop=True)
     rows = rows[keep]
     table, problems, positions = _header_problems(inp.name, header, body, header_row, sheet.row_label)
     if table is None:
-        return None, problems
-    columns = {c.name: body[positions[c.name]] for c in schema.columns(table) if c.name in positions}
-    cells = TableCells(inp.name, inp.sha256, table, columns, rows, sheet.row_label, path=inp.path)
-    return cells, problems
+        return None, problems, []
+    specs = schema.columns(table)
+    columns = {c.name: body[positions[c.name]] for c in specs if c.name in positions}
+    absent = {c.name for c in specs if c.name not in positions}
+    reported: dict[str, np.ndarray] = {}
+    notes: list[Note] = []
+    for c in specs:  # township and county codes: the first digits of the village code
+        if c.name in absent and c.prefix_of in columns:
+            source = columns[c.prefix_of]
+            pattern = next(s.pattern for s in specs if s.name == c.prefix_of)
+            ok = source.str.match(pattern).fillna(False).to_numpy(dtype=bool)
+            columns[c.name] = source.str.slice(0, c.digits).where(pd.Series(ok, index=source.index), "")
+            reported[c.name] = ~ok  # a bad village code is reported once, on its own column
+            notes.append(Note(f"{c.name}: not in the file; taken from the first {c.digits} digits of the "
+                              f"{c.prefix_of}", f"{c.name}：文件中没有该列，取{c.prefix_of}的前 {c.digits} 位"))
+    formulas = {c: sheet.formula_column(positions[c], lines) for c in columns if c in positions and sheet.formulas}
+    formulas = {c: f for c, f in formulas.items() if (f != "").any()}
+    cells = TableCells(inp.name, inp.sha256, table, columns, rows, sheet.row_label, path=inp.path, absent=absent,
+                       reported=reported, formulas=formulas)
+    return cells, problems, notes

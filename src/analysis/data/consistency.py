@@ -10,11 +10,12 @@ files, or what is already stored, is checked here:
 * :func:`code_changes` -- village codes that appear or disappear against the latest
   earlier year without a crosswalk entry (:func:`analysis.data.bureau.crosswalk.check_code_changes`);
 * :func:`crosswalk_conflicts` -- crosswalk entries that contradict stored ones;
-* :func:`year_on_year_warnings` and :func:`posting_warnings` -- possible but suspicious
-  values (**warnings**): per-capita income ten times (or a tenth of) the village's
-  previous year, population halved or doubled, a whole column typically five times (or a
-  fifth of) last year's, a posting id the store has for another village, a new posting
-  with the same village and start date as a stored one.
+* :func:`year_on_year_warnings`, :func:`copied_year_warnings` and :func:`posting_warnings`
+  -- possible but suspicious values (**warnings**): per-capita income ten times (or a
+  tenth of) the village's previous year, population halved or doubled, a whole column
+  typically five times (or a fifth of) last year's, a year whose values are those of
+  another year (a table under the wrong year), a posting id the store has for another
+  village, a new posting with the same village and start date as a stored one.
 
 Only validated values take part (missing where a cell has a problem).
 """
@@ -39,6 +40,13 @@ POPULATION_RATIO_WARNING = 2.0
 """Population at least this many times (or at most 1/this) the previous year is a warning."""
 COLUMN_RATIO_WARNING = 5.0
 """A column whose median ratio to the previous year passes this (or 1/this) is a warning."""
+
+SAME_YEAR_SHARE = 0.95
+"""Two years whose common villages' yearly measures are equal in at least this share are "the same" (a warning)."""
+SAME_YEAR_VILLAGES = 0.95
+"""... if at least this share of the incoming year's villages are in the other year,"""
+SAME_YEAR_MIN_VILLAGES = 20
+"""... and at least this many villages are in both (a handful of villages cannot tell a copy from a quiet year)."""
 
 ACCEPT = "check the value; if it is right, ingest again with accept_warnings=True (study ingest --accept-warnings)"
 """What to do about a warning (English)."""
@@ -342,6 +350,88 @@ def year_on_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
                             severity="warning",
                         )
                     )
+    return problems
+
+
+def incoming_panel(files: list[Validated]) -> pd.DataFrame:
+    """Return the validated values of the panel files of an ingest as one frame (rows with a key only).
+
+    Parameters
+    ----------
+    files : list of Validated
+        The files of the ingest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical columns the files have (missing where a cell is empty or wrong).
+    """
+    parts = [pd.DataFrame(f.parsed) for f in files
+             if f.table == "panel" and {"village_code", "year"} <= set(f.parsed)]
+    if not parts:
+        return pd.DataFrame(columns=["village_code", "year"])
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[frame["village_code"].notna() & frame["year"].notna()].reset_index(drop=True)
+
+
+def copied_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
+    """Warn about an incoming year whose values are those of another year: a table under the wrong year.
+
+    Every incoming panel year is compared with every stored year it does not replace and
+    with the other incoming years (:func:`analysis.data.store.year_resemblance`). A pair is
+    "the same" if at least :data:`SAME_YEAR_VILLAGES` of the incoming year's villages are in
+    the other year, they are at least :data:`SAME_YEAR_MIN_VILLAGES`, and at least
+    :data:`SAME_YEAR_SHARE` of their yearly values are equal. In the default synthetic
+    city two different years agree on 5-12% of them.
+
+    Parameters
+    ----------
+    files : list of Validated
+        The files of the ingest.
+    store : pathlib.Path
+        The store (need not exist).
+
+    Returns
+    -------
+    list of Problem
+        One warning per incoming year that matches another year (the closest match), on
+        the first file holding that year.
+    """
+    by_year = _panel_years(files)
+    if not by_year:
+        return []
+    pairs = st.year_resemblance(store, incoming_panel(files))
+    if pairs.empty:
+        return []
+    share = pairs["equal"] / pairs["compared"].where(pairs["compared"] > 0)
+    same = pairs[(pairs["common"] >= SAME_YEAR_MIN_VILLAGES) & (share >= SAME_YEAR_SHARE)
+                 & (pairs["common"] >= SAME_YEAR_VILLAGES * pairs["villages"])
+                 & (pairs["stored"] | (pairs["year"] > pairs["other_year"]))].assign(share=share)
+    problems = []
+    for year, group in same.sort_values("share", ascending=False, kind="mergesort").groupby("year", sort=True):
+        r = group.iloc[0]
+        other, common, compared = int(r["other_year"]), int(r["common"]), int(r["compared"])
+        stored, stored_zh = ("stored ", "数据库中") if bool(r["stored"]) else ("", "")
+        f = by_year[int(year)][0][0]
+        problems.append(
+            Problem(
+                f.name,
+                None,
+                "year",
+                None,
+                f"the values of {int(year)} are those of the {stored}year {other} (perhaps the {other} table "
+                f"filed as {int(year)}): {r['share']:.1%} of {compared:,} values of the {common:,} villages in "
+                "both are equal, where two different years never agree on most of them",
+                "check the year (file name, year column or --year); if both years really hold these values, "
+                "ingest again with --accept-warnings (accept_warnings=True)",
+                header=f.cells.headers.get("year"),
+                problem_zh=f"{int(year)} 年的数值与{stored_zh} {other} 年的相同（可能是把 {other} 年的表格当成了 "
+                f"{int(year)} 年）：两年都有的 {common:,} 个村的 {compared:,} 个数值中 {r['share']:.1%} 相同，"
+                "而不同年份的数据不会大部分相同",
+                action_zh="核对年份（文件名、年份列或 --year）；如两年的数值确实相同，加 --accept-warnings 重新导入",
+                severity="warning",
+            )
+        )
     return problems
 
 

@@ -319,10 +319,12 @@ def gbk_csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     """
     import csv
 
+    from analysis.core.csvsafe import neutralise_value
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(header)
-    w.writerows(rows)
+    w.writerow([neutralise_value(h) for h in header])
+    w.writerows([neutralise_value(v) for v in r] for r in rows)
     return buf.getvalue().encode("gbk")
 
 

@@ -21,8 +21,28 @@ This module only orchestrates; each step is its own module:
 5. write (:mod:`analysis.data.store`), or report: ``<input>.errors.xlsx``/``.csv``
    (:mod:`analysis.data.problems`).
 
-Two modes
----------
+Both modes
+----------
+Whatever the files' format, the ingest
+
+* writes the problems of each input file, every one of them, in Chinese and English, to
+  ``<input>.errors.xlsx`` and ``<input>.errors.csv`` beside it (never touching the input
+  itself; stale reports of an input that now ingests cleanly are removed), and its
+  message says where they are;
+* takes only what the analysis needs as required (:mod:`analysis.data.schema`): optional
+  columns that are absent or empty are stored as missing, and the report lists them;
+* **refuses to change a panel year the store already holds** unless ``replace=True``
+  (``study ingest --replace``): the refusal names the year, the rows that change, are
+  added or removed, the values that differ and the means before and after
+  (:func:`analysis.data.store.stored_year_changes`); the dry run shows the same numbers,
+  and a replacement is recorded in the ingest log. Re-ingesting the stored rows
+  unchanged needs no flag;
+* raises **warnings** for possible but suspicious values
+  (:mod:`analysis.data.consistency`), among them a year whose values are those of
+  another year (a table filed under the wrong year). Warnings block the ingest like
+  errors unless ``accept_warnings=True``; accepted warnings are listed in the report and
+  recorded in the ingest log.
+
 Canonical files (``mapping_dir=None``, the default)
     The study's own exchange format of ``data/README.md``: English column names, UTF-8,
     plain numbers in canonical units (reading rules: :mod:`analysis.data.readers`).
@@ -37,27 +57,25 @@ Bureau files (``mapping_dir`` given, e.g. :data:`analysis.data.bureau.DEFAULT_MA
     :mod:`analysis.data.bureau`; canonical files are read too). In this mode the ingest
     also
 
-    * writes the problems of each input file, in Chinese and English, to
-      ``<input>.errors.xlsx`` and ``<input>.errors.csv`` beside it (never touching the
-      input itself; stale reports of an input that now ingests cleanly are removed);
     * fills missing ``carry_forward`` attributes (``panel.yaml``: distance, terrain,
-      industry) from the village's latest stored year, and says so;
+      industry) from the village's latest stored year *before* the file's year (never
+      from a later one), and says so;
     * compares every new panel year with the latest earlier year (stored or in the same
       ingest): a village code that appears or disappears without an entry in the
       crosswalk (:mod:`analysis.data.bureau.crosswalk`) is an error naming the code and the
       crosswalk line to add;
-    * raises **warnings** for possible but suspicious values
-      (:mod:`analysis.data.consistency`). Warnings block the ingest like errors unless
-      ``accept_warnings=True``; accepted warnings are listed in the report and recorded
-      in the ingest log.
+    * warns about more suspicious values: income or population far from the village's
+      previous year, a column in the wrong unit, postings that move, a year taken from
+      the file name that the file itself contradicts.
 
 The year-to-year code check also runs for canonical files when a ``crosswalk`` is given.
 
 History
 -------
 Every ingest is logged (:func:`analysis.data.store.history`); a re-ingested year
-replaces the stored one atomically and the old rows stay in the history tables, so any
-earlier state can be brought back with :func:`analysis.data.store.restore`.
+replaces the stored one atomically (with ``replace=True`` if it changes it) and the old
+rows stay in the history tables, so any earlier state can be brought back with
+:func:`analysis.data.store.restore`.
 
 Testing hook
 ------------
@@ -100,6 +118,8 @@ from analysis.data.validate import TableCells, Validated, validate
 
 MAX_NOTED_WARNINGS = 200
 """At most this many accepted warnings are copied into the ingest log."""
+MAX_COLUMNS_IN_REFUSAL = 3
+"""The refusal to replace a stored year names this many of the columns that change most (the dry run all)."""
 
 
 @dataclass
@@ -130,6 +150,13 @@ class IngestReport:
         Warnings accepted with ``accept_warnings=True``.
     crosswalk_entries : int
         Village-code changes recorded from the crosswalk file.
+    replaced_years : list of analysis.data.store.StoredYearChange
+        Stored panel years the files change (or, in a dry run, would change): rows and
+        values, and the means before and after.
+    replace : bool
+        Whether replacing stored years was asked for (``--replace``).
+    bureau_files : set of str
+        The files read as bureau files.
     """
 
     store: Path
@@ -144,6 +171,9 @@ class IngestReport:
     notes: dict[str, list[Note]] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
     crosswalk_entries: int = 0
+    replaced_years: list[st.StoredYearChange] = field(default_factory=list)
+    replace: bool = False
+    bureau_files: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
         n = len(self.files)
@@ -186,9 +216,21 @@ class IngestReport:
             )
         if self.crosswalk_entries:
             lines.append(f"  {self.crosswalk_entries} village-code changes recorded from the crosswalk")
+        for y in self.replaced_years:
+            if self.dry_run and not self.replace:
+                lines.append(f"  stored panel year {y.year} would be replaced, which needs --replace / "
+                             f"替换已入库的 {y.year} 年数据需要加 --replace: {y.summary()}")
+            elif self.dry_run:
+                lines.append(f"  stored panel year {y.year} would be replaced (--replace): {y.summary()}")
+            else:
+                lines.append(f"  stored panel year {y.year} replaced (--replace): {y.summary()}")
+            lines.extend(f"    - {c}" for c in y.columns)
         for name, notes in self.notes.items():
-            if notes:
+            if notes and name in self.bureau_files:
                 lines.append(f"  {name}: read as a bureau file / 按统计局格式读取:")
+                lines.extend(f"    - {note}" for note in notes)
+            elif notes:
+                lines.append(f"  {name}:")
                 lines.extend(f"    - {note}" for note in notes)
         if self.warnings:
             lines.append(f"  {len(self.warnings)} warnings accepted / 已确认 {len(self.warnings)} 个警告:")
@@ -242,8 +284,8 @@ def _read_input(
         if bt is None:
             return None, problems, [], True
         return bt.table_cells(path), list(bt.problems), list(bt.notes), True
-    cells, problems = canonical_cells(inp)
-    return cells, problems, [], False
+    cells, problems, notes = canonical_cells(inp)
+    return cells, problems, notes, False
 
 
 def _canonical(v: Validated) -> pd.DataFrame:
@@ -291,19 +333,21 @@ def ingest_files(
     crosswalk: str | os.PathLike | None = None,
     mapping_dir: str | os.PathLike | None = None,
     error_reports: bool | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Validate panel and postings files and write them into the store.
 
     Every file is read and checked before anything is written: the column set (missing,
     unknown, misspelt columns), types, bounds, missing values, code patterns and their
     agreement with the village code, category levels, 0/1 flags, dates, duplicate keys
-    within and across files, and whether postings point to known villages; in bureau
-    mode also the reading rules of :mod:`analysis.data.bureau`, village codes that
-    appear or disappear against the previous year (crosswalk) and suspicious values
-    (warnings). If any file has any problem, nothing is written and one
-    :class:`IngestError` lists them all. Otherwise all files are written in one atomic
-    transaction: panel files replace their years, postings are upserted by
-    ``secretary_id``, and each file gets a provenance row.
+    within and across files, whether postings point to known villages, and whether a
+    year's values are those of another year (a warning); in bureau mode also the reading
+    rules of :mod:`analysis.data.bureau`, village codes that appear or disappear against
+    the previous year (crosswalk) and suspicious values (warnings). If any file has any
+    problem, nothing is written and one :class:`IngestError` lists them all. A panel file
+    that would change a year the store holds is refused unless ``replace=True``.
+    Otherwise all files are written in one atomic transaction: panel files replace their
+    years, postings are upserted by ``secretary_id``, and each file gets a provenance row.
 
     Parameters
     ----------
@@ -315,11 +359,13 @@ def ingest_files(
         The DuckDB store; created if it does not exist.
     dry_run : bool, default False
         Check the files and report what would change (rows inserted, replaced,
-        unchanged and removed per year; villages added and removed), writing nothing to
-        the store (error reports are still written in bureau mode).
+        unchanged and removed per year; for stored years, the values that differ and the
+        means before and after; villages added and removed), writing nothing to the store
+        (error reports are still written). Stored years to replace do not make a dry run
+        fail.
     accept_warnings : bool, default False
-        Write even if there are warnings (bureau mode); they are listed in the report
-        and recorded in the ingest log.
+        Write even if there are warnings; they are listed in the report and recorded in
+        the ingest log.
     year : int, optional
         Year of bureau panel files that have no year column (else the year is taken from
         the file name, e.g. ``2025年村级统计.xlsx``).
@@ -332,8 +378,13 @@ def ingest_files(
         :data:`analysis.data.bureau.DEFAULT_MAPPING_DIR`). Giving it reads the files in
         bureau mode; None (default) reads canonical files only.
     error_reports : bool, optional
-        Write ``<input>.errors.xlsx`` / ``.csv`` beside inputs with problems (default:
-        in bureau mode).
+        Write ``<input>.errors.xlsx`` / ``.csv`` with every problem beside inputs with
+        problems (default: yes, in both modes; :func:`~analysis.data.problems.write_error_report`).
+    replace : bool, default False
+        Let panel files change years the store already holds (``study ingest --replace``).
+        Without it such an ingest is refused, naming each year, the rows and values that
+        would change and the means before and after; the dry run shows the same numbers.
+        Re-ingesting exactly the stored rows changes nothing and needs no ``replace``.
 
     Returns
     -------
@@ -356,7 +407,7 @@ def ingest_files(
     paths = [Path(p) for p in paths]
     bureau = mapping_dir is not None
     bilingual = bureau
-    reports_on = bureau if error_reports is None else bool(error_reports)
+    reports_on = True if error_reports is None else bool(error_reports)
     if not paths:
         raise IngestError(
             [file_problem("(no file)", "no file was given", "name at least one file", "没有指定文件",
@@ -370,8 +421,10 @@ def ingest_files(
         except MappingError as exc:
             raise IngestError(exc.problems, bilingual=True) from None
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     checked: list[Validated] = []
     notes: dict[str, list[Note]] = {}
+    bureau_files: set[str] = set()
     seen_paths: dict[Path, str] = {}
     input_of: dict[str, Path] = {}
     for path in paths:
@@ -390,7 +443,10 @@ def ingest_files(
         seen_paths[key] = str(path)
         input_of.setdefault(path.name, path)
         cells, probs, file_notes, from_bureau = _read_input(path, mappings, year)
-        problems.extend(probs)
+        problems.extend(p for p in probs if not p.is_warning)
+        warnings.extend(p for p in probs if p.is_warning)
+        if from_bureau:
+            bureau_files.add(path.name)
         if file_notes:
             notes[path.name] = file_notes
         if cells is None:
@@ -406,6 +462,8 @@ def ingest_files(
         validated = validate(cells)
         checked.append(validated)
         problems.extend(validated.problems)
+        if validated.notes:
+            notes.setdefault(path.name, []).extend(validated.notes)
     problems.extend(consistency.repeated_keys(checked))
 
     cw_entries = cw.empty_crosswalk()
@@ -424,14 +482,13 @@ def ingest_files(
         if bureau or crosswalk is not None:
             all_cw = pd.concat([stored_cw, cw_entries[list(stored_cw.columns)]], ignore_index=True)
             problems.extend(consistency.code_changes(checked, store, all_cw))
-        warnings: list[Problem] = []
         if bureau:
-            warnings = consistency.year_on_year_warnings(checked, store) + consistency.posting_warnings(checked, store)
+            warnings += consistency.year_on_year_warnings(checked, store) + consistency.posting_warnings(checked, store)
+        warnings += consistency.copied_year_warnings(checked, store)
     except (st.StoreError, duckdb.Error) as exc:
         problems.append(_store_problem(store, exc))
-        warnings = []
-    blocking = problems + ([] if accept_warnings else warnings)
-    if blocking:
+    if problems:
+        blocking = problems + ([] if accept_warnings else warnings)
         try:
             blocking.extend(consistency.unknown_villages(checked, store))
         except (st.StoreError, duckdb.Error) as exc:
@@ -464,11 +521,15 @@ def ingest_files(
     try:
         lock = st.ingest_lock(store) if not dry_run else nullcontext()
         with lock:
-            refs = consistency.unknown_villages(checked, store)
-            if refs:
-                ordered = _ordered(refs, paths)
+            # Under the lock: what the store holds now is what the write will change.
+            year_changes = [y for y in st.stored_year_changes(store, panel) if y.changes] if panel is not None else []
+            blocking = consistency.unknown_villages(checked, store) + ([] if accept_warnings else warnings)
+            to_replace = [] if replace else [_replace_problem(y, frames["panel"]) for y in year_changes]
+            if blocking or (to_replace and not dry_run):  # a dry run reports the years to replace, refusing nothing
+                ordered = _ordered(blocking + to_replace, paths)
                 written = _write_reports(ordered, input_of) if reports_on else []
                 raise IngestError(ordered, bilingual, written)
+            log.notes.extend(_replaced_notes(year_changes))
             result = st.write_tables(
                 store,
                 panel=panel,
@@ -499,7 +560,43 @@ def ingest_files(
         notes,
         warnings,
         len(cw_entries),
+        year_changes,
+        replace,
+        bureau_files,
     )
+
+
+def _replace_problem(change: st.StoredYearChange, panel_frames: list[tuple[pd.DataFrame, st.Source]]) -> Problem:
+    """Return the refusal to change a stored year without ``replace=True``: the year, rows, values, how much."""
+    file = next((src.file_name for frame, src in panel_frames if (frame["year"] == change.year).any()), "(panel)")
+    shown = change.columns[:MAX_COLUMNS_IN_REFUSAL]
+    more = len(change.columns) - len(shown)
+    detail = "; ".join(str(c) for c in shown) + (f"; and {more} more columns (--dry-run lists them)" if more else "")
+    detail_zh = "；".join(c.text_zh() for c in shown) + (f"；另有 {more} 列（--dry-run 全部列出）" if more else "")
+    return Problem(
+        file,
+        None,
+        "year",
+        None,
+        f"the store already holds panel year {change.year} ({change.stored_rows:,} rows) and this file would replace "
+        f"it: {change.summary()}" + (f" ({detail})" if detail else ""),
+        "if the file is a corrected version of that year, ingest again with --replace (replace=True); if it is "
+        "another year, correct the year (file name, year column or --year)",
+        problem_zh=f"数据库中已有 {change.year} 年的面板数据（{change.stored_rows:,} 行），本文件会替换它："
+        f"{change.summary_zh()}" + (f"（{detail_zh}）" if detail_zh else ""),
+        action_zh="如本文件是该年数据的更正版本，加 --replace 重新导入；如是其他年份的数据，请更正年份"
+        "（文件名、年份列或 --year）",
+        severity="replace",
+    )
+
+
+def _replaced_notes(changes: Sequence[st.StoredYearChange]) -> list[str]:
+    """Lines for the ingest log: each stored year replaced, with its rows, values and means before and after."""
+    return [
+        f"stored panel year {y.year} replaced (--replace): {y.summary()}"
+        + (f" ({'; '.join(str(c) for c in y.columns)})" if y.columns else "")
+        for y in changes
+    ]
 
 
 def _write_reports(problems: list[Problem], input_of: dict[str, Path]) -> list[Path]:

@@ -5,12 +5,16 @@ breaks, in English and in plain Chinese, and what to do about it; :func:`file_pr
 makes one about a whole file. A :class:`Note` records a reading rule that was applied
 (an encoding, a unit converted, rows dropped). The ingest collects *every* problem of
 every file before deciding anything (:mod:`analysis.data.ingest`) and raises them together
-as one :class:`IngestError`, whose message lists them (at most :data:`MAX_SHOWN`).
+as one :class:`IngestError`, whose message lists them (at most :data:`MAX_SHOWN`, and
+says where the full list is).
 
 :func:`write_error_report` writes the problems of one input file as
 ``<input>.errors.xlsx`` and ``<input>.errors.csv`` beside it (the input itself is never
-opened for writing). Each report is written to a temporary name and moved into place,
-so a half-written report never exists.
+opened for writing; if its folder cannot be written, into a new temporary folder). Each
+report is written to a temporary name and moved into place, so a half-written report
+never exists. The reports hold every problem. Cell values are written as the user typed
+them, but never as formulas: the CSV report neutralises text that a spreadsheet would
+evaluate (:mod:`analysis.core.csvsafe`) and the XLSX report stores every text as text.
 
 Severity
 --------
@@ -21,10 +25,15 @@ Severity
     The value is possible but suspicious (income up tenfold against the stored previous
     year: a 万元/元 mix-up?). Warnings block the ingest unless it is repeated with
     ``accept_warnings=True`` (``study ingest --accept-warnings``).
+``replace``
+    Not a fault of the file: it would change a panel year the store already holds (the
+    message says how many rows and values, and by how much). The ingest goes ahead only
+    with ``replace=True`` (``study ingest --replace``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -33,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.core.csvsafe import neutralise_value
 from analysis.data.atomic import write_atomic
 
 MAX_SHOWN = 50
@@ -57,7 +67,7 @@ REPORT_COLUMNS = (
 )
 """Columns of the error report: attribute of :class:`Problem` and bilingual heading."""
 
-_SEVERITY_ZH = {"error": "错误", "warning": "警告"}
+_SEVERITY_ZH = {"error": "错误", "warning": "警告", "replace": "替换"}
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,9 @@ class Problem:
         The column's header as written in a bureau file (e.g. ``村集体收入（万元）``).
     problem_zh, action_zh : str
         The rule and what to do, in plain Chinese.
-    severity : {"error", "warning"}
-        Errors block the ingest; warnings block it unless accepted.
+    severity : {"error", "warning", "replace"}
+        Errors block the ingest; warnings block it unless accepted; ``replace`` (a stored
+        year would change) blocks it unless replacing is asked for.
     """
 
     file: str
@@ -109,6 +120,16 @@ class Problem:
     def is_warning(self) -> bool:
         """Whether the problem is a warning (possible but suspicious value)."""
         return self.severity == "warning"
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the problem is an error (a value that breaks the data contract)."""
+        return self.severity == "error"
+
+    @property
+    def needs_replace(self) -> bool:
+        """Whether the problem is a stored year the files would change (``replace=True`` lets it through)."""
+        return self.severity == "replace"
 
     def __str__(self) -> str:
         where = [self.file]
@@ -267,28 +288,44 @@ class IngestError(Exception):
 
     @property
     def errors(self) -> list[Problem]:
-        """The problems that are errors (not warnings)."""
-        return [p for p in self.problems if not p.is_warning]
+        """The problems that are errors (not warnings, not stored years to replace)."""
+        return [p for p in self.problems if p.is_error]
 
     @property
     def warnings(self) -> list[Problem]:
         """The problems that are warnings."""
         return [p for p in self.problems if p.is_warning]
 
+    @property
+    def replacements(self) -> list[Problem]:
+        """The stored years the files would change (``replace=True`` lets them through)."""
+        return [p for p in self.problems if p.needs_replace]
+
     def _message(self) -> str:
         n = len(self.problems)
         files = len({p.file for p in self.problems})
         w = len(self.warnings)
+        r = len(self.replacements)
+        e = n - w - r
         kinds = ""
-        if w:
-            e = n - w
+        zh_kinds = ""
+        if r:
+            parts = [f"{e} error{'s' if e != 1 else ''}"] if e else []
+            parts += [f"{w} warning{'s' if w != 1 else ''}"] if w else []
+            parts.append(f"{r} stored year{'s' if r != 1 else ''} to replace")
+            kinds = f" ({', '.join(parts)})"
+            zh = [f"{e} 个错误"] if e else []
+            zh += [f"{w} 个警告"] if w else []
+            zh.append(f"{r} 个已入库年份将被替换")
+            zh_kinds = f"（{'，'.join(zh)}）"
+        elif w:
             kinds = f" ({e} error{'s' if e != 1 else ''}, {w} warning{'s' if w != 1 else ''})"
+            zh_kinds = f"（{e} 个错误，{w} 个警告）"
         lines = [
             f"Nothing was written to the store: {n} problem{'s' if n != 1 else ''}{kinds} "
             f"in {files} file{'s' if files != 1 else ''}."
         ]
         if self.bilingual:
-            zh_kinds = f"（{n - w} 个错误，{w} 个警告）" if w else ""
             lines.append(f"没有写入任何数据：{files} 个文件中共有 {n} 个问题{zh_kinds}。")
         per_kind: dict[tuple, int] = {}
         hidden = 0
@@ -303,17 +340,36 @@ class IngestError(Exception):
             lines.append(str(p))
             if self.bilingual and p.problem_zh:
                 lines.append("    " + p.text_zh())
-        if hidden:
+        csv_reports = [str(x) for x in self.reports if x.suffix == ".csv"]
+        if hidden and csv_reports:
+            lines.append(
+                f"... and {hidden} more problem{'s' if hidden != 1 else ''} not listed here (at most "
+                f"{MAX_SHOWN_PER_KIND} of each kind are shown); the full list of every problem is in "
+                f"{', '.join(csv_reports)}. / 其余 {hidden} 个问题未在此列出，全部问题见上述文件。"
+            )
+        elif hidden:
             lines.append(
                 f"... and {hidden} more problem{'s' if hidden != 1 else ''} not listed (at most "
                 f"{MAX_SHOWN_PER_KIND} of each kind are shown). Fix these and run the ingest again."
             )
         if self.reports:
-            lines.append("Every problem is listed in / 全部问题见: " + ", ".join(str(r) for r in self.reports))
-        if w and not (n - w):
+            lines.append("Every problem is listed in / 全部问题见: " + ", ".join(str(x) for x in self.reports))
+        if w and not e and not r:
             lines.append(
                 "Only warnings: if the values are right, ingest again with accept_warnings=True "
                 "(study ingest --accept-warnings). / 只有警告：如确认数值无误，加 --accept-warnings 重新导入。"
+            )
+        elif r and not e:
+            warn = " and, once the warnings are checked, --accept-warnings" if w else ""
+            warn_zh = "（核对警告后再加 --accept-warnings）" if w else ""
+            api = "replace=True, accept_warnings=True" if w else "replace=True"
+            lines.append(
+                "The files would change data the store already holds (above: rows and values, and by how much). "
+                f"If they are corrections of those years, ingest again with --replace{warn} ({api}); the "
+                "replaced rows stay in the history (study history, study restore). If not, check the year (file "
+                "name, year column or --year). / 这些文件会改动数据库中已有年份的数据（见上）。如确认是对这些年份"
+                f"的更正，加 --replace{warn_zh}重新导入（被替换的数据保留在历史记录中，可用 study restore 恢复）；"
+                "否则请核对年份（文件名、年份列或 --year）。"
             )
         return "\n".join(lines)
 
@@ -344,7 +400,7 @@ def _csv_bytes(problems: Sequence[Problem]) -> bytes:
     writer.writerow([h for _, h in REPORT_COLUMNS])
     for p in problems:
         rec = p.record()
-        writer.writerow([rec[k] for k, _ in REPORT_COLUMNS])
+        writer.writerow([neutralise_value(rec[k]) for k, _ in REPORT_COLUMNS])
     # UTF-8 with BOM: Excel on Chinese Windows opens it with the right encoding.
     return buf.getvalue().encode("utf-8-sig")
 
@@ -364,8 +420,10 @@ def _xlsx_bytes(problems: Sequence[Problem]) -> bytes:
     for p in shown:
         rec = p.record()
         ws.append([rec[k] for k, _ in REPORT_COLUMNS])
-        if p.is_warning:
-            for cell in ws[ws.max_row]:
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, even if it starts with '=': never a formula
+            if not p.is_error:
                 cell.fill = warn_fill
     if len(problems) > len(shown):
         ws.append([f"... {len(problems) - len(shown)} more: see the CSV report / 其余问题见 CSV 报告"])
@@ -382,31 +440,43 @@ def _xlsx_bytes(problems: Sequence[Problem]) -> bytes:
 def write_error_report(problems: Sequence[Problem], input_path: str | os.PathLike) -> list[Path]:
     """Write the problems of one input file as XLSX and CSV reports beside it.
 
-    The input file is never opened for writing. If its folder is not writable, nothing
-    is written and an empty list is returned (the problems are still raised).
+    The input file is never opened for writing. If its folder is not writable, the
+    reports go into a new temporary folder (``study-ingest-errors-*``) instead; only if
+    that fails too is nothing written (the problems are still raised).
 
     Parameters
     ----------
     problems : sequence of Problem
-        The problems of this input (errors and warnings).
+        The problems of this input (errors, warnings, stored years to replace): all of
+        them go into the CSV report, at most :data:`REPORT_XLSX_MAX_ROWS` into the XLSX one.
     input_path : str or path-like
         The input file; the reports are ``<input>.errors.xlsx`` and ``<input>.errors.csv``.
 
     Returns
     -------
     list of pathlib.Path
-        The reports written.
+        The reports written (the CSV report first).
     """
+    import tempfile
+
+    csv_bytes, xlsx_bytes = _csv_bytes(problems), _xlsx_bytes(problems)
     xlsx, csv_path = report_paths(input_path)
-    written: list[Path] = []
     try:
-        write_atomic(csv_path, _csv_bytes(problems))
-        written.append(csv_path)
-        write_atomic(xlsx, _xlsx_bytes(problems))
-        written.append(xlsx)
+        write_atomic(csv_path, csv_bytes)
+        write_atomic(xlsx, xlsx_bytes)
+        return [csv_path, xlsx]
     except OSError:
-        return written
-    return written
+        for leftover in (csv_path, xlsx):  # a half pair beside the input would mislead
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="study-ingest-errors-"))
+        xlsx, csv_path = report_paths(folder / Path(input_path).name)
+        write_atomic(csv_path, csv_bytes)
+        write_atomic(xlsx, xlsx_bytes)
+    except OSError:
+        return []
+    return [csv_path, xlsx]
 
 
 def remove_stale_reports(input_path: str | os.PathLike) -> list[Path]:

@@ -15,7 +15,10 @@ Two dialects
       longer than the header. Every cell is read as text (codes keep their leading zeros)
       and stripped of surrounding spaces.
     * XLSX: the first sheet only, header in row 1; cached values of formulas; trailing
-      empty rows and columns are not part of the table.
+      empty rows and columns are not part of the table. A formula cell with no saved
+      value (a workbook written by a program and never opened in a spreadsheet) is read
+      as empty, and its formula is kept in :attr:`Sheet.formulas` so that the problem can
+      say so (it is not a missing value).
     * Parquet: typed columns are accepted and turned into text cells (:func:`cell_text`);
       the rows are "records" 1, 2, ...
 ``BUREAU``
@@ -27,7 +30,7 @@ Two dialects
       separated, or tab-separated if the first line has tabs and no commas; lines may
       have different lengths. Cells are kept as written (the bureau reader normalises
       them).
-    * XLSX: every worksheet.
+    * XLSX: every worksheet; formula cells as in the canonical dialect.
     * Parquet is read as in the canonical dialect.
 
 The two dialects tell the user different things to do when a file cannot be read: a
@@ -80,6 +83,9 @@ class Sheet:
         header is a row of ``cells``.
     row_label : str
         ``"row"``, or ``"record"`` for Parquet.
+    formulas : dict of (int, int) to str
+        Cells (position in ``cells``: line, column) that hold a formula with no saved
+        value, and the formula (XLSX); their text in ``cells`` is ``""``.
     """
 
     name: str | None
@@ -87,6 +93,28 @@ class Sheet:
     rows: np.ndarray
     columns: list[str] | None = None
     row_label: str = "row"
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def formula_column(self, j: int, lines: np.ndarray) -> np.ndarray:
+        """Return the formulas without a saved value of column ``j`` for some lines of ``cells``.
+
+        Parameters
+        ----------
+        j : int
+            Column position in ``cells``.
+        lines : numpy.ndarray
+            Positions of lines of ``cells``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The formula of each of those cells (object array), ``""`` where there is none.
+        """
+        out = np.full(len(lines), "", dtype=object)
+        if self.formulas:
+            for k, i in enumerate(lines):
+                out[k] = self.formulas.get((int(i), j), "")
+        return out
 
 
 @dataclass
@@ -418,10 +446,16 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
             return [], [file_problem(name, "the workbook has no sheet", "put the table in the first sheet",
                                      "工作簿中没有工作表", "把表格放在第一个工作表中")], []
         sheets = []
+        unsaved = _unsaved_formulas(data) if _has_formulas(data) else {}
         for ws in wb.worksheets[:1] if strict else wb.worksheets:
             values = [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
+            formulas = {
+                (i, j): f for (title, i, j), f in unsaved.items()
+                if title == ws.title and i < len(values) and j < len(values[i]) and values[i][j] == ""
+            }
             if strict:
-                while values and all(v == "" for v in values[-1]):
+                formula_lines = {i for i, _ in formulas}
+                while values and all(v == "" for v in values[-1]) and len(values) - 1 not in formula_lines:
                     values.pop()
                 if not values:
                     return [], [
@@ -433,16 +467,105 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
                             "把表格（表头在第1行）放在第一个工作表中",
                         )
                     ], []
-                # The table ends at the last column with a value in any row.
+                # The table ends at the last column with a value (or a formula) in any row.
                 width = max((max((j + 1 for j, v in enumerate(r) if v != ""), default=0) for r in values), default=0)
+                width = max([width, *(j + 1 for _, j in formulas)])
             else:
                 width = max((len(r) for r in values), default=0)
             values = [(r + [""] * width)[:width] for r in values]
             cells = pd.DataFrame(values, columns=range(width), dtype=object)
-            sheets.append(Sheet(ws.title, cells, np.arange(1, len(values) + 1)))
+            formulas = {(i, j): f for (i, j), f in formulas.items() if i < len(values) and j < width}
+            sheets.append(Sheet(ws.title, cells, np.arange(1, len(values) + 1), formulas=formulas))
     finally:
         wb.close()
     return sheets, [], []
+
+
+def _has_formulas(data: bytes) -> bool:
+    """Say whether any worksheet of an XLSX file holds a formula (a quick look at its XML)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml") and _FORMULA.search(z.read(name)):
+                    return True
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+    return False
+
+
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_ATTR = re.compile(rb'\b(r|t)="([^"]*)"')
+_FORMULA_TEXT = re.compile(rb"<(?:\w+:)?f\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?f>)", re.S)
+_VALUE = re.compile(rb"<(?:\w+:)?v\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?v>)", re.S)
+_REF = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _sheet_parts(z) -> dict[str, str]:
+    """Worksheet title -> its XML part in an XLSX archive (workbook.xml and its relationships)."""
+    import posixpath
+    import xml.etree.ElementTree as ET
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel_ns = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    rels = {
+        r.get("Id"): r.get("Target", "")
+        for r in ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    }
+    out = {}
+    for sheet in ET.fromstring(z.read("xl/workbook.xml")).iter(f"{main}sheet"):
+        target = rels.get(sheet.get(f"{rel_ns}id"), "")
+        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        out[sheet.get("name", "")] = part
+    return out
+
+
+def _unsaved_formulas(data: bytes) -> dict[tuple[str, int, int], str]:
+    """Return the formula cells of an XLSX file that have no saved value: (sheet, line, column) -> formula.
+
+    A formula cell has a saved value when the file says so: a ``<v>`` with a value, or a
+    text result (``t="str"``, possibly the empty text ``""`` that ``=IF(...,"",...)`` gives).
+    A program that writes a formula without computing it (openpyxl, for one) leaves ``<v>``
+    empty or out. Lines and columns count from 0, as the reader's cells do.
+    """
+    import html
+    import zipfile
+
+    out: dict[tuple[str, int, int], str] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            parts = _sheet_parts(z)
+            for title, part in parts.items():
+                try:
+                    xml = z.read(part)
+                except KeyError:
+                    continue
+                if not _FORMULA.search(xml):
+                    continue
+                for m in _CELL.finditer(xml):
+                    inner = m.group(2) or b""
+                    f = _FORMULA_TEXT.search(inner)
+                    if f is None:
+                        continue
+                    attrs = dict(_ATTR.findall(m.group(1)))
+                    if attrs.get(b"t", b"n") in (b"str", b"inlineStr", b"s"):
+                        continue  # a text result, empty text included
+                    v = _VALUE.search(inner)
+                    if v is not None and (v.group(1) or b"").strip():
+                        continue  # a saved value
+                    ref = _REF.fullmatch(attrs.get(b"r", b"").decode("ascii", "replace"))
+                    if ref is None:
+                        continue
+                    col = 0
+                    for ch in ref.group(1):
+                        col = col * 26 + ord(ch) - 64
+                    text = html.unescape((f.group(2) or b"").decode("utf-8", "replace")).strip()
+                    out[(title, int(ref.group(2)) - 1, col - 1)] = "=" + text if text else "=(formula)"
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, SyntaxError):
+        return {}
+    return out
 
 
 # ----------------------------------------------------------------------------- Parquet

@@ -18,6 +18,17 @@ first six the county (区县), the next three the township (乡镇/街道), the 
 the village (村/居委会). ``township_code`` is the first nine digits and
 ``county_code`` the first six; ingest checks that they agree with the village code.
 
+What a file must have
+---------------------
+Only what the analysis needs. A ``panel`` file must have the keys (``village_code``,
+``year``), ``village_name`` and at least one outcome (:data:`OUTCOMES`) holding a value;
+``township_code`` and ``county_code`` may be left out (they are the first digits of the
+village code, and are derived from it); every other column (the covariates and the
+other outcomes) may be absent or have empty cells, stored as missing. A ``postings`` file
+must have every column (treatment timing and cadre type are derived from them), and
+``end_date`` may be empty. :attr:`Column.required` says whether a column must be in a
+file, :attr:`Column.nullable` whether its cells may be empty.
+
 In pandas the canonical tables have the dtypes of :func:`canonical_dtypes`;
 :func:`to_canonical` gives any frame with the canonical columns exactly that form. The
 ingest validates files against these specifications (:mod:`analysis.data.validate`
@@ -60,9 +71,11 @@ class Column:
     description : str
         What the column holds.
     required : bool
-        Whether the column must be present.
+        Whether the column must be present in a file. An optional column that is absent
+        is stored as missing, except ``prefix_of`` codes, which are derived from the code
+        they prefix.
     nullable : bool
-        Whether missing values are allowed.
+        Whether missing values are allowed (empty cells are stored as missing).
     min, max : float or None
         Inclusive bounds for numeric columns.
     pattern : str or None
@@ -107,25 +120,25 @@ PANEL_COLUMNS: tuple[Column, ...] = (
     Column("village_code", "code", "-", "村代码", "12-digit statistical-division code of the village", pattern=CODE_PATTERN),
     Column("year", "int", "year", "年份", "Calendar year of the observation", min=1990, max=2100),
     Column("village_name", "str", "-", "村名称", "Village (or residents' committee) name"),
-    Column("township_code", "code", "-", "乡镇代码", "9-digit township code; equals the first 9 digits of village_code", pattern=TOWNSHIP_PATTERN, prefix_of="village_code"),
-    Column("county_code", "code", "-", "区县代码", "6-digit county-level district code; equals the first 6 digits of village_code", pattern=COUNTY_PATTERN, prefix_of="village_code"),
-    Column("population", "int", "persons", "户籍人口（人）", "Registered population at year end", min=1, max=200_000),
-    Column("income_per_capita", "float", "yuan per person per year", "农民人均纯收入（元）", "Rural per-capita net income", min=0, max=1_000_000),
-    Column("collective_income", "float", "yuan per year", "村集体收入（元）", "Village collective income", min=0, max=1e9),
-    Column("projects", "int", "count per year", "引进项目数（个）", "Projects brought into the village", min=0, max=1_000),
-    Column("funds_attracted", "float", "yuan per year", "引进资金（元）", "Funds brought into the village", min=0, max=1e9),
-    Column("roads_km", "float", "km per year", "修复道路（公里）", "Village roads built or repaired", min=0, max=1_000),
-    Column("team_reorganised", "binary", "0/1", "班子调整（是=1）", "Village leadership team reorganised during the year", min=0, max=1),
-    Column("activists", "int", "count (year end)", "入党积极分子（人）", "Party activists (入党积极分子)", min=0, max=10_000),
-    Column("new_members", "int", "count per year", "发展党员（人）", "New party members admitted", min=0, max=10_000),
-    Column("criminal_cases", "int", "count per year", "刑事案件数（起）", "Criminal cases filed", min=0, max=10_000),
-    Column("disputes", "int", "count per year", "矛盾纠纷数（起）", "Civil disputes registered for mediation", min=0, max=10_000),
-    Column("petitions", "int", "count per year", "群体性上访（起）", "Mass petitions", min=0, max=10_000),
-    Column("distance_km", "float", "km", "距县城距离（公里）", "Road distance to the county seat", min=0, max=1_000),
-    Column("terrain", "category", "-", "地形", "Terrain class", levels=TERRAIN_LEVELS),
-    Column("distinctive_industry", "binary", "0/1", "特色产业（有=1）", "Village has a distinctive industry (特色产业)", min=0, max=1),
-    Column("party_members", "int", "persons (year end)", "党员人数（人）", "Party members registered in the village branch", min=0, max=10_000),
-    Column("share_members_over60", "float", "share (0-1)", "60岁以上党员占比", "Share of party members aged over 60", min=0, max=1),
+    Column("township_code", "code", "-", "乡镇代码", "9-digit township code; equals the first 9 digits of village_code", required=False, pattern=TOWNSHIP_PATTERN, prefix_of="village_code"),
+    Column("county_code", "code", "-", "区县代码", "6-digit county-level district code; equals the first 6 digits of village_code", required=False, pattern=COUNTY_PATTERN, prefix_of="village_code"),
+    Column("population", "int", "persons", "户籍人口（人）", "Registered population at year end", required=False, nullable=True, min=1, max=200_000),
+    Column("income_per_capita", "float", "yuan per person per year", "农民人均纯收入（元）", "Rural per-capita net income", required=False, nullable=True, min=0, max=1_000_000),
+    Column("collective_income", "float", "yuan per year", "村集体收入（元）", "Village collective income", required=False, nullable=True, min=0, max=1e9),
+    Column("projects", "int", "count per year", "引进项目数（个）", "Projects brought into the village", required=False, nullable=True, min=0, max=1_000),
+    Column("funds_attracted", "float", "yuan per year", "引进资金（元）", "Funds brought into the village", required=False, nullable=True, min=0, max=1e9),
+    Column("roads_km", "float", "km per year", "修复道路（公里）", "Village roads built or repaired", required=False, nullable=True, min=0, max=1_000),
+    Column("team_reorganised", "binary", "0/1", "班子调整（是=1）", "Village leadership team reorganised during the year", required=False, nullable=True, min=0, max=1),
+    Column("activists", "int", "count (year end)", "入党积极分子（人）", "Party activists (入党积极分子)", required=False, nullable=True, min=0, max=10_000),
+    Column("new_members", "int", "count per year", "发展党员（人）", "New party members admitted", required=False, nullable=True, min=0, max=10_000),
+    Column("criminal_cases", "int", "count per year", "刑事案件数（起）", "Criminal cases filed", required=False, nullable=True, min=0, max=10_000),
+    Column("disputes", "int", "count per year", "矛盾纠纷数（起）", "Civil disputes registered for mediation", required=False, nullable=True, min=0, max=10_000),
+    Column("petitions", "int", "count per year", "群体性上访（起）", "Mass petitions", required=False, nullable=True, min=0, max=10_000),
+    Column("distance_km", "float", "km", "距县城距离（公里）", "Road distance to the county seat", required=False, nullable=True, min=0, max=1_000),
+    Column("terrain", "category", "-", "地形", "Terrain class", required=False, nullable=True, levels=TERRAIN_LEVELS),
+    Column("distinctive_industry", "binary", "0/1", "特色产业（有=1）", "Village has a distinctive industry (特色产业)", required=False, nullable=True, min=0, max=1),
+    Column("party_members", "int", "persons (year end)", "党员人数（人）", "Party members registered in the village branch", required=False, nullable=True, min=0, max=10_000),
+    Column("share_members_over60", "float", "share (0-1)", "60岁以上党员占比", "Share of party members aged over 60", required=False, nullable=True, min=0, max=1),
 )
 
 POSTINGS_COLUMNS: tuple[Column, ...] = (
@@ -152,6 +165,9 @@ OUTCOME_FAMILIES: dict[str, tuple[str, ...]] = {
     "organisation": ("team_reorganised", "activists", "new_members"),
 }
 COUNT_OUTCOMES: tuple[str, ...] = ("criminal_cases", "disputes", "petitions", "new_members", "activists", "projects")
+YEARLY_MEASURES: tuple[str, ...] = (*OUTCOMES, "population", "party_members", "share_members_over60")
+"""Numeric panel columns measured anew every year (not the village's fixed attributes: distance, terrain,
+industry); two years of real data never agree on most of them."""
 
 
 def columns(table: str) -> tuple[Column, ...]:
@@ -285,19 +301,54 @@ def to_canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=names)
 
 
+def plain_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """Return a frame whose nullable integer columns are plain numpy columns, for analysis code.
+
+    Optional integer and 0/1 columns are ``Int64`` in the canonical frame (they may be
+    empty). Estimation code works on numpy dtypes: a column without missing values becomes
+    ``int64`` (exactly the column a store without missing values always gave), a column
+    with missing values ``float64`` with NaN.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame (typically :func:`analysis.data.store.read_panel`); not modified.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` itself if it has no nullable integer column, else a copy with those columns
+        converted.
+
+    Examples
+    --------
+    >>> plain_dtypes(pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}))["a"].dtype
+    dtype('float64')
+    """
+    nullable = [c for c in df.columns if isinstance(df[c].dtype, pd.Int64Dtype)]
+    if not nullable:
+        return df
+    out = df.copy()
+    for c in nullable:
+        out[c] = out[c].astype("float64") if out[c].isna().any() else out[c].astype("int64")
+    return out
+
+
 def data_dictionary_markdown() -> str:
     """Render the data dictionary as Markdown tables (one per canonical table).
 
     Returns
     -------
     str
-        Markdown text; ``data/README.md`` embeds it between marker comments.
+        Markdown text; ``data/README.md`` embeds it between marker comments. The
+        ``required`` column says whether a file must have the column; "may be empty"
+        whether its cells may be empty.
     """
     out: list[str] = []
     for table, key in (("panel", PANEL_KEY), ("postings", POSTINGS_KEY)):
         out.append(f"### `{table}` (key: {', '.join(f'`{k}`' for k in key)})\n")
-        out.append("| column | type | unit | 中文表头 | description | allowed |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| column | required | type | unit | 中文表头 | description | allowed |")
+        out.append("|---|---|---|---|---|---|---|")
         for c in columns(table):
             allowed = []
             if c.pattern:
@@ -308,8 +359,16 @@ def data_dictionary_markdown() -> str:
                 allowed.append(", ".join(c.levels))
             if c.nullable:
                 allowed.append("may be empty")
+            if c.required:
+                need = "yes"
+            elif c.prefix_of:
+                need = f"no (from `{c.prefix_of}`)"
+            elif table == "panel" and c.name in OUTCOMES:
+                need = "no (at least one outcome)"
+            else:
+                need = "no"
             out.append(
-                f"| `{c.name}` | {c.kind} | {c.unit} | {c.label_zh} | {c.description} | "
+                f"| `{c.name}` | {need} | {c.kind} | {c.unit} | {c.label_zh} | {c.description} | "
                 f"{'; '.join(allowed) or '-'} |"
             )
         out.append("")

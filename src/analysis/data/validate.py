@@ -43,7 +43,7 @@ from pandera.config import config_context
 from pandera.errors import SchemaErrors
 
 from analysis.data import schema
-from analysis.data.problems import Problem, file_problem
+from analysis.data.problems import Note, Problem, file_problem
 from analysis.data.readers import cell_text
 
 FIX = "correct the value in the file and ingest it again"
@@ -85,6 +85,13 @@ class TableCells:
         Canonical column to its header in a bureau file.
     path : pathlib.Path or None
         The input file.
+    absent : set of str
+        Canonical columns the file does not have (a bureau reader may have filled them:
+        derived codes, values carried forward, or all missing).
+    formulas : dict of str to numpy.ndarray
+        Canonical column to the formula of every cell that holds a formula with no saved
+        value (``""`` elsewhere): XLSX files written by a program and never opened in a
+        spreadsheet. Such cells are reported by :func:`validate`.
     """
 
     name: str
@@ -98,6 +105,8 @@ class TableCells:
     reported: dict[str, np.ndarray] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    absent: set[str] = field(default_factory=set)
+    formulas: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -185,11 +194,14 @@ class Validated:
         empty or has a problem.
     problems : list of Problem
         Every problem of the values, in column order.
+    notes : list of Note
+        Optional columns the file lacks or leaves partly empty: stored as missing.
     """
 
     cells: TableCells
     parsed: dict[str, pd.Series]
     problems: list[Problem]
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -507,11 +519,12 @@ def validate(cells: TableCells) -> Validated:
     Returns
     -------
     Validated
-        Parsed columns (missing where a cell is empty or wrong) and every problem:
-        per column in canonical order (empty where a value is required, unparsable
-        numbers and dates, codes, levels, 0/1 flags, finite and whole numbers, bounds),
-        then codes that disagree with the village code, end dates before start dates,
-        and repeated keys.
+        Parsed columns (missing where a cell is empty or wrong), every problem and notes:
+        per column in canonical order (formulas with no saved value, empty where a value
+        is required, unparsable numbers and dates, codes, levels, 0/1 flags, finite and
+        whole numbers, bounds), then codes that disagree with the village code, end dates
+        before start dates, and repeated keys; a panel file in which no outcome holds a
+        value. The notes name the optional columns stored (partly) missing.
     """
     if len(cells) == 0:
         problem = file_problem(cells.name, "the file has a header but no data rows",
@@ -519,10 +532,18 @@ def validate(cells: TableCells) -> Validated:
                                "重新导出带数据行的表格")
         return Validated(cells, {}, [problem])
     specs = [c for c in schema.columns(cells.table) if c.name in cells.columns]
-    cols = {c.name: _parse(c, cells.columns[c.name], cells.reported.get(c.name)) for c in specs}
+    n = len(cells)
+    formulas = {c.name: np.asarray(cells.formulas[c.name], dtype=object) for c in specs if c.name in cells.formulas}
+    skip = {}
+    for c in specs:
+        mask = cells.reported.get(c.name)
+        if c.name in formulas:
+            hit = formulas[c.name] != ""
+            mask = hit if mask is None else (np.asarray(mask, dtype=bool) | hit)
+        skip[c.name] = mask
+    cols = {c.name: _parse(c, cells.columns[c.name], skip[c.name]) for c in specs}
     typed = pd.DataFrame({name: col.typed for name, col in cols.items()})
     cases = _failure_cases(typed, cells.table)
-    n = len(cells)
     by_column = cases[cases["schema_context"] == "Column"] if len(cases) else cases
     problems: list[Problem] = []
     parsed: dict[str, pd.Series] = {}
@@ -531,6 +552,8 @@ def validate(cells: TableCells) -> Validated:
     for c in specs:
         col = cols[c.name]
         failed = _first_failures(col, by_column[by_column["column"] == c.name], n)
+        if c.name in formulas:
+            problems.extend(_formula_problems(cells, c, formulas[c.name]))
         problems.extend(_column_problems(cells, col, failed))
         bad = col.handled | col.missing
         for mask in failed.values():
@@ -540,7 +563,86 @@ def validate(cells: TableCells) -> Validated:
         parsed[c.name] = out.astype("Int64" if c.kind in ("int", "binary") else dtypes[c.name])
     table_cases = cases[cases["schema_context"] == "DataFrameSchema"] if len(cases) else cases
     problems.extend(_table_problems(cells, specs, parsed, valid, table_cases))
-    return Validated(cells, parsed, problems)
+    keyed = set(schema.PANEL_KEY) <= set(cols)  # a file without its keys has its header problems to fix first
+    if cells.table == "panel" and keyed and not any((~cols[o].missing).any() for o in schema.OUTCOMES if o in cols):
+        problems.append(_no_outcome(cells))
+    return Validated(cells, parsed, problems, _missing_notes(cells, cols))
+
+
+FORMULA = (
+    "holds a formula with no saved value: the file was written by a program and never opened and saved in a "
+    "spreadsheet, so there is no value to read"
+)
+"""The problem of a formula cell without a saved value (English)."""
+FORMULA_FIX = (
+    "open the file in Excel, WPS or LibreOffice and save it (the formulas are then calculated and their values "
+    "saved), or copy the cells and paste them as values; then ingest again"
+)
+"""What to do about a formula cell without a saved value (English)."""
+
+
+def _formula_problems(cells: TableCells, c: schema.Column, formulas: np.ndarray) -> list[Problem]:
+    """One problem per cell that holds a formula with no saved value."""
+    return [
+        cells.problem(
+            int(i),
+            c.name,
+            str(formulas[i]),
+            FORMULA,
+            FORMULA_FIX,
+            "是没有保存计算结果的公式：文件由程序生成，从未在电子表格软件中打开并保存，单元格中没有可读取的数值",
+            "用 Excel、WPS 或 LibreOffice 打开文件并保存（公式会重新计算并保存结果），或复制这些单元格后"
+            "“选择性粘贴”为数值，然后重新导入",
+        )
+        for i in np.flatnonzero(formulas != "")
+    ]
+
+
+def _no_outcome(cells: TableCells) -> Problem:
+    names = ", ".join(schema.OUTCOMES)
+    return file_problem(
+        cells.name,
+        f"no outcome column holds a value: a panel file needs at least one of {names}",
+        "add at least one outcome column with its values (data/README.md lists them) and ingest again",
+        "没有任何结果变量（如农民人均纯收入、村集体收入、刑事案件数）的列有数值：村级面板文件至少需要一个结果变量",
+        "至少添加一个有数值的结果变量列（见 data/README.md）后重新导入",
+    )
+
+
+def _rows_list(rows: np.ndarray, limit: int = 5) -> str:
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return ", ".join(str(int(r)) for r in rows[:limit]) + more
+
+
+def _missing_notes(cells: TableCells, cols: dict[str, _Column]) -> list[Note]:
+    """Return notes on the optional columns a file lacks or leaves partly empty: they are stored as missing."""
+    notes: list[Note] = []
+    for c in schema.columns(cells.table):
+        if c.required or not c.nullable:
+            continue
+        if c.name not in cols:
+            notes.append(Note(f"{c.name}: not in the file; stored as missing",
+                              f"{c.name}：文件中没有该列，按缺失值入库"))
+            continue
+        empty = cols[c.name].missing
+        k = int(empty.sum())
+        if not k:
+            continue
+        if k == len(empty):
+            where = "not in the file" if c.name in cells.absent else "every cell is empty"
+            where_zh = "文件中没有该列" if c.name in cells.absent else "该列全部为空"
+            notes.append(Note(f"{c.name}: {where}; stored as missing", f"{c.name}：{where_zh}，按缺失值入库"))
+            continue
+        rows = _rows_list(cells.rows[empty])
+        if c.name in cells.absent:  # partly filled (carried forward from the store)
+            notes.append(Note(f"{c.name}: not in the file; {k} values stored as missing (rows {rows})",
+                              f"{c.name}：文件中没有该列，{k} 个值按缺失值入库（第 {rows} 行）"))
+            continue
+        zero = "; write 0 where there were none" if c.kind in ("int", "binary") and c.name in schema.OUTCOMES else ""
+        zero_zh = "；没有发生的请填 0" if zero else ""
+        notes.append(Note(f"{c.name}: {k} empty cells (or missing markers) stored as missing (rows {rows}){zero}",
+                          f"{c.name}：{k} 个空单元格（或缺失标记）按缺失值入库（第 {rows} 行）{zero_zh}"))
+    return notes
 
 
 def _rows_failing(cases: pd.DataFrame, check: str, valid: np.ndarray) -> np.ndarray:

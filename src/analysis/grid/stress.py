@@ -307,7 +307,7 @@ def run_stress_task(task: StressTask) -> list[dict]:
     rows: list[dict] = []
 
     def add(outcome: str, check: str, method: str, row: dict | pd.Series | None = None, **values) -> None:
-        rec = {"scenario": scn.name, "replication": task.index, "seed": task.seed, "outcome": outcome,
+        rec: dict[str, Any] = {"scenario": scn.name, "replication": task.index, "seed": task.seed, "outcome": outcome,
                "check": check, "method": method}
         for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
             rec[k] = float(row[k]) if row is not None and k in row and row[k] is not None else np.nan
@@ -369,6 +369,8 @@ def run_stress_task(task: StressTask) -> list[dict]:
     def randomisation(oc: str) -> None:
         ri = robustness.randomisation_summary(panel, oc, B=task.draws, seed=seeds["randomisation"],
                                               control_group=head.control_group)
+        if ri is None:
+            raise ValueError("randomisation inference not available")
         if not ri.get("available", True):
             raise ValueError(ri.get("note", "randomisation inference not available"))
         add(oc, "randomisation", "cs_within_county", {"estimate": ri["observed"], "p_value": ri["p_value"]},
@@ -376,6 +378,8 @@ def run_stress_task(task: StressTask) -> list[dict]:
 
     def wild(oc: str) -> None:
         w = robustness.wild_summary(panel, oc, cluster=scn.cluster, B=task.draws, seed=seeds["wild"])
+        if w is None:
+            raise ValueError("wild bootstrap not available")
         add(oc, "wild", "twfe_webb", w, null_true=True)
         add(oc, "wild", "twfe_crv1", {"estimate": w["estimate"], "std_error": w["std_error"],
                                       "conf_low": w["crv1_conf_low"], "conf_high": w["crv1_conf_high"],

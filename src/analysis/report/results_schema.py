@@ -158,6 +158,23 @@ class GapRecord(Interval):
 # --------------------------------------------------------------------------------------------------
 
 
+class AnalysisWindow(Model):
+    """``data.window``: the analysis window and the years the store holds.
+
+    Written by :meth:`analysis.core.panel.Window.record`.
+    """
+
+    REQUIRED = "all"
+
+    first_year: int | None = None
+    last_year: int | None = None
+    store_years: list[int] | None = None
+    """Every year the store holds (``null`` when the store was not consulted)."""
+    source: str | None = None
+    """``"store"`` (every year the store holds), ``"parameters"`` (narrowed by the parameters) or
+    ``"panel"`` (the panel's years; the store not consulted)."""
+
+
 class DataSection(Model):
     """``data``: what the panel holds (:func:`analysis.stages.data_audit.payload`)."""
 
@@ -180,6 +197,7 @@ class DataSection(Model):
     synthetic: bool = False
     """The store holds exactly the synthetic city whose truth is known."""
     truth_note: str | None = None
+    window: AnalysisWindow | None = None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -271,27 +271,25 @@ def arrival_table(summary: pd.DataFrame) -> pd.DataFrame:
     return d.reindex(columns=list(ARRIVAL_COLUMNS)).reset_index(drop=True)
 
 
-def arrival_markdown(summary: pd.DataFrame, lang: str = "en") -> str:
+def arrival_markdown(summary: pd.DataFrame) -> str:
     """Write the arrival-year table as Markdown, as the README and notebook 02 quote it.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         As :func:`arrival_table`.
-    lang : {"zh", "en"}
-        Language of the scenario and outcome names.
 
     Returns
     -------
     str
-        A Markdown table (no trailing newline): bias (MC SE), bias / SE (MC SE), coverage % (MC SE),
-        cities.
+        A Markdown table (no trailing newline), scenarios and outcomes by their names in the code:
+        bias (MC SE), bias / SE (MC SE), coverage % (MC SE), cities.
     """
     a = arrival_table(summary)
     head = "| scenario | outcome | arrival year | bias (MC SE) | bias / SE (MC SE) | coverage % (MC SE) | cities |"
     lines = [head, "|" + "---|" * 7]
     for r in a.itertuples():
-        lines.append(f"| {stress_label(r.scenario, lang)} | {column_label(r.outcome, lang)} | {r.arrival_year} | "
+        lines.append(f"| {r.scenario} | {r.outcome} | {r.arrival_year} | "
                      f"{r.bias:.3g} ({r.bias_mc_se:.2g}) | {r.bias_se:.2f} ({r.bias_se_mc_se:.2f}) | "
                      f"{100 * r.coverage:.1f} ({100 * r.coverage_mc_se:.1f}) | {r.replications} |")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.core.csvsafe import write_csv
 from analysis.data import schema
 from analysis.i18n import check_lang, column_label, lookup, t
 
@@ -170,7 +171,7 @@ def save_table(df: pd.DataFrame, name: str, out_dir: Path, lang: str = "zh") -> 
     folder = Path(out_dir) / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"csv": folder / f"{name}.csv", "md": folder / f"{name}.md", "tex": folder / f"{name}.tex"}
-    paths["csv"].write_text(df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"), encoding="utf-8")
+    write_csv(df, paths["csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n", encoding="utf-8")
     paths["md"].write_text(to_markdown(df, lang), encoding="utf-8")
     paths["tex"].write_text(to_latex(df, lang), encoding="utf-8")
     return paths

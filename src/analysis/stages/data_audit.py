@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.core.panel import Window, present_columns
 from analysis.core.treatment import TREATMENT_COLUMNS
 from analysis.data import schema
 from analysis.i18n import column_label, t
@@ -325,7 +326,7 @@ def year_hashes(panel: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def payload(panel: pd.DataFrame, report_year: int, truth: Truth) -> dict:
+def payload(panel: pd.DataFrame, report_year: int, truth: Truth, window: Window | None = None) -> dict:
     """Key facts of the data for ``results.json`` (section ``data``).
 
     Parameters
@@ -336,16 +337,27 @@ def payload(panel: pd.DataFrame, report_year: int, truth: Truth) -> dict:
         Year of the income figure.
     truth : Truth
         Whether the store holds the synthetic city whose truth is known.
+    window : analysis.core.panel.Window, optional
+        The analysis window resolved against the store (default: the panel's years, the
+        store's years unknown).
 
     Returns
     -------
     dict
         Villages, townships, counties, years, villages by cohort and by cadre type, the
         treated share, mean income in the report year, a fingerprint of each year's rows,
-        ``synthetic`` (the truth applies) and ``truth_note`` (why or why not).
+        ``synthetic`` (the truth applies), ``truth_note`` (why or why not) and ``window``
+        (:meth:`analysis.core.panel.Window.record`: the window, the years the store holds and
+        whether the window is all of them, ``source = "store"``, or narrowed by the parameters,
+        ``"parameters"``; ``"panel"`` with ``store_years`` null when the store was not consulted).
     """
     v = panel.drop_duplicates("village_code")
     treated = v[v["cohort"] > 0]
+    if window is not None:
+        window_record = window.record()
+    else:
+        window_record = {"first_year": int(panel["year"].min()), "last_year": int(panel["year"].max()),
+                         "store_years": None, "source": "panel"}
     return {
         "first_year": int(panel["year"].min()),
         "last_year": int(panel["year"].max()),
@@ -363,6 +375,7 @@ def payload(panel: pd.DataFrame, report_year: int, truth: Truth) -> dict:
         "income_mean_report_year": float(panel.loc[panel["year"] == report_year, "income_per_capita"].mean()),
         "synthetic": truth.available,
         "truth_note": truth.status,
+        "window": window_record,
     }
 
 
@@ -374,7 +387,9 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     panel : pandas.DataFrame
         Analysis panel (:func:`analysis.core.panel.load_analysis_panel`). Not modified.
     params : mapping
-        Validated notebook parameters; uses ``last_year`` and ``lang``.
+        Validated notebook parameters; uses ``last_year``, ``lang`` and, if given, ``window``
+        (the :class:`~analysis.core.panel.Window` that :func:`analysis.stages.notebook.run_notebook`
+        resolved, recorded in the payload).
     truth : Truth, optional
         Whether the synthetic city's truth applies (recorded in the payload).
 
@@ -389,7 +404,7 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     truth = truth or Truth.unknown()
     lang = params["lang"]
     report_year = min(REPORT_YEAR, params["last_year"])
-    outcomes = list(schema.OUTCOMES)
+    outcomes = present_columns(panel, schema.OUTCOMES)
     tables = {
         "00_coverage": coverage(panel),
         "00_rollout_by_cohort": rollout_by_cohort(panel),
@@ -402,5 +417,6 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         "00_rollout": plot_rollout(panel, lang=lang),
         "00_outcome_distributions": plot_outcome_distributions(panel, outcomes, report_year, lang=lang),
     }
-    return StageResult("00_data_audit", "data", tables, figures, payload(panel, report_year, truth),
-                       findings(panel, report_year, lang), notes=[truth.status], lang=lang)
+    data = payload(panel, report_year, truth, params.get("window"))
+    return StageResult("00_data_audit", "data", tables, figures, data, findings(panel, report_year, lang),
+                       notes=[truth.status], lang=lang)

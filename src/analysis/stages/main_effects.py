@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.core.panel import covariate_columns
+from analysis.core.panel import covariate_columns, present_columns
 from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.data import schema
 from analysis.i18n import column_label, t
@@ -575,6 +575,9 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> lis
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Estimate the main effects on every outcome family (notebook ``02_main_effects``).
 
+    Outcomes the data do not hold (:func:`analysis.core.panel.present_columns`) are left out of
+    their family, and a family with none left is skipped.
+
     Parameters
     ----------
     panel : pandas.DataFrame
@@ -593,10 +596,11 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     """
     truth = truth or Truth.unknown()
     lang = params["lang"]
+    families = {f: kept for f, os_ in schema.OUTCOME_FAMILIES.items() if (kept := present_columns(panel, os_))}
     me = estimate_main_effects(panel, covariates=params["covariates"], control_group=params["control_group"],
                                estimator=params["estimator"], cluster=params["cluster"],
                                bootstrap_draws=params["bootstrap_draws"], seed=params["seed"],
-                               truth=truth.aggregates)
+                               truth=truth.aggregates, families=families)
     tables = {"02_main_effects": me.table, "02_romano_wolf": romano_wolf_table(me)}
     figures = {"02_forest": plot_forest(me.table, lang=lang)}
     found = findings(me.table, lang=lang)

@@ -51,7 +51,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from analysis.core.panel import covariate_columns
+from analysis.core.panel import covariate_columns, present_columns
 from analysis.core.spec import (
     COHORT,
     DEFAULT_COVARIATES,
@@ -750,7 +750,7 @@ def pilot_comparison(
     """
     outcomes = check_outcomes(panel, outcomes)
     v = village_groups(panel).set_index(UNIT)
-    values = _baseline_values(panel, [*schema.OUTCOMES, *schema.COVARIATES]).reindex(v.index)
+    values = _baseline_values(panel, present_columns(panel, [*schema.OUTCOMES, *schema.COVARIATES])).reindex(v.index)
     members = _members(v, "pilot")
     region = pd.Series(np.where(v["pilot"] == 1, "pilot", "rest"), index=v.index)
     balance = _balance(values, region, ["pilot"], "rest", members)
@@ -1099,7 +1099,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     """
     outcomes, covariates, cluster, lang = params["outcomes"], params["covariates"], params["cluster"], params["lang"]
     base_year, pre_years = baseline_year(panel), pre_period_years(panel)
-    balance = baseline_balance(panel)
+    balance = baseline_balance(panel, present_columns(panel, schema.OUTCOMES),
+                               present_columns(panel, schema.COVARIATES))
     paths_pre = pretrend_paths(panel, outcomes)
     gaps = pretrend_gaps(panel, outcomes, covariates, cluster=cluster)
     ps = fit_propensity(panel, covariates)

@@ -18,7 +18,8 @@ report. The steps, one module each:
     (every worksheet whose header can be found is read; sheets without one, a 说明
     sheet, are skipped and named);
 :mod:`~analysis.data.bureau.rows`
-    empty, subtotal (合计/小计) and footnote rows dropped;
+    empty, total and subtotal (合计/总计/小计/全县..., in any leading text column) and
+    footnote rows dropped;
 :mod:`~analysis.data.bureau.text`
     NFKC normalisation (``１２３`` -> ``123``) and missing markers (``—``, ``无``, ...);
 :mod:`~analysis.data.bureau.convert` and :mod:`~analysis.data.bureau.numbers`
@@ -32,12 +33,14 @@ report. The steps, one module each:
     the steps in order, and the columns a file may lack (township and county codes
     from the village code; the year from the file name);
 :mod:`~analysis.data.bureau.carry_forward`
-    attributes the bureau did not repeat, from the village's latest stored year;
+    attributes the bureau did not repeat, from the village's latest earlier stored year;
 :mod:`~analysis.data.bureau.crosswalk`
     village codes that change (merged, split, new and abolished villages).
 
-Missing values are refused by the canonical checks where a value is required (write 0
-when there were none), except the ``carry_forward`` attributes.
+Missing values are refused by the canonical checks where a value is required (the keys and
+the village name); in the covariates and outcomes they are stored as missing, and the
+ingest report lists them (write 0 where a count had none). A formula cell with no saved
+value is reported as such, not as an empty cell.
 """
 
 from analysis.data.bureau.mappings import DEFAULT_MAPPING_DIR, MappingError, Mappings, TableMap, load_mappings

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.data import schema
 from analysis.data.bureau.mappings import Mappings, load_mappings
 from analysis.data.bureau.table import read_bureau
 from analysis.data.problems import Problem, file_problem
@@ -387,9 +388,9 @@ def harmonise(panel: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
         Same columns, one row per (current code, year), sorted.
     """
     cw = crosswalk[crosswalk["change_type"].isin(["merge", "split"])].copy()
-    df = panel.copy()
-    if cw.empty or df.empty:
-        return df.sort_values(["village_code", "year"]).reset_index(drop=True)
+    if cw.empty or panel.empty:
+        return panel.copy().sort_values(["village_code", "year"]).reset_index(drop=True)
+    df = schema.plain_dtypes(panel).copy()  # optional integer columns as numpy numbers (NaN where missing)
     # Default split weights: population shares of the new villages in year_effective.
     pop = df.set_index(["village_code", "year"])["population"]
     missing_w = (cw["change_type"] == "split") & cw["weight"].isna()
@@ -423,7 +424,7 @@ def harmonise(panel: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
         df[f"_{c}"] = df[c] * df["_memw"]
     df = df.sort_values(["village_code", "year", "_popw"], ascending=[True, True, False], kind="mergesort")
     g = df.groupby(["village_code", "year"], sort=True)
-    out = g[list(SUM_COLUMNS)].sum()
+    out = g[list(SUM_COLUMNS)].sum(min_count=1)  # missing stays missing
     for c in POPULATION_WEIGHTED:
         out[c] = g[f"_{c}"].sum() / g["_popw"].sum()
     for c in MEMBER_WEIGHTED:
@@ -438,8 +439,8 @@ def harmonise(panel: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
     for c in panel.columns:
         if c in SUM_COLUMNS and pd.api.types.is_integer_dtype(panel[c]):
             vals = out[c].to_numpy(dtype=float)
-            if np.allclose(vals, np.round(vals)):
-                out[c] = np.round(vals).astype(panel[c].dtype)
+            if np.allclose(vals, np.round(vals), equal_nan=True):
+                out[c] = pd.Series(np.round(vals), index=out.index).astype(panel[c].dtype)
         elif c in ANY_COLUMNS:
             out[c] = out[c].astype(panel[c].dtype)
     return out.sort_values(["village_code", "year"]).reset_index(drop=True)

@@ -17,7 +17,16 @@ Years
     (``--year``), else from the file name: the one four-digit number from 1900 to 2099 in
     the name that is not part of a longer number (``2025年村级统计.xlsx`` -> 2025). No
     year, two different years in the name, or a year argument that disagrees with the
-    file's year column is an error.
+    file's year column is an error. A year taken from the file name that the file
+    contradicts is a **warning**: a title or header that names another year (``北湖市2025年
+    村级统计表``; dates such as ``2026年1月5日`` do not count), a sheet named after another
+    year, or an unused column holding another year in every row. (A 2025 table copied to
+    ``2024年村级统计.csv`` would otherwise go in as 2024.)
+
+Formula cells
+    A cell holding a formula with no saved value (a workbook written by a program and
+    never opened in a spreadsheet) is not a missing value: it is reported, with what to
+    do (:func:`analysis.data.validate.validate`).
 """
 
 from __future__ import annotations
@@ -53,6 +62,10 @@ from analysis.data.readers import BUREAU, InputFile, Sheet, read_bytes
 from analysis.data.validate import TableCells
 
 _YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+_YEAR_CELL_ONLY = re.compile(r"((?:19|20)\d{2})(年度?)?")
+_YEAR_SAID = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(?!\s*\d)")  # 2025年, 2025年度, 2025年末; not 2026年1月
+_KINDS = {t: {c.name: c.kind for c in schema.columns(t)} for t in ("panel", "postings")}
+_REQUIRED = {t: {c.name: c.required for c in schema.columns(t)} for t in ("panel", "postings")}
 _CROSSWALK_KINDS = {"old_code": "code", "new_code": "code", "year_effective": "int", "type": "category",
                     "weight": "float"}
 _HEADER_EXAMPLES = {
@@ -93,6 +106,10 @@ class BureauTable:
         Every rule applied (encoding, units converted, rows dropped, ...).
     absent : set of str
         Canonical columns the file does not have.
+    formulas : dict of str to numpy.ndarray
+        Canonical column to the formula of each cell that holds one with no saved value
+        (``""`` elsewhere); such cells are also in ``reported`` (nothing is carried forward
+        into them) and are reported by :func:`analysis.data.validate.validate`.
     """
 
     name: str
@@ -107,6 +124,7 @@ class BureauTable:
     problems: list[Problem] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     absent: set[str] = field(default_factory=set)
+    formulas: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -138,6 +156,8 @@ class BureauTable:
             reported={c: np.array(self.reported.get(c, np.zeros(n, dtype=bool)), dtype=bool) for c in self.values},
             headers=dict(self.headers),
             path=path,
+            absent=set(self.absent),
+            formulas={c: f for c, f in self.formulas.items() if c in self.values},
         )
 
 
@@ -263,6 +283,8 @@ class _Body:
     units: dict[str, str | None]
     unused: set[str]
     problems: list[Problem]
+    formulas: dict[str, np.ndarray]
+    unused_columns: dict[str, pd.Series]
 
 
 def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: list[Note]) -> _Body:
@@ -275,6 +297,8 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
     dropped: dict[str, list[str]] = {"subtotal": [], "footnote": []}
     unused: set[str] = set()
     sheet_parts_cols: list[tuple[dict[str, pd.Series], int]] = []
+    formula_parts: list[dict[str, np.ndarray]] = []
+    unused_parts: list[dict[str, pd.Series]] = []
     for sh, hd in found:
         by_col: dict[str, list[tuple[int, str, str | None]]] = {}
         for j, (col, header, unit) in hd.columns.items():
@@ -312,7 +336,12 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
                               + (f" in sheet {sh.name}" if sh.name else ""),
                               f"{changed_total} 个单元格中的全角字符（１２３、，）已转为半角"))
         labels = {j for j, (c, _, _) in hd.columns.items() if c in ("village_code", "village_name", "old_code")}
-        kinds = row_kinds(norm_cols, labels | {0})
+        codes = {j for j, (c, _, _) in hd.columns.items() if c in ("village_code", "old_code", "new_code")}
+        formula_lines = np.zeros(body.shape[0], dtype=bool)
+        for i, _ in sh.formulas:
+            if i >= hd.first_data:
+                formula_lines[i - hd.first_data] = True
+        kinds = row_kinds(norm_cols, labels | {0}, _leading_columns(hd, tm, body.shape[1]), codes, formula_lines)
         dropped["subtotal"].extend(
             (f"{sh.name}!{r}" if sh.name and len(found) > 1 else str(r)) for r in rownum[kinds.subtotal & ~kinds.empty]
         )
@@ -339,6 +368,11 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
             unit_of.setdefault(col, unit)
         part = {col: norm_cols[items[0][0]].iloc[idx].reset_index(drop=True) for col, items in by_col.items()}
         sheet_parts_cols.append((part, len(idx)))
+        lines = idx + hd.first_data
+        formula_parts.append({col: sh.formula_column(items[0][0], lines) for col, items in by_col.items()}
+                             if sh.formulas else {})
+        unused_parts.append({h: norm_cols[j].iloc[idx].reset_index(drop=True)
+                             for j, h in hd.unmatched if j in norm_cols})
         rows_parts.append(rownum[idx])
         sheet_parts.append(np.full(len(idx), sh.name if sh.name is not None else "", dtype=object))
     all_cols = {c for part, _ in sheet_parts_cols for c in part}
@@ -360,16 +394,89 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
     if unused:
         notes.append(Note(f"columns not used: {', '.join(sorted(unused))}", f"未使用的列：{'、'.join(sorted(unused))}"))
     columns = {c: pd.concat(parts, ignore_index=True) for c, parts in per_col.items()}
-    return _Body(columns, rows, sheets, header_of, unit_of, unused, header_problems)
+    formulas: dict[str, np.ndarray] = {}
+    if any(formula_parts):
+        for col in all_cols:
+            arr = np.concatenate([fp.get(col, np.full(length, "", dtype=object))
+                                  for fp, (_, length) in zip(formula_parts, sheet_parts_cols, strict=True)])
+            if (arr != "").any():
+                formulas[col] = arr
+    unused_columns = {}
+    if len(found) == 1 and unused_parts:
+        unused_columns = unused_parts[0]
+    return _Body(columns, rows, sheets, header_of, unit_of, unused, header_problems, formulas, unused_columns)
+
+
+def _leading_columns(hd: Header, tm: TableMap, width: int) -> set[int]:
+    """Positions of the text columns before the first numeric column (where 合计/全县 rows say what they are).
+
+    A column is numeric if the header maps it to a number of the table (population, income,
+    ...; not the year). A table without one has all its columns leading.
+    """
+    numeric = [j for j, (c, _, _) in hd.columns.items()
+               if c not in ("year", "year_effective") and _KINDS.get(tm.table, {}).get(c) in ("int", "float", "binary")]
+    first = min(numeric) if numeric else width
+    return set(range(first))
 
 
 # ----------------------------------------------------------------------------- columns
 
 
+@dataclass(frozen=True)
+class _YearSaid:
+    """A year the file states outside its data cells (title, header, sheet name, a column of one year)."""
+
+    year: int
+    where: str
+    where_zh: str
+    row: int | None
+    sheet: str | None
+
+
+def _years_said(found: list[tuple[Sheet, Header]], body: _Body) -> list[_YearSaid]:
+    """Years the file states about itself: titles and headers (``2025年``), sheet names, one-year columns.
+
+    Dates (``2026年1月5日``: a filling-in date) are not years of the data.
+    """
+    out: list[_YearSaid] = []
+    for sh, hd in found:
+        if sh.name:
+            m = _YEAR_SAID.search(sh.name) or _YEAR_CELL_ONLY.fullmatch(sh.name.strip())
+            if m:
+                out.append(_YearSaid(int(m.group(1)), f"the sheet name {sh.name!r}", f"工作表名“{sh.name}”", None,
+                                     sh.name))
+        for i in range(hd.first_data):
+            for v in sh.cells.iloc[i].tolist():
+                text = str(v)
+                for m in _YEAR_SAID.finditer(text):
+                    what, what_zh = ("the header", "表头") if i >= hd.row else ("the title", "标题")
+                    out.append(_YearSaid(int(m.group(1)), f"{what} {text!r}", f"{what_zh}“{text}”", int(sh.rows[i]),
+                                         sh.name))
+    for header, cells in body.unused_columns.items():
+        values = cells[cells != ""]
+        years = values.str.fullmatch(_YEAR_CELL_ONLY.pattern).fillna(False)
+        if len(values) and years.all():
+            found_years = set(values.str.slice(0, 4))
+            if len(found_years) == 1:
+                y = int(found_years.pop())
+                out.append(_YearSaid(y, f"the column {header!r}, which holds {y} in every row",
+                                     f"“{header}”列（每行都是 {y}）", None, None))
+    return out
+
+
 def _panel_year(
-    log: CellLog, name: str, values_text: dict[str, pd.Series], reported: dict[str, np.ndarray], year: int | None
+    log: CellLog,
+    name: str,
+    values_text: dict[str, pd.Series],
+    reported: dict[str, np.ndarray],
+    year: int | None,
+    said: list[_YearSaid] = (),
 ) -> None:
-    """Give a panel file without a year column its year; check a given year against the column."""
+    """Give a panel file without a year column its year; check a given year against the column.
+
+    A year taken from the file name that the file itself contradicts (``said``) is a
+    warning.
+    """
     n = len(log.rows)
     if "year" not in values_text:
         from_name = year_from_name(name)
@@ -381,6 +488,25 @@ def _panel_year(
             values_text["year"] = pd.Series([str(from_name[0])] * n, dtype=object)
             log.note(f"year: the file has no year column; {from_name[0]} taken from the file name",
                      f"年份：文件中没有年份列，根据文件名取 {from_name[0]} 年")
+            for other in [x for x in said if x.year != from_name[0]][:1]:
+                log.problems.append(
+                    Problem(
+                        name,
+                        other.row,
+                        "year",
+                        None,
+                        f"the year {from_name[0]} was taken from the file name, but the file says {other.year} "
+                        f"({other.where}): perhaps the {other.year} table under another name",
+                        f"check the year: correct the file name or give it (study ingest --year {other.year}); if "
+                        f"{from_name[0]} is right, ingest again with --accept-warnings (accept_warnings=True)",
+                        sheet=other.sheet,
+                        problem_zh=f"年份 {from_name[0]} 取自文件名，但文件中写的是 {other.year} 年"
+                        f"（{other.where_zh}）：可能是 {other.year} 年的表格用错了文件名",
+                        action_zh=f"核对年份：更正文件名，或导入时指定年份（study ingest --year {other.year}）；"
+                        f"如确认 {from_name[0]} 年无误，加 --accept-warnings 重新导入",
+                        severity="warning",
+                    )
+                )
         else:
             why = "has no year" if not from_name else f"has several years ({', '.join(map(str, from_name))})"
             log.column(
@@ -419,7 +545,13 @@ def _fill_absent(
     shown: dict[str, np.ndarray],
     reported: dict[str, np.ndarray],
 ) -> None:
-    """Fill the columns a file may lack; report the required columns it lacks."""
+    """Fill the columns a file may lack; report the required columns it lacks.
+
+    Township and county codes come from the village code, ``carry_forward`` attributes from
+    the store (later, :mod:`~analysis.data.bureau.carry_forward`), postings' end dates,
+    unit types, batches and ids from :mod:`~analysis.data.bureau.postings`; any other
+    optional column (:mod:`analysis.data.schema`) is stored as missing.
+    """
     n = len(log.rows)
     empty_col = pd.Series([""] * n, dtype=object)
     derivable = {c.name: c.digits for c in schema.PANEL_COLUMNS if c.prefix_of == "village_code"}
@@ -441,6 +573,17 @@ def _fill_absent(
             fill = empty_col.copy()  # derived by postings_extras
         elif table == "crosswalk" and col == "weight":
             fill = pd.Series(np.full(n, np.nan))
+        elif table in _KINDS and not _REQUIRED[table][col]:  # optional: stored as missing (validate notes it)
+            fill = pd.Series(np.full(n, np.nan)) if kinds[col] in ("int", "float", "binary") else empty_col.copy()
+            cm = tm.columns.get(col)
+            guess = difflib.get_close_matches(
+                col if not cm else (cm.aliases[-1] if cm.aliases else col), sorted(body.unused), n=1, cutoff=0.5
+            )
+            if guess:
+                log.note(f"{col}: not in the file; the column {guess[0]!r} may be it: if so, add it to the aliases "
+                         f"of {col} in {tm.source.name} (data/mappings) and ingest again",
+                         f"{col}：文件中没有该列；“{guess[0]}”列可能就是它：如是，把它加到 data/mappings/"
+                         f"{tm.source.name} 中 {col} 的别名里后重新导入")
         if fill is not None:
             out_values[col] = fill.astype(object) if fill.dtype != "float64" else fill
             shown[col] = np.full(n, "", dtype=object)
@@ -521,7 +664,7 @@ def bureau_table(
     reported: dict[str, np.ndarray] = {}
     absent: set[str] = set()
     if table == "panel":
-        _panel_year(log, inp.name, values_text, reported, year)
+        _panel_year(log, inp.name, values_text, reported, year, _years_said(found, body))
     for col in list(kinds) + (["name"] if table == "postings" else []):
         if col not in values_text:
             absent.add(col)
@@ -545,6 +688,9 @@ def bureau_table(
             v, r = convert_text(log, col, s, shown[col])
         out_values[col] = v
         reported[col] = pre | r
+    for col, f in body.formulas.items():
+        if col in reported:
+            reported[col] = reported[col] | (f != "")
     _fill_absent(log, table, tm, kinds, absent, body, found, out_values, shown, reported)
     if table == "postings":
         postings_extras(log, tm, out_values, shown, reported, absent, n)
@@ -561,4 +707,5 @@ def bureau_table(
         problems=log.problems,
         notes=log.notes,
         absent=absent,
+        formulas={c: f for c, f in body.formulas.items() if c in kinds},
     ), []

@@ -42,11 +42,15 @@ Modules
 :mod:`~analysis.data.store.log`
     provenance rows, the ingest log and content fingerprints;
 :mod:`~analysis.data.store.timeline`
-    the list of ingests and :func:`restore`.
+    the list of ingests and :func:`restore`;
+:mod:`~analysis.data.store.compare`
+    incoming panel rows against the stored ones: what replacing a stored year changes,
+    and which years look alike.
 
 The names below are the store's public interface (``from analysis.data import store``).
 """
 
+from analysis.data.store.compare import ColumnChange, StoredYearChange, stored_year_changes, year_resemblance
 from analysis.data.store.layout import (
     CANONICAL_TABLES,
     KEYS,
@@ -79,12 +83,14 @@ __all__ = [
     "HISTORY_COLUMNS",
     "KEYS",
     "PROVENANCE_COLUMNS",
+    "ColumnChange",
     "FileChange",
     "IngestLog",
     "RestoreResult",
     "Source",
     "StoreError",
     "StoreLike",
+    "StoredYearChange",
     "WriteResult",
     "YearChange",
     "content_hash",
@@ -103,8 +109,10 @@ __all__ = [
     "read_provenance",
     "read_village_crosswalk",
     "restore",
+    "stored_year_changes",
     "summary",
     "write_panel",
     "write_postings",
     "write_tables",
+    "year_resemblance",
 ]

@@ -78,12 +78,12 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     bool
         Whether the table exists in the current database.
     """
-    row = con.execute(
+    rows = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE table_name = ? AND database_name = current_database()",
         [name],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()  # all: no result left pending on the caller's connection
+    return bool(rows and rows[0][0])
 
 
 def column_ddl(table: str) -> list[str]:
@@ -105,17 +105,50 @@ def column_ddl(table: str) -> list[str]:
     ]
 
 
-def _schema_fingerprint() -> str:
+LEGACY_NOT_NULL: dict[str, tuple[str, ...]] = {
+    "panel": tuple(c.name for c in schema.PANEL_COLUMNS if c.nullable),
+}
+"""Columns that stores written before the covariates and other outcomes became optional (issue 9) declare
+``NOT NULL``. Such a store is upgraded on its next write: the constraints are dropped (nothing else changes)."""
+
+
+def schema_fingerprint(not_null: dict[str, tuple[str, ...]] | None = None) -> str:
+    """Return the fingerprint of the table layout that a store records in ``store_meta``.
+
+    Parameters
+    ----------
+    not_null : dict of str to tuple of str, optional
+        Columns to take as ``NOT NULL`` although the schema lets them be empty (the
+        layout of older stores, :data:`LEGACY_NOT_NULL`).
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits over every canonical column's name, SQL type and nullability.
+    """
+    forced = not_null or {}
     parts = [
-        f"{t}:{c.name}:{SQL_TYPES[c.kind]}:{c.nullable}"
+        f"{t}:{c.name}:{SQL_TYPES[c.kind]}:{c.nullable and c.name not in forced.get(t, ())}"
         for t in CANONICAL_TABLES
         for c in schema.columns(t)
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def _upgrade(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+    """Drop the ``NOT NULL`` constraints of :data:`LEGACY_NOT_NULL` and record the current fingerprint."""
+    for table, names in LEGACY_NOT_NULL.items():
+        for name in names:
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {name} DROP NOT NULL")
+    con.execute("UPDATE store_meta SET value = ? WHERE key = 'schema'", [fingerprint])
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables; refuse a store built for a different table layout.
+    """Create missing tables; upgrade a store of the layout before issue 9; refuse any other layout.
+
+    A store whose panel declares the covariates and the other outcomes ``NOT NULL`` (written
+    before they became optional, :data:`LEGACY_NOT_NULL`) has those constraints dropped,
+    inside the caller's transaction.
 
     Parameters
     ----------
@@ -131,7 +164,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
     )
     row = con.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()
-    fingerprint = _schema_fingerprint()
+    fingerprint = schema_fingerprint()
+    if row is not None and row[0] == schema_fingerprint(LEGACY_NOT_NULL) and row[0] != fingerprint:
+        _upgrade(con, fingerprint)
+        row = (fingerprint,)
     if row is not None and row[0] != fingerprint:
         raise StoreError(
             "the store was built for a different table layout than analysis.data.schema "

@@ -311,8 +311,10 @@ def panel_columns(store: StoreLike, year: int, columns: Sequence[str]) -> pd.Dat
         return con.execute(f"SELECT village_code, {', '.join(columns)} FROM panel WHERE year = ?", [year]).fetchdf()
 
 
-def latest_panel_values(store: StoreLike, codes: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
-    """Return the latest stored year of some villages: their year and some columns.
+def latest_panel_values(
+    store: StoreLike, codes: Sequence[str], columns: Sequence[str], before: int | None = None
+) -> pd.DataFrame:
+    """Return the latest stored year of some villages that has values in some columns.
 
     Parameters
     ----------
@@ -321,22 +323,25 @@ def latest_panel_values(store: StoreLike, codes: Sequence[str], columns: Sequenc
     codes : sequence of str
         Village codes.
     columns : sequence of str
-        Canonical panel columns.
+        Canonical panel columns; only years in which all of them hold a value count.
+    before : int, optional
+        Only years before this one (what a file of that year may carry forward).
 
     Returns
     -------
     pandas.DataFrame
-        ``village_code``, ``year`` and ``columns``, one row per village the store has;
-        an empty frame without columns if the store has no panel.
+        ``village_code``, ``year`` and ``columns``, one row per village the store has such
+        a year of; an empty frame without columns if the store has no panel.
     """
     with reading(store) as con:
         if not has_table(con, "panel"):
             return pd.DataFrame()
+        present = " AND ".join(f"{c} IS NOT NULL" for c in columns) or "true"
         return con.execute(
             f"""SELECT village_code, year, {", ".join(columns)} FROM panel
-                WHERE list_contains(?, village_code)
+                WHERE list_contains(?, village_code) AND year < ? AND {present}
                 QUALIFY row_number() OVER (PARTITION BY village_code ORDER BY year DESC) = 1""",
-            [list(codes)],
+            [list(codes), before if before is not None else 1 << 62],
         ).fetchdf()
 
 
@@ -385,18 +390,19 @@ def summary(store: StoreLike) -> dict[str, object]:
             "ingests": 0,
         }
         if has_table(con, "panel"):
-            out["panel_rows"] = con.execute("SELECT count(*) FROM panel").fetchone()[0]
-            out["villages"] = con.execute(
-                "SELECT count(DISTINCT village_code) FROM panel"
-            ).fetchone()[0]
+            out["panel_rows"] = _count(con, "SELECT count(*) FROM panel")
+            out["villages"] = _count(con, "SELECT count(DISTINCT village_code) FROM panel")
             out["panel_years"] = [
                 r[0]
                 for r in con.execute("SELECT DISTINCT year FROM panel ORDER BY year").fetchall()
             ]
         if has_table(con, "postings"):
-            out["postings_rows"] = con.execute("SELECT count(*) FROM postings").fetchone()[0]
+            out["postings_rows"] = _count(con, "SELECT count(*) FROM postings")
         if has_table(con, "provenance"):
-            out["ingests"] = con.execute(
-                "SELECT count(DISTINCT ingest_id) FROM provenance"
-            ).fetchone()[0]
+            out["ingests"] = _count(con, "SELECT count(DISTINCT ingest_id) FROM provenance")
     return out
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row is not None else 0

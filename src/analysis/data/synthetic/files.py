@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.core.csvsafe import write_csv
 from analysis.data.atomic import write_atomic
 from analysis.data.store import read_provenance
 from analysis.data.synthetic.calibration import PANEL_DECIMALS, TRUTH_FLOAT_FORMAT
@@ -29,7 +30,7 @@ def _panel_csv(panel: pd.DataFrame) -> str:
     out = panel.copy()
     for name, d in PANEL_DECIMALS.items():
         out[name] = np.char.mod(f"%.{d}f", out[name].to_numpy(dtype=float))
-    return out.to_csv(index=False, lineterminator="\n")
+    return write_csv(out, index=False, lineterminator="\n")
 
 
 def write_city(city: SyntheticCity, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -60,16 +61,14 @@ def write_city(city: SyntheticCity, out_dir: str | os.PathLike) -> dict[str, Pat
     out.mkdir(parents=True, exist_ok=True)
     texts = {
         "panel": ("panel.csv", _panel_csv(city.panel)),
-        "postings": ("postings.csv", city.postings.to_csv(index=False, lineterminator="\n")),
+        "postings": ("postings.csv", write_csv(city.postings, index=False, lineterminator="\n")),
         "truth": (
             "truth.csv",
-            city.truth.to_csv(index=False, lineterminator="\n", float_format=TRUTH_FLOAT_FORMAT),
+            write_csv(city.truth, index=False, lineterminator="\n", float_format=TRUTH_FLOAT_FORMAT),
         ),
         "truth_aggregates": (
             "truth_aggregates.csv",
-            city.truth_aggregates.to_csv(
-                index=False, lineterminator="\n", float_format=TRUTH_FLOAT_FORMAT
-            ),
+            write_csv(city.truth_aggregates, index=False, lineterminator="\n", float_format=TRUTH_FLOAT_FORMAT),
         ),
         "params": (
             "params.json",

@@ -277,7 +277,7 @@ def untreated_shift(
     years: np.ndarray,
     township: np.ndarray,
     county_of_township: np.ndarray,
-    q: np.ndarray,
+    q: np.ndarray | None,
     targeting: np.ndarray,
     rng: np.random.Generator | None,
 ) -> np.ndarray:
@@ -293,8 +293,8 @@ def untreated_shift(
         Township index of each village.
     county_of_township : numpy.ndarray
         County index of each township.
-    q : numpy.ndarray
-        :func:`nonlinear_index` of each village.
+    q : numpy.ndarray or None
+        :func:`nonlinear_index` of each village (needed when the scenario has non-linear trends).
     targeting : numpy.ndarray
         Targeting index of each village (standardised here).
     rng : numpy.random.Generator or None
@@ -305,10 +305,17 @@ def untreated_shift(
     -------
     numpy.ndarray
         The shift of each village-year.
+
+    Raises
+    ------
+    ValueError
+        If the scenario needs ``rng`` or ``q`` and it is missing.
     """
     n_years = len(years)
     f = np.zeros((len(township), n_years))
     if scenario.shocks:
+        if rng is None:
+            raise ValueError("a scenario with shocks needs the outcome's shock stream (rng)")
         n_town, n_county = len(county_of_township), int(county_of_township.max()) + 1
         sd_t, sd_c = scenario.township_shock_sd, scenario.county_shock_sd
         s_town = sd_t * rng.standard_normal((n_town, n_years))
@@ -317,6 +324,8 @@ def untreated_shift(
         f += shock[township] - 0.5 * (sd_t**2 + sd_c**2)
     dt = (years - REPORT_YEAR).astype(float)[None, :]
     if scenario.nonlinear_trend != 0:
+        if q is None:
+            raise ValueError("a scenario with non-linear trends needs the covariate index q")
         f += scenario.nonlinear_trend * q[:, None] * dt
     if scenario.trend_gap != 0:
         z = (targeting - targeting.mean()) / targeting.std()
@@ -340,10 +349,17 @@ def shift_untreated(kind: str, base: Untreated, f: np.ndarray) -> Untreated:
     -------
     Untreated
         A new expectation; ``base`` is not modified.
+
+    Raises
+    ------
+    ValueError
+        For a binary outcome without a probability.
     """
     if kind in ("lognormal", "count"):
         return dataclasses.replace(base, mean=base.mean * np.exp(f))
     if kind == "hurdle":
         return dataclasses.replace(base, amount=base.amount * np.exp(f))
+    if base.p is None:
+        raise ValueError(f"an outcome drawn as {kind!r} needs a probability to shift")
     logit = np.log(base.p) - np.log1p(-base.p) + f
     return dataclasses.replace(base, p=1.0 / (1.0 + np.exp(-logit)))
