@@ -34,8 +34,9 @@
 #    know, no effect at all (`analysis.data.synthetic.scenarios`). For each: bias, RMSE and coverage of every
 #    estimator, and the rejection rate of every test and robustness check the study prints, where its null holds
 #    (its size) and where it does not (its power). These are read from the measured records in
-#    `data/montecarlo/` (made by `study stress`, about 13 s of CPU per city; README, "Stress test"), so they are
-#    shown on real data too: they describe the methods under this design, not the data in the store.
+#    `data/montecarlo/` (made by `study stress`, about 4 s of CPU per city; README, "Stress test", with the
+#    command), so they are shown on real data too: they describe the methods under this design, not the data in
+#    the store.
 #
 # On real data there is no truth: the notebook says so and skips the first two parts.
 
