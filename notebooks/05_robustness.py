@@ -106,8 +106,8 @@ result.show("05_randomisation")
 # %% [markdown]
 # ## 5. Alternative specifications / 替代设定
 #
-# One choice changed at a time: the other comparison group; anticipation of one year (the June 2023 implementing
-# opinions were public before the city batch arrived, so a 2024-cohort village may have reacted in 2023); excluding
+# One choice changed at a time: the other comparison group; the arrival year kept as base and comparison year (the
+# headline leaves it out, because secretaries who arrive mid-year may already act in it; see notebook 02); excluding
 # the pilot district (the county of the earliest cohort); an unbalanced panel (5% of village-years dropped at random,
 # seeded by `seed`); no covariates; county clusters (9 clusters: treat those SEs with caution); and comparison
 # villages only from townships where under half of the villages got a first secretary (see section 6).

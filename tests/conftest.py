@@ -19,7 +19,7 @@ def city_store(tmp_path_factory) -> Path:
 
     base = tmp_path_factory.mktemp("city")
     store = base / "study.duckdb"
-    simulate_to_store(seed=SEED, first_year=2018, last_year=2024, later_batches=(), spillover=0.0,
+    simulate_to_store(seed=SEED, first_year=2018, last_year=2024, later_batches=(),
                       out_dir=base / "synthetic", store=store, ingest=True)
     return store
 

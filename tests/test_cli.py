@@ -1,5 +1,6 @@
 """The `study` command: help on every subcommand, clear errors for bad parameters (before any work)."""
 
+import json
 import subprocess
 import sys
 
@@ -100,7 +101,8 @@ def test_estimate_by_cadre_type_reports_levels_and_the_equality_test(city_store,
     assert "--by is available with the Callaway-Sant'Anna estimator" in capsys.readouterr().err
 
 
-HEADLINE_INCOME = 169.8011213  # notebook 02's headline for income_per_capita on the default city (results.json)
+HEADLINE_INCOME = 183.5697637  # notebook 02's headline for income_per_capita on the default city (results.json)
+ARRIVAL_KEPT_INCOME = 169.8011213  # the same with the arrival year kept (--anticipation 0)
 
 
 def test_estimate_defaults_to_the_headline_over_the_stores_years(city_store, study, tmp_path):
@@ -127,7 +129,13 @@ def test_estimate_table_shows_p_values_window_and_options(city_store, capsys):
     assert lines[2].startswith("Options (the headline specification): estimator cs")
     assert lines[3].split()[-1] == "p-value"
     simple = next(line for line in lines if line.startswith("simple"))
-    assert simple.split()[2] == "169.8011" and simple.split()[-1] == "1.4e-14"
+    assert simple.split()[2] == "183.5698" and simple.split()[-1] == "4.0e-12"
+    assert lines[2].endswith("anticipation 1 (years before the cohort year left out of the comparisons).")
+    assert main(["estimate", "--outcome", "income_per_capita", "--store", str(city_store), "--anticipation", "0",
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["estimate"] == pytest.approx(ARRIVAL_KEPT_INCOME, rel=1e-9)
+    assert "differs from the headline in: anticipation" in captured.err
     assert main(["estimate", "--outcome", "income_per_capita", "--store", str(city_store), "--covariates", "none",
                  "--estimator", "twfe", "--format", "csv"]) == 0
     captured = capsys.readouterr()

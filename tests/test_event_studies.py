@@ -50,9 +50,10 @@ def test_frame_has_all_four_estimators(run):
         d = f[f["estimator"] == est]
         assert {0, 1} <= set(d["event_time"]), est
         assert d.loc[d["event_time"] >= 0, "std_error"].notna().all(), est
-    for est in ("cs", "twfe", "sa"):  # normalised reference period e = -1
+    # normalised reference period e = -1; for CS e = -2: the headline leaves the arrival year out (issue 11)
+    for est, e_ref in (("cs", -2), ("twfe", -1), ("sa", -1)):
         ref = f[(f["estimator"] == est) & f["reference"]]
-        assert ref["event_time"].tolist() == [-1] and ref["estimate"].tolist() == [0.0], est
+        assert ref["event_time"].tolist() == [e_ref] and ref["estimate"].tolist() == [0.0], est
     assert sorted(f.loc[f["estimator"] == "cs", "event_time"]) == list(range(-6, 2))
 
 
@@ -60,7 +61,7 @@ def test_cs_rows_equal_independent_estimate_with_wider_band(run):
     es, panel, _ = run
     data, covs = covariate_columns(panel, list(DEFAULT_COVARIATES))
     r = att_gt(data, OUTCOME, "village_code", "year", "cohort", covariates=covs, control_group="notyet",
-               method="dr", cluster="township_code", base_period="universal")
+               method="dr", cluster="township_code", base_period="universal", anticipation=1)
     ref = aggregate(r, "event").tidy("event").dropna(subset=["event_time"])
     cs = es.frame[es.frame["estimator"] == "cs"]
     assert np.allclose(cs["estimate"].to_numpy(), ref["estimate"].to_numpy(), rtol=1e-12, atol=0)
@@ -74,7 +75,7 @@ def test_pretest_is_cs_wald_on_varying_base(run):
     es, panel, _ = run
     data, covs = covariate_columns(panel, list(DEFAULT_COVARIATES))
     ref = pretest(att_gt(data, OUTCOME, "village_code", "year", "cohort", covariates=covs, control_group="notyet",
-                         method="dr", cluster="township_code"))
+                         method="dr", cluster="township_code", anticipation=1))
     assert es.pretest.p_value == pytest.approx(ref.p_value, rel=1e-12)
     assert es.pretest.df == 9 and 0 <= es.pretest.p_value <= 1
 

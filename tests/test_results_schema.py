@@ -74,7 +74,8 @@ def test_estimate_records_follow_the_record_model():
     rec = SECTIONS["main_effects"].model_validate(
         {"families": {"income": ["income_per_capita"]}, "options": {
             "headline": {"estimator": "cs", "method": "dr", "aggregation": "simple", "control_group": "notyet",
-                         "covariates": [], "cluster": "township", "inference": "analytic"},
+                         "covariates": [], "cluster": "township", "inference": "analytic",
+                             "anticipation": 1},
             "twfe": {}, "ppml": {}, "romano_wolf": {}, "untreated_mean": "", "post_treatment_years": [2023],
             "pct_scale": "", "truth": False},
          "outcomes": {"income_per_capita": {

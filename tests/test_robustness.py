@@ -12,16 +12,16 @@ import pytest
 from scipy import stats
 
 from analysis.core.panel import load_analysis_panel
-from analysis.core.spec import DEFAULT_COVARIATES
+from analysis.core.spec import DEFAULT_COVARIATES, HEADLINE
 from analysis.core.treatment import attach_treatment, pilot_counties
-from analysis.data.synthetic import simulate_city
+from analysis.data.synthetic import Scenario, simulate_city
 from analysis.estimate import estimate
 from analysis.estimators.twfe import twfe
 from analysis.stages import robustness
 
 OUTCOMES = ["income_per_capita", "criminal_cases", "new_members"]
 SEED = 20230601
-SPECS = ["headline", "control_never", "anticipation_1", "excluding_pilot", "unbalanced_5pct", "no_covariates",
+SPECS = ["headline", "control_never", "anticipation_0", "excluding_pilot", "unbalanced_5pct", "no_covariates",
          "cluster_county", "controls_low_share_townships"]
 
 
@@ -37,7 +37,7 @@ def alternatives(panel):
 
 @pytest.fixture(scope="module")
 def spill_city():
-    city = simulate_city(seed=SEED, spillover=0.5)
+    city = simulate_city(seed=SEED, scenario=Scenario(spillover=0.5))
     return city, attach_treatment(city.panel, city.treatment)
 
 
@@ -189,7 +189,11 @@ def honest_new_members(panel):
 def test_honest_analysis(honest_new_members):
     es, h = honest_new_members
     t = es.tidy("event").set_index("term")
-    assert t.loc["e=-1", "estimate"] == 0 and np.isnan(t.loc["e=-1", "std_error"])  # universal base period
+    # universal base period: the reference is the year before the arrival year left out by the headline
+    ref = f"e={-1 - HEADLINE.anticipation}"
+    assert HEADLINE.anticipation == 1
+    assert t.loc[ref, "estimate"] == 0 and np.isnan(t.loc[ref, "std_error"])
+    assert np.isfinite(t.loc["e=-1", "std_error"])  # the arrival year is estimated, not assumed away
     assert set(h.bounds["target"]) == {"e=0", "average"}
     # the original interval of e=0 is the event study's estimate and standard error with HonestDiD's
     # normal critical value (its robust intervals are normal-based too); the event study's own
@@ -228,10 +232,13 @@ def test_pretrend_power_summary(honest_new_members):
     es, _ = honest_new_members
     pw = robustness.pretrend_power_summary(es)
     assert 0 < pw["slope_50"] < pw["slope_80"]
-    # a linear trend through the reference period e=-1 biases e by slope * (e + 1)
-    assert pw["bias_80"]["e=0"] == pytest.approx(pw["slope_80"])
-    assert pw["bias_80"]["e=1"] == pytest.approx(2 * pw["slope_80"])
-    assert pw["avg_bias_80"] == pytest.approx(1.5 * pw["slope_80"])
+    # a linear trend through the reference period e=r (r = -2: the headline leaves the arrival year out)
+    # biases e by slope * (e - r)
+    r = -1 - HEADLINE.anticipation
+    assert r == -2
+    assert pw["bias_80"]["e=0"] == pytest.approx(-r * pw["slope_80"])
+    assert pw["bias_80"]["e=1"] == pytest.approx((1 - r) * pw["slope_80"])
+    assert pw["avg_bias_80"] == pytest.approx((0.5 - r) * pw["slope_80"])
     assert pw["bias_share_80"] == pytest.approx(pw["avg_bias_80"] / abs(pw["average_effect"]))
 
 

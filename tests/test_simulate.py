@@ -20,6 +20,7 @@ import pytest
 from analysis.core.treatment import attach_treatment, derive_treatment
 from analysis.data import schema
 from analysis.data.synthetic import (
+    Scenario,
     aggregate_truth,
     simulate_city,
     simulate_to_store,
@@ -423,7 +424,7 @@ def test_later_batch_outside_window_is_rejected():
 
 
 def test_spillover_recorded_separately():
-    s = simulate_city(seed=SEED, spillover=0.3)
+    s = simulate_city(seed=SEED, scenario=Scenario(spillover=0.3))
     spill = s.truth[s.truth["effect"] == "spillover"]
     assert len(spill) > 0
     assert (spill.loc[spill["outcome"] == "income_per_capita", "att"] > 0).all()
@@ -438,7 +439,7 @@ def test_spillover_recorded_separately():
 
 
 def test_anticipation_moves_effects_earlier():
-    a = simulate_city(seed=SEED, anticipation=1).truth
+    a = simulate_city(seed=SEED, scenario=Scenario(anticipation=1)).truth
     inc = a[a["outcome"] == "income_per_capita"].set_index(["cohort", "event_time"])["att"]
     assert inc[2023, -1] > 0 and inc[2024, -1] > 0
     assert inc[2023, -2] == 0
@@ -468,7 +469,6 @@ def test_simulate_to_store(tmp_path):
         first_year=2018,
         last_year=2024,
         later_batches=(),
-        spillover=0.0,
         out_dir=tmp_path / "syn",
         store=store,
         ingest=True,

@@ -13,12 +13,15 @@ def test_headline_is_the_documented_specification():
     assert HEADLINE.covariates == DEFAULT_COVARIATES == ("distance_km", "terrain", "distinctive_industry")
     assert HEADLINE.METHOD == "dr" and HEADLINE.aggregation == "simple"
     assert HEADLINE.cluster_column == "township_code"
+    # The arrival year (issue 11): left out of every comparison, decided by the partial-exposure Monte Carlo.
+    assert HEADLINE.anticipation == spec.ANTICIPATION == 1
 
 
 def test_cs_arguments_carry_every_choice():
     args = HEADLINE.cs_arguments(["base_distance_km"])
     assert args == {"unit": "village_code", "time": "year", "cohort": "cohort", "covariates": ["base_distance_km"],
-                    "control_group": "notyet", "method": "dr", "cluster": "township_code"}
+                    "control_group": "notyet", "method": "dr", "cluster": "township_code", "anticipation": 1}
+    assert HEADLINE.replace(anticipation=0).cs_arguments([])["anticipation"] == 0
     assert HEADLINE.replace(cluster="county").cs_arguments([], cohort="exposure_cohort")["covariates"] is None
     assert HEADLINE.replace(cluster="county").cs_arguments([], cohort="exposure_cohort")["cohort"] == "exposure_cohort"
 
@@ -34,6 +37,9 @@ def test_variants_are_checked_when_made():
         Spec(control_group="all")
     with pytest.raises(ValueError, match="unknown covariate"):
         Spec(covariates=("altitude",))
+    for bad in (-1, 4, 1.0, True):
+        with pytest.raises(ValueError, match="anticipation must be 0-3 years"):
+            Spec(anticipation=bad)
 
 
 def test_from_params_takes_the_notebook_names_and_keeps_the_rest():

@@ -9,7 +9,7 @@ from analysis.data.synthetic.truth import load_truth, truth_status
 
 def test_truth_applies_only_to_the_simulated_store(tmp_path):
     sim, store = tmp_path / "synthetic", tmp_path / "s.duckdb"
-    simulate_to_store(seed=5, first_year=2018, last_year=2024, later_batches=(), spillover=0.0,
+    simulate_to_store(seed=5, first_year=2018, last_year=2024, later_batches=(),
                       out_dir=sim, store=store, ingest=True)
     ok, why = truth_status(store, sim)
     assert ok, why
@@ -41,7 +41,7 @@ def test_simulate_refuses_a_store_with_other_data_and_rebuilds_a_synthetic_one(t
     from analysis.data.store import read_postings
 
     sim, store = tmp_path / "synthetic", tmp_path / "s.duckdb"
-    kw = dict(first_year=2018, last_year=2024, later_batches=(), spillover=0.0, out_dir=sim, store=store)
+    kw = dict(first_year=2018, last_year=2024, later_batches=(), out_dir=sim, store=store)
     simulate_to_store(seed=5, **kw)
     # Another seed into a store holding only the earlier city: rebuilt, no postings of the old city left.
     simulate_to_store(seed=6, **kw)

@@ -9,6 +9,7 @@ estimate     one outcome's effect (by default the headline specification over th
 run          run the notebooks with papermill into ``outputs/<run-id>/``
 brief        the findings brief of a complete run
 diff         what moved between two runs, and why
+stress       stress-test Monte Carlo (:mod:`analysis.grid.stress`)
 clean-store  delete the store, only if it holds nothing but the simulated city (or with ``--yes``)
 
 The CLI holds no logic of its own: each subcommand parses its arguments and calls
@@ -43,7 +44,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from analysis.data.synthetic import simulate_to_store
+    from analysis.data.synthetic import get_scenario, simulate_to_store
 
     later = []
     for spec in args.later_batch or []:
@@ -55,15 +56,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from analysis.data.problems import IngestError
 
     try:
+        scenario = get_scenario(args.scenario)
+        if args.spillover is not None:
+            scenario = scenario.replace(spillover=args.spillover)
         report = simulate_to_store(
             seed=args.seed,
             first_year=args.first_year,
             last_year=args.last_year,
             later_batches=tuple(later),
-            spillover=args.spillover,
             out_dir=Path(args.out),
             store=Path(args.store),
             ingest=not args.no_ingest,
+            scenario=scenario,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -178,7 +182,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
     from analysis.core.csvsafe import write_csv
     from analysis.core.panel import load_analysis_panel, resolve_window
-    from analysis.core.spec import HEADLINE, Spec
+    from analysis.core.spec import Spec
     from analysis.estimate import estimate, output_rows
 
     store = Path(args.store)
@@ -187,13 +191,14 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     covariates = _covariates(args.covariates)
     try:
         window = resolve_window(store, args.first_year, args.last_year)
-        spec = Spec(args.estimator, args.control, tuple(covariates), args.cluster)
+        spec = Spec(args.estimator, args.control, tuple(covariates), args.cluster, args.anticipation)
         panel = load_analysis_panel(store, window.first_year, window.last_year, args.min_months)
         result = estimate(panel, args.outcome, args.estimator, control_group=args.control, covariates=covariates,
-                          cluster=args.cluster, by=args.by, bootstrap=args.bootstrap, seed=args.seed)
+                          cluster=args.cluster, by=args.by, bootstrap=args.bootstrap, seed=args.seed,
+                          anticipation=args.anticipation)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    differs = [f.replace("_", " ") for f in ("estimator", "control_group", "covariates", "cluster")
+    differs = [f.replace("_", " ") for f in ("estimator", "control_group", "covariates", "cluster", "anticipation")
                if getattr(spec, f) != getattr(HEADLINE, f)]
     which = "the headline specification" if not differs else f"differs from the headline in: {', '.join(differs)}"
     context = [
@@ -202,6 +207,8 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         f"{', '.join(covariates) or 'none'}, standard errors clustered by {args.cluster}, "
         + (f"bootstrap {args.bootstrap} draws (seed {args.seed})" if args.bootstrap else "analytic standard errors")
         + f", treated from {args.min_months:g} months of exposure in a year"
+        + (f", anticipation {args.anticipation} (years before the cohort year left out of the comparisons)"
+           if args.estimator == "cs" else "")
         + (f", effects by {args.by}" if args.by else "") + ".",
     ]
     rows = output_rows(result, window, args.min_months)
@@ -221,6 +228,29 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         if args.format != "table":
             print(*context, sep="\n", file=sys.stderr)
+    return 0
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from analysis.grid.stress import load_records, run_and_write, summarise_stress, summary_text
+
+    try:
+        if args.summary_only:
+            summary = summarise_stress(load_records(args.out))
+        else:
+            summary = run_and_write(args.replications, args.seed, args.out, scenarios=_split(args.scenarios),
+                                    outcomes=_split(args.outcomes),
+                                    n_jobs=args.jobs, cache_dir=args.cache, progress=True,
+                                    estimators=_split(args.estimators),
+                                    checks=[] if args.checks.strip() == "none" else _split(args.checks))
+            print(f"records written to {args.out}")
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from exc
+    print(summary_text(summary))
     return 0
 
 
@@ -322,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Difference-in-differences evaluation of the village first-secretary programme.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from analysis.data.synthetic.scenarios import SCENARIOS
     store_help = f"DuckDB store (default: {paths.DEFAULT_STORE})"
 
     p = sub.add_parser(
@@ -342,9 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--spillover",
         type=float,
-        default=0.0,
+        default=None,
         help="spillover on untreated villages in heavily treated townships, as a share of "
-        "the direct effect (default: %(default)s)",
+        "the direct effect (default: the scenario's, 0 for the calibrated city)",
+    )
+    p.add_argument(
+        "--scenario",
+        default="default",
+        choices=list(SCENARIOS),
+        help="stress scenario of the simulator (default: the calibrated city); see "
+        "analysis.data.synthetic.scenarios",
     )
     p.add_argument(
         "--out", default=str(paths.SYNTHETIC_DIR), help="folder for the canonical files (default: %(default)s)"
@@ -424,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20230601, help="seed of the bootstrap (default: %(default)s)")
     p.add_argument("--first-year", type=int, default=None, help="first year (default: the store's first year)")
     p.add_argument("--last-year", type=int, default=None, help="last year (default: the store's last year)")
+    p.add_argument("--anticipation", type=int, default=HEADLINE.anticipation,
+                   help="years before the cohort year left out of the comparisons (cs; default: %(default)s, the "
+                   "arrival year of the mid-year batches; 0 = the six-month coding alone)")
     p.add_argument("--min-months", type=float, default=6.0,
                    help="months of exposure in a year that make a village treated (default: %(default)s)")
     p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
@@ -458,6 +499,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier run (name under outputs/ or a path): add a section on what changed since it")
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
     p.set_defaults(func=_cmd_brief)
+
+    from analysis.grid.stress import CHECKS, STRESS_ESTIMATORS, STRESS_OUTCOMES
+
+    p = sub.add_parser(
+        "stress",
+        help="stress-test Monte Carlo: every estimator, test and check under the simulator's stress scenarios",
+        description="Simulate REPLICATIONS cities per stress scenario, run every estimator and check on each, "
+        "write the records and print their summary (bias, coverage, rejection rates). Tasks are independent and "
+        "seeded; --cache DIR keeps one file per city so an interrupted run resumes.",
+    )
+    p.add_argument("--replications", type=int, default=100, help="cities per scenario (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=20230601, help="study seed (default: %(default)s)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenarios (default: all)")
+    p.add_argument("--outcomes", default=",".join(STRESS_OUTCOMES),
+                   help="comma-separated outcomes (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
+    p.add_argument("--out", default=str(paths.STRESS_RECORDS), help="records file (default: %(default)s)")
+    p.add_argument("--cache", default=None, metavar="DIR", help="folder of per-city records (resumable runs)")
+    p.add_argument("--estimators", default=",".join(STRESS_ESTIMATORS),
+                   help="comma-separated estimators (default: %(default)s)")
+    p.add_argument("--checks", default=",".join(CHECKS),
+                   help="comma-separated checks, 'none' for none (default: %(default)s)")
+    p.add_argument("--summary-only", action="store_true", help="print the summary of the records file, run nothing")
+    p.set_defaults(func=_cmd_stress)
 
     p = sub.add_parser(
         "run",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.core.panel import Window, covariate_columns, covariate_year_interactions
-from analysis.core.spec import COHORT, TIME, UNIT, Spec
+from analysis.core.spec import COHORT, HEADLINE, TIME, UNIT, Spec
 from analysis.data import schema
 from analysis.results import DiDResult, make_tidy
 
@@ -34,6 +34,7 @@ def estimate(
     by: str | None = None,
     bootstrap: int = 0,
     seed: int | None = None,
+    anticipation: int = HEADLINE.anticipation,
 ) -> DiDResult:
     """Estimate the effect of a first secretary on one outcome.
 
@@ -63,6 +64,11 @@ def estimate(
         Multiplier-bootstrap draws (Callaway-Sant'Anna; 0 = analytic standard errors).
     seed : int, optional
         Seed of the bootstrap.
+    anticipation : int, default ``HEADLINE.anticipation`` (1)
+        Years before the cohort year left out of Callaway-Sant'Anna's comparisons (the
+        arrival year, :mod:`analysis.core.spec`); 0 uses the six-month coding alone. The other
+        estimators, and effects by subgroup (``by``, as notebook 04), have no such option and
+        ignore it.
 
     Returns
     -------
@@ -79,17 +85,20 @@ def estimate(
     """
     if outcome not in panel.columns:
         raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
-    spec = Spec(estimator, control_group, covariates, cluster)  # checks every choice
+    spec = Spec(estimator, control_group, covariates, cluster, anticipation)  # checks every choice
     cl = spec.cluster_column
     data, covs = covariate_columns(panel, list(spec.covariates))
     options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                "bootstrap": bootstrap, "seed": seed, "by": by}
+    if estimator == "cs" and by is None:
+        options["anticipation"] = spec.anticipation
     common = dict(outcome=outcome, unit=UNIT, time=TIME, cohort=COHORT)
     if by is not None:
         if estimator != "cs":
             raise ValueError("--by is available with the Callaway-Sant'Anna estimator ('cs') only")
         from analysis.estimators.heterogeneity import by_group
 
+        # Effects by subgroup keep the six-month coding (anticipation 0), as notebook 04 does.
         return by_group(data, by=by, covariates=covs or None, control_group=control_group, cluster=cl, **common)
     if estimator == "cs":
         from analysis.estimators.callaway_santanna import aggregate, att_gt

@@ -23,6 +23,13 @@ DEFAULT_STORE = Path(os.environ.get("STUDY_STORE", DATA_DIR / "study.duckdb"))
 NOTEBOOKS_DIR = Path(os.environ.get("STUDY_NOTEBOOKS_DIR", ROOT / "notebooks"))
 OUTPUTS_DIR = Path(os.environ.get("STUDY_OUTPUTS_DIR", ROOT / "outputs"))
 REFERENCE_DIR = ROOT / "tests" / "reference"
+MONTE_CARLO_DIR = ROOT / "data" / "montecarlo"
+"""Measured Monte Carlo records (committed; each file's README gives the command that regenerates it)."""
+STRESS_RECORDS = MONTE_CARLO_DIR / "stress_records.csv.gz"
+"""Records of the stress-test Monte Carlo (:mod:`analysis.grid.stress`), shown by notebook 06."""
+ARRIVAL_RECORDS = MONTE_CARLO_DIR / "arrival_records.csv.gz"
+"""Records of the arrival-year Monte Carlo (the headline with the arrival year left out and kept,
+:data:`analysis.grid.stress.ARRIVAL_KEPT`), quoted in the README and notebook 02."""
 
 
 def ensure_dir(path: Path) -> Path:

@@ -49,6 +49,13 @@ for every treated observation ``i t`` the predicted mean with the treatment term
   of ``E[Y(1)] - E[Y(0)]`` over treated cells weighted by cohort size (R
   ``did::aggte(type = "simple")``'s weights).
 
+The means of the level effects are over **every** treated observation of the panel,
+including those of units whose outcome is zero in every year (dropped from the fit, see
+*Zeros*): the model predicts ``mu1 = mu0 = 0`` for them, so they add nothing to the sum of
+``mu1 - mu0`` but count in its denominator. The level effect is therefore the average over
+all treated villages, as the simulator's truth and R ``did`` weights define it, not over the
+villages that happened to have a case.
+
 Each has a **percentage-change** version, reported in the rows whose aggregation has
 the suffix ``_pct`` (``simple_pct``, ``event_pct``, ``att_gt_pct``): the ratio of the
 two predicted means minus one, ``sum mu1 / sum mu0 - 1`` over the same observations,
@@ -87,7 +94,11 @@ Zeros
 -----
 Units whose outcome is zero in every period carry no information in fixed-effects
 Poisson (their unit effect is minus infinity); they are dropped before estimation and
-counted in ``options["n_units_all_zero_dropped"]``. A treated cohort-year cell in
+counted in ``options["n_units_all_zero_dropped"]``. Their predicted means are zero with and
+without treatment: they enter the level effects' denominators (the number of treated
+observations, ``options["level_denominator"]``) with a zero effect, and leave the
+percentage changes (ratios of sums) unchanged. The denominator is treated as fixed (the
+design's number of treated village-years) in the delta method. A treated cohort-year cell in
 which every outcome is zero has an effect of minus infinity on the log scale and is an
 error.
 
@@ -135,13 +146,19 @@ ESTIMATOR = "ppml"
 TWFE_ESTIMATOR = "twfe_ppml"
 IWLS_TOL = 1e-10
 """Relative deviance change at which pyfixest's IRLS stops (its default is 1e-8)."""
+LEVEL_DENOMINATOR = "all treated observations, units with an all-zero outcome included (predicted 0)"
+"""What the level effects average over (recorded in ``options``)."""
 
 
 # ----------------------------------------------------------------------------------
 # preparation
 # ----------------------------------------------------------------------------------
 def _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates):
-    """Validate, drop all-zero units and always-treated units; return (panel, info)."""
+    """Validate, drop all-zero units and always-treated units; return (panel, info, cohort/time of all rows).
+
+    The third frame has the ``cohort`` and ``time`` of every row kept before the all-zero units
+    were dropped: the level effects are averaged over its treated rows.
+    """
     covs = as_list(covariates)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covs)
     df = panel.frame
@@ -164,6 +181,7 @@ def _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates):
         df = df.loc[~always]
     total = df.groupby("unit")["y"].transform("sum")
     zero = total == 0
+    panel_rows = df[["cohort", "time"]].copy()
     info["n_units_all_zero_dropped"] = int(df.loc[zero, "unit"].nunique())
     info["n_units_all_zero_dropped_treated"] = int(df.loc[zero & (df["cohort"] > 0), "unit"].nunique())
     df = df.loc[~zero]
@@ -183,7 +201,7 @@ def _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates):
         if df[f"x{j}"].nunique() < 2:
             raise ValueError(f"covariate {c!r} has no variation; remove it")
     panel.frame = df.copy()
-    return panel, info
+    return panel, info, panel_rows
 
 
 def _cells(df: pd.DataFrame, event_study: bool, outcome: str) -> list[tuple[int, int]]:
@@ -288,12 +306,17 @@ class _Fitted:
         self.X0 = self.X.copy()
         self.X0[:, self.is_treat] = 0.0
 
-    def effect(self, rows: np.ndarray) -> tuple[float, float, float, float]:
-        """Level and percentage effects over ``rows`` and their delta-method SEs."""
+    def effect(self, rows: np.ndarray, n: int | None = None) -> tuple[float, float, float, float]:
+        """Level and percentage effects over ``rows`` and their delta-method SEs.
+
+        ``n`` is the number of observations the level effect averages over (default
+        ``len(rows)``): ``rows`` plus the observations of all-zero units, whose predicted means
+        are zero.
+        """
         mu1, mu0 = self.mu[rows], self.mu0[rows]
         g1 = mu1 @ self.X[rows]
         g0 = mu0 @ self.X0[rows]
-        n = len(rows)
+        n = len(rows) if n is None else n
         s1, s0 = mu1.sum(), mu0.sum()
         level = (s1 - s0) / n
         grad_level = (g1 - g0) / n
@@ -375,10 +398,12 @@ def ppml(
         scale) and ``simple_pct`` (term ``"ATT (% change)"``, a fraction); ``event`` and
         ``event_pct`` (one row per event time, ``e < -1`` only with ``event_study``);
         ``att_gt`` and ``att_gt_pct`` (one row per cohort-year cell). ``n_obs``,
-        ``n_units`` and ``n_clusters`` are those of the estimation sample.
+        ``n_units`` and ``n_clusters`` are those of the estimation sample; the level
+        effects average over every treated observation, all-zero units included.
         Also ``fit`` (pyfixest), ``coefficients`` and ``vcov`` (log-scale
         coefficients and their clustered covariance), ``cells`` (per cell: the log
-        coefficient, observed and counterfactual means), ``ssc`` (the small-sample
+        coefficient, ``n_units`` fitted and ``n_units_total`` with the all-zero units,
+        observed and counterfactual means over all of them), ``ssc`` (the small-sample
         record), ``pretrend_test`` (with ``event_study``: joint test that every lead
         coefficient is 0, on the log scale) and ``details`` (a
         :class:`~analysis.results.PoissonDetails`: ``mu`` and ``mu0``, fitted means
@@ -395,7 +420,8 @@ def ppml(
     Notes
     -----
     ``options`` records ``n_units_all_zero_dropped`` (units with a zero outcome in every
-    year: no information in FE Poisson), ``n_units_treated_first_period_dropped`` and
+    year: no information in FE Poisson, but counted with a zero effect in the level
+    effects, ``level_denominator``), ``n_units_treated_first_period_dropped`` and
     ``n_dropped_missing``. p-values are pointwise and not adjusted for multiple testing.
 
     Examples
@@ -417,7 +443,7 @@ def ppml(
     check_rule(small_sample)
     if not isinstance(event_study, bool):
         raise ValueError(f"event_study must be True or False, got {event_study!r}")
-    panel, info = _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates)
+    panel, info, all_rows = _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates)
     covs = panel.names["covariates"]
     df = panel.frame
     cells = _cells(df, event_study, outcome)
@@ -438,6 +464,7 @@ def ppml(
         "inference": describe(n_cl, small_sample, regression=True),
         "reference": "g-1" if event_study else "all untreated cells",
         "scale": "level (mean of E[Y(1)] - E[Y(0)]) and *_pct (sum E[Y(1)] / sum E[Y(0)] - 1)",
+        "level_denominator": LEVEL_DENOMINATOR,
         "delta_method": "fixed effects held at their estimates (Wooldridge 2023, etwfe::emfx)",
         "engine": f"pyfixest {pyfixest_version()} fepois",
         "iwls_tol": iwls_tol,
@@ -456,28 +483,34 @@ def ppml(
     lead = np.zeros(len(g), dtype=bool)
     if event_study:
         lead = (g > 0) & (t < g - 1)
+    # The same selections among all rows, all-zero units included (the level effects' denominators).
+    g_all, t_all = all_rows["cohort"].to_numpy(), all_rows["time"].to_numpy()
+    post_all = (g_all > 0) & (t_all >= g_all)
+    lead_all = (g_all > 0) & (t_all < g_all - 1) if event_study else np.zeros(len(g_all), dtype=bool)
     rows: list[dict] = []
 
-    def add(agg: str, term: str, sel: np.ndarray, **extra) -> tuple[float, float, float, float]:
-        lev, se_l, pct, se_p = fm.effect(np.flatnonzero(sel))
+    def add(agg: str, term: str, sel: np.ndarray, n_all: int, **extra) -> tuple[float, float, float, float]:
+        lev, se_l, pct, se_p = fm.effect(np.flatnonzero(sel), n_all)
         rows.append(_row(base, lev, se_l, alpha, df_t, aggregation=agg, term=term, **extra))
         rows.append(_row(base, pct, se_p, alpha, df_t, aggregation=f"{agg}_pct", term=f"{term} (% change)",
                          **extra))
         return lev, se_l, pct, se_p
 
-    add("simple", "ATT", post)
-    e_all = np.where(post | lead, t - g, np.iinfo(np.int64).min)
-    for e in np.unique(e_all[post | lead]):
-        add("event", f"e={e}", (e_all == e) & (post | lead), event_time=int(e))
+    add("simple", "ATT", post, int(post_all.sum()))
+    e_est = np.where(post | lead, t - g, np.iinfo(np.int64).min)
+    e_tot = np.where(post_all | lead_all, t_all - g_all, np.iinfo(np.int64).min)
+    for e in np.unique(e_est[post | lead]):
+        add("event", f"e={e}", (e_est == e) & (post | lead), int((e_tot == e).sum()), event_time=int(e))
     cell_rows = []
     coefs = pd.Series(fm.beta, index=fm.names)
     for gg, tt in cells:
         sel = (g == gg) & (t == tt)
-        lev, se_l, pct, se_p = add("att_gt", f"g={gg},t={tt}", sel, cohort=gg, year=tt, event_time=tt - gg)
+        n_all = int(((g_all == gg) & (t_all == tt)).sum())
+        lev, se_l, pct, se_p = add("att_gt", f"g={gg},t={tt}", sel, n_all, cohort=gg, year=tt, event_time=tt - gg)
         cell_rows.append({"cohort": gg, "year": tt, "event_time": tt - gg, "log_coef": coefs[_cell_name(gg, tt)],
-                          "n_units": int(sel.sum()), "mean_mu1": float(fm.mu[sel].mean()),
-                          "mean_mu0": float(fm.mu0[sel].mean()), "level": lev, "se_level": se_l, "pct": pct,
-                          "se_pct": se_p})
+                          "n_units": int(sel.sum()), "n_units_total": n_all,
+                          "mean_mu1": float(fm.mu[sel].sum() / n_all), "mean_mu0": float(fm.mu0[sel].sum() / n_all),
+                          "level": lev, "se_level": se_l, "pct": pct, "se_pct": se_p})
     table = make_tidy(rows)
     order = {"simple": 0, "simple_pct": 1, "event": 2, "event_pct": 3, "att_gt": 4, "att_gt_pct": 5}
     table = table.iloc[np.argsort(table["aggregation"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
@@ -562,7 +595,7 @@ def twfe_poisson(
     """
     _check_alpha(alpha)
     check_rule(small_sample)
-    panel, info = _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates)
+    panel, info, all_rows = _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates)
     covs = panel.names["covariates"]
     frame, names, _ = _design(panel.frame, [], len(covs))
     frame["D"] = frame["D"].astype(float)
@@ -576,13 +609,15 @@ def twfe_poisson(
     options = {**panel.base_options(), **info, "engine": f"pyfixest {pyfixest_version()} fepois",
                "ssc": ssc, "alpha": alpha, "small_sample": small_sample, "t_df": df_t,
                "inference": describe(n_cl, small_sample, regression=True),
+               "level_denominator": LEVEL_DENOMINATOR,
                "caveat": "biased under staggered heterogeneous effects; benchmark only"}
     base = {"outcome": outcome, "estimator": TWFE_ESTIMATOR, "control_group": "all", "n_obs": n_obs,
             "n_units": n_units, "n_clusters": n_cl, "options": json.dumps(options, sort_keys=True, default=str)}
     j = fm.names.index("D")
     b, se_b = float(fm.beta[j]), float(np.sqrt(fm.vcov[j, j]))
     post = np.flatnonzero(fm.frame["D"].to_numpy() == 1)
-    lev, se_l, pct, se_p = fm.effect(post)
+    g_all, t_all = all_rows["cohort"].to_numpy(), all_rows["time"].to_numpy()
+    lev, se_l, pct, se_p = fm.effect(post, int(((g_all > 0) & (t_all >= g_all)).sum()))
     rows = [
         _row(base, b, se_b, alpha, df_t, aggregation="coef", term="D"),
         _row(base, float(np.expm1(b)), float(np.exp(b) * se_b), alpha, df_t, aggregation="coef_pct",

@@ -21,15 +21,18 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.spec import HEADLINE, Spec
+from analysis.data.synthetic.scenarios import Scenario
 
 ESTIMATOR_SPECS: dict[str, Spec] = {
     "cs": HEADLINE,
     "sa": HEADLINE.replace(estimator="sa", control_group="never"),
     "bjs": HEADLINE.replace(estimator="bjs"),
     "twfe": HEADLINE.replace(estimator="twfe", covariates=()),
+    "ppml": HEADLINE.replace(estimator="ppml"),
 }
 """How each estimator is run for its overall effect: the headline's choices, except that Sun-Abraham
-compares with the never-treated villages and TWFE, the conventional benchmark, has no covariates."""
+compares with the never-treated villages and TWFE, the conventional benchmark, has no covariates
+(Poisson: its level effect, the ``simple`` row)."""
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:
@@ -67,6 +70,10 @@ class Replication:
         Keys of :data:`ESTIMATOR_SPECS`.
     city_kwargs : dict
         Passed to :func:`analysis.data.synthetic.simulate_city`.
+    scenario : analysis.data.synthetic.Scenario
+        Stress scenario of the city (default: the calibrated city). The stress-test Monte Carlo's
+        tasks (:class:`analysis.grid.stress.StressTask`) extend this one with the checks run on
+        the city.
     """
 
     index: int
@@ -74,6 +81,12 @@ class Replication:
     outcomes: tuple[str, ...]
     estimators: tuple[str, ...]
     city_kwargs: dict[str, Any] = field(default_factory=dict)
+    scenario: Scenario = field(default_factory=Scenario)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """The task's key: scenario name and replication number (results are sorted by it)."""
+        return self.scenario.name, self.index
 
 
 def replication_tasks(
@@ -136,7 +149,7 @@ def run_replication(task: Replication) -> list[dict]:
     from analysis.estimate import estimate
 
     rep, city_seed, outcomes, estimators = task.index, task.seed, task.outcomes, task.estimators
-    city = simulate_city(seed=city_seed, **task.city_kwargs)
+    city = simulate_city(seed=city_seed, scenario=task.scenario, **task.city_kwargs)
     panel = attach_treatment(city.panel, city.treatment)
     ta = city.truth_aggregates
     rows = []

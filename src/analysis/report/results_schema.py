@@ -318,6 +318,9 @@ class HeadlineOptions(Model):
     covariates: list[str] | None = None
     cluster: str | None = None
     inference: str | None = None
+    anticipation: int | None = None
+    """Years before the cohort year left out of the comparisons (1: the arrival year; 0 for estimators
+    without the option)."""
 
 
 class MainEffectsOptions(Model):
@@ -677,6 +680,64 @@ class MonteCarloOptions(Model):
     design: str | None = None
 
 
+class StressRow(Model):
+    """One row of the stress-test summary: a scenario, outcome, check and method over the simulated cities.
+
+    Made by :func:`analysis.grid.stress.summarise_stress`.
+    """
+
+    REQUIRED = "all"
+
+    scenario: str | None = None
+    outcome: str | None = None
+    check: str | None = None
+    """``estimate`` for an estimator, else the test or check."""
+    method: str | None = None
+    replications: int | None = None
+    """Cities with a result."""
+    failed: int | None = None
+    """Cities in which the method gave no number."""
+    null_true: Number | None = None
+    """Share of cities whose null holds (tests: 1 means the rejection rate is the size)."""
+    mean_truth: Number | None = None
+    mean_estimate: Number | None = None
+    bias: Number | None = None
+    bias_mc_se: Number | None = None
+    relative_bias: Number | None = None
+    rmse: Number | None = None
+    mean_se: Number | None = None
+    """Mean standard error (``bias / mean_se``: the bias in standard errors)."""
+    se_ratio: Number | None = None
+    coverage: Number | None = None
+    coverage_mc_se: Number | None = None
+    rejection: Number | None = None
+    rejection_mc_se: Number | None = None
+    verdict: str | None = None
+
+
+class StressOptions(Model):
+    """Where the stress-test records come from and how they were made."""
+
+    REQUIRED = ("records", "cities_per_scenario")
+
+    records: str | None = None
+    """The records file, relative to the repository."""
+    cities_per_scenario: int | None = None
+    seed: int | None = None
+    """Study seed of ``study stress`` (the city seeds are spawned from it)."""
+    command: str | None = None
+    """The command that made the records."""
+
+
+class StressTest(Model):
+    """The stress-test Monte Carlo, read from its measured records (:func:`analysis.report.stress.stress_payload`)."""
+
+    REQUIRED = "all"
+
+    options: StressOptions | None = None
+    summary: list[StressRow] = []
+
+
 class SimulationCheckSection(Model):
     """``simulation_check`` (:func:`analysis.stages.simulation_check.payload`)."""
 
@@ -688,6 +749,8 @@ class SimulationCheckSection(Model):
     estimates_vs_truth: list[VsTruthRecord] = []
     monte_carlo: list[MonteCarloRow] = []
     monte_carlo_options: MonteCarloOptions | None = None
+    stress_test: StressTest | None = None
+    """Present when the stress test's records are in the repository (``study stress``)."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ since the first secretary's cohort year ``g``) with
 
 * **CS** -- Callaway-Sant'Anna (doubly robust, baseline covariates, not-yet-treated
   comparison villages by default) aggregated by event time, with a **universal base
-  period** (every cohort is compared with its year ``g - 1``, so ``e = -1`` is the
-  reference, as for the regression estimators) and a **sup-t simultaneous band** from the
+  period** (every cohort is compared with its year ``g - 2``: the headline leaves the arrival
+  year ``g - 1`` out, :mod:`analysis.core.spec`, so ``e = -2`` is CS's reference and ``e = -1``,
+  the arrival year, is estimated) and a **sup-t simultaneous band** from the
   multiplier bootstrap (clustered by township), which covers the whole path with 95%
   probability;
 * **TWFE** -- the dynamic two-way fixed-effects event study, reference ``e = -1``,
@@ -96,7 +97,7 @@ FRAME_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :attr:`EventStudy.frame`: ``conf_low``/``conf_high`` are pointwise 95%
 intervals for every estimator; ``band_low``/``band_high`` the CS simultaneous (sup-t) band
-(missing for the others); ``reference`` marks the normalised ``e = -1`` rows;
+(missing for the others); ``reference`` marks the normalised rows (``e = -1``; CS: ``e = -2``);
 ``pre_test_row`` the BJS pre-trend regression leads."""
 
 _STYLE: dict[str, dict[str, Any]] = {
@@ -195,7 +196,7 @@ def _frame_rows(result: DiDResult, estimator: str, band: bool = False) -> pd.Dat
         out["band_low"] = out["band_high"] = np.nan
     out["p_value"] = t["p_value"]
     out["pre_test_row"] = out["term"].str.startswith("pre ")
-    out["reference"] = (out["event_time"] == -1) & out["std_error"].isna() & ~out["pre_test_row"]
+    out["reference"] = (out["event_time"] < 0) & (out["estimate"] == 0) & out["std_error"].isna() & ~out["pre_test_row"]
     return out[list(FRAME_COLUMNS)]
 
 
@@ -282,7 +283,8 @@ def event_study(
                        _frame_rows(bjs, "bjs")], ignore_index=True)
     options = {
         "cs": {"method": spec.METHOD, "control_group": control_group, "covariates": list(covariates),
-               "base_period": "universal", "bootstrap_draws": int(bootstrap_draws), "seed": seed,
+               "base_period": "universal", "anticipation": spec.anticipation,
+               "bootstrap_draws": int(bootstrap_draws), "seed": seed,
                "band": "sup-t simultaneous" if bootstrap_draws else "none (pointwise only)"},
         "pretest": ("CS joint test of all pre-treatment ATT(g,t) = 0, varying base period, clustered Wald "
                     f"statistic; test {pre.test!r}"

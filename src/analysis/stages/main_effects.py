@@ -280,7 +280,8 @@ def estimate_main_effects(
     -----
     Estimand of the headline: the average effect on the treated village-years,
     weighted by cohort size, under parallel trends conditional on the baseline
-    covariates, no anticipation and overlap (see
+    covariates and overlap, with no effect before the year preceding the cohort year
+    (the arrival year is left out of every comparison, :mod:`analysis.core.spec`; see
     :mod:`analysis.estimators.callaway_santanna`). The TWFE benchmark needs, in
     addition, effects that are constant over cohorts and time since treatment.
 
@@ -362,7 +363,8 @@ def estimate_main_effects(
         "headline": {"estimator": estimator, "method": spec.METHOD if estimator == "cs" else None,
                      "aggregation": head_row,
                      "control_group": control_group, "covariates": list(covariates), "cluster": cluster,
-                     "inference": next(iter(headline.values())).options.get("inference") if headline else None},
+                     "inference": next(iter(headline.values())).options.get("inference") if headline else None,
+                     "anticipation": spec.anticipation if estimator == "cs" else 0},
         "twfe": {"estimator": "twfe", "specification": "static, unit and year fixed effects, no covariates",
                  "cluster": cluster},
         "ppml": {"estimator": "ppml", "outcomes": [o for o in ppml_outcomes if o in pois],

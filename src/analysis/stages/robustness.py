@@ -54,7 +54,16 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.panel import covariate_columns
-from analysis.core.spec import CLUSTER_COLUMNS, COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, cluster_column
+from analysis.core.spec import (
+    CLUSTER_COLUMNS,
+    COHORT,
+    DEFAULT_COVARIATES,
+    HEADLINE,
+    TIME,
+    UNIT,
+    Spec,
+    cluster_column,
+)
 from analysis.core.treatment import pilot_counties
 from analysis.estimators.callaway_santanna import aggregate, att_gt
 from analysis.i18n import column_label, lookup, t
@@ -112,7 +121,7 @@ five-dimensional normal integral per step (about 15 s per outcome here)."""
 WILD_WEIGHTS = "webb"
 """Wild bootstrap weights (Webb's six-point distribution)."""
 
-SPECS: tuple[str, ...] = ("headline", "control_never", "control_notyet", "anticipation_1", "excluding_pilot",
+SPECS: tuple[str, ...] = ("headline", "control_never", "control_notyet", "anticipation_0", "excluding_pilot",
                           "unbalanced_5pct", "no_covariates", "cluster_county", "cluster_township",
                           "controls_low_share_townships")
 """Specification keys; their descriptions are ``spec.<key>.label`` of the catalogue (:func:`spec_label`)."""
@@ -320,15 +329,16 @@ def low_share_controls(panel: pd.DataFrame, threshold: float = HIGH_SHARE) -> tu
 # ----------------------------------------------------------------------------------
 # estimators
 # ----------------------------------------------------------------------------------
-def _att_gt(panel, outcome, control_group, covariates, cluster, cohort=COHORT, **kwargs) -> DiDResult:
-    spec = Spec("cs", control_group, covariates, cluster)
+def _att_gt(panel, outcome, control_group, covariates, cluster, cohort=COHORT, anticipation=HEADLINE.anticipation,
+            **kwargs) -> DiDResult:
+    spec = Spec("cs", control_group, covariates, cluster, anticipation)
     data, covs = covariate_columns(panel, list(spec.covariates))
     return att_gt(data, outcome, **spec.cs_arguments(covs, cohort=cohort), **kwargs)
 
 
 def cs_simple(panel: pd.DataFrame, outcome: str, control_group: str = "notyet",
-              covariates: Sequence[str] = DEFAULT_COVARIATES, cluster: str = "township", anticipation: int = 0,
-              allow_unbalanced: bool = False) -> DiDResult:
+              covariates: Sequence[str] = DEFAULT_COVARIATES, cluster: str = "township",
+              anticipation: int = HEADLINE.anticipation, allow_unbalanced: bool = False) -> DiDResult:
     """Callaway-Sant'Anna simple ATT with the study's choices, any of which can be changed.
 
     With the defaults this is the headline of :func:`analysis.estimate.estimate` (``"cs"``):
@@ -347,8 +357,9 @@ def cs_simple(panel: pd.DataFrame, outcome: str, control_group: str = "notyet",
         Canonical covariates (at baseline), possibly empty.
     cluster : {"township", "county", "village"}, default "township"
         Clustering level.
-    anticipation : int, default 0
-        Years before the cohort year in which effects may start (base period ``g - 1 - a``).
+    anticipation : int, default ``HEADLINE.anticipation`` (1)
+        Years before the cohort year in which effects may start (base period ``g - 1 - a``): the
+        headline leaves the arrival year out (:mod:`analysis.core.spec`).
     allow_unbalanced : bool, default False
         Allow an unbalanced panel (repeated cross-section estimators per cell).
 
@@ -437,7 +448,10 @@ def spillover_did(panel: pd.DataFrame, outcome: str, covariates: Sequence[str] =
             f"(share treated >= {threshold}) and in the other townships; found {int(exposed.sum())} "
             f"and {int((~exposed).sum())}"
         )
-    res = aggregate(_att_gt(sample, outcome, "never", covariates, cluster, cohort="exposure_cohort"), "simple")
+    # Exposure starts in the township's first cohort year, as this check defines it: it keeps the six-month
+    # coding (anticipation 0) rather than the headline's arrival-year rule.
+    res = aggregate(_att_gt(sample, outcome, "never", covariates, cluster, cohort="exposure_cohort", anticipation=0),
+                    "simple")
     res.design = SpilloverDesign(
         threshold=threshold,
         exposed_villages=int(exposed.sum()),
@@ -461,9 +475,9 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
 
     * ``headline``: ``control_group``, ``covariates``, ``cluster`` as given;
     * ``control_never`` / ``control_notyet``: the other comparison group;
-    * ``anticipation_1``: effects may start a year early (base period ``g - 2``): the June 2023
-      implementing opinions were public before the city batch arrived, so a village of the
-      2024 cohort may already have reacted in 2023;
+    * ``anticipation_0``: the arrival year kept as base and comparison year (the six-month coding
+      alone, no anticipation): the headline leaves it out because secretaries who arrive mid-year
+      may already act in it (:mod:`analysis.core.spec`, "The arrival year");
     * ``excluding_pilot``: drop the villages of the pilot district
       (:func:`analysis.core.treatment.pilot_counties`);
     * ``unbalanced_5pct``: drop ``drop_share`` of village-years at random
@@ -520,7 +534,7 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
     specs: list[tuple[str, pd.DataFrame, dict]] = [
         ("headline", panel, base),
         (f"control_{other_cg}", panel, {**base, "control_group": other_cg}),
-        ("anticipation_1", panel, {**base, "anticipation": 1}),
+        ("anticipation_0", panel, {**base, "anticipation": 0}),
         ("excluding_pilot", no_pilot, base),
         ("unbalanced_5pct", unbalanced, {**base, "allow_unbalanced": True}),
         ("no_covariates", panel, {**base, "covariates": []}),
@@ -685,8 +699,10 @@ def honest_analysis(es: DiDResult, rm_grid: Sequence[float] = RM_GRID, sd_multip
 
     Notes
     -----
-    The bounds assume no anticipation (pre-period coefficients measure trends only) and are
-    pointwise in ``M`` and across targets.
+    The bounds assume no effect before the event study's reference period (``e = -1 -
+    anticipation``: the headline leaves the arrival year out, so its ``e = -1`` is a post-period
+    of the restriction but not a target); pre-period coefficients measure trends only. The bounds
+    are pointwise in ``M`` and across targets.
     """
     t = es.tidy("event")
     pre = t[(t["event_time"] < -1) & np.isfinite(t["std_error"].to_numpy(float))]

@@ -11,6 +11,9 @@ effects are known. Where each part is made:
     secretary, when, of which cadre type) and the postings;
 :mod:`~analysis.data.synthetic.outcomes`
     untreated paths, effects and realised values of every outcome;
+:mod:`~analysis.data.synthetic.scenarios`
+    stress scenarios (clustered shocks, partial exposure, anticipation, non-linear and
+    differential trends, effect size, spillover rules, few clusters), each off by default;
 :mod:`~analysis.data.synthetic.truth`
     the true effect of every cell, its aggregates, and whether the truth applies to a
     store;
@@ -22,11 +25,15 @@ effects are known. Where each part is made:
 
 from analysis.data.synthetic.city import SyntheticCity, simulate_city
 from analysis.data.synthetic.files import simulate_to_store, summarise_city, write_city
+from analysis.data.synthetic.scenarios import SCENARIOS, Scenario, get_scenario
 from analysis.data.synthetic.truth import aggregate_truth, load_truth, truth_status
 
 __all__ = [
+    "SCENARIOS",
+    "Scenario",
     "SyntheticCity",
     "aggregate_truth",
+    "get_scenario",
     "load_truth",
     "simulate_city",
     "simulate_to_store",

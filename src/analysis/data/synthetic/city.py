@@ -36,7 +36,6 @@ from analysis.data.synthetic.calibration import (
     COHORT_MULT,
     EFFECT_KIND,
     EFFECTS,
-    HEAVY_TOWNSHIP_SHARE,
     INCOME,
     PANEL_DECIMALS,
     PILOT_DISTRICT_SHARE,
@@ -67,6 +66,13 @@ from analysis.data.synthetic.design import (
 )
 from analysis.data.synthetic.design import postings as draw_postings
 from analysis.data.synthetic.outcomes import TreatmentDesign, baseline, simulate_outcome
+from analysis.data.synthetic.scenarios import (
+    Scenario,
+    get_scenario,
+    nonlinear_index,
+    shift_untreated,
+    untreated_shift,
+)
 from analysis.data.synthetic.truth import truth_aggregates, truth_table
 
 
@@ -116,8 +122,6 @@ def _validate(
     n_townships: int,
     n_counties: int,
     later_batches: Sequence[tuple[int, int]],
-    spillover: float,
-    anticipation: int,
 ) -> tuple[tuple[int, int], ...]:
     ints = dict(
         first_year=first_year,
@@ -125,7 +129,6 @@ def _validate(
         n_villages=n_villages,
         n_townships=n_townships,
         n_counties=n_counties,
-        anticipation=anticipation,
     )
     for name, value in ints.items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -163,12 +166,6 @@ def _validate(
         )
     if n_villages < 40:
         raise ValueError(f"n_villages must be at least 40, got {n_villages}")
-    if not -1.0 <= float(spillover) <= 1.0:
-        raise ValueError(
-            f"spillover must be a share of the direct effect in [-1, 1], got {spillover!r}"
-        )
-    if not 0 <= anticipation <= 3:
-        raise ValueError(f"anticipation must be 0-3 years, got {anticipation}")
     later: list[tuple[int, int]] = []
     for item in later_batches:
         try:
@@ -215,8 +212,7 @@ def simulate_city(
     n_townships: int = REPORT_TOWNSHIPS,
     n_counties: int = REPORT_COUNTIES,
     later_batches: Sequence[tuple[int, int]] = (),
-    spillover: float = 0.0,
-    anticipation: int = 0,
+    scenario: Scenario | str | None = None,
 ) -> SyntheticCity:
     """Simulate the calibrated synthetic city with known true effects.
 
@@ -237,11 +233,12 @@ def simulate_city(
     later_batches : sequence of (year, count), default ()
         More batches: ``count`` villages whose secretaries start in spring of
         ``year`` (cohort ``year``); ``2024 <= year <= last_year``.
-    spillover : float, default 0
-        Effect on untreated villages of heavily treated townships, as a share of the
-        township's mean direct effect index, in [-1, 1].
-    anticipation : int, default 0
-        Years before the cohort year in which effects start (0-3).
+    scenario : Scenario or str, optional
+        Stress scenario (:mod:`~analysis.data.synthetic.scenarios`: clustered shocks,
+        partial exposure in the arrival year, anticipation, non-linear or differential
+        trends, effect size, spillover) or the name of a preset of
+        :data:`~analysis.data.synthetic.scenarios.SCENARIOS`. Default: none, the
+        calibrated city (byte-identical to the city simulated without a scenario).
 
     Returns
     -------
@@ -266,9 +263,8 @@ def simulate_city(
         n_townships,
         n_counties,
         later_batches,
-        spillover,
-        anticipation,
     )
+    scn = get_scenario(scenario)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
@@ -286,12 +282,21 @@ def simulate_city(
 
     # Treatment timing comes from the postings, by the documented rule -- and only from there.
     treatment = derive_treatment(postings, first_year, last_year)
-    design, intended = _treatment_design(treatment, geo, lat, asg, years, n_townships, spillover, anticipation)
+    design, intended = _treatment_design(treatment, geo, lat, asg, years, n_townships, scn)
+    # Stress scenarios draw from a stream of their own, spawned after the others: the
+    # default city's draws are untouched.
+    rng_shock: list = [None] * len(schema.OUTCOMES)
+    if scn.shocks:
+        rng_shock = [np.random.default_rng(s) for s in ss.spawn(1)[0].spawn(len(schema.OUTCOMES))]
+    q = nonlinear_index(cov.distance, cov.industry, cov.hill, cov.mountain) if scn.nonlinear_trend else None
     panel_cols: dict[str, np.ndarray] = {}
     truth_parts: list[pd.DataFrame] = []
     cadre_parts: list[pd.DataFrame] = []
-    for outcome, rng in zip(schema.OUTCOMES, rng_out, strict=True):
+    for outcome, rng, rng_s in zip(schema.OUTCOMES, rng_out, rng_shock, strict=True):
         base = baseline(outcome, rng, cov, lat, years)
+        if scn.shifts_untreated:
+            f = untreated_shift(scn, years, geo.township_of_village, geo.county_of_township, q, asg.index, rng_s)
+            base = shift_untreated(EFFECT_KIND[outcome], base, f)
         drawn = simulate_outcome(outcome, base, design, rng)
         panel_cols[outcome] = drawn.values.ravel()
         truth_parts += drawn.truth
@@ -311,8 +316,7 @@ def simulate_city(
         n_townships,
         n_counties,
         later,
-        spillover,
-        anticipation,
+        scn,
         geo,
         asg,
     )
@@ -334,8 +338,7 @@ def _treatment_design(
     asg: Assignment,
     years: np.ndarray,
     n_townships: int,
-    spillover: float,
-    anticipation: int,
+    scenario: Scenario,
 ) -> tuple[TreatmentDesign, np.ndarray]:
     """Build the design every outcome shares from the derived treatment; check it against the intended one."""
     n_villages = len(geo.village_code)
@@ -358,7 +361,10 @@ def _treatment_design(
     treated = cohort > 0
     kind_mult = np.select([asg.kind == k for k in COHORT_MULT], list(COHORT_MULT.values()), 0.0)
     scale = np.where(treated, kind_mult * lat.omega, 0.0)
-    k = np.where(treated[:, None], years[None, :] - cohort[:, None] + anticipation, -1)
+    if scenario.effect_scale != 1.0:
+        scale = scale * scenario.effect_scale
+    k = np.where(treated[:, None], years[None, :] - cohort[:, None] + scenario.anticipation, -1)
+    partial = _arrival_exposure(asg.start, cohort, years, k) if scenario.partial_exposure else None
     cohorts = np.unique(cohort[treated])
     c_index = np.full(n_villages, -1)
     c_index[treated] = np.searchsorted(cohorts, cohort[treated])
@@ -368,7 +374,7 @@ def _treatment_design(
     township = geo.township_of_village
     n_t = np.bincount(township, minlength=n_townships)
     heavy = (
-        np.bincount(township, weights=treated, minlength=n_townships) >= HEAVY_TOWNSHIP_SHARE * n_t
+        np.bincount(township, weights=treated, minlength=n_townships) >= scenario.spillover_share * n_t
     )
     design = TreatmentDesign(
         years=years,
@@ -381,9 +387,22 @@ def _treatment_design(
         k=k,
         township=township,
         heavy=heavy,
-        spillover=float(spillover),
+        spillover=scenario.spillover,
+        partial=partial,
     )
     return design, intended
+
+
+def _arrival_exposure(start: np.ndarray, cohort: np.ndarray, years: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Share of the arrival year in post (months / 12) in the arrival year before the cohort year, else 0."""
+    arrival = start.astype("datetime64[Y]").astype(np.int64) + 1970  # NaT (no posting) gives a huge negative
+    dec31 = (arrival - 1970 + 1).astype("datetime64[Y]").astype("datetime64[D]") - np.timedelta64(1, "D")
+    days = np.where(np.isnat(start), 0, (dec31 - start).astype("timedelta64[D]").astype(np.int64) + 1)
+    leap = (arrival % 4 == 0) & ((arrival % 100 != 0) | (arrival % 400 == 0))
+    share = np.clip(days / np.where(leap, 366.0, 365.0), 0.0, 1.0)
+    before = (cohort > 0) & (arrival < cohort)
+    hit = before[:, None] & (years[None, :] == arrival[:, None]) & (k < 0)
+    return np.where(hit, share[:, None], 0.0)
 
 
 def _villages(
@@ -466,12 +485,11 @@ def _params(
     n_townships,
     n_counties,
     later,
-    spillover,
-    anticipation,
+    scenario: Scenario,
     geo: Geography,
     asg: Assignment,
 ) -> dict:
-    return {
+    params = {
         "seed": seed,
         "first_year": int(first_year),
         "last_year": int(last_year),
@@ -479,8 +497,8 @@ def _params(
         "n_townships": int(n_townships),
         "n_counties": int(n_counties),
         "later_batches": [[int(y), int(c)] for y, c in later],
-        "spillover": float(spillover),
-        "anticipation": int(anticipation),
+        "spillover": scenario.spillover,
+        "anticipation": scenario.anticipation,
         "province_prefix": PROVINCE_PREFIX,
         "city_name": CITY_NAME,
         "pilot_counties": [str(c) for c in geo.county_code[: geo.n_pilot_counties]],
@@ -493,7 +511,7 @@ def _params(
         "later_batch_start": "1 March - 31 May of the batch year",
         "replacement_share": REPLACEMENT_SHARE,
         "rule_noise": RULE_NOISE,
-        "heavy_township_share": HEAVY_TOWNSHIP_SHARE,
+        "heavy_township_share": scenario.spillover_share,
         "targeting_index": "1.0 z_order - 1.1 z_income + 0.9 industry + 0.3 mountain + 0.15 hill",
         "cadre_rule": (
             "z_order > 0.7 -> law; industry -> agriculture; z_income < -0.3 -> economic; else other"
@@ -510,3 +528,8 @@ def _params(
         "report_year": REPORT_YEAR,
         "truth": "att = mean over the cohort's villages of E[Y(1) - Y(0)] given village parameters",
     }
+    if not scenario.is_default or scenario.name != "default":
+        params["scenario"] = scenario.as_dict()
+        if scenario.shocks:
+            params["truth"] += " (and given the township- and county-year shocks of the scenario)"
+    return params

@@ -22,6 +22,7 @@ from analysis.data.atomic import write_atomic
 from analysis.data.store import read_provenance
 from analysis.data.synthetic.calibration import PANEL_DECIMALS, TRUTH_FLOAT_FORMAT
 from analysis.data.synthetic.city import SyntheticCity, simulate_city
+from analysis.data.synthetic.scenarios import Scenario
 from analysis.data.synthetic.truth import truth_status
 
 
@@ -108,7 +109,15 @@ def summarise_city(city: SyntheticCity) -> str:
         f"townships and {p['county_code'].nunique():,} counties; {len(city.postings):,} postings; "
         f"treated villages "
         f"by cohort {parts} (total {treated:,} = {treated / n:.1%})"
-    )
+    ) + _scenario_text(city.params.get("scenario"))
+
+
+def _scenario_text(scenario: dict | None) -> str:
+    if not scenario:
+        return ""
+    default = Scenario().as_dict()
+    changed = ", ".join(f"{k} {v}" for k, v in scenario.items() if k != "name" and v != default[k])
+    return f"; stress scenario {scenario['name']!r} ({changed or 'no change'})"
 
 
 def simulate_to_store(
@@ -116,10 +125,10 @@ def simulate_to_store(
     first_year: int,
     last_year: int,
     later_batches: Sequence[tuple[int, int]],
-    spillover: float,
     out_dir: str | os.PathLike,
     store: str | os.PathLike,
     ingest: bool = True,
+    scenario: Scenario | str | None = None,
 ) -> str:
     """Simulate the city, write its files and (optionally) ingest them into the store.
 
@@ -131,8 +140,6 @@ def simulate_to_store(
         Panel window.
     later_batches : sequence of (year, count)
         Later batches (see :func:`simulate_city`).
-    spillover : float
-        Spillover share (see :func:`simulate_city`).
     out_dir : str or path-like
         Folder for ``panel.csv``, ``postings.csv``, ``truth.csv``,
         ``truth_aggregates.csv`` and ``params.json``.
@@ -140,6 +147,9 @@ def simulate_to_store(
         DuckDB store that :func:`analysis.data.ingest.ingest_files` writes into.
     ingest : bool, default True
         Whether to ingest the panel and postings after writing them.
+    scenario : Scenario or str, optional
+        Stress scenario or preset name (see :func:`simulate_city`); default none, the
+        calibrated city. Its truth files follow the scenario.
 
     Returns
     -------
@@ -170,7 +180,7 @@ def simulate_to_store(
         first_year=first_year,
         last_year=last_year,
         later_batches=tuple(later_batches),
-        spillover=spillover,
+        scenario=scenario,
     )
     files = write_city(city, out_dir)
     lines = [

@@ -50,6 +50,11 @@ proportional effect is ``exp(theta) - 1``); for hurdles ``theta`` shifts the log
 probability and ``theta/2`` the log amount; for ``team_reorganised`` it shifts the logit.
 The truth of each cell is in :mod:`~analysis.data.synthetic.truth`.
 
+Under the stress scenario of partial exposure
+(:class:`~analysis.data.synthetic.scenarios.Scenario`), a village whose secretary arrives in
+the year before its cohort year also has ``months in post / 12`` times the first-year index in
+that arrival year.
+
 Built-in TWFE bias
 ------------------
 Effects grow with exposure and adoption is staggered, so a static two-way
@@ -65,8 +70,10 @@ front-loaded: its effect *falls* with exposure, so TWFE overstates it (about 1.0
 
 Spillover
 ---------
-With ``spillover = s != 0``, villages without a (direct) effect in *heavily treated*
-townships (at least half of the township's villages have a cohort in the window) get
+With ``spillover = s != 0`` (a field of the
+:class:`~analysis.data.synthetic.scenarios.Scenario`), villages without a (direct) effect in
+*heavily treated* townships (at least ``spillover_share``, by default half, of the township's
+villages have a cohort in the window) get
 the index ``s * mean(theta of the township's directly affected villages that year)``
 from the year the township's first cohort starts (earlier under anticipation). They
 include not-yet-treated villages before their own cohort. The truth records these
@@ -381,6 +388,10 @@ class TreatmentDesign:
         Whether each township is heavily treated.
     spillover : float
         Spillover share.
+    partial : numpy.ndarray or None
+        Villages x years: the share of the arrival year in post, in the arrival year
+        before the cohort year, under partial exposure
+        (:class:`~analysis.data.synthetic.scenarios.Scenario`); None otherwise.
     """
 
     years: np.ndarray
@@ -394,6 +405,7 @@ class TreatmentDesign:
     township: np.ndarray
     heavy: np.ndarray
     spillover: float
+    partial: np.ndarray | None = None
 
 
 def _cells(keys: np.ndarray, size: int, *weights: np.ndarray) -> list[np.ndarray]:
@@ -427,6 +439,12 @@ def simulate_outcome(outcome: str, base: Untreated, d: TreatmentDesign, rng: np.
     theta_d = np.where(
         direct, (eff[np.maximum(d.cadre, 0)] * d.scale)[:, None] * profile(outcome, d.k), 0.0
     )
+    if d.partial is not None:  # arrival year: months in post / 12 of the first-year index
+        arrival = d.partial > 0
+        first_year = profile(outcome, np.zeros(1, dtype=np.int64))[0]
+        partial = (eff[np.maximum(d.cadre, 0)] * d.scale)[:, None] * d.partial * first_year
+        theta_d = np.where(arrival & ~direct, partial, theta_d)
+        direct = direct | arrival
     theta, spill = theta_d, None
     if d.spillover != 0 and d.heavy.any():
         n_town = len(d.heavy)
