@@ -8,6 +8,7 @@ history      the numbered list of ingests; ``restore N`` undoes row N
 estimate     one outcome's effect (by default the headline specification over the store's years)
 run          run the notebooks with papermill into ``outputs/<run-id>/``
 brief        the findings brief of a complete run
+pages        a run readable without Python: notebooks as HTML, summary.md/.json, index.html
 diff         what moved between two runs, and why
 clean-store  delete the store, only if it holds nothing but the simulated city (or with ``--yes``)
 
@@ -271,6 +272,25 @@ def _cmd_brief(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pages(args: argparse.Namespace) -> int:
+    from analysis.report.manifest import refresh_outputs
+    from analysis.report.run_pages import RunPagesError, run_summary, write_run_pages
+
+    run = _resolve_run(args.run, Path(args.outputs))
+    try:
+        run_summary(run)
+    except RunPagesError as exc:
+        raise UserError(f"{exc}. Nothing was written.") from None
+    written = write_run_pages(run)
+    refresh_outputs(run)
+    print(f"pages written in {run}: index.html, summary.md, summary.json, "
+          f"{sum(p.suffix == '.html' and p.parent.name == 'notebooks' for p in written)} notebooks as HTML")
+    if args.print:
+        print()
+        print((run / "summary.md").read_text(encoding="utf-8"), end="")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from analysis.pipeline import RunError, run_study
 
@@ -458,6 +478,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier run (name under outputs/ or a path): add a section on what changed since it")
     p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
     p.set_defaults(func=_cmd_brief)
+
+    p = sub.add_parser(
+        "pages",
+        help="write a run's pages readable without Python: notebooks as HTML, summary.md/.json, index.html",
+        description="Write into a run folder what a reader without Python opens: every executed notebook as one "
+        "self-contained HTML page beside its .ipynb, summary.json and summary.md (the headline estimates with their "
+        "95%% intervals, copied from results.json) and index.html linking the brief, notebooks, tables and figures. "
+        "`study run` writes them itself; this writes them again, e.g. for a run folder made before they existed.",
+    )
+    p.add_argument("--run", default="latest", help="run folder name under outputs/ or a path (default: latest)")
+    p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
+    p.add_argument("--print", action="store_true", help="also print summary.md")
+    p.set_defaults(func=_cmd_pages)
 
     p = sub.add_parser(
         "run",

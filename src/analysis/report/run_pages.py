@@ -111,7 +111,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
 
     Nothing is recomputed: each estimate, interval and p-value is the value ``results.json``
     holds, as are the window, the data's description and the specification; the seed and the
-    store come from the ``MANIFEST``.
+    store come from the ``MANIFEST`` (the seed from ``results.json``'s ``meta`` without one).
 
     Parameters
     ----------
@@ -151,9 +151,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {
         "run": run_dir.name,
         "complete": manifest.get("complete") if manifest else None,
-        "seed": manifest.get("seed"),
-        "window": window.model_dump() if window is not None else (
-            {"first_year": data.first_year, "last_year": data.last_year} if data is not None else None),
+        "seed": manifest.get("seed", results.meta.seed if results.meta is not None else None),
+        "window": window.model_dump() if window is not None else _window_of_parameters(data, manifest),
         "data": None if data is None else {
             "synthetic": data.synthetic, "villages": data.villages, "treated_villages": data.treated_villages,
             "townships": data.townships, "note": data.truth_note, "store": store.get("path"),
@@ -189,6 +188,18 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
             "estimator": h.estimator, "control_group": h.control_group, "n_obs": h.n_obs, "n_clusters": h.n_clusters,
         })
     return out
+
+
+def _window_of_parameters(data: Any, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return the window without ``data.window``: the data section's years, else the run's parameters."""
+    if data is not None and data.first_year is not None:
+        return {"first_year": data.first_year, "last_year": data.last_year, "source": "results.json data"}
+    years = {(p.get("first_year"), p.get("last_year")) for p in manifest.get("parameters", {}).values()
+             if p.get("first_year") is not None}
+    if len(years) != 1:
+        return None
+    first, last = years.pop()
+    return {"first_year": first, "last_year": last, "source": "MANIFEST parameters"}
 
 
 def _num(value: Any, digits: int = 4) -> str:
