@@ -737,3 +737,17 @@ def test_compare_through_build_and_cli(tmp_path, capsys):
     make_run(outputs / "empty", {"data": a["data"]}, figures=False)
     assert main(["brief", "--run", "run_b", "--compare", "empty", "--lang", "en", "--outputs", str(outputs)]) == 2
     assert "earlier run's results.json has no main_effects" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("compare", [False, True], ids=["alone", "with_changes"])
+def test_both_languages_have_the_same_outline(compare):
+    """Same sections, same parts of each paragraph, same figures, same number of key messages in zh and en."""
+    import warnings
+
+    a, b = earlier_and_later()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing dropped for the word limit
+        zh, en = (compose_brief(b, lang, earlier=a if compare else None) for lang in ("zh", "en"))
+    assert zh.outline() == en.outline()
+    assert ("heading", "1", "changes") in zh.outline() if compare else ("heading", "1", "changes") not in zh.outline()
+    assert ("paragraph", "effect.income_per_capita+heterogeneity+limit") in zh.outline()

@@ -77,18 +77,24 @@ FORBIDDEN_MIN = 0.10
 
 @dataclass(frozen=True)
 class Heading:
-    """A section heading (level 1: 一、...; level 2: （一）...)."""
+    """A section heading (level 1: 一、...; level 2: （一）...); ``key`` names the section in any language."""
 
     text: str
     level: int = 1
+    key: str = ""
 
 
 @dataclass(frozen=True)
 class Paragraph:
-    """A paragraph; ``role`` is ``body``, ``intro``, ``note`` or ``date``."""
+    """A paragraph; ``role`` is ``body``, ``intro``, ``note`` or ``date``; ``key`` names what it says, in any language.
+
+    ``key`` lists the parts of a composed paragraph joined by ``+`` (``effect.income_per_capita+heterogeneity``),
+    so that two languages' briefs can be compared part by part (:meth:`Brief.outline`).
+    """
 
     text: str
     role: str = "body"
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,29 @@ class Brief:
         """
         return "\n".join([self.title, *self.notes, T.ui("key_messages", self.lang), *self.key_messages,
                           self.body_text()])
+
+    def outline(self) -> tuple[tuple[str, ...], ...]:
+        """Return the brief's structure, the same in every language when both say the same things.
+
+        Returns
+        -------
+        tuple of tuple of str
+            One entry per block of the brief proper, in order: ``("heading", level, key)``,
+            ``("paragraph", key)`` (its parts), ``("table", role)``, ``("figure", stem)``; then
+            ``("key_messages", n)``.
+        """
+        out: list[tuple[str, ...]] = []
+        for b in self.body:
+            if isinstance(b, Heading):
+                out.append(("heading", str(b.level), b.key))
+            elif isinstance(b, Paragraph):
+                out.append(("paragraph", b.key))
+            elif isinstance(b, Table):
+                out.append(("table", b.role))
+            else:
+                out.append(("figure", b.stem))
+        out.append(("key_messages", str(len(self.key_messages))))
+        return tuple(out)
 
     def word_count(self) -> int:
         """Count the words of the brief proper (:meth:`body_text`; Chinese: characters).
@@ -979,7 +1008,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
     def h1(key_):
         nonlocal n1
         n1 += 1
-        body.append(Heading(_numbered(T.ui(key_, lang), 1, n1, lang), 1))
+        body.append(Heading(_numbered(T.ui(key_, lang), 1, n1, lang), 1, key_))
 
     if earlier is not None:
         from analysis.report.brief.changes import describe_changes
@@ -987,11 +1016,11 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
         order = [o for _, os in fams for o in os]
         changes = describe_changes(earlier, results, lang, list(headlines.values()), order)
         h1("changes")
-        body.append(Paragraph(say(lang, "changes_intro", changes)))
-        body.append(Paragraph(say(lang, "changes_moves", changes)))
+        body.append(Paragraph(say(lang, "changes_intro", changes), key="changes_intro"))
+        body.append(Paragraph(say(lang, "changes_moves", changes), key="changes_moves"))
 
     h1("method")
-    body.append(Paragraph(say(lang, "method", _method(results, lang))))
+    body.append(Paragraph(say(lang, "method", _method(results, lang)), key="method"))
 
     h1("findings")
     fig_i = 0
@@ -1002,19 +1031,21 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
     in_claims = {c["outcome"] for c in claims}
     limits = _limits(results)
     for i, (f, os) in enumerate(fams, start=1):
-        body.append(Heading(_numbered(_family_name(f, lang), 2, i, lang), 2))
+        body.append(Heading(_numbered(_family_name(f, lang), 2, i, lang), 2, f"family.{f}"))
         o = headlines[f]
         e = effects[o]
         parts = [say(lang, "robustness", describe_robustness(o, results, e["significant"], e["estimate"]), e)]
+        said = [f"effect.{o}"]
         het = describe_heterogeneity(o, results, e, lang)
         if het is not None and het["differs"] and e["significant"] and "heterogeneity" not in drop:
             parts.append(say(lang, "heterogeneity", het))
+            said.append("heterogeneity")
         limit = T.LIMITS.get(o, "brief.limit.default")
         parts.append(t(limit, lang) if limit else say(lang, "limits", limits) or t("brief.limit.default", lang))
-        body.append(Paragraph(t("punct.sentence_join", lang).join(parts)))
+        body.append(Paragraph(t("punct.sentence_join", lang).join(parts), key="+".join([*said, "limit"])))
         rest = [effects[x] for x in os if x != o and x not in in_claims]
         if rest and "others" not in drop:
-            body.append(Paragraph(say(lang, "others", rest)))
+            body.append(Paragraph(say(lang, "others", rest), key="others." + ",".join(x["outcome"] for x in rest)))
         ev = _figure(figures_dir, f"03_event_{o}", lang, fig_i + 1, "event", e["short"], charts=charts)
         fig_i += ev.path is not None
         body.append(ev)
@@ -1022,7 +1053,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
 
     if claims:
         h1("claims")
-        body.append(Paragraph(say(lang, "claims_intro", claims_key)))
+        body.append(Paragraph(say(lang, "claims_intro", claims_key), key="claims_intro"))
         header = T.claims_header(lang, say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None))
         rows = tuple((say(lang, "claim_text", c), say(lang, "claim_comparison", c), say(lang, "claim_share", c),
                       say(lang, "claim_verdict", c)) for c in claims)
@@ -1036,12 +1067,12 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
         naive.append(t("brief.twfe_same", lang))
     naive.append(say(lang, "twfe_count", {"n": len(effects),
                                           "k": sum(1 for o in effects if twfe_differs(outcomes[o]))}))
-    body.append(Paragraph(t("punct.sentence_join", lang).join(naive)))
+    body.append(Paragraph(t("punct.sentence_join", lang).join(naive), key="naive." + ",".join(head_twfe)))
 
     h1("limits")
     long_run = "" if any(T.LIMITS.get(o, 1) is None for o in headlines.values()) else say(lang, "limits", limits)
     body.append(Paragraph(t("punct.sentence_join", lang).join(
-        x for x in (long_run, t("brief.limit.general", lang)) if x)))
+        x for x in (long_run, t("brief.limit.general", lang)) if x), key="limits" + ("+long_run" if long_run else "")))
 
     date = T.fmt_date(results.meta.date if results.meta else None, lang)
     notes = [t("brief.synthetic_note", lang)] if data and data.synthetic else []
