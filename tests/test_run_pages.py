@@ -86,7 +86,7 @@ def test_study_run_writes_html_notebooks_summary_and_index_hashed_in_the_manifes
     # a partial run's index says it is partial, and its summary too
     r = study("run", "--only", "00_first", "--run-id", "part", cwd=cwd, env=env)
     assert r.returncode == 0, r.stderr
-    assert "partial: missing 01_second" in (out / "part" / "index.html").read_text(encoding="utf-8")
+    assert "Partial run / 运行不完整: missing 01_second" in (out / "part" / "index.html").read_text(encoding="utf-8")
     assert "Partial run" in (out / "part" / "summary.md").read_text(encoding="utf-8")
     assert not (out / "part" / "notebooks" / "01_second.html").exists()
 

@@ -263,7 +263,7 @@ def _cmd_brief(args: argparse.Namespace) -> int:
     run = _resolve_run(args.run, outputs)
     earlier = _resolve_run(args.compare, outputs) if args.compare else None
     try:
-        written = write_brief(run, lang=args.lang, compare_to=earlier)
+        written = write_brief(run, lang=args.lang, compare_to=earlier, say=print)
     except (FileNotFoundError, ValueError, RunError) as exc:
         raise UserError(str(exc)) from exc
     folders = {p.parent for p in written.values()}

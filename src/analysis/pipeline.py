@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -581,7 +582,7 @@ def _write_run_manifest(run_dir: Path, store: Path, study: list[Path], params: d
 
 
 def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = None,
-                nb_dir: Path | None = None) -> dict[str, Path]:
+                nb_dir: Path | None = None, say: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Write the findings brief of a complete run; refuse a partial one, writing nothing.
 
     Parameters
@@ -594,6 +595,8 @@ def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
         An earlier complete run: the brief then says what changed since it.
     nb_dir : pathlib.Path, optional
         The study's notebooks (default ``notebooks/``), which a complete run holds.
+    say : callable, optional
+        Receives plain sentences on how the brief was composed (:func:`analysis.report.brief.build_brief`).
 
     Returns
     -------
@@ -629,7 +632,7 @@ def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
     folder = Path(run_dir) / "brief"
     existed = folder.exists()
     try:
-        written = build_brief(Path(run_dir), lang=lang, compare_to=compare_to)
+        written = build_brief(Path(run_dir), lang=lang, compare_to=compare_to, say=say)
     except BaseException:
         if not existed and folder.is_dir():
             shutil.rmtree(folder)

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from analysis.i18n import LANGS, column_label
+from analysis.i18n import LANGS, column_label, t
 from analysis.report.manifest import read_manifest
 from analysis.report.results_json import load_results
 
@@ -35,7 +35,26 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_TEMPLATE = "study_notebook.html.j2"
 """nbconvert template of the notebook pages (in :data:`TEMPLATE_DIR`): JupyterLab's, without scripts."""
 SUMMARY_FILES = ("summary.json", "summary.md")
-LANG_NAMES = {"zh": "中文", "en": "English"}
+
+
+def both(key: str, sep: str = " / ") -> str:
+    """Return a heading of the catalogue in English and Chinese side by side.
+
+    Parameters
+    ----------
+    key : str
+        Key under ``pages`` in :mod:`analysis.i18n` (``headline``, ``brief``, ...), or a full key
+        (``column.seed``).
+    sep : str, default " / "
+        Between the two.
+
+    Returns
+    -------
+    str
+        E.g. ``"Headline estimates / 主要估计"``.
+    """
+    key = key if "." in key else f"pages.{key}"
+    return f"{t(key, 'en')}{sep}{t(key, 'zh')}"
 
 
 class RunPagesError(Exception):
@@ -224,7 +243,7 @@ def _window_text(summary: Mapping[str, Any]) -> str:
         return "–"
     years = f"{w['first_year']}–{w['last_year']}"
     if w.get("source") == "store":
-        years += " (every year the store holds / 数据库中的全部年份)"
+        years += f" ({both('every_year')})"
     elif w.get("store_years"):
         years += f" (the store holds {min(w['store_years'])}–{max(w['store_years'])})"
     return years
@@ -234,8 +253,7 @@ def _data_text(summary: Mapping[str, Any]) -> str:
     d = summary.get("data")
     if not d:
         return "–"
-    kind = ("synthetic city written by `study simulate` / 模拟数据" if d.get("synthetic")
-            else "ingested data / 导入的数据")
+    kind = both("synthetic") if d.get("synthetic") else both("ingested")
     parts = [kind, f"{_num(d.get('villages'), 6)} villages, {_num(d.get('treated_villages'), 6)} with a first "
                    f"secretary, {_num(d.get('townships'), 6)} townships"]
     if d.get("store"):
@@ -268,19 +286,20 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     str
         A short document: the run, window, data, estimator and seed, then one table row per outcome.
     """
-    lines = [f"# Run {summary['run']} · 运行结果摘要", "",
-             f"- Window / 分析期: {_window_text(summary)}",
-             f"- Data / 数据: {_data_text(summary)}",
-             f"- Estimator / 估计方法: {_spec_text(summary)}",
-             f"- Seed / 随机种子: {summary.get('seed') if summary.get('seed') is not None else '–'}",
-             f"- Source / 来源: {summary['source']}", ""]
+    lines = [f"# {t('pages.run', 'en')} {summary['run']} · {t('pages.summary', 'zh')}", "",
+             f"- {both('window')}: {_window_text(summary)}",
+             f"- {both('data')}: {_data_text(summary)}",
+             f"- {both('estimator')}: {_spec_text(summary)}",
+             f"- {both('column.seed')}: {summary.get('seed') if summary.get('seed') is not None else '–'}",
+             f"- {both('source')}: {summary['source']}", ""]
     if summary.get("complete") is False:
-        lines += ["**Partial run / 运行不完整**: not every notebook ran into this folder.", ""]
-    lines += ["## Headline estimates / 主要估计", ""]
+        lines += [f"**{both('partial')}**: not every notebook ran into this folder.", ""]
+    lines += [f"## {both('headline')}", ""]
     if not summary["estimates"]:
         lines += [f"None: {summary.get('missing')}.", ""]
         return "\n".join(lines)
-    lines += ["| outcome | 指标 | family | estimate | 95% interval | p | Romano-Wolf p | % of untreated mean | unit |",
+    lines += [f"| outcome | {t('brief.annex_head.outcome', 'zh')} | family | estimate | 95% interval | p | "
+              "Romano-Wolf p | % of untreated mean | unit |",
               "|---|---|---|---:|---|---:|---:|---:|---|"]
     for e in summary["estimates"]:
         pct = e.get("pct_of_untreated_mean") or {}
@@ -348,25 +367,26 @@ def _stems(folder: Path, patterns: Iterable[str]) -> list[str]:
 
 def _index_body(run_dir: Path, summary: Mapping[str, Any] | None, problem: str | None) -> list[str]:
     run = run_dir.name
-    h: list[str] = [f"<h1>Run {html.escape(run)} · 运行结果</h1>"]
+    h: list[str] = [f"<h1>{t('pages.run', 'en')} {html.escape(run)} · {t('pages.run', 'zh')}</h1>"]
     manifest = read_manifest(run_dir)
     if manifest:
-        state = ("complete: every notebook ran with one set of parameters / 完整运行" if manifest.get("complete")
-                 else f"partial: missing {', '.join(manifest.get('missing', []))} / 运行不完整")
+        state = (f"{both('complete')}: every notebook ran with one set of parameters" if manifest.get("complete")
+                 else f"{both('partial')}: missing {', '.join(manifest.get('missing', []))}")
         h.append(f"<p>{html.escape(state)}</p>")
     if summary is not None:
-        items = [("Window / 分析期", _window_text(summary)), ("Data / 数据", _data_text(summary)),
-                 ("Estimator / 估计方法", _spec_text(summary)),
-                 ("Seed / 随机种子", str(summary.get("seed") if summary.get("seed") is not None else "–"))]
+        items = [(both("window"), _window_text(summary)), (both("data"), _data_text(summary)),
+                 (both("estimator"), _spec_text(summary)),
+                 (both("column.seed"), str(summary.get("seed") if summary.get("seed") is not None else "–"))]
         h.append("<ul>" + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in items) + "</ul>")
 
-    h.append("<h2>Headline estimates · 主要估计</h2>")
+    h.append(f"<h2>{both('headline', ' · ')}</h2>")
     if summary is None:
         h.append(f"<p class=\"missing\">{html.escape(problem or '')}</p>")
     elif not summary["estimates"]:
         h.append(f"<p class=\"missing\">{html.escape(str(summary.get('missing')))}</p>")
     else:
-        head = ("outcome", "指标", "estimate", "95% interval", "p", "Romano-Wolf p", "% of untreated mean", "unit")
+        head = ("outcome", t("brief.annex_head.outcome", "zh"), "estimate", "95% interval", "p", "Romano-Wolf p",
+                "% of untreated mean", "unit")
         rows = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"]
         for e in summary["estimates"]:
             pct = e.get("pct_of_untreated_mean") or {}
@@ -377,26 +397,26 @@ def _index_body(run_dir: Path, summary: Mapping[str, Any] | None, problem: str |
             rows.append("<tr>" + "".join(f'<td class="{c}">{html.escape(v)}</td>' if c else f"<td>{html.escape(v)}</td>"
                                          for v, c in cells) + "</tr>")
         h.append("<table>" + "".join(rows) + "</table>")
-        h.append("<p>★ the headline outcome of its family / 各类指标的主要指标. Every number is copied from "
+        h.append(f"<p>★ {both('family_headline')}. Every number is copied from "
                  f"{_a(run_dir, 'results.json')} ({_a(run_dir, 'summary.md')}, {_a(run_dir, 'summary.json')}).</p>")
 
-    h.append("<h2>Brief · 简报</h2><ul>")
+    h.append(f"<h2>{both('brief', ' · ')}</h2><ul>")
     for lang in LANGS:
-        h.append(f"<li>{LANG_NAMES[lang]}: {_a(run_dir, f'brief/brief.{lang}.html', 'HTML')} · "
+        h.append(f"<li>{t('pages.language', lang)}: {_a(run_dir, f'brief/brief.{lang}.html', 'HTML')} · "
                  f"{_a(run_dir, f'brief/brief.{lang}.docx', 'Word (docx)')}</li>")
     h.append("</ul>")
     if not (run_dir / "brief").is_dir():
-        h.append(f"<p class=\"missing\">Not written yet / 尚未生成: <code>study brief --run {html.escape(run)}</code> "
+        h.append(f"<p class=\"missing\">{both('not_written')}: <code>study brief --run {html.escape(run)}</code> "
                  "(<code>make study</code> writes it).</p>")
 
-    h.append("<h2>Notebooks · 笔记本</h2><ul>")
+    h.append(f"<h2>{both('notebooks', ' · ')}</h2><ul>")
     for ipynb in sorted((run_dir / "notebooks").glob("*.ipynb")):
         rel = f"notebooks/{ipynb.stem}"
         h.append(f"<li>{_a(run_dir, rel + '.html', notebook_title(ipynb))} "
                  f"({_a(run_dir, rel + '.html', 'HTML')} · {_a(run_dir, rel + '.ipynb', 'ipynb')})</li>")
     h.append("</ul>")
 
-    h.append("<h2>Tables · 表格</h2>")
+    h.append(f"<h2>{both('tables', ' · ')}</h2>")
     tables = _stems(run_dir / "tables", ("*.csv", "*.md", "*.tex"))
     links = {s: " · ".join(_a(run_dir, f"tables/{s}.{ext}", ext.upper()) for ext in ("csv", "md", "tex"))
              for s in tables}
@@ -404,16 +424,17 @@ def _index_body(run_dir: Path, summary: Mapping[str, Any] | None, problem: str |
              else '<p class="missing">none</p>')
     h.append("<p>CSV: tidy, raw column names; Markdown and LaTeX: readable headings in the run's language.</p>")
 
-    h.append("<h2>Figures · 图表</h2>")
+    h.append(f"<h2>{both('figures', ' · ')}</h2>")
     figures = _stems(run_dir / "figures", ("*.png", "*.svg", "zh/*.png", "en/*.png"))
-    links = {s: " · ".join([*(_a(run_dir, f"figures/{lang}/{s}.png", f"{LANG_NAMES[lang]} PNG") for lang in LANGS),
+    names = {lang: t("pages.language", lang) for lang in LANGS}
+    links = {s: " · ".join([*(_a(run_dir, f"figures/{lang}/{s}.png", f"{names[lang]} PNG") for lang in LANGS),
                             _a(run_dir, f"figures/{s}.svg", "SVG")]) for s in figures}
     h.append("<ul>" + "".join(f"<li>{html.escape(s)}: {links[s]}</li>" for s in figures) + "</ul>" if figures
              else '<p class="missing">none</p>')
     h.append("<p>SVG (and <code>figures/&lt;name&gt;.png</code>) in the run's language (parameter "
              "<code>lang</code>).</p>")
 
-    h.append("<h2>Records · 记录</h2><ul>")
+    h.append(f"<h2>{both('records', ' · ')}</h2><ul>")
     records = [("results.json", "every headline number with its interval, estimator and options"),
                ("summary.json", "the headline estimates, short"), ("summary.md", "the same, as a table"),
                ("MANIFEST", "sha256 of every input and output, parameters, versions, seed"),
@@ -447,7 +468,7 @@ def write_index(run_dir: Path) -> Path:
     except RunPagesError as exc:
         summary, problem = None, str(exc)
     body = "\n".join(_index_body(run_dir, summary, problem))
-    title = f"Run {html.escape(run_dir.name)} · 运行结果"
+    title = f"{t('pages.run', 'en')} {html.escape(run_dir.name)} · {t('pages.run', 'zh')}"
     page = (f'<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
     path = run_dir / "index.html"

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -63,7 +62,21 @@ WORD_LIMIT = 1500
 The section on what changed since an earlier run (``compare_to``) is part of the brief proper
 and counts: see :func:`compose_brief`."""
 OPTIONAL = ("heterogeneity", "others")
-"""Sentences dropped, in this order, if a brief would exceed :data:`WORD_LIMIT`."""
+"""Sentences shortened, then (last resort) dropped, in this order, if a brief would exceed :data:`WORD_LIMIT`."""
+STEPS: tuple[frozenset, ...] = (
+    frozenset(),
+    frozenset({"heterogeneity:short"}),
+    frozenset({"heterogeneity:short", "others:short"}),
+    frozenset({"heterogeneity:short", "others:short", "changes:short"}),
+    frozenset({"heterogeneity:short", "others:short", "changes:short", "naive:short"}),
+    frozenset({"heterogeneity", "others:short", "changes:short", "naive:short"}),
+    frozenset({"heterogeneity", "others", "changes:short", "naive:short"}),
+)
+"""How a brief is fitted into :data:`WORD_LIMIT`, gentlest first: ``name:short`` says an optional part in
+its short form (the same content, fewer words: no intervals, no numbers for the subgroups; for ``changes``,
+the moves without their intervals; for ``naive``, the simple regression of the second and later headline
+outcomes in one sentence), ``name`` leaves it out (last resort).
+:func:`analysis.report.brief.build.build_brief` gives both languages the same step."""
 FORBIDDEN_TYPE = "later vs earlier treated"
 """Goodman-Bacon comparison type that uses already-treated villages as controls."""
 FORBIDDEN_MIN = 0.10
@@ -143,6 +156,12 @@ class Brief:
         alternatives.
     annex_note : str
         Explanation under the annex table.
+    figures : list of Figure
+        The charts, in order.
+    step : int
+        The step of :data:`STEPS` that fitted the brief into the word limit (0: nothing shortened).
+    messages : list of str
+        What the user should know of how the brief was composed (shortened, or over the limit).
     """
 
     lang: str
@@ -156,6 +175,8 @@ class Brief:
     annex: Table
     annex_note: str
     figures: list[Figure] = field(default_factory=list)
+    step: int = 0
+    messages: list[str] = field(default_factory=list)
 
     def body_text(self) -> str:
         """Return the text of the brief proper, which the word limit applies to.
@@ -899,12 +920,14 @@ def _annex(results: Results, lang: str, source: str) -> tuple[Table, str]:
 
 def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: Path | None = None,
                   charts: Mapping[str, Path] | None = None,
-                  earlier: Results | Mapping[str, Any] | None = None) -> Brief:
+                  earlier: Results | Mapping[str, Any] | None = None, start: int = 0) -> Brief:
     """Compose one language's brief from a parsed ``results.json``, within the word limit.
 
     If the brief proper would exceed :data:`WORD_LIMIT` words, the optional sentences of
-    :data:`OPTIONAL` are dropped in order (with a warning); if it still does, it is
-    returned with a warning.
+    :data:`OPTIONAL` are said in their short forms, and only as a last resort left out (the
+    steps of :data:`STEPS`, gentlest first); the step taken is ``brief.step`` and said in
+    ``brief.messages`` (plain sentences for the user, no Python warning), as is a brief still
+    over the limit.
 
     With ``earlier``, the brief opens (right after the key messages) with a section on what
     changed since that run (:func:`analysis.report.brief.changes.describe_changes`). That
@@ -930,6 +953,9 @@ def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: 
         ``03_event_<outcome>``).
     earlier : dict, optional
         The ``results.json`` of an earlier run to report the changes against.
+    start : int, default 0
+        The first step of :data:`STEPS` to try (:func:`analysis.report.brief.build.build_brief`
+        gives the other language the step one language needed, so both say the same things).
 
     Returns
     -------
@@ -944,16 +970,20 @@ def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: 
     """
     results = parse_results(results)
     earlier = parse_results(earlier) if earlier is not None else None
-    brief = _compose(results, lang, figures_dir, frozenset(), charts, earlier)
-    for i in range(len(OPTIONAL)):
+    for i, step in enumerate(STEPS):
+        if i < start:
+            continue
+        brief = _compose(results, lang, figures_dir, step, charts, earlier)
+        brief.step = i
         if brief.word_count() <= WORD_LIMIT:
-            return brief
-        drop = frozenset(OPTIONAL[: i + 1])
-        warnings.warn(f"{lang} brief has {brief.word_count()} words (limit {WORD_LIMIT}): dropping {sorted(drop)}",
-                      stacklevel=2)
-        brief = _compose(results, lang, figures_dir, drop, charts, earlier)
+            break
+    if i:
+        what = ", ".join(sorted(step))
+        brief.messages.append(f"{lang} brief: optional sentences shortened (step {i} of {len(STEPS) - 1}: {what}) "
+                              f"so that both languages say the same things within {WORD_LIMIT} words; "
+                              f"{brief.word_count()} words")
     if brief.word_count() > WORD_LIMIT:
-        warnings.warn(f"{lang} brief has {brief.word_count()} words, over the limit of {WORD_LIMIT}", stacklevel=2)
+        brief.messages.append(f"{lang} brief has {brief.word_count()} words, over the limit of {WORD_LIMIT}")
     return brief
 
 
@@ -1017,7 +1047,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
         changes = describe_changes(earlier, results, lang, list(headlines.values()), order)
         h1("changes")
         body.append(Paragraph(say(lang, "changes_intro", changes), key="changes_intro"))
-        body.append(Paragraph(say(lang, "changes_moves", changes), key="changes_moves"))
+        body.append(Paragraph(say(lang, "changes_moves", changes, "changes:short" in drop), key="changes_moves"))
 
     h1("method")
     body.append(Paragraph(say(lang, "method", _method(results, lang)), key="method"))
@@ -1038,14 +1068,15 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
         said = [f"effect.{o}"]
         het = describe_heterogeneity(o, results, e, lang)
         if het is not None and het["differs"] and e["significant"] and "heterogeneity" not in drop:
-            parts.append(say(lang, "heterogeneity", het))
+            parts.append(say(lang, "heterogeneity_short" if "heterogeneity:short" in drop else "heterogeneity", het))
             said.append("heterogeneity")
         limit = T.LIMITS.get(o, "brief.limit.default")
         parts.append(t(limit, lang) if limit else say(lang, "limits", limits) or t("brief.limit.default", lang))
         body.append(Paragraph(t("punct.sentence_join", lang).join(parts), key="+".join([*said, "limit"])))
         rest = [effects[x] for x in os if x != o and x not in in_claims]
         if rest and "others" not in drop:
-            body.append(Paragraph(say(lang, "others", rest), key="others." + ",".join(x["outcome"] for x in rest)))
+            body.append(Paragraph(say(lang, "others_short" if "others:short" in drop else "others", rest),
+                                  key="others." + ",".join(x["outcome"] for x in rest)))
         ev = _figure(figures_dir, f"03_event_{o}", lang, fig_i + 1, "event", e["short"], charts=charts)
         fig_i += ev.path is not None
         body.append(ev)
@@ -1061,6 +1092,8 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
 
     h1("naive")
     naive = [say(lang, "twfe", twfe[o]) for o in head_twfe]
+    if "naive:short" in drop and len(head_twfe) > 1:
+        naive = [naive[0], say(lang, "twfe_short", [twfe[o] for o in head_twfe[1:]])]
     if naive:
         naive.append(t("brief.twfe_reason", lang))
     else:
