@@ -9,7 +9,7 @@ never open the store or write files (:func:`analysis.stages.base.save` writes th
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -380,14 +380,14 @@ def payload(panel: pd.DataFrame, report_year: int, truth: Truth, window: Window 
     }
 
 
-def draw_figures(panel: pd.DataFrame, outcomes: Sequence[str], report_year: int, lang: str) -> dict[str, Any]:
+def draw_figures(panel: pd.DataFrame, outcomes: list[str], report_year: int, lang: str) -> dict[str, Any]:
     """Draw the stage's figures in one language: ``00_rollout`` and ``00_outcome_distributions``.
 
     Parameters
     ----------
     panel : pandas.DataFrame
         Analysis panel. Not modified.
-    outcomes : sequence of str
+    outcomes : list of str
         Outcomes whose distributions are drawn.
     report_year : int
         Year of the distributions.
