@@ -194,6 +194,6 @@ def test_the_two_briefs_have_the_same_sections_in_the_same_order(pipeline_run):
         warnings.simplefilter("error")  # nothing dropped to meet the word limit, in either language
         zh, en = (compose_brief(results, lang, pipeline_run / "figures") for lang in ("zh", "en"))
     assert zh.outline() == en.outline()
-    keys = [k for kind, *rest in zh.outline() if kind == "heading" for k in rest[-1:]]
+    keys = [item[-1] for item in zh.outline() if item[0] == "heading"]
     assert keys[:2] == ["method", "findings"] and "limits" in keys
-    assert any("heterogeneity" in k for kind, k in zh.outline()[:-1] if kind == "paragraph")
+    assert any(item[0] == "paragraph" and "heterogeneity" in item[1] for item in zh.outline())
