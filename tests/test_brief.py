@@ -780,3 +780,16 @@ def test_a_long_brief_is_shortened_alike_in_both_languages_rather_than_cut(tmp_p
     assert "zh brief: optional sentences shortened (step" in out and "en brief: optional sentences shortened" in out
     assert "within 1500 words" in out
     assert html_text(run / "brief" / "brief.en.html").count("By sending unit") >= 1
+
+
+def test_a_missing_chart_falls_back_to_the_notebook_figure_in_the_briefs_language(tmp_path):
+    from analysis.report.brief.content import find_figure
+
+    figures = tmp_path / "figures"
+    for rel in ("02_forest.png", "en/02_forest.png", "zh/02_forest.png"):
+        (figures / rel).parent.mkdir(parents=True, exist_ok=True)
+        (figures / rel).write_bytes(b"png")
+    assert find_figure(figures, "02_forest", "en") == figures / "en" / "02_forest.png"
+    assert find_figure(figures, "02_forest", "zh") == figures / "zh" / "02_forest.png"
+    (figures / "en" / "02_forest.png").unlink()
+    assert find_figure(figures, "02_forest", "en") == figures / "02_forest.png"  # the run's language, as before

@@ -783,7 +783,8 @@ def _family_name(f: str, lang: str) -> str:
 def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
     """Find a chart PNG of the run, preferring a language-specific file.
 
-    Looks for ``<stem>.<lang>.png``, ``<stem>_<lang>.png``, then ``<stem>.png``.
+    Looks for ``<lang>/<stem>.png`` (the run's figures in each language), ``<stem>.<lang>.png``,
+    ``<stem>_<lang>.png``, then ``<stem>.png``.
 
     Parameters
     ----------
@@ -801,7 +802,7 @@ def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
     """
     if figures_dir is None:
         return None
-    for name in (f"{stem}.{lang}.png", f"{stem}_{lang}.png", f"{stem}.png"):
+    for name in (f"{lang}/{stem}.png", f"{stem}.{lang}.png", f"{stem}_{lang}.png", f"{stem}.png"):
         p = Path(figures_dir) / name
         if p.is_file():
             return p
