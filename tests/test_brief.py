@@ -737,3 +737,59 @@ def test_compare_through_build_and_cli(tmp_path, capsys):
     make_run(outputs / "empty", {"data": a["data"]}, figures=False)
     assert main(["brief", "--run", "run_b", "--compare", "empty", "--lang", "en", "--outputs", str(outputs)]) == 2
     assert "earlier run's results.json has no main_effects" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("compare", [False, True], ids=["alone", "with_changes"])
+def test_both_languages_have_the_same_outline(compare):
+    """Same sections, same parts of each paragraph, same figures, same number of key messages in zh and en."""
+    import warnings
+
+    a, b = earlier_and_later()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing dropped for the word limit
+        zh, en = (compose_brief(b, lang, earlier=a if compare else None) for lang in ("zh", "en"))
+    assert zh.outline() == en.outline()
+    assert ("heading", "1", "changes") in zh.outline() if compare else ("heading", "1", "changes") not in zh.outline()
+    assert ("paragraph", "effect.income_per_capita+heterogeneity+limit") in zh.outline()
+
+
+def test_a_long_brief_is_shortened_alike_in_both_languages_rather_than_cut(tmp_path, capsys):
+    """The issue's case: the Chinese brief with a changes section runs over the limit. Its optional parts are said
+    in their short forms, and the English brief takes the same step, so both keep every section; the user gets a
+    plain sentence, not a Python warning."""
+    import warnings
+
+    from analysis.cli import main
+
+    a, b = earlier_and_later()
+    for o in ("projects", "roads_km"):  # two more verdicts reversed: a longer list of moves
+        h = b["main_effects"]["outcomes"][o]["headline"]
+        set_ci(h, -h["estimate"], -h["conf_high"], -h["conf_low"])
+    zh = compose_brief(b, "zh", earlier=a)
+    assert zh.step == 3 and zh.word_count() <= WORD_LIMIT  # shortened, nothing left out
+    assert compose_brief(b, "en", earlier=a).step == 0  # English fits as it is
+    en = compose_brief(b, "en", earlier=a, start=zh.step)
+    assert zh.outline() == en.outline() == compose_brief(b, "zh", earlier=a, start=0).outline()
+    assert ("paragraph", "effect.income_per_capita+heterogeneity+limit") in zh.outline()
+    assert "效果以" in zh.body_text() and "By sending unit" in en.body_text()  # the short forms
+    run, earlier = make_run(tmp_path / "later", b, figures=False), make_run(tmp_path / "earlier", a, figures=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["brief", "--run", str(run), "--compare", str(earlier)]) == 0
+    out = capsys.readouterr().out
+    assert "zh brief: optional sentences shortened (step" in out and "en brief: optional sentences shortened" in out
+    assert "within 1500 words" in out
+    assert html_text(run / "brief" / "brief.en.html").count("By sending unit") >= 1
+
+
+def test_a_missing_chart_falls_back_to_the_notebook_figure_in_the_briefs_language(tmp_path):
+    from analysis.report.brief.content import find_figure
+
+    figures = tmp_path / "figures"
+    for rel in ("02_forest.png", "en/02_forest.png", "zh/02_forest.png"):
+        (figures / rel).parent.mkdir(parents=True, exist_ok=True)
+        (figures / rel).write_bytes(b"png")
+    assert find_figure(figures, "02_forest", "en") == figures / "en" / "02_forest.png"
+    assert find_figure(figures, "02_forest", "zh") == figures / "zh" / "02_forest.png"
+    (figures / "en" / "02_forest.png").unlink()
+    assert find_figure(figures, "02_forest", "en") == figures / "02_forest.png"  # the run's language, as before

@@ -139,3 +139,61 @@ def test_study_estimate_by_default_gives_notebook_02s_headline(pipeline_run, cit
     expected = headline["income_per_capita"]["headline"]
     assert simple["estimate"] == pytest.approx(expected["estimate"], rel=1e-9)
     assert simple["std_error"] == pytest.approx(expected["std_error"], rel=1e-9)
+
+
+def test_every_figure_in_both_languages_and_every_notebook_as_html(pipeline_run):
+    """For a reader without Python: notebooks as self-contained pages, figures in zh and en, an index linking all."""
+    import re
+
+    run = pipeline_run
+    stems = {p.stem for p in (run / "figures").glob("*.png")}
+    assert len(stems) >= 20
+    for lang in ("zh", "en"):
+        assert {p.stem for p in (run / "figures" / lang).glob("*.png")} == stems
+    for stem in stems:  # the run is in Chinese: zh/ is its figure, en/ drawn again with English labels
+        zh, en = ((run / "figures" / lang / f"{stem}.png").read_bytes() for lang in ("zh", "en"))
+        assert zh == (run / "figures" / f"{stem}.png").read_bytes() and en != zh
+    index = (run / "index.html").read_text(encoding="utf-8")
+    linked = set(re.findall(r'href="([^"]+)"', index))
+    for nb in NOTEBOOKS:
+        page = (run / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
+        assert "<script" not in page and not re.search(r'(src|href)="https?://', page)
+        assert "data:image/png;base64" in page and "Traceback" not in page
+        assert f"notebooks/{nb.stem}.html" in linked
+    assert {f"figures/en/{s}.png" for s in stems} | {f"figures/zh/{s}.png" for s in stems} <= linked
+    assert {f"tables/{p.name}" for p in (run / "tables").glob("*.csv")} <= linked
+    manifest = json.loads((run / "MANIFEST").read_text())
+    assert {"index.html", "summary.json", "summary.md", "figures/en/02_forest.png",
+            "notebooks/02_main_effects.html"} <= set(manifest["outputs"])
+
+
+def test_summary_holds_the_headline_numbers_of_results_json(pipeline_run):
+    doc = json.loads((pipeline_run / "results.json").read_text())
+    summary = json.loads((pipeline_run / "summary.json").read_text())
+    me = doc["main_effects"]["outcomes"]
+    assert {e["outcome"] for e in summary["estimates"]} == set(me)
+    for e in summary["estimates"]:
+        h = me[e["outcome"]]["headline"]
+        assert [e[k] for k in ("estimate", "conf_low", "conf_high", "p_value")] == [
+            h[k] for k in ("estimate", "conf_low", "conf_high", "p_value")]
+    assert summary["window"] == doc["data"]["window"] and summary["seed"] == 20230601
+    assert summary["data"]["synthetic"] is True and summary["run"] == pipeline_run.name
+    md = (pipeline_run / "summary.md").read_text(encoding="utf-8")
+    assert md.count("(family headline)") == 3 and "2018–2024" in md
+
+
+def test_the_two_briefs_have_the_same_sections_in_the_same_order(pipeline_run):
+    """On the default run, the Chinese and English briefs say the same things: same sections, parts and figures."""
+    import warnings
+
+    from analysis.report.brief import compose_brief
+    from analysis.report.results_json import load_results
+
+    results = load_results(pipeline_run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing dropped to meet the word limit, in either language
+        zh, en = (compose_brief(results, lang, pipeline_run / "figures") for lang in ("zh", "en"))
+    assert zh.outline() == en.outline()
+    keys = [item[-1] for item in zh.outline() if item[0] == "heading"]
+    assert keys[:2] == ["method", "findings"] and "limits" in keys
+    assert any(item[0] == "paragraph" and "heterogeneity" in item[1] for item in zh.outline())

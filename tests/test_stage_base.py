@@ -35,8 +35,10 @@ def test_result_closes_its_figures_in_pyplot_but_keeps_them_savable(tmp_path):
     assert r.figures["99_a"].number not in plt.get_fignums()
     written = save(r, tmp_path)
     names = sorted(p.relative_to(tmp_path).as_posix() for p in written)
-    assert names == ["figures/99_a.png", "figures/99_a.svg", "results/example.json", "tables/99_a.csv",
-                     "tables/99_a.md", "tables/99_a.tex", "tables/99_b.csv", "tables/99_b.md", "tables/99_b.tex"]
+    assert names == ["figures/99_a.png", "figures/99_a.svg", "figures/zh/99_a.png", "results/example.json",
+                     "tables/99_a.csv", "tables/99_a.md", "tables/99_a.tex", "tables/99_b.csv", "tables/99_b.md",
+                     "tables/99_b.tex"]  # no draw: the other language cannot be drawn, its own is copied
+    assert (tmp_path / "figures" / "zh" / "99_a.png").read_bytes() == (tmp_path / "figures" / "99_a.png").read_bytes()
     assert json.loads((tmp_path / "results" / "example.json").read_text()) == {"n": 2}
     assert (tmp_path / "tables" / "99_a.csv").read_text() == "x\n1.5\n2\n"
 
@@ -95,3 +97,25 @@ def test_run_notebook_runs_the_stage_and_saves_it(city_store, tmp_path):
     assert r.stage == "00_data_audit" and r.payload["synthetic"] is True and r.notes == [r.payload["truth_note"]]
     assert sorted(p.name for p in (tmp_path / "tables").glob("*.csv")) == sorted(f"{n}.csv" for n in r.tables)
     assert json.loads((tmp_path / "results" / "data.json").read_text())["villages"] == r.payload["villages"]
+
+
+def test_every_figure_is_written_in_both_languages(small_city, tmp_path):
+    """An English run keeps figures/<stem>.png (+ SVG) in English and adds figures/en/ and figures/zh/ as PNG."""
+    from PIL import Image
+
+    _, panel = small_city
+    r = data_audit.run(panel, PARAMS)
+    written = {p.relative_to(tmp_path).as_posix() for p in save(r, tmp_path)}
+    for stem in ("00_rollout", "00_outcome_distributions"):
+        expected = {f"figures/{stem}.png", f"figures/{stem}.svg", f"figures/en/{stem}.png", f"figures/zh/{stem}.png"}
+        assert expected <= written
+        en, zh = tmp_path / "figures" / "en" / f"{stem}.png", tmp_path / "figures" / "zh" / f"{stem}.png"
+        assert en.read_bytes() == (tmp_path / "figures" / f"{stem}.png").read_bytes()  # the run's language: a copy
+        assert zh.read_bytes() != en.read_bytes() and Image.open(zh).size[0] > 200  # drawn again, in Chinese
+    assert not list((tmp_path / "figures" / "zh").glob("*.svg"))
+    assert not plt.get_fignums()  # the figures drawn for the other language are closed
+    drawn = r.draw("zh")
+    zh_text = [txt.get_text() for fig in drawn.values() for ax in fig.axes
+               for txt in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels())]
+    assert any("\u4e00" <= ch <= "\u9fff" for text in zh_text for ch in text)  # Chinese labels
+    plt.close("all")

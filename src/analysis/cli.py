@@ -8,6 +8,7 @@ history      the numbered list of ingests; ``restore N`` undoes row N
 estimate     one outcome's effect (by default the headline specification over the store's years)
 run          run the notebooks with papermill into ``outputs/<run-id>/``
 brief        the findings brief of a complete run
+pages        a run readable without Python: notebooks as HTML, summary.md/.json, index.html
 diff         what moved between two runs, and why
 stress       stress-test Monte Carlo (:mod:`analysis.grid.stress`)
 clean-store  delete the store, only if it holds nothing but the simulated city (or with ``--yes``)
@@ -292,12 +293,31 @@ def _cmd_brief(args: argparse.Namespace) -> int:
     run = _resolve_run(args.run, outputs)
     earlier = _resolve_run(args.compare, outputs) if args.compare else None
     try:
-        written = write_brief(run, lang=args.lang, compare_to=earlier)
+        written = write_brief(run, lang=args.lang, compare_to=earlier, say=print)
     except (FileNotFoundError, ValueError, RunError) as exc:
         raise UserError(str(exc)) from exc
     folders = {p.parent for p in written.values()}
     where = f" in {folders.pop()}" if len(folders) == 1 else ""
     print(f"brief written{where}: {', '.join(p.name if where else str(p) for p in written.values())}")
+    return 0
+
+
+def _cmd_pages(args: argparse.Namespace) -> int:
+    from analysis.report.manifest import refresh_outputs
+    from analysis.report.run_pages import RunPagesError, run_summary, write_run_pages
+
+    run = _resolve_run(args.run, Path(args.outputs))
+    try:
+        run_summary(run)
+    except RunPagesError as exc:
+        raise UserError(f"{exc}. Nothing was written.") from None
+    written = write_run_pages(run)
+    refresh_outputs(run)
+    print(f"pages written in {run}: index.html, summary.md, summary.json, "
+          f"{sum(p.suffix == '.html' and p.parent.name == 'notebooks' for p in written)} notebooks as HTML")
+    if args.print:
+        print()
+        print((run / "summary.md").read_text(encoding="utf-8"), end="")
     return 0
 
 
@@ -523,6 +543,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated checks, 'none' for none (default: %(default)s)")
     p.add_argument("--summary-only", action="store_true", help="print the summary of the records file, run nothing")
     p.set_defaults(func=_cmd_stress)
+
+    p = sub.add_parser(
+        "pages",
+        help="write a run's pages readable without Python: notebooks as HTML, summary.md/.json, index.html",
+        description="Write into a run folder what a reader without Python opens: every executed notebook as one "
+        "self-contained HTML page beside its .ipynb, summary.json and summary.md (the headline estimates with their "
+        "95%% intervals, copied from results.json) and index.html linking the brief, notebooks, tables and figures. "
+        "`study run` writes them itself; this writes them again, e.g. for a run folder made before they existed.",
+    )
+    p.add_argument("--run", default="latest", help="run folder name under outputs/ or a path (default: latest)")
+    p.add_argument("--outputs", default=str(paths.OUTPUTS_DIR), help="outputs folder (default: %(default)s)")
+    p.add_argument("--print", action="store_true", help="also print summary.md")
+    p.set_defaults(func=_cmd_pages)
 
     p = sub.add_parser(
         "run",

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 
 from analysis import paths
 from analysis.core.params import CATALOGUE, ParameterError, validate_params
+from analysis.report.manifest import read_manifest
 
 
 def list_notebooks(nb_dir: Path | None = None) -> list[Path]:
@@ -231,28 +233,6 @@ class RunError(Exception):
     """A run cannot start (the run folder is taken) or a notebook failed; the message says what to do."""
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """Read a run folder's ``MANIFEST`` (empty if there is none).
-
-    Parameters
-    ----------
-    run_dir : pathlib.Path
-        The run folder.
-
-    Returns
-    -------
-    dict
-        The manifest, or ``{}``.
-    """
-    path = Path(run_dir) / "MANIFEST"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
-
-
 def run_state(run_dir: Path, nb_dir: Path | None = None) -> RunState:
     """Read which notebooks a run folder holds, and with which parameters.
 
@@ -395,6 +375,10 @@ def run_study(
       differences named;
     * ``MANIFEST`` is rewritten after every notebook: each executed notebook's parameters,
       the run's parameter set, the store read, and whether the run is complete;
+    * the readable pages are written before the last ``MANIFEST`` (which hashes them): each
+      executed notebook as HTML beside its ``.ipynb``, ``summary.json``/``summary.md`` and the
+      run's ``index.html`` (:func:`analysis.report.run_pages.write_run_pages`), also when a
+      notebook failed (its HTML shows the error);
     * ``outputs/latest`` moves to the run only when every notebook ran in this call (never
       with ``only``).
 
@@ -505,6 +489,7 @@ def run_study(
             executed.pop(nb.stem, None)
             ran_params.pop(nb.stem, None)
             merge_sections(run_dir)
+            _write_pages(run_dir, [nb.stem], progress)
             _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
                                 time.perf_counter() - t0)
             raise RunError(
@@ -521,6 +506,7 @@ def run_study(
                             time.perf_counter() - t0)
     merge_sections(run_dir)
     _drop_if_empty(run_dir / "kernels.log")
+    _write_pages(run_dir, [nb.stem for nb in notebooks], progress)
     state = _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
                                 time.perf_counter() - t0)
     if only is None:
@@ -531,6 +517,16 @@ def run_study(
         progress.say(f"{state.describe()} {outputs / 'latest'} was not moved: it moves only when one `study run` "
                      "runs every notebook.")
     return run_dir
+
+
+def _write_pages(run_dir: Path, stems: list[str], progress: _Progress) -> None:
+    """Write the run's readable pages (notebooks as HTML, summary, index.html) and say so in one line."""
+    from analysis.report.run_pages import write_run_pages
+
+    t0 = time.perf_counter()
+    write_run_pages(run_dir, stems)
+    progress.say(f"  Readable pages in {time.perf_counter() - t0:.1f} s: {run_dir / 'index.html'} (notebooks as HTML, "
+                 "summary.md).")
 
 
 def _drop_if_empty(path: Path) -> None:
@@ -586,7 +582,7 @@ def _write_run_manifest(run_dir: Path, store: Path, study: list[Path], params: d
 
 
 def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = None,
-                nb_dir: Path | None = None) -> dict[str, Path]:
+                nb_dir: Path | None = None, say: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Write the findings brief of a complete run; refuse a partial one, writing nothing.
 
     Parameters
@@ -599,11 +595,15 @@ def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
         An earlier complete run: the brief then says what changed since it.
     nb_dir : pathlib.Path, optional
         The study's notebooks (default ``notebooks/``), which a complete run holds.
+    say : callable, optional
+        Receives plain sentences on how the brief was composed (:func:`analysis.report.brief.build_brief`).
 
     Returns
     -------
     dict
-        The files written (:func:`analysis.report.brief.build_brief`).
+        The files written (:func:`analysis.report.brief.build_brief`). The run's ``index.html``
+        is rewritten to link them and, if the run has a ``MANIFEST``, its output hashes are
+        refreshed to include them.
 
     Raises
     ------
@@ -626,11 +626,17 @@ def write_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
                 f"Run the missing notebooks into it with the same parameters (`study run --run-id {Path(run).name} "
                 f"--only {first}`, and so on), or brief a complete run (`study brief --run NAME`)."
             )
+    from analysis.report.manifest import refresh_outputs
+    from analysis.report.run_pages import write_index
+
     folder = Path(run_dir) / "brief"
     existed = folder.exists()
     try:
-        return build_brief(Path(run_dir), lang=lang, compare_to=compare_to)
+        written = build_brief(Path(run_dir), lang=lang, compare_to=compare_to, say=say)
     except BaseException:
         if not existed and folder.is_dir():
             shutil.rmtree(folder)
         raise
+    write_index(Path(run_dir))
+    refresh_outputs(Path(run_dir))
+    return written

@@ -148,7 +148,8 @@ def themed(draw: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def save_figure(fig, name: str, out_dir: Path) -> dict[str, Path]:
+def save_figure(fig, name: str, out_dir: Path, formats: tuple[str, ...] = ("png", "svg"),
+                lang: str | None = None) -> dict[str, Path]:
     """Save a figure as PNG and SVG with deterministic metadata.
 
     Parameters
@@ -159,15 +160,21 @@ def save_figure(fig, name: str, out_dir: Path) -> dict[str, Path]:
         File stem (no extension).
     out_dir : pathlib.Path
         Run folder; files go to ``out_dir / "figures"``.
+    formats : tuple of str, default ("png", "svg")
+        Which of the two formats to write.
+    lang : {"zh", "en"}, optional
+        The figure's language, for the copies in every language: files then go to
+        ``out_dir / "figures" / lang``.
 
     Returns
     -------
     dict
-        ``{"png": path, "svg": path}``.
+        ``{"png": path, "svg": path}`` (the formats written).
     """
-    folder = Path(out_dir) / "figures"
+    folder = Path(out_dir) / "figures" / (lang or "")
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(paths["png"], bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths["svg"], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+    paths = {fmt: folder / f"{name}.{fmt}" for fmt in ("png", "svg") if fmt in formats}
+    for fmt, path in paths.items():
+        fig.savefig(path, bbox_inches="tight", metadata=metadata[fmt])
     return paths

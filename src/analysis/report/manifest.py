@@ -63,6 +63,73 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """Read a run folder's ``MANIFEST`` (empty if there is none).
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    dict
+        The manifest, or ``{}``.
+    """
+    path = Path(run_dir) / "MANIFEST"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+
+
+def output_hashes(run_dir: Path) -> dict[str, str]:
+    """Hash every file below a run folder but its ``MANIFEST``.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    dict
+        Path relative to the folder (``tables/02_main_effects.csv``) -> hex sha256, sorted by path.
+    """
+    run_dir = Path(run_dir)
+    return {
+        str(p.relative_to(run_dir)): sha256_file(p)
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and p.name != "MANIFEST"
+    }
+
+
+def refresh_outputs(run_dir: Path) -> Path | None:
+    """Re-hash a run's outputs in its ``MANIFEST`` after files were added (the brief, its index page).
+
+    Everything else the manifest records (parameters, inputs, versions, wall time) is kept.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The manifest, or None if the folder has none (nothing is written then).
+    """
+    doc = read_manifest(run_dir)
+    if not doc:
+        return None
+    doc["outputs"] = output_hashes(run_dir)
+    path = Path(run_dir) / "MANIFEST"
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
 def write_manifest(
     run_dir: Path, inputs: dict[str, Path], parameters: dict[str, Any], seed: int | None, wall_time_s: float,
     extra: dict[str, Any] | None = None,
@@ -90,11 +157,7 @@ def write_manifest(
         Path of the manifest.
     """
     run_dir = Path(run_dir)
-    outputs = {
-        str(p.relative_to(run_dir)): sha256_file(p)
-        for p in sorted(run_dir.rglob("*"))
-        if p.is_file() and p.name != "MANIFEST"
-    }
+    outputs = output_hashes(run_dir)
     doc = {
         "run": run_dir.name,
         "seed": seed,

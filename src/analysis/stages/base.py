@@ -9,13 +9,15 @@ point::
 notebook's validated parameters (:func:`analysis.core.params.validate_params`) and ``truth`` what
 is known of the true effects (:class:`Truth`; only the stages that compare with it read it). The
 :class:`StageResult` holds everything the notebook shows and the run folder receives; :func:`save`
-writes it: tables as CSV, Markdown and LaTeX, figures as PNG and SVG, the payload as the stage's
-section of ``results.json``. Stages compute; they never open the store or write files.
+writes it: tables as CSV, Markdown and LaTeX, figures as PNG and SVG (and each figure as PNG in
+both languages, drawn again with :attr:`StageResult.draw`), the payload as the stage's section of
+``results.json``. Stages compute; they never open the store or write files.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.data.synthetic.truth import load_truth, truth_status
+from analysis.i18n import LANGS
 from analysis.report.display import ReadableTable, readable_table
 from analysis.report.figures import save_figure
 from analysis.report.results_json import write_section
@@ -113,6 +116,10 @@ class StageResult:
         Context the notebook prints before the results: the data, the truth, what was skipped.
     lang : {"zh", "en"}
         The language of the figures and findings, and of the table headings it shows and writes.
+    draw : callable, optional
+        ``draw(lang) -> {stem: figure}``: draws the stage's figures again in any language, from
+        what the stage computed (the stage's ``draw_figures`` with its inputs bound). :func:`save`
+        uses it to write every figure in both languages; None: only ``lang``'s are written.
     """
 
     stage: str
@@ -123,6 +130,7 @@ class StageResult:
     findings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lang: str = "zh"
+    draw: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in (self.findings, self.notes)):
@@ -185,7 +193,10 @@ def save(result: StageResult, out_dir: Path) -> list[Path]:
         The stage's result.
     out_dir : pathlib.Path
         The run folder: tables go to ``tables/`` (headings of the Markdown and LaTeX files in the
-        result's language), figures to ``figures/``, the payload to ``results/<section>.json``.
+        result's language), figures to ``figures/`` (PNG and SVG in the result's language), the
+        payload to ``results/<section>.json``; then every figure goes as PNG to
+        ``figures/zh/`` and ``figures/en/`` (the result's language copied, the other drawn again
+        with ``result.draw``, if the result has it).
 
     Returns
     -------
@@ -198,4 +209,47 @@ def save(result: StageResult, out_dir: Path) -> list[Path]:
     for name, fig in result.figures.items():
         written += save_figure(fig, name, out_dir).values()
     written.append(write_section(out_dir, result.section, result.payload))
+    written += save_figures_in_languages(result, out_dir)
+    return written
+
+
+def save_figures_in_languages(result: StageResult, out_dir: Path) -> list[Path]:
+    """Write every figure of a stage as PNG in each language: ``figures/<lang>/<stem>.png``.
+
+    The result's own language is copied from ``figures/<stem>.png`` (same bytes, drawn once); the
+    other language is drawn again with ``result.draw`` from what the stage computed, so labels,
+    titles and legends are in that language and the numbers are the same. Run after the tables
+    and ``results.json`` section are written: drawing cannot change them.
+
+    Parameters
+    ----------
+    result : StageResult
+        The stage's result (its figures already saved by :func:`save`).
+    out_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    import shutil
+
+    from matplotlib import pyplot as plt
+
+    if not result.figures:
+        return []
+    figures_dir = Path(out_dir) / "figures"
+    written: list[Path] = []
+    for lang in LANGS:
+        folder = figures_dir / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        if lang == result.lang:
+            for name in result.figures:
+                written.append(Path(shutil.copyfile(figures_dir / f"{name}.png", folder / f"{name}.png")))
+        elif result.draw is not None:
+            for name, fig in result.draw(lang).items():
+                if name in result.figures:
+                    written += save_figure(fig, name, out_dir, formats=("png",), lang=lang).values()
+                plt.close(fig)
     return written

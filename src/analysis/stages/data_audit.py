@@ -8,6 +8,7 @@ never open the store or write files (:func:`analysis.stages.base.save` writes th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -379,6 +380,31 @@ def payload(panel: pd.DataFrame, report_year: int, truth: Truth, window: Window 
     }
 
 
+def draw_figures(panel: pd.DataFrame, outcomes: list[str], report_year: int, lang: str) -> dict[str, Any]:
+    """Draw the stage's figures in one language: ``00_rollout`` and ``00_outcome_distributions``.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Analysis panel. Not modified.
+    outcomes : list of str
+        Outcomes whose distributions are drawn.
+    report_year : int
+        Year of the distributions.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        File stem -> figure (:func:`plot_rollout`, :func:`plot_outcome_distributions`).
+    """
+    return {
+        "00_rollout": plot_rollout(panel, lang=lang),
+        "00_outcome_distributions": plot_outcome_distributions(panel, outcomes, report_year, lang=lang),
+    }
+
+
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Audit the data: coverage, roll-out, outcome distributions, missingness (notebook ``00_data_audit``).
 
@@ -413,10 +439,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         "00_outcome_distributions": outcome_summary(panel, outcomes, year=report_year),
         "00_missingness": missingness(panel.drop(columns=list(TREATMENT_COLUMNS))),
     }
-    figures = {
-        "00_rollout": plot_rollout(panel, lang=lang),
-        "00_outcome_distributions": plot_outcome_distributions(panel, outcomes, report_year, lang=lang),
-    }
+    draw = functools.partial(draw_figures, panel, outcomes, report_year)
+    figures = draw(lang)
     data = payload(panel, report_year, truth, params.get("window"))
     return StageResult("00_data_audit", "data", tables, figures, data, findings(panel, report_year, lang),
-                       notes=[truth.status], lang=lang)
+                       notes=[truth.status], lang=lang, draw=draw)

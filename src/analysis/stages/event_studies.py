@@ -46,6 +46,7 @@ the store or write files (:func:`analysis.stages.base.save` writes them).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ __all__ = [
     "bacon_summary",
     "bacon_table",
     "bjs_pretrend_periods",
+    "draw_figures",
     "event_study",
     "findings",
     "payload",
@@ -591,6 +593,29 @@ def findings(studies: Mapping[str, EventStudy], lang: str = "zh", alpha: float =
     return lines
 
 
+def draw_figures(studies: Mapping[str, Any], truth: pd.DataFrame | None, lang: str) -> dict[str, Any]:
+    """Draw the stage's figures in one language: ``03_event_<outcome>``, then ``03_bacon_<outcome>``.
+
+    Parameters
+    ----------
+    studies : mapping
+        Outcome -> its event study (:func:`event_study`).
+    truth : pandas.DataFrame or None
+        The synthetic city's truth aggregates, drawn in the event studies when given.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        File stem -> figure (:func:`plot_event_study`, :func:`plot_bacon`).
+    """
+    figures = {f"03_event_{oc}": plot_event_study(s, lang=lang, truth=truth) for oc, s in studies.items()}
+    figures.update({f"03_bacon_{oc}": plot_bacon(s.bacon, lang=lang, cs_att=float(s.cs_simple["estimate"]))
+                    for oc, s in studies.items()})
+    return figures
+
+
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Estimate the event study of every outcome with four estimators (notebook ``03_event_studies``).
 
@@ -621,11 +646,10 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         "03_summary": summary_table(studies),
         "03_bacon": pd.concat([bacon_table(s.bacon) for s in studies.values()], ignore_index=True),
     }
-    figures = {f"03_event_{oc}": plot_event_study(s, lang=lang, truth=truth.aggregates) for oc, s in studies.items()}
-    figures.update({f"03_bacon_{oc}": plot_bacon(s.bacon, lang=lang, cs_att=float(s.cs_simple["estimate"]))
-                    for oc, s in studies.items()})
+    draw = functools.partial(draw_figures, studies, truth.aggregates)
+    figures = draw(lang)
     found = findings(studies, lang=lang)
     if truth.aggregates is None:
         found.append(t("event_studies.finding.no_truth", lang))
     return StageResult("03_event_studies", "event_studies", tables, figures, payload(studies), found,
-                       notes=[truth.status], lang=lang)
+                       notes=[truth.status], lang=lang, draw=draw)

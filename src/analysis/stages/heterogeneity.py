@@ -33,6 +33,7 @@ are pointwise, not adjusted for the many comparisons made here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,6 +63,7 @@ __all__ = [
     "contrast",
     "contrast_statement",
     "contrasts",
+    "draw_figures",
     "findings",
     "payload",
     "plot_levels",
@@ -822,6 +824,31 @@ def findings(
     return out
 
 
+def draw_figures(tab_cadre: pd.DataFrame, tab_cohort: pd.DataFrame, tab_weak: pd.DataFrame,
+                 lang: str) -> dict[str, Any]:
+    """Draw the stage's figures in one language: effects by cadre type, by batch, by baseline weakness.
+
+    Parameters
+    ----------
+    tab_cadre, tab_cohort, tab_weak : pandas.DataFrame
+        The subgroup tables (:func:`subgroup_table`) of the three dimensions.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        ``04_cadre_type``, ``04_cohort``, ``04_baseline_weakness`` -> figure (:func:`plot_levels`).
+    """
+    return {
+        "04_cadre_type": plot_levels(tab_cadre, ["cadre_type"], t("heterogeneity.figure.title_cadre_type", lang), lang),
+        "04_cohort": plot_levels(tab_cohort, ["cohort", "cohort_e0"], t("heterogeneity.figure.title_cohort", lang),
+                                 lang),
+        "04_baseline_weakness": plot_levels(tab_weak, ["baseline_weakness"],
+                                            t("heterogeneity.figure.title_baseline_weakness", lang), lang),
+    }
+
+
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Estimate effects by cadre type, cohort and baseline weakness, and the report's contrasts (notebook 04).
 
@@ -865,13 +892,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
                               pre_means=pre_treatment_means(panel_w, WEAKNESS_COLUMN, outcomes))
     tables = {"04_cadre_type": tab_cadre, "04_contrasts": con, "04_cohort": tab_cohort,
               "04_baseline_weakness": tab_weak}
-    figures = {
-        "04_cadre_type": plot_levels(tab_cadre, ["cadre_type"], t("heterogeneity.figure.title_cadre_type", lang), lang),
-        "04_cohort": plot_levels(tab_cohort, ["cohort", "cohort_e0"], t("heterogeneity.figure.title_cohort", lang),
-                                 lang),
-        "04_baseline_weakness": plot_levels(tab_weak, ["baseline_weakness"],
-                                            t("heterogeneity.figure.title_baseline_weakness", lang), lang),
-    }
+    draw = functools.partial(draw_figures, tab_cadre, tab_cohort, tab_weak)
+    figures = draw(lang)
     results = {"cadre_type": cadre, "cohort": cohort, "cohort_e0": cohort_e0, "baseline_weakness": weak}
     by_dimension = {"cadre_type": tab_cadre, "cohort": tab_cohort[tab_cohort["dimension"] == "cohort"],
                     "cohort_e0": tab_cohort[tab_cohort["dimension"] == "cohort_e0"], "baseline_weakness": tab_weak}
@@ -879,4 +901,4 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     if truth.aggregates is None:
         found.append(t("heterogeneity.finding.no_truth", lang))
     return StageResult("04_heterogeneity", "heterogeneity", tables, figures, payload(results, levels_truth, con),
-                       found, notes=[truth.status, f"cohorts (batches): {batches}"], lang=lang)
+                       found, notes=[truth.status, f"cohorts (batches): {batches}"], lang=lang, draw=draw)

@@ -39,6 +39,7 @@ return frames, figures and dicts; they never open the store or write files
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from analysis.stages.base import StageResult, Truth
 __all__ = [
     "PPML_OUTCOMES",
     "MainEffects",
+    "draw_figures",
     "estimate_main_effects",
     "findings",
     "outcome_unit",
@@ -515,6 +517,24 @@ def plot_forest(table: pd.DataFrame, lang: str = "zh"):
     return fig
 
 
+def draw_figures(table: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Draw the stage's figure in one language: ``02_forest`` (:func:`plot_forest`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The main-effects table.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        File stem -> figure.
+    """
+    return {"02_forest": plot_forest(table, lang=lang)}
+
+
 def _names(outcomes: Sequence[str], lang: str) -> str:
     return t("punct.enum", lang).join(column_label(o, lang) for o in outcomes)
 
@@ -602,9 +622,10 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
                                bootstrap_draws=params["bootstrap_draws"], seed=params["seed"],
                                truth=truth.aggregates, families=families)
     tables = {"02_main_effects": me.table, "02_romano_wolf": romano_wolf_table(me)}
-    figures = {"02_forest": plot_forest(me.table, lang=lang)}
+    draw = functools.partial(draw_figures, me.table)
+    figures = draw(lang)
     found = findings(me.table, lang=lang)
     if truth.aggregates is None:
         found.append(t("main_effects.finding.no_truth", lang))
     notes = [truth.status, f"post-treatment years: {post_treatment_years(panel)}"]
-    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes, lang)
+    return StageResult("02_main_effects", "main_effects", tables, figures, payload(me), found, notes, lang, draw)

@@ -44,6 +44,7 @@ Definitions used throughout
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -87,6 +88,7 @@ __all__ = [
     "alternative_specifications",
     "as_table",
     "cs_simple",
+    "draw_figures",
     "drop_village_years",
     "event_study",
     "findings",
@@ -1224,6 +1226,26 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
     return paras
 
 
+def draw_figures(honest: Mapping[str, Any], outcomes: Sequence[str], lang: str) -> dict[str, Any]:
+    """Draw the stage's figures in one language: the HonestDiD bounds of each outcome.
+
+    Parameters
+    ----------
+    honest : mapping
+        Outcome -> its HonestDiD sensitivity (as :func:`plot_honest` takes it).
+    outcomes : sequence of str
+        Outcomes, in order.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        ``05_honest_<outcome>`` -> figure.
+    """
+    return {f"05_honest_{o}": plot_honest(honest[o], lang=lang) for o in outcomes}
+
+
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Check how much of the headline survives when its assumptions are relaxed (notebook ``05_robustness``).
 
@@ -1274,7 +1296,7 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     tables["05_alternatives"] = alt[ALTERNATIVE_COLUMNS]
     tables["05_spillover"] = spillover_table(spill)
     tables["05_robustness_summary"] = summary_table(outcomes, lang=lang, **checks)
-    figures = {f"05_honest_{o}": plot_honest(honest[o], lang=lang) for o in outcomes}
-    return StageResult("05_robustness", "robustness", tables, figures,
+    draw = functools.partial(draw_figures, honest, outcomes)
+    return StageResult("05_robustness", "robustness", tables, draw(lang),
                        payload(outcomes, low_share_info=low_share_info, **checks),
-                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes, lang)
+                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes, lang, draw)

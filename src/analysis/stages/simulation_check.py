@@ -31,8 +31,9 @@ tables, figures, section and findings (:func:`findings`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "MC_OUTCOMES",
     "N_JOBS",
     "VS_TRUTH_COLUMNS",
+    "draw_figures",
     "estimates_vs_truth",
     "estimator_specs",
     "findings",
@@ -496,6 +498,31 @@ def findings(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lan
     return out
 
 
+def draw_figures(vs_truth: pd.DataFrame | None, mc_summary: pd.DataFrame | None, lang: str) -> dict[str, Any]:
+    """Draw the stage's figures in one language, those that were made.
+
+    Parameters
+    ----------
+    vs_truth : pandas.DataFrame or None
+        Estimates against the truth (:func:`estimates_vs_truth`); None: no known truth, no figure.
+    mc_summary : pandas.DataFrame or None
+        Monte Carlo summary; None: not run, no figure.
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        ``06_estimates_vs_truth`` and ``06_monte_carlo`` -> figure, for those given.
+    """
+    figures: dict[str, Any] = {}
+    if vs_truth is not None:
+        figures["06_estimates_vs_truth"] = plot_estimates_vs_truth(vs_truth, lang)
+    if mc_summary is not None:
+        figures["06_monte_carlo"] = plot_monte_carlo(mc_summary, lang)
+    return figures
+
+
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Compare every estimator with the known truth, on this city and by Monte Carlo (notebook ``06``).
 
@@ -519,13 +546,13 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     """
     truth = truth or Truth.unknown()
     lang, seed, replications = params["lang"], params["seed"], params["replications"]
-    figures: dict[str, Any] = {}
+    drawn: dict[str, pd.DataFrame] = {}
     notes = [truth.status]
     if truth.aggregates is not None:
         estimates = headline_estimates(panel, params["outcomes"], control_group=params["control_group"],
                                        covariates=params["covariates"], cluster=params["cluster"])
         vs_truth = estimates_vs_truth(estimates, truth.aggregates)
-        figures["06_estimates_vs_truth"] = plot_estimates_vs_truth(vs_truth, lang)
+        drawn["vs_truth"] = vs_truth
     else:
         estimates, vs_truth = None, pd.DataFrame(columns=list(VS_TRUTH_COLUMNS))
         notes.append(t("simulation_check.note.no_truth", lang))
@@ -533,10 +560,13 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
                   "estimators": list(ESTIMATORS), "design": "default synthetic city (analysis.data.simulate)"}
     if truth.aggregates is not None and replications > 0:
         _, mc_summary = run_monte_carlo(replications, seed, mc_options["outcomes"])
-        figures["06_monte_carlo"] = plot_monte_carlo(mc_summary, lang)
+        drawn["mc_summary"] = mc_summary
     else:
         mc_summary = pd.DataFrame(columns=list(MC_COLUMNS))
     tables = {"06_estimates_vs_truth": vs_truth, "06_monte_carlo": mc_summary}
+    draw: Callable[[str], dict[str, Any]] = functools.partial(draw_figures, drawn.get("vs_truth"),
+                                                               drawn.get("mc_summary"))
+    figures = draw(lang)
     if estimates is not None:
         note = (f"Estimates on the synthetic city compared with its known truth ({truth.status}); Monte Carlo over "
                 f"{replications} simulated cities of the same design, seed {seed}.")
@@ -556,7 +586,13 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
             "cities_per_scenario": int(records.groupby("scenario")["replication"].nunique().max()),
             "seed": meta.get("seed"), "command": meta.get("command")})
         found += stress_findings(summary, lang)
+        base_draw = draw
+
+        def draw_with_stress(other: str) -> dict[str, Any]:
+            return {**base_draw(other), "06_stress_test": plot_stress(summary, other)}
+
+        draw = draw_with_stress
     else:
         notes.append(t("simulation_check.note.no_stress_records", lang,
                        path=paths.STRESS_RECORDS.relative_to(paths.ROOT).as_posix()))
-    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes, lang)
+    return StageResult("06_simulation_check", "simulation_check", tables, figures, section, found, notes, lang, draw)

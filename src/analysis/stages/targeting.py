@@ -42,6 +42,7 @@ multiple testing. The conditional gap assumes the trend is linear in the covaria
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -1076,6 +1077,39 @@ def findings(summary: dict, lang: str = "zh") -> list[str]:
     return [s1, s2, s3, s4]
 
 
+def draw_figures(balance: pd.DataFrame, base_year: int, paths_pre: pd.DataFrame, scores: pd.DataFrame,
+                 pilot_paths: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Draw the stage's figures in one language.
+
+    Parameters
+    ----------
+    balance : pandas.DataFrame
+        Baseline balance (:func:`baseline_balance`).
+    base_year : int
+        Baseline year.
+    paths_pre : pandas.DataFrame
+        Pre-treatment paths (:func:`pretrend_paths`).
+    scores : pandas.DataFrame
+        Propensity scores (:func:`fit_propensity`).
+    pilot_paths : pandas.DataFrame
+        Pre-treatment paths of the pilot counties against the rest (:func:`pilot_comparison`).
+    lang : {"zh", "en"}
+        Label language.
+
+    Returns
+    -------
+    dict
+        ``01_baseline_std_diff``, ``01_pretrend_paths``, ``01_propensity_overlap``,
+        ``01_pilot_pretrend_paths`` -> figure.
+    """
+    return {
+        "01_baseline_std_diff": plot_balance(balance, base_year, lang=lang),
+        "01_pretrend_paths": plot_pretrend_paths(paths_pre, lang=lang),
+        "01_propensity_overlap": plot_propensity(scores, lang=lang),
+        "01_pilot_pretrend_paths": plot_pretrend_paths(pilot_paths, groups=("rest", "pilot"), lang=lang),
+    }
+
+
 def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = None) -> StageResult:
     """Describe who got a first secretary and why naive comparisons mislead (notebook ``01_targeting``).
 
@@ -1118,13 +1152,10 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         "01_propensity_overlap": overlap,
         **{f"01_pilot_{name}": pilot[name] for name in ("summary", "balance", "paths", "gaps")},
     }
-    figures = {
-        "01_baseline_std_diff": plot_balance(balance, base_year, lang=lang),
-        "01_pretrend_paths": plot_pretrend_paths(paths_pre, lang=lang),
-        "01_propensity_overlap": plot_propensity(ps.scores, lang=lang),
-        "01_pilot_pretrend_paths": plot_pretrend_paths(pilot["paths"], groups=("rest", "pilot"), lang=lang),
-    }
+    draw = functools.partial(draw_figures, balance, base_year, paths_pre, ps.scores, pilot["paths"])
+    figures = draw(lang)
     notes = [f"baseline year {base_year}; pre-period {pre_years[0]}-{pre_years[-1]}; "
              f"pilot counties {pilot['counties']}",
              f"propensity model: villages {ps.n_obs}, McFadden pseudo R2 {ps.pseudo_r2:.3f}"]
-    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes, lang)
+    return StageResult("01_targeting", "targeting", tables, figures, summary, findings(summary, lang), notes, lang,
+                       draw)

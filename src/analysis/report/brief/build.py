@@ -13,6 +13,7 @@ since that earlier run (:mod:`analysis.report.brief.changes`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def _run_date(results: Results) -> date:
         return FIXED_DATE
 
 
-def build_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = None) -> dict[str, Path]:
+def build_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = None,
+                say: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Write the findings brief of a run in Chinese and/or English, as docx and HTML.
 
     Parameters
@@ -55,6 +57,9 @@ def build_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
         An earlier run folder (with its ``results.json``): the brief then has a section,
         after the key messages, on what changed since it (the reasons and the headline
         estimates that moved).
+    say : callable, optional
+        Receives plain sentences on how the brief was composed (e.g. that it was shortened to
+        meet the word limit, in both languages alike); default: nothing is said.
 
     Returns
     -------
@@ -89,9 +94,18 @@ def build_brief(run_dir: Path, lang: str = "both", compare_to: Path | None = Non
     paths: dict[str, Path] = {}
     me = results.main_effects
     outcomes = list(headline_outcomes(me).values()) if me is not None and me.outcomes else []
-    for code in langs:
-        charts = draw_charts(results, code, out, outcomes)
-        brief = compose_brief(results, code, figures if figures.is_dir() else None, charts=charts, earlier=earlier)
+    fig_dir = figures if figures.is_dir() else None
+    charts = {code: draw_charts(results, code, out, outcomes) for code in langs}
+    briefs = {code: compose_brief(results, code, fig_dir, charts=charts[code], earlier=earlier) for code in langs}
+    # Both languages say the same things: the step one needed to meet the word limit is given to the other.
+    step = max(b.step for b in briefs.values())
+    briefs = {code: b if b.step == step else compose_brief(results, code, fig_dir, charts=charts[code],
+                                                            earlier=earlier, start=step)
+              for code, b in briefs.items()}
+    for code, brief in briefs.items():
+        for message in brief.messages:
+            if say is not None:
+                say(message)
         paths[f"{code}_docx"] = write_docx(brief, out / f"brief.{code}.docx", when)
         paths[f"{code}_html"] = write_html(brief, out / f"brief.{code}.html")
     return paths

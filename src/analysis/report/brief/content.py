@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -63,7 +62,21 @@ WORD_LIMIT = 1500
 The section on what changed since an earlier run (``compare_to``) is part of the brief proper
 and counts: see :func:`compose_brief`."""
 OPTIONAL = ("heterogeneity", "others")
-"""Sentences dropped, in this order, if a brief would exceed :data:`WORD_LIMIT`."""
+"""Sentences shortened, then (last resort) dropped, in this order, if a brief would exceed :data:`WORD_LIMIT`."""
+STEPS: tuple[frozenset, ...] = (
+    frozenset(),
+    frozenset({"heterogeneity:short"}),
+    frozenset({"heterogeneity:short", "others:short"}),
+    frozenset({"heterogeneity:short", "others:short", "changes:short"}),
+    frozenset({"heterogeneity:short", "others:short", "changes:short", "naive:short"}),
+    frozenset({"heterogeneity", "others:short", "changes:short", "naive:short"}),
+    frozenset({"heterogeneity", "others", "changes:short", "naive:short"}),
+)
+"""How a brief is fitted into :data:`WORD_LIMIT`, gentlest first: ``name:short`` says an optional part in
+its short form (the same content, fewer words: no intervals, no numbers for the subgroups; for ``changes``,
+the moves without their intervals; for ``naive``, the simple regression of the second and later headline
+outcomes in one sentence), ``name`` leaves it out (last resort).
+:func:`analysis.report.brief.build.build_brief` gives both languages the same step."""
 FORBIDDEN_TYPE = "later vs earlier treated"
 """Goodman-Bacon comparison type that uses already-treated villages as controls."""
 FORBIDDEN_MIN = 0.10
@@ -77,18 +90,24 @@ FORBIDDEN_MIN = 0.10
 
 @dataclass(frozen=True)
 class Heading:
-    """A section heading (level 1: 一、...; level 2: （一）...)."""
+    """A section heading (level 1: 一、...; level 2: （一）...); ``key`` names the section in any language."""
 
     text: str
     level: int = 1
+    key: str = ""
 
 
 @dataclass(frozen=True)
 class Paragraph:
-    """A paragraph; ``role`` is ``body``, ``intro``, ``note`` or ``date``."""
+    """A paragraph; ``role`` is ``body``, ``intro``, ``note`` or ``date``; ``key`` names what it says, in any language.
+
+    ``key`` lists the parts of a composed paragraph joined by ``+`` (``effect.income_per_capita+heterogeneity``),
+    so that two languages' briefs can be compared part by part (:meth:`Brief.outline`).
+    """
 
     text: str
     role: str = "body"
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,12 @@ class Brief:
         alternatives.
     annex_note : str
         Explanation under the annex table.
+    figures : list of Figure
+        The charts, in order.
+    step : int
+        The step of :data:`STEPS` that fitted the brief into the word limit (0: nothing shortened).
+    messages : list of str
+        What the user should know of how the brief was composed (shortened, or over the limit).
     """
 
     lang: str
@@ -150,6 +175,8 @@ class Brief:
     annex: Table
     annex_note: str
     figures: list[Figure] = field(default_factory=list)
+    step: int = 0
+    messages: list[str] = field(default_factory=list)
 
     def body_text(self) -> str:
         """Return the text of the brief proper, which the word limit applies to.
@@ -185,6 +212,29 @@ class Brief:
         """
         return "\n".join([self.title, *self.notes, T.ui("key_messages", self.lang), *self.key_messages,
                           self.body_text()])
+
+    def outline(self) -> tuple[tuple[str, ...], ...]:
+        """Return the brief's structure, the same in every language when both say the same things.
+
+        Returns
+        -------
+        tuple of tuple of str
+            One entry per block of the brief proper, in order: ``("heading", level, key)``,
+            ``("paragraph", key)`` (its parts), ``("table", role)``, ``("figure", stem)``; then
+            ``("key_messages", n)``.
+        """
+        out: list[tuple[str, ...]] = []
+        for b in self.body:
+            if isinstance(b, Heading):
+                out.append(("heading", str(b.level), b.key))
+            elif isinstance(b, Paragraph):
+                out.append(("paragraph", b.key))
+            elif isinstance(b, Table):
+                out.append(("table", b.role))
+            else:
+                out.append(("figure", b.stem))
+        out.append(("key_messages", str(len(self.key_messages))))
+        return tuple(out)
 
     def word_count(self) -> int:
         """Count the words of the brief proper (:meth:`body_text`; Chinese: characters).
@@ -733,7 +783,8 @@ def _family_name(f: str, lang: str) -> str:
 def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
     """Find a chart PNG of the run, preferring a language-specific file.
 
-    Looks for ``<stem>.<lang>.png``, ``<stem>_<lang>.png``, then ``<stem>.png``.
+    Looks for ``<lang>/<stem>.png`` (the run's figures in each language), ``<stem>.<lang>.png``,
+    ``<stem>_<lang>.png``, then ``<stem>.png``.
 
     Parameters
     ----------
@@ -751,7 +802,7 @@ def find_figure(figures_dir: Path | None, stem: str, lang: str) -> Path | None:
     """
     if figures_dir is None:
         return None
-    for name in (f"{stem}.{lang}.png", f"{stem}_{lang}.png", f"{stem}.png"):
+    for name in (f"{lang}/{stem}.png", f"{stem}.{lang}.png", f"{stem}_{lang}.png", f"{stem}.png"):
         p = Path(figures_dir) / name
         if p.is_file():
             return p
@@ -870,12 +921,14 @@ def _annex(results: Results, lang: str, source: str) -> tuple[Table, str]:
 
 def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: Path | None = None,
                   charts: Mapping[str, Path] | None = None,
-                  earlier: Results | Mapping[str, Any] | None = None) -> Brief:
+                  earlier: Results | Mapping[str, Any] | None = None, start: int = 0) -> Brief:
     """Compose one language's brief from a parsed ``results.json``, within the word limit.
 
     If the brief proper would exceed :data:`WORD_LIMIT` words, the optional sentences of
-    :data:`OPTIONAL` are dropped in order (with a warning); if it still does, it is
-    returned with a warning.
+    :data:`OPTIONAL` are said in their short forms, and only as a last resort left out (the
+    steps of :data:`STEPS`, gentlest first); the step taken is ``brief.step`` and said in
+    ``brief.messages`` (plain sentences for the user, no Python warning), as is a brief still
+    over the limit.
 
     With ``earlier``, the brief opens (right after the key messages) with a section on what
     changed since that run (:func:`analysis.report.brief.changes.describe_changes`). That
@@ -901,6 +954,9 @@ def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: 
         ``03_event_<outcome>``).
     earlier : dict, optional
         The ``results.json`` of an earlier run to report the changes against.
+    start : int, default 0
+        The first step of :data:`STEPS` to try (:func:`analysis.report.brief.build.build_brief`
+        gives the other language the step one language needed, so both say the same things).
 
     Returns
     -------
@@ -915,16 +971,20 @@ def compose_brief(results: Results | Mapping[str, Any], lang: str, figures_dir: 
     """
     results = parse_results(results)
     earlier = parse_results(earlier) if earlier is not None else None
-    brief = _compose(results, lang, figures_dir, frozenset(), charts, earlier)
-    for i in range(len(OPTIONAL)):
+    for i, step in enumerate(STEPS):
+        if i < start:
+            continue
+        brief = _compose(results, lang, figures_dir, step, charts, earlier)
+        brief.step = i
         if brief.word_count() <= WORD_LIMIT:
-            return brief
-        drop = frozenset(OPTIONAL[: i + 1])
-        warnings.warn(f"{lang} brief has {brief.word_count()} words (limit {WORD_LIMIT}): dropping {sorted(drop)}",
-                      stacklevel=2)
-        brief = _compose(results, lang, figures_dir, drop, charts, earlier)
+            break
+    if i:
+        what = ", ".join(sorted(step))
+        brief.messages.append(f"{lang} brief: optional sentences shortened (step {i} of {len(STEPS) - 1}: {what}) "
+                              f"so that both languages say the same things within {WORD_LIMIT} words; "
+                              f"{brief.word_count()} words")
     if brief.word_count() > WORD_LIMIT:
-        warnings.warn(f"{lang} brief has {brief.word_count()} words, over the limit of {WORD_LIMIT}", stacklevel=2)
+        brief.messages.append(f"{lang} brief has {brief.word_count()} words, over the limit of {WORD_LIMIT}")
     return brief
 
 
@@ -979,7 +1039,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
     def h1(key_):
         nonlocal n1
         n1 += 1
-        body.append(Heading(_numbered(T.ui(key_, lang), 1, n1, lang), 1))
+        body.append(Heading(_numbered(T.ui(key_, lang), 1, n1, lang), 1, key_))
 
     if earlier is not None:
         from analysis.report.brief.changes import describe_changes
@@ -987,11 +1047,11 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
         order = [o for _, os in fams for o in os]
         changes = describe_changes(earlier, results, lang, list(headlines.values()), order)
         h1("changes")
-        body.append(Paragraph(say(lang, "changes_intro", changes)))
-        body.append(Paragraph(say(lang, "changes_moves", changes)))
+        body.append(Paragraph(say(lang, "changes_intro", changes), key="changes_intro"))
+        body.append(Paragraph(say(lang, "changes_moves", changes, "changes:short" in drop), key="changes_moves"))
 
     h1("method")
-    body.append(Paragraph(say(lang, "method", _method(results, lang))))
+    body.append(Paragraph(say(lang, "method", _method(results, lang)), key="method"))
 
     h1("findings")
     fig_i = 0
@@ -1002,19 +1062,22 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
     in_claims = {c["outcome"] for c in claims}
     limits = _limits(results)
     for i, (f, os) in enumerate(fams, start=1):
-        body.append(Heading(_numbered(_family_name(f, lang), 2, i, lang), 2))
+        body.append(Heading(_numbered(_family_name(f, lang), 2, i, lang), 2, f"family.{f}"))
         o = headlines[f]
         e = effects[o]
         parts = [say(lang, "robustness", describe_robustness(o, results, e["significant"], e["estimate"]), e)]
+        said = [f"effect.{o}"]
         het = describe_heterogeneity(o, results, e, lang)
         if het is not None and het["differs"] and e["significant"] and "heterogeneity" not in drop:
-            parts.append(say(lang, "heterogeneity", het))
+            parts.append(say(lang, "heterogeneity_short" if "heterogeneity:short" in drop else "heterogeneity", het))
+            said.append("heterogeneity")
         limit = T.LIMITS.get(o, "brief.limit.default")
         parts.append(t(limit, lang) if limit else say(lang, "limits", limits) or t("brief.limit.default", lang))
-        body.append(Paragraph(t("punct.sentence_join", lang).join(parts)))
+        body.append(Paragraph(t("punct.sentence_join", lang).join(parts), key="+".join([*said, "limit"])))
         rest = [effects[x] for x in os if x != o and x not in in_claims]
         if rest and "others" not in drop:
-            body.append(Paragraph(say(lang, "others", rest)))
+            body.append(Paragraph(say(lang, "others_short" if "others:short" in drop else "others", rest),
+                                  key="others." + ",".join(x["outcome"] for x in rest)))
         ev = _figure(figures_dir, f"03_event_{o}", lang, fig_i + 1, "event", e["short"], charts=charts)
         fig_i += ev.path is not None
         body.append(ev)
@@ -1022,7 +1085,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
 
     if claims:
         h1("claims")
-        body.append(Paragraph(say(lang, "claims_intro", claims_key)))
+        body.append(Paragraph(say(lang, "claims_intro", claims_key), key="claims_intro"))
         header = T.claims_header(lang, say(lang, "claims_header", T.fmt_count(n_treated, lang) if n_treated else None))
         rows = tuple((say(lang, "claim_text", c), say(lang, "claim_comparison", c), say(lang, "claim_share", c),
                       say(lang, "claim_verdict", c)) for c in claims)
@@ -1030,18 +1093,20 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
 
     h1("naive")
     naive = [say(lang, "twfe", twfe[o]) for o in head_twfe]
+    if "naive:short" in drop and len(head_twfe) > 1:
+        naive = [naive[0], say(lang, "twfe_short", [twfe[o] for o in head_twfe[1:]])]
     if naive:
         naive.append(t("brief.twfe_reason", lang))
     else:
         naive.append(t("brief.twfe_same", lang))
     naive.append(say(lang, "twfe_count", {"n": len(effects),
                                           "k": sum(1 for o in effects if twfe_differs(outcomes[o]))}))
-    body.append(Paragraph(t("punct.sentence_join", lang).join(naive)))
+    body.append(Paragraph(t("punct.sentence_join", lang).join(naive), key="naive." + ",".join(head_twfe)))
 
     h1("limits")
     long_run = "" if any(T.LIMITS.get(o, 1) is None for o in headlines.values()) else say(lang, "limits", limits)
     body.append(Paragraph(t("punct.sentence_join", lang).join(
-        x for x in (long_run, t("brief.limit.general", lang)) if x)))
+        x for x in (long_run, t("brief.limit.general", lang)) if x), key="limits" + ("+long_run" if long_run else "")))
 
     date = T.fmt_date(results.meta.date if results.meta else None, lang)
     notes = [t("brief.synthetic_note", lang)] if data and data.synthetic else []
