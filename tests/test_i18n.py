@@ -41,8 +41,12 @@ DIFFERENT_FIELDS: frozenset[str] = frozenset({
     "robustness.finding.low_share",  # English plural of "township"
     # Ingest messages: the English names the columns and values concerned, the Chinese names them in words.
     "ingest.file.no_outcome.problem",  # English lists the outcome columns, Chinese gives examples
+    "ingest.file.unreadable.problem",  # English adds the reason the system or the reader gives
+    "ingest.file.not_csv.problem",
+    "ingest.file.not_xlsx.problem",
+    "ingest.file.not_parquet.problem",
     "ingest.value.required.action",  # English adds the column's description
-    "ingest.value.not_a_level.did_you_mean",  # an English-only hint, with the closest level
+    "ingest.did_you_mean",  # an English-only hint, with the closest allowed word
     "ingest.value.unit.hint",  # English-only: the unit of a bound
     "ingest.table.code_disagrees.problem",  # Chinese says 村代码 for the parent column
     "ingest.table.code_disagrees.action",
@@ -50,6 +54,30 @@ DIFFERENT_FIELDS: frozenset[str] = frozenset({
     "ingest.table.ends_before_start.action",
     "ingest.table.duplicate_key.problem",  # English says "row" or "record"
     "ingest.table.duplicate_key.sheet",  # English-only: the sheet of the first row
+    "ingest.header.missing_column.problem",  # English names the table
+    "ingest.header.foreign_column.problem",
+    "ingest.header.foreign_column.other_table_hint",  # English-only: the table the column belongs to
+    "ingest.table.duplicate_across_files.problem",  # English says "row" or "record"
+    "ingest.table.crosswalk_contradicts_store.problem",  # English shows the stored entry
+    "ingest.warning.posting_again.problem",  # English names the village and the start date
+    "ingest.bureau.words_to_levels.note",  # English lists the values
+    "ingest.bureau.unknown_unit.problem",  # English names the unit family
+    "ingest.bureau.unit_type_unknown.problem",  # English says which column was read
+    "ingest.bureau.unit_type_unknown.action",  # English lists the words of each type
+    "ingest.mapping.unknown_column.problem",  # English-only hint: the closest column
+    "ingest.mapping.unknown_level.problem",  # English lists the levels
+    "ingest.mapping.bad_factor.problem",  # English shows the factor written
+    "ingest.mapping.wrong_table.problem",  # English shows the table written
+    "ingest.bureau.header_not_found.problem",  # Chinese names the kinds of table looked for
+    "ingest.bureau.header_not_found.action",  # English gives example headers
+    "ingest.bureau.sheets_differ.problem",  # English names the kinds found
+    "ingest.bureau.full_width.sheet",  # English-only: the sheet
+    "ingest.bureau.units_differ.problem",  # English names the two units
+    "ingest.bureau.footnote_rows.note",  # English lists the rows
+    "ingest.bureau.no_year.several",  # English lists the years of the name
+    "ingest.bureau.required_column_missing.guess_hint",  # English-only: the column that may be it
+    "ingest.crosswalk.bad_type.problem",  # English lists the types
+    "ingest.crosswalk.unexplained_new.problem",  # English says where the earlier year comes from
 })
 # The leaves a literal naming an ingest message uses (analysis.data.problems.message and .note).
 MESSAGE_LEAVES = ("problem", "action", "note")
@@ -130,17 +158,21 @@ def _ingest_calls() -> list[tuple[str, str, str, set[str], str | None]]:
     for path in sorted(DATA.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in HELPERS
-                    and node.args and isinstance(node.args[0], ast.Constant | ast.IfExp)):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant | ast.IfExp)):
+                continue
+            helper = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if helper not in HELPERS:  # message(...), note(...), both(...), and a CellLog's log.note(...)
                 continue
             arg = node.args[0]
+            if isinstance(arg, ast.Constant) and not str(arg.value).startswith("ingest."):
+                continue  # another method called note (the literal check below still sees every ingest key)
             keys = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
             assert all(isinstance(k, ast.Constant) for k in keys), f"{path.name}:{node.lineno}: key is not a literal"
             names = {k.arg for k in node.keywords}
             assert None not in names, f"{path.name}:{node.lineno}: fields passed with **"
             action_of = next((k.value.value for k in node.keywords if k.arg == "action_of"), None)
             for k in keys:
-                calls.append((f"{path.name}:{node.lineno}", node.func.id, k.value, names - {"action_of"}, action_of))
+                calls.append((f"{path.name}:{node.lineno}", helper, k.value, names - {"action_of"}, action_of))
     return calls
 
 
