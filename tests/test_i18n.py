@@ -78,6 +78,8 @@ DIFFERENT_FIELDS: frozenset[str] = frozenset({
     "ingest.bureau.required_column_missing.guess_hint",  # English-only: the column that may be it
     "ingest.crosswalk.bad_type.problem",  # English lists the types
     "ingest.crosswalk.unexplained_new.problem",  # English says where the earlier year comes from
+    "ingest.store.unusable.problem",  # English names the store and the error
+    "ingest.input.same_file_twice.problem",  # English names the first mention
 })
 # The leaves a literal naming an ingest message uses (analysis.data.problems.message and .note).
 MESSAGE_LEAVES = ("problem", "action", "note")

@@ -43,7 +43,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from analysis import i18n
 from analysis.core.csvsafe import neutralise_value
@@ -130,7 +130,16 @@ def listing(items: Sequence[object]) -> dict[str, str]:
     return {lang: i18n.t("punct.enum", lang).join(str(x) for x in items) for lang in i18n.LANGS}
 
 
-def message(key: str, /, *, action_of: str | None = None, **fields: Any) -> dict[str, str]:
+class Words(TypedDict):
+    """The texts of a problem, in English and Chinese: the keyword arguments :func:`message` returns."""
+
+    problem: str
+    action: str
+    problem_zh: str
+    action_zh: str
+
+
+def message(key: str, /, *, action_of: str | None = None, **fields: Any) -> Words:
     """Return the problem and action of an ingest message, in English and Chinese.
 
     Parameters
@@ -145,7 +154,7 @@ def message(key: str, /, *, action_of: str | None = None, **fields: Any) -> dict
 
     Returns
     -------
-    dict of str -> str
+    Words
         ``problem``, ``action``, ``problem_zh`` and ``action_zh``: keyword arguments of
         :class:`Problem` and :func:`file_problem`.
     """

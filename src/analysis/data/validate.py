@@ -43,7 +43,7 @@ from pandera.config import config_context
 from pandera.errors import SchemaErrors
 
 from analysis.data import schema
-from analysis.data.problems import Note, Problem, both, file_problem, listing, message, note
+from analysis.data.problems import Note, Problem, Words, both, file_problem, listing, message, note
 from analysis.data.readers import cell_text
 
 _PARSE = "parse"
@@ -371,8 +371,8 @@ def _named(c: schema.Column) -> dict[str, str]:
     return {"en": c.name, "zh": c.label_zh}
 
 
-def _code_message(c: schema.Column) -> Callable[[str], dict[str, str]]:
-    def words(v: str) -> dict[str, str]:
+def _code_message(c: schema.Column) -> Callable[[str], Words]:
+    def words(v: str) -> Words:
         hint: dict[str, str] | str = ""
         if v.isdigit() and len(v) < c.digits:
             hint = both("ingest.value.not_a_code.leading_zero_hint")
@@ -383,24 +383,24 @@ def _code_message(c: schema.Column) -> Callable[[str], dict[str, str]]:
     return words
 
 
-def _level_message(c: schema.Column) -> Callable[[str], dict[str, str]]:
-    def words(v: str) -> dict[str, str]:
+def _level_message(c: schema.Column) -> Callable[[str], Words]:
+    def words(v: str) -> Words:
         close = [lv for lv in c.levels if lv == v.lower().strip()] or difflib.get_close_matches(
             v.lower(), c.levels, n=1, cutoff=0.6
         )
-        hint = both("ingest.value.not_a_level.did_you_mean", close=close[0]) if close else ""
+        hint = both("ingest.did_you_mean", close=close[0]) if close else ""
         return message("ingest.value.not_a_level", levels=listing(c.levels), hint=hint)
 
     return words
 
 
-def _words(c: schema.Column, rule: str) -> Callable[[str], dict[str, str]]:
+def _words(c: schema.Column, rule: str) -> Callable[[str], Words]:
     """Return the problem and what to do, in English and Chinese, of a cell (its value given) that breaks ``rule``."""
     if rule == "pattern":
         return _code_message(c)
     if rule == "levels":
         return _level_message(c)
-    fixed: dict[str, str] | None = None
+    fixed: Words | None = None
     if rule == "zero_or_one" or (rule == _PARSE and c.kind == "binary"):
         fixed = message("ingest.value.not_zero_or_one")
     elif rule == _PARSE and c.kind == "date":
