@@ -22,7 +22,7 @@ export MKL_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data study test test-slow lint lock notebooks lab clean clean-outputs clean-store
+.PHONY: help venv data study test test-slow lint typecheck lock notebooks lab clean clean-outputs clean-store
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ lab: $(STAMP) $(KERNEL) ## open JupyterLab on notebooks/ with the project's kern
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
 		--MappingKernelManager.default_kernel_name=study $(LAB_ARGS)
 
-test: $(STAMP) $(KERNEL) ## run the test suite (default tier, notebooks included)
+test: $(STAMP) $(KERNEL) lint typecheck ## ruff, mypy, then the test suite (default tier, notebooks included)
 	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests
 
 test-slow: $(STAMP) $(KERNEL) ## run the heavy tier (Monte Carlo coverage, national-scale checks)
@@ -58,6 +58,9 @@ test-slow: $(STAMP) $(KERNEL) ## run the heavy tier (Monte Carlo coverage, natio
 
 lint: $(STAMP) ## ruff lint
 	$(BIN)/ruff check src tests bench tools notebooks
+
+typecheck: $(STAMP) ## mypy over src/ and tools/ (settings and the list of modules not yet clean: pyproject.toml)
+	$(BIN)/mypy
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

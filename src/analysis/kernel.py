@@ -139,12 +139,12 @@ def kernel_manager_class(log: str | os.PathLike | None = None) -> type[AsyncKern
         A subclass of :class:`IPCKernelManager` (of plain :class:`jupyter_client.AsyncKernelManager`
         on Windows, which has no IPC sockets).
     """
-    base = AsyncKernelManager if os.name == "nt" else IPCKernelManager
+    base: type[AsyncKernelManager] = AsyncKernelManager if os.name == "nt" else IPCKernelManager
     if log is None:
         return base
     path = Path(log)
 
-    class LoggingKernelManager(base):
+    class LoggingKernelManager(base):  # type: ignore[valid-type,misc]  # a base chosen at run time
         """Starts kernels whose standard output and error go to the log file."""
 
         async def start_kernel(self, **kw: object) -> None:

@@ -54,7 +54,7 @@ def neutralise_value(value: object) -> object:
     >>> neutralise_value("-5"), neutralise_value(-5), neutralise_value("村")
     ('-5', -5, '村')
     """
-    return "'" + value if _needs_quote(value) else value
+    return "'" + str(value) if _needs_quote(value) else value
 
 
 def _needs_quote(value: object) -> bool:

@@ -151,8 +151,8 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
                 _fail(name, value, "expected a file path")
             value = str(value)
         out[name] = value
-    years = [out.get("first_year"), out.get("last_year")]
-    if None not in years and years[0] > years[1]:
+    first, last = out.get("first_year"), out.get("last_year")
+    if first is not None and last is not None and first > last:
         raise ParameterError(f"parameter 'first_year' = {out['first_year']} is after 'last_year' = {out['last_year']}")
     if "min_months" in out and not 0 < out["min_months"] <= 12:
         _fail("min_months", out["min_months"], "expected a number of months in (0, 12]")

@@ -293,7 +293,8 @@ class Spec:
             The specification.
         """
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if k == "covariates" else v) for k, v in params.items() if k in fields})
+        kwargs: dict[str, Any] = {k: (tuple(v) if k == "covariates" else v) for k, v in params.items() if k in fields}
+        return cls(**kwargs)
 
     def cs_arguments(self, covariate_columns: Sequence[str], cohort: str = COHORT) -> dict[str, Any]:
         """Keyword arguments of :func:`analysis.estimators.callaway_santanna.att_gt` for this specification.

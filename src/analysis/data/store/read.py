@@ -390,18 +390,19 @@ def summary(store: StoreLike) -> dict[str, object]:
             "ingests": 0,
         }
         if has_table(con, "panel"):
-            out["panel_rows"] = con.execute("SELECT count(*) FROM panel").fetchone()[0]
-            out["villages"] = con.execute(
-                "SELECT count(DISTINCT village_code) FROM panel"
-            ).fetchone()[0]
+            out["panel_rows"] = _count(con, "SELECT count(*) FROM panel")
+            out["villages"] = _count(con, "SELECT count(DISTINCT village_code) FROM panel")
             out["panel_years"] = [
                 r[0]
                 for r in con.execute("SELECT DISTINCT year FROM panel ORDER BY year").fetchall()
             ]
         if has_table(con, "postings"):
-            out["postings_rows"] = con.execute("SELECT count(*) FROM postings").fetchone()[0]
+            out["postings_rows"] = _count(con, "SELECT count(*) FROM postings")
         if has_table(con, "provenance"):
-            out["ingests"] = con.execute(
-                "SELECT count(DISTINCT ingest_id) FROM provenance"
-            ).fetchone()[0]
+            out["ingests"] = _count(con, "SELECT count(DISTINCT ingest_id) FROM provenance")
     return out
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row is not None else 0
