@@ -824,6 +824,7 @@ def flci_sd(betahat, sigma, num_pre: int, num_post: int, M: float = 0.0, l_vec=N
                                         options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
                 if best is None or res.fun < best.fun:
                     best = res
+            assert best is not None  # two starts were tried
             g_best = best.x[:nf] - best.x[nf:]
     w = B @ g_best + w0
     sd = math.sqrt(max(var(g_best), 0.0))

@@ -44,6 +44,7 @@ computed over; p-values are pointwise and not adjusted for multiple testing.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,7 @@ class BootstrapResult:
     crit_value: float
     n_clusters: int
     weights: str
-    entropy: int
+    entropy: int | Sequence[int] | None
     alpha: float
 
     @property
@@ -387,6 +388,6 @@ def multiplier_bootstrap(
         crit_value=crit,
         n_clusters=int(sums.shape[0]),
         weights=weights,
-        entropy=int(entropy) if np.isscalar(entropy) else entropy,
+        entropy=int(entropy) if isinstance(entropy, int | np.integer) else entropy,
         alpha=float(alpha),
     )

@@ -615,7 +615,7 @@ def randomisation_inference(
         "outcome": outcome, "unit": unit, "time": time, "cohort": cohort, "statistic": name,
         "eligible": eligible, "strata": strata, "B": B,
         "seed": seed if isinstance(seed, int | np.integer | None) else str(seed),
-        "seed_entropy": int(entropy) if np.isscalar(entropy) else str(entropy),
+        "seed_entropy": int(entropy) if isinstance(entropy, int | np.integer) else str(entropy),
         "control_group": control_group if name == "cs_simple" else None,
         "null": "sharp null: no effect for any unit in any period",
         "p_value": "(1 + #{|T_b| >= |T_obs|}) / (B + 1)",

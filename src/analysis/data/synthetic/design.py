@@ -611,7 +611,8 @@ def postings(rng: np.random.Generator, geo: Geography, asg: Assignment, last_yea
         a[order] for a in (village, starts, ends, units, types, labels)
     )
     ids = np.char.add("FS", np.char.zfill(np.arange(1, n_post + 1).astype(str), 7))
-    end_str = np.where(np.isnat(ends), None, np.datetime_as_string(ends, unit="D").astype(object))
+    end_str = np.where(np.isnat(ends), np.array(None, dtype=object),
+                       np.datetime_as_string(ends, unit="D").astype(object))
     return pd.DataFrame(
         {
             "village_code": string_array(geo.village_code[village]),
