@@ -2,9 +2,12 @@
 
 The checks read the source of every module under ``src/analysis`` (its abstract syntax tree): a key
 is *used* when a string literal of the code spells it, or an f-string matches it (its fields
-standing for one dotted part each, ``f"outcome.{name}.label"``). ``src/analysis/data`` is left out
-of the "no label outside the catalogue" rules while its ingest messages are rewritten (issue 13):
-they are to move in as keys of their own (see the package docstring).
+standing for one dotted part each, ``f"outcome.{name}.label"``); an ingest message's ``problem``,
+``action`` and ``note`` leaves are used when a literal spells the message (``"ingest.file.no_rows"``:
+:func:`analysis.data.problems.message` reads both leaves). The ingest messages of ``src/analysis/data``
+are keys of ``messages.yaml``; the data layer is still left out of the "no label outside the
+catalogue" rules, as it holds data that is Chinese (the data dictionary, the bureau files' header
+words, the example files).
 """
 
 from __future__ import annotations
@@ -36,7 +39,52 @@ DIFFERENT_FIELDS: frozenset[str] = frozenset({
     "brief.numbering.section",  # 一、方法 / (no numbering in English)
     "brief.numbering.subsection",
     "robustness.finding.low_share",  # English plural of "township"
+    # Ingest messages: the English names the columns and values concerned, the Chinese names them in words.
+    "ingest.file.no_outcome.problem",  # English lists the outcome columns, Chinese gives examples
+    "ingest.file.unreadable.problem",  # English adds the reason the system or the reader gives
+    "ingest.file.not_csv.problem",
+    "ingest.file.not_xlsx.problem",
+    "ingest.file.not_parquet.problem",
+    "ingest.value.required.action",  # English adds the column's description
+    "ingest.did_you_mean",  # an English-only hint, with the closest allowed word
+    "ingest.value.unit.hint",  # English-only: the unit of a bound
+    "ingest.table.code_disagrees.problem",  # Chinese says 村代码 for the parent column
+    "ingest.table.code_disagrees.action",
+    "ingest.table.ends_before_start.problem",  # Chinese says 到岗日期 for the start column
+    "ingest.table.ends_before_start.action",
+    "ingest.table.duplicate_key.problem",  # English says "row" or "record"
+    "ingest.table.duplicate_key.sheet",  # English-only: the sheet of the first row
+    "ingest.header.missing_column.problem",  # English names the table
+    "ingest.header.foreign_column.problem",
+    "ingest.header.foreign_column.other_table_hint",  # English-only: the table the column belongs to
+    "ingest.table.duplicate_across_files.problem",  # English says "row" or "record"
+    "ingest.table.crosswalk_contradicts_store.problem",  # English shows the stored entry
+    "ingest.warning.posting_again.problem",  # English names the village and the start date
+    "ingest.bureau.words_to_levels.note",  # English lists the values
+    "ingest.bureau.unknown_unit.problem",  # English names the unit family
+    "ingest.bureau.unit_type_unknown.problem",  # English says which column was read
+    "ingest.bureau.unit_type_unknown.action",  # English lists the words of each type
+    "ingest.mapping.unknown_column.problem",  # English-only hint: the closest column
+    "ingest.mapping.unknown_level.problem",  # English lists the levels
+    "ingest.mapping.bad_factor.problem",  # English shows the factor written
+    "ingest.mapping.wrong_table.problem",  # English shows the table written
+    "ingest.bureau.header_not_found.problem",  # Chinese names the kinds of table looked for
+    "ingest.bureau.header_not_found.action",  # English gives example headers
+    "ingest.bureau.sheets_differ.problem",  # English names the kinds found
+    "ingest.bureau.full_width.sheet",  # English-only: the sheet
+    "ingest.bureau.units_differ.problem",  # English names the two units
+    "ingest.bureau.footnote_rows.note",  # English lists the rows
+    "ingest.bureau.no_year.several",  # English lists the years of the name
+    "ingest.bureau.required_column_missing.guess_hint",  # English-only: the column that may be it
+    "ingest.crosswalk.bad_type.problem",  # English lists the types
+    "ingest.crosswalk.unexplained_new.problem",  # English says where the earlier year comes from
+    "ingest.store.unusable.problem",  # English names the store and the error
+    "ingest.input.same_file_twice.problem",  # English names the first mention
 })
+# The leaves a literal naming an ingest message uses (analysis.data.problems.message and .note).
+MESSAGE_LEAVES = ("problem", "action", "note")
+DATA = SRC / "data"
+HELPERS = {"message": ("problem", "action"), "note": ("note",), "both": ("",)}
 
 
 def _modules(skip_data: bool, catalogue: bool = False) -> list[tuple[str, ast.Module]]:
@@ -94,10 +142,63 @@ def test_keys_are_dotted_paths_and_missing_keys_fail_loudly():
     assert i18n.t("data_audit.figure.distribution_title", "en", year=2023) == "Outcome distributions (2023)"
 
 
+def _used(key: str, literals: set[str], patterns: list[re.Pattern]) -> bool:
+    node, leaf = key.rsplit(".", 1)
+    message = key.startswith("ingest.") and leaf in MESSAGE_LEAVES and node in literals
+    return key in literals or message or any(p.fullmatch(key) for p in patterns)
+
+
 def test_no_key_is_unused():
     literals, patterns = _patterns()
-    unused = [k for k in i18n.keys() if k not in literals and not any(p.fullmatch(k) for p in patterns)]
+    unused = [k for k in i18n.keys() if not _used(k, literals, patterns)]
     assert unused == []
+
+
+def _ingest_calls() -> list[tuple[str, str, str, set[str], str | None]]:
+    """Calls of message/note/both in the data layer: (where, helper, key, keyword names, action_of)."""
+    calls = []
+    for path in sorted(DATA.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant | ast.IfExp)):
+                continue
+            helper = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if helper not in HELPERS:  # message(...), note(...), both(...), and a CellLog's log.note(...)
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and not str(arg.value).startswith("ingest."):
+                continue  # another method called note (the literal check below still sees every ingest key)
+            keys = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
+            assert all(isinstance(k, ast.Constant) for k in keys), f"{path.name}:{node.lineno}: key is not a literal"
+            names = {k.arg for k in node.keywords}
+            assert None not in names, f"{path.name}:{node.lineno}: fields passed with **"
+            action_of = next((k.value.value for k in node.keywords if k.arg == "action_of"), None)
+            for k in keys:
+                calls.append((f"{path.name}:{node.lineno}", helper, k.value, names - {"action_of"}, action_of))
+    return calls
+
+
+def test_every_ingest_message_of_the_data_layer_is_in_the_catalogue_with_its_fields():
+    """Each ingest key the data layer names exists in both languages, and a call passes exactly the texts' fields."""
+    cat = i18n.catalogue()
+    calls = _ingest_calls()
+    assert len(calls) > 20
+    for where, helper, key, names, action_of in calls:
+        assert key.startswith("ingest."), where
+        leaves = [f"{key}.{leaf}" if leaf else key for leaf in HELPERS[helper]]
+        if action_of:
+            leaves[1] = f"{action_of}.action"
+        for leaf in leaves:
+            assert leaf in cat, f"{where}: {leaf} is not in the catalogue"
+            assert all(cat[leaf][lang] is not None for lang in i18n.LANGS), leaf
+            if leaf not in DIFFERENT_FIELDS:
+                assert _fields(cat[leaf]["zh"]) == _fields(cat[leaf]["en"]), f"{where}: {leaf}"
+        fields = set().union(*(_fields(cat[leaf][lang]) for leaf in leaves for lang in i18n.LANGS))
+        assert names == fields, f"{where}: {key} is given {sorted(names)}, its texts use {sorted(fields)}"
+    named = {key for *_, key, _, _ in calls} | {a for *_, a in calls if a}
+    literals = {n.value for path in DATA.rglob("*.py") for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.startswith("ingest.")}
+    assert literals <= named, sorted(literals - named)
 
 
 def test_no_two_concepts_carry_the_same_words():

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data import schema
-from analysis.data.problems import Note, Problem
+from analysis.data.problems import Note, Problem, both, message, note
 from analysis.data.readers import InputFile
 from analysis.data.validate import TableCells
 
@@ -93,9 +93,8 @@ def _header_problems(
     for i, h in enumerate(header):
         if h == "" and not (cells[i] == "").all():  # unnamed empty columns are ignored
             problems.append(
-                Problem(name, header_row, f"#{i + 1}", None, "has no name in the header",
-                        "give the column its canonical name or delete it", row_label,
-                        problem_zh="在表头中没有列名", action_zh="填写标准列名或删除该列")
+                Problem(name, header_row, f"#{i + 1}", None, row_label=row_label,
+                        **message("ingest.header.unnamed_column"))
             )
     counts: dict[str, int] = {}
     for h in header:
@@ -104,30 +103,17 @@ def _header_problems(
     for h, n in counts.items():
         if n > 1:
             problems.append(
-                Problem(name, header_row, h, None, f"appears {n} times in the header",
-                        "keep one column of this name and delete the others", row_label,
-                        problem_zh=f"在表头中出现了 {n} 次", action_zh="只保留一个同名列，删除其他列")
+                Problem(name, header_row, h, None, row_label=row_label,
+                        **message("ingest.header.repeated_column", count=n))
             )
     table = detect_table(header)
     if table is None:
-        hint = ""
+        hint: dict[str, str] | str = ""
         if len(header) == 1 and any(s in header[0] for s in ";\t|"):
-            hint = " (the header is a single column: the file seems to use another separator than ',')"
+            hint = both("ingest.header.unknown_table.separator_hint")
         problems.append(
-            Problem(
-                name,
-                header_row,
-                None,
-                None,
-                "cannot tell whether this is a panel or a postings file from its columns" + hint,
-                "use the canonical column names of data/README.md: a panel file has 'year' and the "
-                "village measures, a postings file has 'secretary_id', 'start_date', 'end_date', "
-                "'sending_unit', 'unit_type' and 'batch'",
-                row_label,
-                problem_zh="无法根据列名判断这是村级面板文件还是第一书记派驻文件",
-                action_zh="使用 data/README.md 中的标准英文列名；中文表头的统计局或组织部文件请按原格式导入"
-                          "（mapping_dir）",
-            )
+            Problem(name, header_row, None, None, row_label=row_label,
+                    **message("ingest.header.unknown_table", hint=hint))
         )
         return None, problems, {}
     specs = schema.columns(table)
@@ -141,53 +127,27 @@ def _header_problems(
         guess = _suggest(c.name, unknown)
         if guess:
             suggested.add(guess)
-            required, required_zh = ("required ", "必需的") if c.required else ("", "")
+            required = both("ingest.header.misnamed_column.required") if c.required else ""
             problems.append(
-                Problem(
-                    name,
-                    header_row,
-                    c.name,
-                    None,
-                    f"the {required}column is missing (the file has a column {guess!r} that looks like it)",
-                    f"rename the column {guess!r} to {c.name!r} in the header",
-                    row_label,
-                    problem_zh=f"缺少{required_zh}列（文件中的“{guess}”列看起来就是它）",
-                    action_zh=f"把表头中的“{guess}”改为“{c.name}”",
-                )
+                Problem(name, header_row, c.name, None, row_label=row_label,
+                        **message("ingest.header.misnamed_column", required=required, guess=guess, column=c.name))
             )
         elif c.required:
             problems.append(
-                Problem(
-                    name,
-                    header_row,
-                    c.name,
-                    None,
-                    f"the required column is missing from this {table} file",
-                    f"add the column {c.name!r} ({c.description}); see data/README.md",
-                    row_label,
-                    problem_zh="缺少必需的列",
-                    action_zh=f"添加“{c.name}”列（{c.label_zh}），见 data/README.md",
-                )
+                Problem(name, header_row, c.name, None, row_label=row_label,
+                        **message("ingest.header.missing_column", table=table, column=c.name,
+                                  about={"en": c.description, "zh": c.label_zh}))
             )
     for h in unknown:
         if h in suggested:
             continue
         other = "postings" if table == "panel" else "panel"
-        belongs = (
-            f" (it is a {other} column: put it in a separate {other} file)" if h in schema.column_names(other) else ""
-        )
+        belongs: dict[str, str] | str = ""
+        if h in schema.column_names(other):
+            belongs = both("ingest.header.foreign_column.other_table_hint", other=other)
         problems.append(
-            Problem(
-                name,
-                header_row,
-                h,
-                None,
-                f"is not a column of the {table} table{belongs}",
-                "delete the column or rename it to a canonical name (data/README.md lists them)",
-                row_label,
-                problem_zh="不是该表的标准列",
-                action_zh="删除该列，或改为 data/README.md 中的标准列名",
-            )
+            Problem(name, header_row, h, None, row_label=row_label,
+                    **message("ingest.header.foreign_column", table=table, hint=belongs))
         )
     return table, problems, positions
 
@@ -237,8 +197,7 @@ def canonical_cells(inp: InputFile) -> tuple[TableCells | None, list[Problem], l
             ok = source.str.match(pattern).fillna(False).to_numpy(dtype=bool)
             columns[c.name] = source.str.slice(0, c.digits).where(pd.Series(ok, index=source.index), "")
             reported[c.name] = ~ok  # a bad village code is reported once, on its own column
-            notes.append(Note(f"{c.name}: not in the file; taken from the first {c.digits} digits of the "
-                              f"{c.prefix_of}", f"{c.name}：文件中没有该列，取{c.prefix_of}的前 {c.digits} 位"))
+            notes.append(note("ingest.header.derived_code", column=c.name, digits=c.digits, source=c.prefix_of))
     formulas = {c: sheet.formula_column(positions[c], lines) for c in columns if c in positions and sheet.formulas}
     formulas = {c: f for c, f in formulas.items() if (f != "").any()}
     cells = TableCells(inp.name, inp.sha256, table, columns, rows, sheet.row_label, path=inp.path, absent=absent,

@@ -31,7 +31,7 @@ import pandas as pd
 from analysis.data import schema
 from analysis.data import store as st
 from analysis.data.bureau import crosswalk as cw
-from analysis.data.problems import Problem
+from analysis.data.problems import Problem, both, message
 from analysis.data.validate import Validated
 
 INCOME_RATIO_WARNING = 10.0
@@ -48,10 +48,6 @@ SAME_YEAR_VILLAGES = 0.95
 SAME_YEAR_MIN_VILLAGES = 20
 """... and at least this many villages are in both (a handful of villages cannot tell a copy from a quiet year)."""
 
-ACCEPT = "check the value; if it is right, ingest again with accept_warnings=True (study ingest --accept-warnings)"
-"""What to do about a warning (English)."""
-ACCEPT_ZH = "核对数值；如确认无误，加 --accept-warnings（accept_warnings=True）重新导入"
-"""What to do about a warning (Chinese)."""
 
 
 def repeated_keys(files: list[Validated]) -> list[Problem]:
@@ -94,10 +90,8 @@ def repeated_keys(files: list[Validated]) -> list[Problem]:
                     int(keys.at[j, "_pos"]),
                     ", ".join(key),
                     " / ".join(str(keys.at[j, k]) for k in key),
-                    f"repeats the key of {other.cells.row_label} {row} in {other.name}",
-                    "keep this key in one file only: delete or correct one of the rows",
-                    f"与文件 {other.name} 第 {row} 行重复",
-                    "同一个村和年份（或同一编号）只能出现在一个文件中：删除或更正其中一行",
+                    **message("ingest.table.duplicate_across_files", row_label=other.cells.row_label, row=row,
+                              file=other.name),
                 )
             )
     return problems
@@ -140,12 +134,7 @@ def unknown_villages(files: list[Validated], store: Path) -> list[Problem]:
                     i,
                     "village_code",
                     codes.iloc[i],
-                    "is not a village of the panel: it is neither in the panel files of this "
-                    "ingest nor in the store",
-                    "correct the code, or ingest the panel file with this village first "
-                    "(or in the same command)",
-                    "不是面板中的村：既不在本次导入的村级统计表中，也不在数据库中",
-                    "更正村代码，或先导入（或同时导入）含有该村的村级统计表",
+                    **message("ingest.table.unknown_village"),
                 )
             )
     return problems
@@ -241,12 +230,9 @@ def code_changes(files: list[Validated], store: Path, crosswalk: pd.DataFrame) -
         unreadable = sum(int(f.parsed["village_code"].iloc[idx].isna().sum()) for f, idx in by_year[y])
         found = cw.check_code_changes(by_year[y][0][0].name, y, prev, prev_codes, new_codes, crosswalk, where, source)
         if unreadable:
+            hint = both("ingest.table.unreadable_codes.hint", count=unreadable)
             found = [
-                dataclasses.replace(
-                    p,
-                    problem=p.problem + f" (or it is one of the {unreadable} rows whose code could not be read)",
-                    problem_zh=p.problem_zh + f"（也可能是代码无法识别的 {unreadable} 行之一）",
-                )
+                dataclasses.replace(p, problem=p.problem + hint["en"], problem_zh=p.problem_zh + hint["zh"])
                 if p.row is None and "is not in this" in p.problem
                 else p
                 for p in found
@@ -295,10 +281,9 @@ def year_on_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
         old = old.drop_duplicates("village_code").set_index("village_code")
         for f, idx in by_year[y]:
             codes = f.parsed["village_code"].iloc[idx].to_numpy(dtype=object)
-            for col, limit, what, what_zh in (
-                ("income_per_capita", INCOME_RATIO_WARNING, "perhaps a 万元/元 mix-up", "可能把万元和元弄混了"),
-                ("population", POPULATION_RATIO_WARNING, "perhaps a typing error, or a merger or split missing from "
-                 "the crosswalk", "可能是录入错误，或有合并、拆分未列入对照表"),
+            for col, limit, why in (
+                ("income_per_capita", INCOME_RATIO_WARNING, both("ingest.warning.ratio.income")),
+                ("population", POPULATION_RATIO_WARNING, both("ingest.warning.ratio.population")),
             ):
                 if col not in f.parsed or col not in old.columns:
                     continue
@@ -315,10 +300,8 @@ def year_on_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
                             i,
                             col,
                             f.cells.shown_value(col, i, new[k]),
-                            f"is {r:.3g} times the village's {prev} value ({before[k]:g}): {what}",
-                            ACCEPT,
-                            f"是该村 {prev} 年数值（{before[k]:g}）的 {r:.3g} 倍：{what_zh}",
-                            ACCEPT_ZH,
+                            **message("ingest.warning.ratio", action_of="ingest.warning.accept", ratio=r, year=prev,
+                                      before=before[k], why=why),
                             severity="warning",
                         )
                     )
@@ -340,12 +323,7 @@ def year_on_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
                             None,
                             col,
                             None,
-                            f"the values of this column are typically {med:.3g} times the same villages' {prev} "
-                            "values: is the unit in the header right (万元 or 元, 米 or 公里)?",
-                            "check the unit in the header (or in units.yaml); " + ACCEPT,
-                            problem_zh=f"本列数值一般是各村 {prev} 年数值的 {med:.3g} 倍：表头中的单位（万元或元、"
-                            f"米或公里）是否正确？",
-                            action_zh="核对表头（或 units.yaml）中的单位；" + ACCEPT_ZH,
+                            **message("ingest.warning.column_ratio", ratio=med, year=prev),
                             header=f.cells.headers.get(col),
                             severity="warning",
                         )
@@ -411,7 +389,7 @@ def copied_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
     for year, group in same.sort_values("share", ascending=False, kind="mergesort").groupby("year", sort=True):
         r = group.iloc[0]
         other, common, compared = int(r["other_year"]), int(r["common"]), int(r["compared"])
-        stored, stored_zh = ("stored ", "数据库中") if bool(r["stored"]) else ("", "")
+        stored = both("ingest.warning.same_year.stored") if bool(r["stored"]) else ""
         f = by_year[int(year)][0][0]
         problems.append(
             Problem(
@@ -419,16 +397,9 @@ def copied_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
                 None,
                 "year",
                 None,
-                f"the values of {int(year)} are those of the {stored}year {other} (perhaps the {other} table "
-                f"filed as {int(year)}): {r['share']:.1%} of {compared:,} values of the {common:,} villages in "
-                "both are equal, where two different years never agree on most of them",
-                "check the year (file name, year column or --year); if both years really hold these values, "
-                "ingest again with --accept-warnings (accept_warnings=True)",
                 header=f.cells.headers.get("year"),
-                problem_zh=f"{int(year)} 年的数值与{stored_zh} {other} 年的相同（可能是把 {other} 年的表格当成了 "
-                f"{int(year)} 年）：两年都有的 {common:,} 个村的 {compared:,} 个数值中 {r['share']:.1%} 相同，"
-                "而不同年份的数据不会大部分相同",
-                action_zh="核对年份（文件名、年份列或 --year）；如两年的数值确实相同，加 --accept-warnings 重新导入",
+                **message("ingest.warning.same_year", year=int(year), stored=stored, other=other, share=r["share"],
+                          compared=compared, common=common),
                 severity="warning",
             )
         )
@@ -473,10 +444,7 @@ def posting_warnings(files: list[Validated], store: Path) -> list[Problem]:
                 problems.append(
                     f.cells.problem(
                         i, "secretary_id", sid,
-                        f"is already in the store for village {by_id[sid]}; this file moves the posting to {code}",
-                        "check the id and the village code; " + ACCEPT,
-                        f"数据库中该编号属于村 {by_id[sid]}，本文件把它改到了村 {code}",
-                        "核对编号和村代码；" + ACCEPT_ZH,
+                        **message("ingest.warning.moved_posting", stored=by_id[sid], code=code),
                         severity="warning",
                     )
                 )
@@ -486,12 +454,7 @@ def posting_warnings(files: list[Validated], store: Path) -> list[Problem]:
                     problems.append(
                         f.cells.problem(
                             i, "secretary_id", sid,
-                            f"is new, but the store already has a posting to village {code} starting on {key[1]} "
-                            f"(id {by_start[key]}): the same posting listed again under another id?",
-                            "if it is the same posting, remove the row (or use the stored id); " + ACCEPT,
-                            f"是新编号，但数据库中已有同一村、同一到岗日期的派驻记录"
-                            f"（编号 {by_start[key]}）：是否重复登记？",
-                            "如是同一条记录，删除该行（或使用已有编号）；" + ACCEPT_ZH,
+                            **message("ingest.warning.posting_again", code=code, start=key[1], id=by_start[key]),
                             severity="warning",
                         )
                     )
@@ -530,11 +493,8 @@ def crosswalk_conflicts(entries: pd.DataFrame, stored: pd.DataFrame) -> tuple[pd
                 int(r["row"]) if "row" in merged and pd.notna(r["row"]) else None,
                 "old_code",
                 f"{r['old_code']} -> {r['new_code']}",
-                f"contradicts the stored crosswalk entry for {r['year_effective']} "
-                f"({r['change_type_stored']}, weight {r['weight_stored']})",
-                "make the entry agree with the stored one (stored entries are not changed by an ingest)",
-                problem_zh="与数据库中已有的对照表记录矛盾",
-                action_zh="使该行与已入库的记录一致（导入不会修改已入库的对照表记录）",
+                **message("ingest.table.crosswalk_contradicts_store", year=r["year_effective"],
+                          change_type=r["change_type_stored"], weight=r["weight_stored"]),
             )
         )
     return entries[~known].reset_index(drop=True), problems

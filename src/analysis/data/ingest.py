@@ -109,7 +109,9 @@ from analysis.data.problems import (
     IngestError,
     Note,
     Problem,
+    both,
     file_problem,
+    message,
     remove_stale_reports,
     write_error_report,
 )
@@ -315,13 +317,7 @@ def _pause_hook() -> Callable[[], None] | None:
 
 
 def _store_problem(store: Path, exc: BaseException) -> Problem:
-    return file_problem(
-        store.name,
-        f"the store {store} cannot be used: {exc}",
-        "check that --store names the study's DuckDB file (or a new file in an existing folder)",
-        "数据库文件无法使用",
-        "检查 --store 指定的是否是本研究的 DuckDB 文件（或已存在文件夹中的新文件）",
-    )
+    return file_problem(store.name, **message("ingest.store.unusable", store=store, reason=exc))
 
 
 def ingest_files(
@@ -410,8 +406,7 @@ def ingest_files(
     reports_on = True if error_reports is None else bool(error_reports)
     if not paths:
         raise IngestError(
-            [file_problem("(no file)", "no file was given", "name at least one file", "没有指定文件",
-                          "至少指定一个文件")],
+            [file_problem("(no file)", **message("ingest.input.no_file"))],
             bilingual,
         )
     mappings: Mappings | None = None
@@ -431,13 +426,7 @@ def ingest_files(
         key = path.resolve()
         if key in seen_paths:
             problems.append(
-                file_problem(
-                    path.name,
-                    f"the same file is given twice ({seen_paths[key]})",
-                    "give each file once",
-                    "同一个文件指定了两次",
-                    "每个文件只指定一次",
-                )
+                file_problem(path.name, **message("ingest.input.same_file_twice", first=seen_paths[key]))
             )
             continue
         seen_paths[key] = str(path)
@@ -571,22 +560,18 @@ def _replace_problem(change: st.StoredYearChange, panel_frames: list[tuple[pd.Da
     file = next((src.file_name for frame, src in panel_frames if (frame["year"] == change.year).any()), "(panel)")
     shown = change.columns[:MAX_COLUMNS_IN_REFUSAL]
     more = len(change.columns) - len(shown)
-    detail = "; ".join(str(c) for c in shown) + (f"; and {more} more columns (--dry-run lists them)" if more else "")
-    detail_zh = "；".join(c.text_zh() for c in shown) + (f"；另有 {more} 列（--dry-run 全部列出）" if more else "")
+    sep = both("punct.semicolon")
+    listed = {"en": sep["en"].join(str(c) for c in shown), "zh": sep["zh"].join(c.text_zh() for c in shown)}
+    tail = both("ingest.store.replace_year.more_columns", count=more) if more else ""
+    detail = both("ingest.store.replace_year.detail", listed=listed, more=tail) if shown else ""
     return Problem(
         file,
         None,
         "year",
         None,
-        f"the store already holds panel year {change.year} ({change.stored_rows:,} rows) and this file would replace "
-        f"it: {change.summary()}" + (f" ({detail})" if detail else ""),
-        "if the file is a corrected version of that year, ingest again with --replace (replace=True); if it is "
-        "another year, correct the year (file name, year column or --year)",
-        problem_zh=f"数据库中已有 {change.year} 年的面板数据（{change.stored_rows:,} 行），本文件会替换它："
-        f"{change.summary_zh()}" + (f"（{detail_zh}）" if detail_zh else ""),
-        action_zh="如本文件是该年数据的更正版本，加 --replace 重新导入；如是其他年份的数据，请更正年份"
-        "（文件名、年份列或 --year）",
         severity="replace",
+        **message("ingest.store.replace_year", year=change.year, rows=change.stored_rows,
+                  summary={"en": change.summary(), "zh": change.summary_zh()}, detail=detail),
     )
 
 

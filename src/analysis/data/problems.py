@@ -2,7 +2,9 @@
 
 A :class:`Problem` says where (file, sheet, row, column, value), what rule the value
 breaks, in English and in plain Chinese, and what to do about it; :func:`file_problem`
-makes one about a whole file. A :class:`Note` records a reading rule that was applied
+makes one about a whole file. The words come from the label catalogue (:mod:`analysis.i18n`,
+``messages.yaml``): :func:`message` returns a message's problem and action in both languages,
+:func:`note` a note, :func:`both` a fragment in both languages. A :class:`Note` records a reading rule that was applied
 (an encoding, a unit converted, rows dropped). The ingest collects *every* problem of
 every file before deciding anything (:mod:`analysis.data.ingest`) and raises them together
 as one :class:`IngestError`, whose message lists them (at most :data:`MAX_SHOWN`, and
@@ -38,10 +40,12 @@ import csv
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
+from analysis import i18n
 from analysis.core.csvsafe import neutralise_value
 from analysis.data.atomic import write_atomic
 
@@ -68,6 +72,98 @@ REPORT_COLUMNS = (
 """Columns of the error report: attribute of :class:`Problem` and bilingual heading."""
 
 _SEVERITY_ZH = {"error": "错误", "warning": "警告", "replace": "替换"}
+
+
+def text(key: str, lang: str, /, **fields: Any) -> str:
+    """Return an ingest text of the catalogue in one language, its fields filled.
+
+    Parameters
+    ----------
+    key : str
+        Dotted key of a leaf (``"ingest.file.no_rows.problem"``).
+    lang : {"zh", "en"}
+        Language.
+    **fields
+        Values of the text's ``str.format`` fields. A value that is a mapping with a text per
+        language (as :func:`both` returns) gives each language its own text.
+
+    Returns
+    -------
+    str
+        The text. It is always passed through ``str.format`` (so a literal brace is written ``{{``).
+    """
+    values = {k: v[lang] if isinstance(v, Mapping) else v for k, v in fields.items()}
+    return i18n.t(key, lang).format(**values)
+
+
+def both(key: str, /, **fields: Any) -> dict[str, str]:
+    """Return an ingest text in every language: a fragment to pass as a field of :func:`message`.
+
+    Parameters
+    ----------
+    key : str
+        Dotted key of a leaf (``"ingest.header.single_column.hint"``).
+    **fields
+        As in :func:`text`.
+
+    Returns
+    -------
+    dict of str -> str
+        Language -> text.
+    """
+    return {lang: text(key, lang, **fields) for lang in i18n.LANGS}
+
+
+def listing(items: Sequence[object]) -> dict[str, str]:
+    """Return items joined into one text per language (``a, b, c`` and ``a、b、c``).
+
+    Parameters
+    ----------
+    items : sequence
+        The items, shown with ``str``.
+
+    Returns
+    -------
+    dict of str -> str
+        Language -> the items joined with that language's list separator (``punct.enum``).
+    """
+    return {lang: i18n.t("punct.enum", lang).join(str(x) for x in items) for lang in i18n.LANGS}
+
+
+class Words(TypedDict):
+    """The texts of a problem, in English and Chinese: the keyword arguments :func:`message` returns."""
+
+    problem: str
+    action: str
+    problem_zh: str
+    action_zh: str
+
+
+def message(key: str, /, *, action_of: str | None = None, **fields: Any) -> Words:
+    """Return the problem and action of an ingest message, in English and Chinese.
+
+    Parameters
+    ----------
+    key : str
+        Dotted key of the message (``"ingest.file.no_rows"``): the catalogue holds its
+        ``problem`` and ``action`` leaves.
+    action_of : str, optional
+        Key of another message whose ``action`` this one shares (one wording of one advice).
+    **fields
+        Values of the texts' fields, as in :func:`text`.
+
+    Returns
+    -------
+    Words
+        ``problem``, ``action``, ``problem_zh`` and ``action_zh``: keyword arguments of
+        :class:`Problem` and :func:`file_problem`.
+    """
+    return {
+        "problem": text(f"{key}.problem", "en", **fields),
+        "action": text(f"{action_of or key}.action", "en", **fields),
+        "problem_zh": text(f"{key}.problem", "zh", **fields),
+        "action_zh": text(f"{action_of or key}.action", "zh", **fields),
+    }
 
 
 @dataclass(frozen=True)
@@ -235,6 +331,24 @@ def file_problem(
     """
     return Problem(file, row, None, None, problem, action, sheet=sheet, header=header, problem_zh=problem_zh,
                    action_zh=action_zh)
+
+
+def note(key: str, /, **fields: Any) -> Note:
+    """Return the note of the catalogue's ``<key>.note``, in English and Chinese.
+
+    Parameters
+    ----------
+    key : str
+        Dotted key of the note's message (``"ingest.validate.column_absent"``).
+    **fields
+        Values of the text's fields, as in :func:`text`.
+
+    Returns
+    -------
+    Note
+        The note.
+    """
+    return Note(text(f"{key}.note", "en", **fields), text(f"{key}.note", "zh", **fields))
 
 
 @dataclass

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.data.problems import Note, Problem, file_problem
+from analysis.data.problems import Note, Problem, both, file_problem, message, note
 
 CANONICAL = "canonical"
 """The strict dialect of the study's own exchange format."""
@@ -216,46 +216,29 @@ def read_file(path: Path, dialect: str = CANONICAL) -> tuple[InputFile | None, l
     ext = path.suffix.lower()
     if not path.exists():
         return None, [
-            file_problem(str(path), "the file does not exist", "check the path and the spelling of the file name",
-                         "文件不存在", "检查路径和文件名的拼写")
+            file_problem(str(path), **message("ingest.file.missing"))
         ]
     if path.is_dir():
         return None, [
-            file_problem(str(path), "this is a folder, not a file", "give the panel or postings files themselves",
-                         "这是文件夹，不是文件", "请指定具体的数据文件")
+            file_problem(str(path), **message("ingest.file.folder"))
         ]
     if ext not in SUPPORTED:
-        extra = " (old .xls workbooks are not read)" if ext == ".xls" else ""
         return None, [
             file_problem(
                 name,
-                f"the file type {ext or '(none)'!r} is not supported{extra}",
-                "save the table as CSV UTF-8 (.csv), Parquet (.parquet) or Excel workbook (.xlsx)",
-                f"不支持 {ext or '(无扩展名)'} 类型的文件" + ("（不读取旧的 .xls 工作簿）" if extra else ""),
-                "把表格另存为 CSV UTF-8（.csv）、Parquet（.parquet）或 Excel 工作簿（.xlsx）",
+                **message("ingest.file.unsupported_type", ext=ext or both("ingest.file.unsupported_type.no_extension"),
+                          hint=both("ingest.file.unsupported_type.xls_hint") if ext == ".xls" else ""),
             )
         ]
     try:
         data = path.read_bytes()
     except OSError as exc:
         return None, [
-            file_problem(
-                name,
-                f"the file cannot be read ({exc.strerror or exc})",
-                "check that the file is readable by you and not open exclusively elsewhere",
-                "文件无法读取",
-                "检查是否有读取权限，以及文件是否被其他程序独占打开",
-            )
+            file_problem(name, **message("ingest.file.unreadable", reason=exc.strerror or exc))
         ]
     if not data:
         return None, [
-            file_problem(
-                name,
-                "the file is empty (0 bytes)",
-                "export the table again with its header row and data rows",
-                "文件是空的（0 字节）",
-                "重新导出带表头和数据的表格",
-            )
+            file_problem(name, **message("ingest.file.zero_bytes"))
         ]
     if ext in (".parquet", ".pq"):
         dialect = CANONICAL
@@ -304,26 +287,13 @@ def _decode(name: str, data: bytes, dialect: str) -> tuple[str | None, list[Prob
             return data.decode("utf-8-sig"), [], []
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
-            guess = ""
+            guess: dict[str, str] | str = ""
             try:
                 data.decode("gb18030")
-                guess = "; it looks like GBK/GB18030, the default of Chinese Excel"
+                guess = both("ingest.file.not_utf8.gbk_hint")
             except UnicodeDecodeError:
                 pass
-            return None, [
-                Problem(
-                    name,
-                    line,
-                    None,
-                    None,
-                    f"the file is not UTF-8 text (the first undecodable byte is on this line){guess}",
-                    "save the file as 'CSV UTF-8 (comma delimited)' (in Excel: File > Save As) "
-                    "and ingest it again",
-                    problem_zh="文件不是 UTF-8 编码（本行有无法解码的字节）",
-                    action_zh="在 Excel 中另存为“CSV UTF-8（逗号分隔）”后重新导入；"
-                              "中文表头的统计局文件请按原格式导入（mapping_dir）",
-                )
-            ], []
+            return None, [Problem(name, line, None, None, **message("ingest.file.not_utf8", hint=guess))], []
     text, encoding = None, ""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -339,15 +309,9 @@ def _decode(name: str, data: bytes, dialect: str) -> tuple[str | None, list[Prob
                 continue
     if text is None:
         return None, [
-            file_problem(
-                name,
-                "the file is neither UTF-8, GBK/GB18030 nor UTF-16 text",
-                "open it in Excel and save it again as 'CSV UTF-8' or as an .xlsx workbook",
-                "文件编码无法识别（不是 UTF-8、GBK/GB18030 或 UTF-16）",
-                "用 Excel 打开后另存为“CSV UTF-8”或 .xlsx 工作簿",
-            )
+            file_problem(name, **message("ingest.file.unknown_encoding"))
         ], []
-    notes = [] if encoding == "UTF-8" else [Note(f"read as {encoding} text", f"按 {encoding} 编码读取")]
+    notes = [] if encoding == "UTF-8" else [note("ingest.file.encoding", encoding=encoding)]
     return text, [], notes
 
 
@@ -357,9 +321,11 @@ def _csv(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Proble
         return [], problems, []
     strict = dialect == CANONICAL
     if not text.strip():
-        again = "export the table again with its header row and data rows" if strict else (
-            "export the table again with its header and data rows")
-        return [], [file_problem(name, "the file is empty", again, "文件是空的", "重新导出带表头和数据的表格")], []
+        if strict:
+            words = message("ingest.file.empty", action_of="ingest.file.zero_bytes")
+        else:
+            words = message("ingest.file.empty")
+        return [], [file_problem(name, **words)], []
     if strict:
         try:
             df = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False,
@@ -368,26 +334,11 @@ def _csv(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Proble
             m = re.search(r"line (\d+), saw (\d+)", str(exc))
             if m:
                 return [], [
-                    Problem(
-                        name,
-                        int(m.group(1)),
-                        None,
-                        None,
-                        f"this line has {m.group(2)} fields but the header has fewer",
-                        "remove the extra separators (or quote text that contains commas) "
-                        "and ingest again",
-                        problem_zh=f"本行有 {m.group(2)} 个字段，比表头多",
-                        action_zh="删除多余的逗号（含逗号的文字加引号）后重新导入",
-                    )
+                    Problem(name, int(m.group(1)), None, None,
+                            **message("ingest.file.too_many_fields", fields=m.group(2)))
                 ], []
             return [], [
-                file_problem(
-                    name,
-                    f"the file cannot be read as CSV ({exc})",
-                    "export it again as comma-separated CSV (UTF-8)",
-                    "文件无法按 CSV 读取",
-                    "重新导出为逗号分隔的 CSV（UTF-8）",
-                )
+                file_problem(name, **message("ingest.file.not_csv", reason=exc))
             ], []
         cells = df.fillna("").apply(lambda s: s.str.strip())
         return [Sheet(None, cells, np.arange(1, len(cells) + 1))], [], notes
@@ -409,13 +360,7 @@ def _csv(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Proble
         )
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         return [], [
-            file_problem(
-                name,
-                f"the file cannot be read as CSV ({exc})",
-                "open it in Excel and save it again as 'CSV UTF-8' or as an .xlsx workbook",
-                "文件无法按 CSV 读取",
-                "用 Excel 打开后另存为“CSV UTF-8”或 .xlsx 工作簿",
-            )
+            file_problem(name, **message("ingest.file.not_csv", action_of="ingest.file.unknown_encoding", reason=exc))
         ], []
     return [Sheet(None, df.fillna(""), np.arange(1, len(df) + 1))], [], notes
 
@@ -431,20 +376,14 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, XML and its own errors
         return [], [
-            file_problem(
-                name,
-                f"the file cannot be read as an Excel workbook ({type(exc).__name__})",
-                "open it in Excel and save it again as .xlsx, or export it as CSV UTF-8" if strict else
-                "open it in Excel and save it again as .xlsx (old .xls files are not read)",
-                "文件无法按 Excel 工作簿读取",
-                "用 Excel 打开后另存为 .xlsx，或导出为 CSV UTF-8" if strict else
-                "用 Excel 打开后另存为 .xlsx（不读取旧的 .xls 格式）",
-            )
+            file_problem(name, **message("ingest.file.not_xlsx", reason=type(exc).__name__))
+            if strict else
+            file_problem(name, **message("ingest.file.not_xlsx", action_of="ingest.file.save_as_xlsx",
+                                         reason=type(exc).__name__))
         ], []
     try:
         if strict and not wb.worksheets:
-            return [], [file_problem(name, "the workbook has no sheet", "put the table in the first sheet",
-                                     "工作簿中没有工作表", "把表格放在第一个工作表中")], []
+            return [], [file_problem(name, **message("ingest.file.no_sheet"))], []
         sheets = []
         unsaved = _unsaved_formulas(data) if _has_formulas(data) else {}
         for ws in wb.worksheets[:1] if strict else wb.worksheets:
@@ -459,13 +398,7 @@ def _xlsx(name: str, data: bytes, dialect: str) -> tuple[list[Sheet], list[Probl
                     values.pop()
                 if not values:
                     return [], [
-                        file_problem(
-                            name,
-                            "the first sheet is empty",
-                            "put the table, with its header in row 1, in the first sheet",
-                            "第一个工作表是空的",
-                            "把表格（表头在第1行）放在第一个工作表中",
-                        )
+                        file_problem(name, **message("ingest.file.first_sheet_empty"))
                     ], []
                 # The table ends at the last column with a value (or a formula) in any row.
                 width = max((max((j + 1 for j, v in enumerate(r) if v != ""), default=0) for r in values), default=0)
@@ -589,13 +522,7 @@ def _parquet(name: str, data: bytes) -> tuple[list[Sheet], list[Problem], list[N
         table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowException, OSError, ValueError) as exc:
         return [], [
-            file_problem(
-                name,
-                f"the file cannot be read as Parquet ({exc})",
-                "write it again with a Parquet writer (pandas.DataFrame.to_parquet)",
-                "文件无法按 Parquet 读取",
-                "用 Parquet 写入程序重新生成该文件",
-            )
+            file_problem(name, **message("ingest.file.not_parquet", reason=exc))
         ], []
     # pandas stores a non-default index as __index_level_N__ columns: not part of the table
     keep = [i for i, c in enumerate(table.column_names) if not _INDEX_COLUMN.fullmatch(c)]

@@ -43,13 +43,8 @@ from pandera.config import config_context
 from pandera.errors import SchemaErrors
 
 from analysis.data import schema
-from analysis.data.problems import Note, Problem, file_problem
+from analysis.data.problems import Note, Problem, Words, both, file_problem, listing, message, note
 from analysis.data.readers import cell_text
-
-FIX = "correct the value in the file and ingest it again"
-"""What to do about a wrong value (English)."""
-FIX_ZH = "更正文件中的数值后重新导入"
-"""What to do about a wrong value (Chinese)."""
 
 _PARSE = "parse"
 _NOT_NULLABLE = "not_nullable"
@@ -366,85 +361,66 @@ def _parse(c: schema.Column, col: pd.Series, reported: np.ndarray | None) -> _Co
 # ----------------------------------------------------------------------------- translation
 
 
-def _bound_text(c: schema.Column, which: str) -> str:
-    v = c.min if which == "min" else c.max
-    unit = f" ({c.unit})" if c.unit and c.unit != "-" else ""
-    return f"{v:g}{unit}"
+def _unit(c: schema.Column) -> dict[str, str] | str:
+    """Return the unit a bound is shown with (in English only), or nothing."""
+    return both("ingest.value.unit.hint", unit=c.unit) if c.unit and c.unit != "-" else ""
 
 
-def _bound_zh(c: schema.Column, which: str) -> str:
-    v = c.min if which == "min" else c.max
-    return f"{'低于最小值' if which == 'min' else '超过最大值'} {v:g}"
+def _named(c: schema.Column) -> dict[str, str]:
+    """Return a column as the messages name it: its canonical name in English, its label in Chinese."""
+    return {"en": c.name, "zh": c.label_zh}
 
 
-def _code_message(c: schema.Column) -> Callable[[str], str]:
-    def message(v: str) -> str:
-        hint = ""
+def _code_message(c: schema.Column) -> Callable[[str], Words]:
+    def words(v: str) -> Words:
+        hint: dict[str, str] | str = ""
         if v.isdigit() and len(v) < c.digits:
-            hint = " (a leading zero may have been lost when the column was stored as numbers)"
+            hint = both("ingest.value.not_a_code.leading_zero_hint")
         elif re.fullmatch(r"\d+\.0+|\d(\.\d+)?[eE]\+?\d+", v):
-            hint = " (the column seems to have been stored as numbers)"
-        return f"is not a {c.digits}-digit code{hint}"
+            hint = both("ingest.value.not_a_code.numbers_hint")
+        return message("ingest.value.not_a_code", digits=c.digits, hint=hint)
 
-    return message
+    return words
 
 
-def _level_message(c: schema.Column) -> Callable[[str], str]:
-    def message(v: str) -> str:
+def _level_message(c: schema.Column) -> Callable[[str], Words]:
+    def words(v: str) -> Words:
         close = [lv for lv in c.levels if lv == v.lower().strip()] or difflib.get_close_matches(
             v.lower(), c.levels, n=1, cutoff=0.6
         )
-        did = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"is not one of the allowed values {', '.join(c.levels)}{did}"
+        hint = both("ingest.did_you_mean", close=close[0]) if close else ""
+        return message("ingest.value.not_a_level", levels=listing(c.levels), hint=hint)
 
-    return message
+    return words
 
 
-def _words(c: schema.Column, rule: str) -> tuple[str | Callable[[str], str], str, str, str]:
-    """Return the problem and what to do, in English and Chinese, of a cell that breaks ``rule``."""
+def _words(c: schema.Column, rule: str) -> Callable[[str], Words]:
+    """Return the problem and what to do, in English and Chinese, of a cell (its value given) that breaks ``rule``."""
     if rule == "pattern":
-        return (
-            _code_message(c),
-            f"write the full {c.digits}-digit code as text (in Excel format the column as "
-            "Text before pasting the codes) and ingest again",
-            f"不是{c.digits}位代码",
-            f"填写完整的{c.digits}位代码（在 Excel 中先把该列设置为“文本”格式再粘贴代码）后重新导入",
-        )
+        return _code_message(c)
     if rule == "levels":
-        return (
-            _level_message(c),
-            f"use one of {', '.join(c.levels)} (lower case) and ingest again",
-            f"不是允许的取值（{'、'.join(c.levels)}）",
-            f"改为 {'、'.join(c.levels)} 之一（统计局文件可用映射文件中列出的中文词）后重新导入",
-        )
+        return _level_message(c)
+    fixed: Words | None = None
     if rule == "zero_or_one" or (rule == _PARSE and c.kind == "binary"):
-        return ("is not 0 or 1", "use 1 for yes and 0 for no, and ingest again", "不是 0 或 1",
-                "是/有 填 1，否/无 填 0 后重新导入")
-    if rule == _PARSE and c.kind == "date":
-        return (
-            "is not a valid date (write dates as YYYY-MM-DD, e.g. 2023-07-01)",
-            "correct the date in the file and ingest it again",
-            "不是有效日期（日期写成 2023-07-01 或 2023年7月1日）",
-            "更正文件中的日期后重新导入",
-        )
-    if rule == _PARSE:
-        return (
-            "is not a number",
-            "write a plain number (no units, no thousands separators, '.' as decimal point) and ingest again",
-            "不是数字",
-            "填写数字后重新导入",
-        )
-    if rule == "finite":
-        return "is not a finite number", FIX, "不是有限的数字", FIX_ZH
-    if rule == "whole":
-        return ("is not a whole number", f"{c.name} counts whole units: {FIX}", "不是整数",
-                f"{c.label_zh}只能是整数：{FIX_ZH}")
-    if rule == "minimum":
-        return f"is below the minimum {_bound_text(c, 'min')}", FIX, _bound_zh(c, "min"), FIX_ZH
-    if rule == "maximum":
-        hint_zh = "（占比应为 0 到 1 之间的小数，或写成 35%）" if c.unit.startswith("share") else ""
-        return f"is above the maximum {_bound_text(c, 'max')}", FIX, _bound_zh(c, "max") + hint_zh, FIX_ZH
-    raise ValueError(f"no words for rule {rule!r} of {c.name}")  # pragma: no cover - rules come from _column_rules
+        fixed = message("ingest.value.not_zero_or_one")
+    elif rule == _PARSE and c.kind == "date":
+        fixed = message("ingest.value.not_a_date")
+    elif rule == _PARSE:
+        fixed = message("ingest.value.not_a_number")
+    elif rule == "finite":
+        fixed = message("ingest.value.not_finite", action_of="ingest.value.fix")
+    elif rule == "whole":
+        fixed = message("ingest.value.not_whole", column=_named(c))
+    elif rule == "minimum":
+        fixed = message("ingest.value.below_minimum", action_of="ingest.value.fix", limit=c.min, unit=_unit(c))
+    elif rule == "maximum":
+        hint = both("ingest.value.above_maximum.share_hint") if c.unit.startswith("share") else ""
+        fixed = message("ingest.value.above_maximum", action_of="ingest.value.fix", limit=c.max, unit=_unit(c),
+                        hint=hint)
+    if fixed is None:  # pragma: no cover - rules come from _column_rules
+        raise ValueError(f"no words for rule {rule!r} of {c.name}")
+    words = fixed
+    return lambda v: words
 
 
 def _column_problems(cells: TableCells, col: _Column, failed: dict[str, np.ndarray]) -> list[Problem]:
@@ -468,23 +444,17 @@ def _column_problems(cells: TableCells, col: _Column, failed: dict[str, np.ndarr
                     i,
                     c.name,
                     None if shown is None or shown[i] == "" else str(shown[i]),
-                    "is empty, but this column must have a value",
-                    f"fill in {c.name} ({c.description}) and ingest again",
-                    "为空（或为缺失标记），但此列必须有值",
-                    f"填写{c.label_zh}后重新导入"
-                    + ("；没有发生时填 0，不要写“无”或“—”" if c.kind in ("int", "float") else ""),
+                    **message("ingest.value.required", column=_named(c), description=c.description,
+                              hint=both("ingest.value.required.count_hint") if c.kind in ("int", "float") else ""),
                 )
             )
     for rule, mask in failed.items():
         if rule == _NOT_NULLABLE:
             continue
-        problem, action, problem_zh, action_zh = _words(c, rule)
+        words = _words(c, rule)
         for i in np.flatnonzero(mask):
             v = value(i)
-            problems.append(
-                cells.problem(i, c.name, v, problem(v) if callable(problem) else problem, action,
-                              problem_zh, action_zh)
-            )
+            problems.append(cells.problem(i, c.name, v, **words(v)))
     return problems
 
 
@@ -527,9 +497,7 @@ def validate(cells: TableCells) -> Validated:
         value. The notes name the optional columns stored (partly) missing.
     """
     if len(cells) == 0:
-        problem = file_problem(cells.name, "the file has a header but no data rows",
-                               "export the table again with its data rows", "文件只有表头，没有数据行",
-                               "重新导出带数据行的表格")
+        problem = file_problem(cells.name, **message("ingest.file.no_rows"))
         return Validated(cells, {}, [problem])
     specs = [c for c in schema.columns(cells.table) if c.name in cells.columns]
     n = len(cells)
@@ -569,44 +537,14 @@ def validate(cells: TableCells) -> Validated:
     return Validated(cells, parsed, problems, _missing_notes(cells, cols))
 
 
-FORMULA = (
-    "holds a formula with no saved value: the file was written by a program and never opened and saved in a "
-    "spreadsheet, so there is no value to read"
-)
-"""The problem of a formula cell without a saved value (English)."""
-FORMULA_FIX = (
-    "open the file in Excel, WPS or LibreOffice and save it (the formulas are then calculated and their values "
-    "saved), or copy the cells and paste them as values; then ingest again"
-)
-"""What to do about a formula cell without a saved value (English)."""
-
-
 def _formula_problems(cells: TableCells, c: schema.Column, formulas: np.ndarray) -> list[Problem]:
     """One problem per cell that holds a formula with no saved value."""
-    return [
-        cells.problem(
-            int(i),
-            c.name,
-            str(formulas[i]),
-            FORMULA,
-            FORMULA_FIX,
-            "是没有保存计算结果的公式：文件由程序生成，从未在电子表格软件中打开并保存，单元格中没有可读取的数值",
-            "用 Excel、WPS 或 LibreOffice 打开文件并保存（公式会重新计算并保存结果），或复制这些单元格后"
-            "“选择性粘贴”为数值，然后重新导入",
-        )
-        for i in np.flatnonzero(formulas != "")
-    ]
+    words = message("ingest.value.formula_without_value")
+    return [cells.problem(int(i), c.name, str(formulas[i]), **words) for i in np.flatnonzero(formulas != "")]
 
 
 def _no_outcome(cells: TableCells) -> Problem:
-    names = ", ".join(schema.OUTCOMES)
-    return file_problem(
-        cells.name,
-        f"no outcome column holds a value: a panel file needs at least one of {names}",
-        "add at least one outcome column with its values (data/README.md lists them) and ingest again",
-        "没有任何结果变量（如农民人均纯收入、村集体收入、刑事案件数）的列有数值：村级面板文件至少需要一个结果变量",
-        "至少添加一个有数值的结果变量列（见 data/README.md）后重新导入",
-    )
+    return file_problem(cells.name, **message("ingest.file.no_outcome", outcomes=", ".join(schema.OUTCOMES)))
 
 
 def _rows_list(rows: np.ndarray, limit: int = 5) -> str:
@@ -621,27 +559,23 @@ def _missing_notes(cells: TableCells, cols: dict[str, _Column]) -> list[Note]:
         if c.required or not c.nullable:
             continue
         if c.name not in cols:
-            notes.append(Note(f"{c.name}: not in the file; stored as missing",
-                              f"{c.name}：文件中没有该列，按缺失值入库"))
+            notes.append(note("ingest.missing.not_in_file", column=c.name))
             continue
         empty = cols[c.name].missing
         k = int(empty.sum())
         if not k:
             continue
         if k == len(empty):
-            where = "not in the file" if c.name in cells.absent else "every cell is empty"
-            where_zh = "文件中没有该列" if c.name in cells.absent else "该列全部为空"
-            notes.append(Note(f"{c.name}: {where}; stored as missing", f"{c.name}：{where_zh}，按缺失值入库"))
+            notes.append(note("ingest.missing.not_in_file" if c.name in cells.absent else "ingest.missing.all_empty",
+                              column=c.name))
             continue
         rows = _rows_list(cells.rows[empty])
         if c.name in cells.absent:  # partly filled (carried forward from the store)
-            notes.append(Note(f"{c.name}: not in the file; {k} values stored as missing (rows {rows})",
-                              f"{c.name}：文件中没有该列，{k} 个值按缺失值入库（第 {rows} 行）"))
+            notes.append(note("ingest.missing.partly_carried", column=c.name, count=k, rows=rows))
             continue
-        zero = "; write 0 where there were none" if c.kind in ("int", "binary") and c.name in schema.OUTCOMES else ""
-        zero_zh = "；没有发生的请填 0" if zero else ""
-        notes.append(Note(f"{c.name}: {k} empty cells (or missing markers) stored as missing (rows {rows}){zero}",
-                          f"{c.name}：{k} 个空单元格（或缺失标记）按缺失值入库（第 {rows} 行）{zero_zh}"))
+        counts = c.kind in ("int", "binary") and c.name in schema.OUTCOMES
+        hint = both("ingest.missing.empty_cells.zero_hint") if counts else ""
+        notes.append(note("ingest.missing.empty_cells", column=c.name, count=k, rows=rows, hint=hint))
     return notes
 
 
@@ -672,11 +606,8 @@ def _table_problems(
                     i,
                     c.name,
                     t.iloc[i],
-                    f"does not agree with {c.prefix_of} {v.iloc[i]!r}, whose first {digits} digits are "
-                    f"{v.iloc[i][:digits]!r}",
-                    f"correct {c.name} or {c.prefix_of}: {c.name} must be the first {digits} digits of {c.prefix_of}",
-                    f"与村代码“{v.iloc[i]}”不一致（村代码的前 {digits} 位是“{v.iloc[i][:digits]}”）",
-                    f"更正该代码或村代码：它必须等于村代码的前 {digits} 位",
+                    **message("ingest.table.code_disagrees", column=c.name, parent=c.prefix_of, code=v.iloc[i],
+                              prefix=v.iloc[i][:digits], digits=digits),
                 )
             )
     for c in specs:
@@ -689,11 +620,8 @@ def _table_problems(
                     i,
                     c.name,
                     e.iloc[i].date().isoformat(),
-                    f"is before {c.not_before} {s.iloc[i].date().isoformat()!r}",
-                    f"correct the dates: {c.name} must be on or after {c.not_before} "
-                    "(leave it empty while the secretary is still in post)",
-                    f"早于到岗日期“{s.iloc[i].date().isoformat()}”",
-                    "更正日期：离岗日期不能早于到岗日期（仍在岗的留空）",
+                    **message("ingest.table.ends_before_start", column=c.name, start_column=c.not_before,
+                              start=s.iloc[i].date().isoformat()),
                 )
             )
     key = list(schema.KEYS[cells.table])
@@ -719,23 +647,19 @@ def _duplicate_problems(
     first_sheet = None
     if cells.sheets is not None:
         first_sheet = pd.Series(cells.sheets[ok], index=keys.index).groupby(groups).transform("first")
-    panel = cells.table == "panel"
+    why = both("ingest.table.duplicate_key.panel" if cells.table == "panel" else "ingest.table.duplicate_key.postings")
     problems = []
     for i in np.flatnonzero(dup):
-        where = f"{cells.row_label} {int(first.at[i])}"
+        sheet: dict[str, str] | str = ""
         if first_sheet is not None and first_sheet.at[i] != cells.sheets[i]:
-            where += f" of sheet {first_sheet.at[i]!r}"
+            sheet = both("ingest.table.duplicate_key.sheet", sheet=first_sheet.at[i])
         problems.append(
             cells.problem(
                 i,
                 ", ".join(key),
                 " / ".join(str(keys.at[i, k]) for k in key),
-                f"repeats the key of {where} "
-                + ("(each village may appear once per year)" if panel else "(each secretary_id must be unique)"),
-                "keep one row for this key: delete or correct the duplicate",
-                f"与第 {int(first.at[i])} 行重复"
-                + ("（每个村每年只能有一行）" if panel else "（每条派驻记录的编号必须唯一）"),
-                "只保留一行：删除或更正重复的行",
+                **message("ingest.table.duplicate_key", row_label=cells.row_label, row=int(first.at[i]), sheet=sheet,
+                          why=why),
             )
         )
     return problems

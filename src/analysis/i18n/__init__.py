@@ -3,7 +3,8 @@
 The catalogue is the YAML files of this folder (``vocabulary.yaml``: the concepts every layer
 names -- outcomes, covariates, groups, cadre types, estimators, specifications, units;
 ``stages.yaml``: the figure texts and findings sentences of each study stage; ``brief.yaml``:
-the fixed wording of the findings brief). Each file is a tree whose leaves hold both languages::
+the fixed wording of the findings brief; ``tables.yaml``: table headings; ``messages.yaml``:
+the ingest messages). Each file is a tree whose leaves hold both languages::
 
     outcome:
       income_per_capita:
@@ -17,9 +18,14 @@ there is one place per concept and the forms sit side by side. A text may hold `
 fields (``{year}``, ``{share:.1%}``) that :func:`t` fills from keyword arguments.
 
 This package imports nothing else of :mod:`analysis`, so every layer may use it -- the stages,
-the figures and the brief today; the data layer's ingest messages can move in as keys of a
-``messages.yaml`` (``ingest.<problem>.problem`` / ``.action`` with their fields) without the data
-layer importing the report layer.
+the figures, the brief, and the data layer: ``messages.yaml`` holds the messages of the ingest
+(the problems found in input files and what to do about them, and the notes on reading rules
+applied). A message is the node ``ingest.<area>.<kind>`` (``<area>``: the step that finds it --
+``file``, ``header``, ``value``, ``table``, ...; ``<kind>``: what is wrong) with the leaves
+``problem`` and ``action`` (or ``note``), and leaves for optional fragments a message may carry
+(``hint``, ...); :func:`analysis.data.problems.message` turns one into the texts of a problem.
+Ingest texts are always filled with ``str.format`` (a literal brace is written ``{{``), and a
+message's fields are the same in both languages.
 
 Examples
 --------
@@ -42,7 +48,7 @@ import yaml
 
 LANGS: tuple[str, ...] = ("zh", "en")
 """The languages of the catalogue (every leaf holds both)."""
-FILES: tuple[str, ...] = ("vocabulary.yaml", "stages.yaml", "tables.yaml", "brief.yaml")
+FILES: tuple[str, ...] = ("vocabulary.yaml", "stages.yaml", "tables.yaml", "brief.yaml", "messages.yaml")
 """The catalogue's files, in this folder; a top-level namespace lives in one file only."""
 FOLDER = Path(__file__).resolve().parent
 

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis.data import store as st
 from analysis.data.bureau.cells import rows_text
 from analysis.data.bureau.mappings import TableMap
-from analysis.data.problems import Note, Problem
+from analysis.data.problems import Note, Problem, note
 from analysis.data.readers import cell_text
 from analysis.data.validate import TableCells
 
@@ -90,10 +90,6 @@ def carry_forward(cells: TableCells, tm: TableMap, store: Path) -> tuple[list[Pr
         rows = rows_text(cells.rows[take[order]], None)
         from_years = ", ".join(str(y) for y in source_years)
         notes.append(
-            Note(
-                f"{c}: {len(take)} missing values taken from the village's latest earlier stored year "
-                f"({from_years}; rows {rows})",
-                f"{c}：{len(take)} 个缺失值取自该村此前最近一年的入库数据（{from_years} 年；第 {rows} 行）",
-            )
+            note("ingest.bureau.carried_forward", column=c, count=len(take), years=from_years, rows=rows)
         )
     return [], notes

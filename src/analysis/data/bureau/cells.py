@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from analysis.data.problems import Note, Problem
+from analysis.data.problems import Note, Problem, note
 
 
 def rows_text(rows: np.ndarray, sheets: np.ndarray | None, limit: int = 5) -> str:
@@ -124,9 +126,17 @@ class CellLog:
                     problem_zh=problem_zh, action_zh=action_zh)
         )
 
-    def note(self, text: str, text_zh: str) -> None:
-        """Record a rule that was applied (in English and Chinese)."""
-        self.notes.append(Note(text, text_zh))
+    def note(self, key: str, /, **fields: Any) -> None:
+        """Record a rule that was applied: the note ``<key>.note`` of the catalogue (:func:`note`).
+
+        Parameters
+        ----------
+        key : str
+            Dotted key of the note's message (``"ingest.bureau.code_spaces"``).
+        **fields
+            Values of the note's fields.
+        """
+        self.notes.append(note(key, **fields))
 
     def where(self, mask: np.ndarray) -> str:
         """Return the rows selected by ``mask`` as a short list (:func:`rows_text`)."""

@@ -37,6 +37,7 @@ from analysis.data import schema
 from analysis.data.bureau.cells import CellLog
 from analysis.data.bureau.mappings import ColumnMap
 from analysis.data.bureau.text import missing_mask
+from analysis.data.problems import message
 
 YEAR_CELL = re.compile(r"^(\d{4})(?:\.0+)?(?:年度?)?$")
 """A year cell: ``2023``, ``2023.0``, ``2023年``, ``2023年度``."""
@@ -75,16 +76,11 @@ def convert_code(log: CellLog, col: str, s: pd.Series, shown: np.ndarray) -> tup
     spaced = s.str.contains(r"\s", regex=True).to_numpy(dtype=bool)
     if spaced.any():
         s = s.str.replace(r"\s+", "", regex=True)
-        log.note(f"{col}: spaces removed inside {int(spaced.sum())} codes",
-                 f"{col}：删除了 {int(spaced.sum())} 个代码中的空格")
+        log.note("ingest.bureau.code_spaces", column=col, count=int(spaced.sum()))
     floaty = s.str.fullmatch(_CODE_FLOAT.pattern).fillna(False).to_numpy(dtype=bool)
     if floaty.any():
         s = s.str.replace(r"\.0+$", "", regex=True)
-        log.note(
-            f"{col}: {int(floaty.sum())} codes were written as numbers with '.0' (rows {log.where(floaty)}); "
-            "the '.0' was dropped",
-            f"{col}：{int(floaty.sum())} 个代码被存成了带“.0”的数字（第 {log.where(floaty)} 行），已去掉“.0”",
-        )
+        log.note("ingest.bureau.code_float", column=col, count=int(floaty.sum()), rows=log.where(floaty))
     sci = s.str.fullmatch(_CODE_SCI.pattern).fillna(False).to_numpy(dtype=bool)
     if sci.any():
         out = s.to_numpy(dtype=object).copy()
@@ -100,23 +96,9 @@ def convert_code(log: CellLog, col: str, s: pd.Series, shown: np.ndarray) -> tup
                 lost[i] = True
         s = pd.Series(out, index=s.index, dtype=object)
         if fixed.any():
-            log.note(
-                f"{col}: {int(fixed.sum())} codes in scientific notation still had all their digits and were "
-                f"converted (rows {log.where(fixed)})",
-                f"{col}：{int(fixed.sum())} 个科学计数法代码的数字完整，已转换（第 {log.where(fixed)} 行）",
-            )
+            log.note("ingest.bureau.code_scientific", column=col, count=int(fixed.sum()), rows=log.where(fixed))
         if lost.any():
-            log.cells(
-                col,
-                lost,
-                shown,
-                "is a code in scientific notation (as Excel shows long numbers): its last digits are lost and "
-                "cannot be recovered",
-                "in the original workbook format the code column as Text, then save the CSV again (or send "
-                "the .xlsx file itself, where the full codes are kept)",
-                "是科学计数法形式的代码（Excel 显示长数字的方式），末尾数字已经丢失，无法恢复",
-                "在原始工作簿中把代码列设置为“文本”格式后重新另存为 CSV（或直接提交保留完整代码的 .xlsx 文件）",
-            )
+            log.cells(col, lost, shown, **message("ingest.bureau.code_digits_lost"))
             reported |= lost
             s = s.where(~pd.Series(lost, index=s.index), "")
     return s.astype(object), reported
@@ -145,21 +127,10 @@ def convert_year(log: CellLog, col: str, s: pd.Series, shown: np.ndarray) -> tup
     m = s.str.extract(YEAR_CELL.pattern, expand=False)
     ok = m.notna().to_numpy(dtype=bool)
     bad = ~ok & ~missing
-    log.cells(
-        col,
-        bad,
-        shown,
-        "is not a year",
-        "write the year as 2025 or 2025年",
-        "不是年份",
-        "年份写成 2025 或 2025年",
-    )
+    log.cells(col, bad, shown, **message("ingest.bureau.not_a_year"))
     suffixed = ok & ~s.str.fullmatch(r"\d{4}").fillna(False).to_numpy(dtype=bool)
     if suffixed.any():
-        log.note(
-            f"{col}: {int(suffixed.sum())} years written with 年 (2025年) or as 2025.0 read as numbers",
-            f"{col}：{int(suffixed.sum())} 个带“年”字（如 2025年）或形如 2025.0 的年份已按数字读取",
-        )
+        log.note("ingest.bureau.year_suffix", column=col, count=int(suffixed.sum()))
     out = m.where(pd.Series(ok, index=s.index), "").astype(object)
     return out.fillna(""), bad
 
@@ -216,10 +187,7 @@ def convert_category(
         hit = mapped.notna().to_numpy(dtype=bool)
         s = s.where(pd.Series(~hit, index=s.index), mapped)
         if hit.any():
-            log.note(
-                f"{col}: Chinese words mapped to the canonical values ({', '.join(sorted(set(mapped[hit])))})",
-                f"{col}：中文取值已换成标准取值",
-            )
+            log.note("ingest.bureau.words_to_levels", column=col, levels=", ".join(sorted(set(mapped[hit]))))
     lower = s.str.lower()
     s = s.where(~lower.isin(_levels_of(col)), lower)
     return convert_text(log, col, s, shown)
@@ -263,8 +231,7 @@ def convert_date(
     reported = np.zeros(len(s), dtype=bool)
     still = s.isin(list(in_post)).to_numpy(dtype=bool) if in_post else np.zeros(len(s), dtype=bool)
     if still.any():
-        log.note(f"{col}: {int(still.sum())} cells such as 至今 read as 'still in post' (empty)",
-                 f"{col}：{int(still.sum())} 个“至今”等单元格按“仍在岗”（空）读取")
+        log.note("ingest.bureau.still_in_post", column=col, count=int(still.sum()))
     missing = missing_mask(s) | still
     out = pd.Series("", index=s.index, dtype=object)
     ymd = s.str.extract(_DATE_YMD.pattern)
@@ -288,41 +255,16 @@ def convert_date(
         else:
             serial_ok[i] = False
     if n_serial:
-        log.note(f"{col}: {n_serial} Excel serial numbers read as dates",
-                 f"{col}：{n_serial} 个 Excel 日期序号已转换为日期")
+        log.note("ingest.bureau.excel_serial_dates", column=col, count=n_serial)
     done = hit | hit2 | serial_ok | missing
     month_only = s.str.fullmatch(_DATE_MONTH.pattern).fillna(False).to_numpy(dtype=bool) & ~done
-    log.cells(
-        col,
-        month_only,
-        shown,
-        "has no day: the six-month rule that decides the cohort needs the exact date",
-        "write the full date, e.g. 2025年3月15日 or 2025-03-15",
-        "没有具体日期（日）：判断批次年份的“满六个月”规则需要准确日期",
-        "填写完整日期，如 2025年3月15日 或 2025-03-15",
-    )
+    log.cells(col, month_only, shown, **message("ingest.bureau.date_without_day"))
     other = ~done & ~month_only
-    log.cells(
-        col,
-        other,
-        shown,
-        "is not a date",
-        "write the date as 2025年3月15日, 2025.3.15, 2025/3/15 or 2025-03-15",
-        "不是日期",
-        "日期写成 2025年3月15日、2025.3.15、2025/3/15 或 2025-03-15",
-    )
+    log.cells(col, other, shown, **message("ingest.bureau.not_a_date"))
     reported |= month_only | other
     parsed = pd.to_datetime(out.where(out != "", None), format="%Y-%m-%d", errors="coerce")
     invalid = parsed.isna().to_numpy() & (out != "").to_numpy(dtype=bool)
-    log.cells(
-        col,
-        invalid,
-        shown,
-        "is not a valid calendar date",
-        "correct the day or month",
-        "不是有效的日期（该月没有这一天）",
-        "更正日或月",
-    )
+    log.cells(col, invalid, shown, **message("ingest.bureau.invalid_date"))
     reported |= invalid
     out[invalid] = ""
     return out, reported

@@ -40,7 +40,7 @@ import pandas as pd
 from analysis.data import schema
 from analysis.data.bureau.mappings import Mappings, load_mappings
 from analysis.data.bureau.table import read_bureau
-from analysis.data.problems import Problem, file_problem
+from analysis.data.problems import Problem, Words, both, file_problem, message
 
 CROSSWALK_TYPES = ("merge", "split", "new", "abolished")
 CROSSWALK_COLUMNS = ("old_code", "new_code", "year_effective", "change_type", "weight", "file_name")
@@ -130,13 +130,7 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
             path.name,
             empty_crosswalk(),
             [
-                file_problem(
-                    str(path),
-                    "the crosswalk file does not exist",
-                    "check the path given as crosswalk (--crosswalk)",
-                    "村代码变更对照表文件不存在",
-                    "检查指定的对照表路径",
-                )
+                file_problem(str(path), **message("ingest.crosswalk.missing_file"))
             ],
         )
     bt, problems = read_bureau(path, mappings, tables=("crosswalk",))
@@ -151,7 +145,7 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
     weight = bt.values["weight"]
     sheets = bt.sheets
 
-    def add(i: int, column: str, problem: str, action: str, problem_zh: str, action_zh: str) -> None:
+    def add(i: int, column: str, words: Words) -> None:
         shown = bt.shown.get(column)
         problems.append(
             Problem(
@@ -159,12 +153,9 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
                 int(bt.rows[i]),
                 column,
                 None if shown is None else str(shown[i]),
-                problem,
-                action,
                 sheet=None if sheets is None else str(sheets[i]),
                 header=bt.headers.get(column),
-                problem_zh=problem_zh,
-                action_zh=action_zh,
+                **words,
             )
         )
 
@@ -172,33 +163,25 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
     for i in range(n):
         k = kind.iloc[i]
         if k not in CROSSWALK_TYPES:
-            add(i, "type", f"is not one of {', '.join(CROSSWALK_TYPES)}",
-                "write merge (合并), split (拆分), new (新设) or abolished (撤销)",
-                "不是允许的变更类型", "填写 合并、拆分、新设 或 撤销")
+            add(i, "type", message("ingest.crosswalk.bad_type", types=", ".join(CROSSWALK_TYPES)))
             continue
         for col, value, needed in (("old_code", old.iloc[i], k != "new"), ("new_code", new.iloc[i], k != "abolished")):
             if rep[col][i]:
                 continue
             if needed and not value:
-                add(i, col, f"is empty, but a {k} needs it", "fill in the 12-digit code",
-                    f"为空，但“{k}”类型必须填写", "填写12位代码")
+                add(i, col, message("ingest.crosswalk.code_needed", type=k))
             elif not needed and value:
-                add(i, col, f"must be empty for type {k}", "leave it empty or correct the type",
-                    f"“{k}”类型不应填写此项", "清空该单元格或更正类型")
+                add(i, col, message("ingest.crosswalk.code_not_allowed", type=k))
             elif value and not pd.Series([value]).str.fullmatch(_CODE).iloc[0]:
-                add(i, col, "is not a 12-digit code", "write the full 12-digit code as text",
-                    "不是12位代码", "填写完整的12位代码（文本格式）")
+                add(i, col, message("ingest.crosswalk.not_a_code"))
         y = year.iloc[i]
         if not rep["year_effective"][i] and (np.isnan(y) or y != int(y) or not 1990 <= y <= 2100):
-            add(i, "year_effective", "is not a year from 1990 to 2100", "write the first year the new code is used",
-                "不是1990至2100之间的年份", "填写新代码开始使用的年份")
+            add(i, "year_effective", message("ingest.crosswalk.bad_year"))
         w = weight.iloc[i]
         if not np.isnan(w) and k != "split":
-            add(i, "weight", "is given, but only splits have weights", "leave the weight empty",
-                "只有拆分才需要权重", "清空权重")
+            add(i, "weight", message("ingest.crosswalk.weight_not_split"))
         elif not np.isnan(w) and not 0 < w <= 1:
-            add(i, "weight", "is not a share above 0 and at most 1", "write the share (0.4 or 40%)",
-                "不是大于0且不超过1的比例", "填写比例（如 0.4 或 40%）")
+            add(i, "weight", message("ingest.crosswalk.bad_weight"))
     out = pd.DataFrame(
         {
             "old_code": old.to_numpy(dtype=object),
@@ -213,19 +196,15 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
     )
     dup = out.duplicated(["old_code", "new_code", "year_effective"], keep="first").to_numpy()
     for i in np.flatnonzero(dup):
-        add(int(i), "old_code", "repeats an earlier entry (same old code, new code and year)",
-            "delete the repeated row", "与前面的某行重复（原代码、新代码和年份都相同）", "删除重复的行")
+        add(int(i), "old_code", message("ingest.crosswalk.repeated_entry"))
     splits = out[(out["change_type"] == "split") & (out["old_code"] != "")]
     for (code, y), g in splits.groupby(["old_code", "year_effective"]):
         given = g["weight"].notna()
         if given.any() and not given.all():
-            add(int(g.index[0]), "weight", f"is given for some but not all parts of the split of {code}",
-                "give a weight for every new village of this split, or for none (then population shares are used)",
-                f"{code} 的拆分只给了部分新村的权重", "为该拆分的每个新村都填写权重，或都不填（按人口比例拆分）")
+            add(int(g.index[0]), "weight", message("ingest.crosswalk.partial_weights", code=code))
         elif given.all() and abs(g["weight"].sum() - 1) > 1e-6:
-            add(int(g.index[0]), "weight", f"the weights of the split of {code} in {y} add up to "
-                f"{g['weight'].sum():g}, not 1", "correct the weights so that they add up to 1",
-                f"{code} 在 {y} 年拆分的权重之和为 {g['weight'].sum():g}，不是1", "更正权重，使其和为1")
+            add(int(g.index[0]), "weight", message("ingest.crosswalk.weights_sum", code=code, year=y,
+                                                   total=g["weight"].sum()))
     return CrosswalkFile(bt.name, out, problems)
 
 
@@ -275,6 +254,7 @@ def check_code_changes(
     gone = prev_codes - new_codes
     came = new_codes - prev_codes
     problems: list[Problem] = []
+    source = both("ingest.crosswalk.vanished.stored") if prev_source == "stored" else prev_source
     for code in sorted(gone - olds):
         problems.append(
             Problem(
@@ -282,18 +262,7 @@ def check_code_changes(
                 None,
                 "village_code",
                 code,
-                f"is a village of the {prev_year} panel ({prev_source}) but is not in this {year} file, and no "
-                "crosswalk entry says why",
-                f"if the village was merged into another, add to the crosswalk: old_code={code}, new_code=<the code "
-                f"it merged into>, year_effective={year}, type=merge; if it was split, one line per new village "
-                f"with type=split; if it no longer exists, type=abolished with new_code empty; if the file left it "
-                "out by mistake, add its row",
-                problem_zh=f"是 {prev_year} 年（{'已入库' if prev_source == 'stored' else prev_source}）的村，"
-                f"但本 {year} 年文件中没有，对照表中也没有说明",
-                action_zh=f"如果该村并入了其他村，在村代码变更对照表中添加一行：原代码={code}，新代码=<并入的村代码>，"
-                f"生效年份={year}，"
-                "类型=合并；如果拆分了，每个新村一行，类型=拆分；如果撤销了，类型=撤销，新代码留空；"
-                "如果是文件漏填，补上该村的行",
+                **message("ingest.crosswalk.vanished", prev_year=prev_year, source=source, year=year, code=code),
             )
         )
     for code in sorted(came - news):
@@ -304,16 +273,9 @@ def check_code_changes(
                 row,
                 "village_code",
                 code,
-                f"is not a village of the {prev_year} panel ({prev_source}) and no crosswalk entry says where it "
-                "comes from",
-                f"if it results from a merger or a split, add to the crosswalk: old_code=<the former code>, "
-                f"new_code={code}, year_effective={year}, type=merge or split; if it is a new village, add it with "
-                "old_code empty and type=new; if the code is mistyped, correct it",
-                problem_zh=f"不是 {prev_year} 年的村，对照表中也没有说明其来源",
-                action_zh=f"如果由合并或拆分而来，在对照表中添加：原代码=<原来的代码>，新代码={code}，生效年份={year}，"
-                f"类型=合并或拆分；"
-                "如果是新设的村，原代码留空、类型=新设；如果代码填错了，请更正",
                 sheet=sheet,
+                **message("ingest.crosswalk.unexplained_new", prev_year=prev_year, source=prev_source, year=year,
+                          code=code),
             )
         )
     for code in sorted((olds & new_codes) - continuing):
@@ -323,13 +285,8 @@ def check_code_changes(
                 where.get(code, (None, None))[0],
                 "village_code",
                 code,
-                f"is still in this {year} file, but the crosswalk says it ended in {year} or earlier (merged, split "
-                "or abolished)",
-                "correct the crosswalk (if the village continues under its code, add a line old_code=new_code="
-                f"{code}) or the file",
-                problem_zh=f"仍在本 {year} 年文件中，但对照表说它已在 {year} 年或之前合并、拆分或撤销",
-                action_zh=f"更正对照表（如该村沿用原代码，添加一行 原代码=新代码={code}）或更正文件",
                 sheet=where.get(code, (None, None))[1],
+                **message("ingest.crosswalk.still_present", year=year, code=code),
             )
         )
     for code in sorted(news - new_codes):
@@ -339,10 +296,7 @@ def check_code_changes(
                 None,
                 "village_code",
                 code,
-                f"is a new code of the crosswalk from {year} or earlier but is not in this {year} file",
-                "add the village's row to the file or correct the crosswalk",
-                problem_zh=f"是对照表中 {year} 年或之前启用的新代码，但本 {year} 年文件中没有",
-                action_zh="在文件中补上该村，或更正对照表",
+                **message("ingest.crosswalk.new_code_missing", year=year),
             )
         )
     for code in sorted((olds - continuing) - prev_codes - gone):
@@ -352,10 +306,7 @@ def check_code_changes(
                 None,
                 "village_code",
                 code,
-                f"is an old code of the crosswalk but is not a village of the {prev_year} panel",
-                "correct the old code in the crosswalk",
-                problem_zh=f"是对照表中的原代码，但不是 {prev_year} 年的村",
-                action_zh="更正对照表中的原代码",
+                **message("ingest.crosswalk.old_code_unknown", prev_year=prev_year),
             )
         )
     return problems

@@ -19,7 +19,7 @@ from pathlib import Path
 from analysis import paths
 from analysis.data import schema
 from analysis.data.bureau.text import normalise_header, normalise_text, split_unit
-from analysis.data.problems import Problem, file_problem
+from analysis.data.problems import Problem, Words, both, file_problem, message
 
 DEFAULT_MAPPING_DIR = paths.MAPPINGS_DIR
 """Where the analyst-editable mappings live (``data/mappings/``)."""
@@ -177,41 +177,20 @@ def _load_yaml(path: Path) -> tuple[object, list[Problem]]:
 
     if not path.exists():
         return None, [
-            file_problem(
-                path.name,
-                f"the mapping file {path} does not exist",
-                "restore it from the repository (git checkout data/mappings) or point mapping_dir to the folder "
-                "that holds panel.yaml, postings.yaml, crosswalk.yaml and units.yaml",
-                f"映射文件 {path} 不存在",
-                "从代码仓库恢复该文件（git checkout data/mappings），或指定包含这四个映射文件的文件夹",
-            )
+            file_problem(path.name, **message("ingest.mapping.missing_file", path=path))
         ]
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")), []
     except UnicodeDecodeError:
         return None, [
-            file_problem(
-                path.name,
-                "the mapping file is not UTF-8 text",
-                "save it as UTF-8 (any text editor can; Notepad: Save as, Encoding UTF-8)",
-                "映射文件不是 UTF-8 编码",
-                "用文本编辑器另存为 UTF-8 编码",
-            )
+            file_problem(path.name, **message("ingest.mapping.not_utf8"))
         ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [
-            file_problem(
-                path.name,
-                f"the mapping file is not valid YAML ({what})",
-                "correct the line (indent with spaces, not tabs; put a space after every ':' and ','; "
-                "quote values that start with special characters such as % or *)",
-                f"映射文件的 YAML 格式有误（{what}）",
-                "修改该行：用空格缩进（不要用制表符），冒号和逗号后加空格，以 % 或 * 等特殊字符开头的值加引号",
-                row=line,
-            )
+            file_problem(path.name, row=line, **message("ingest.mapping.not_yaml", what=what))
         ]
 
 
@@ -228,16 +207,11 @@ def _as_list(value: object) -> list[str] | None:
 def _table_map(
     path: Path, doc: object, table: str, known_families: set[str], problems: list[Problem]
 ) -> TableMap:
-    def bad(problem: str, action: str, problem_zh: str, action_zh: str) -> None:
-        problems.append(file_problem(path.name, problem, action, problem_zh, action_zh))
+    def bad(words: Words) -> None:
+        problems.append(file_problem(path.name, **words))
 
     if not isinstance(doc, dict) or not isinstance(doc.get("columns"), dict):
-        bad(
-            "the mapping file has no 'columns:' section",
-            "restore the file from the repository and add your aliases again",
-            "映射文件缺少“columns:”部分",
-            "从代码仓库恢复该文件后重新添加别名",
-        )
+        bad(message("ingest.mapping.no_columns"))
         return TableMap(table, path, {}, {})
     if table == "crosswalk":
         allowed: tuple[str, ...] = _CROSSWALK_COLUMNS
@@ -251,63 +225,36 @@ def _table_map(
         name = str(name)
         if name not in allowed:
             close = difflib.get_close_matches(name, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            bad(
-                f"'{name}' is not a column of the {table} table{hint}",
-                f"use one of {', '.join(allowed)}",
-                f"“{name}”不是{TABLE_ZH[table]}的标准列名",
-                f"只能使用这些列名：{', '.join(allowed)}",
-            )
+            hint = both("ingest.did_you_mean", close=close[0]) if close else ""
+            bad(message("ingest.mapping.unknown_column", name=name, table={"en": table, "zh": TABLE_ZH[table]},
+                        hint=hint, allowed=", ".join(allowed)))
             continue
         if isinstance(entry, list):
             entry = {"aliases": entry}
         if entry is None:
             entry = {}
         if not isinstance(entry, dict):
-            bad(
-                f"the entry of {name} must be a list of aliases or a section with 'aliases:'",
-                "write it like the other columns of the file",
-                f"{name} 的写法有误：应为别名列表或包含“aliases:”的小节",
-                "参照文件中其他列的写法修改",
-            )
+            bad(message("ingest.mapping.bad_entry", name=name))
             continue
         aliases = _as_list(entry.get("aliases"))
         if aliases is None:
-            bad(
-                f"the aliases of {name} are not a list",
-                "write them as [别名1, 别名2]",
-                f"{name} 的别名不是列表",
-                "写成 [别名1, 别名2] 的形式",
-            )
+            bad(message("ingest.mapping.aliases_not_a_list", name=name))
             aliases = []
         family = entry.get("unit")
         if family is not None and str(family) not in known_families:
-            bad(
-                f"the unit family {family!r} of {name} is not in units.yaml",
-                f"use one of {', '.join(sorted(known_families))}, or add the family to units.yaml",
-                f"{name} 的单位类别“{family}”在 units.yaml 中不存在",
-                f"改用 {', '.join(sorted(known_families))} 之一，或在 units.yaml 中添加该类别",
-            )
+            bad(message("ingest.mapping.unknown_family", name=name, family=family,
+                        families=", ".join(sorted(known_families))))
             family = None
         values = entry.get("values") or {}
         if not isinstance(values, dict):
-            bad(
-                f"the values of {name} must be a section of word: value pairs",
-                "write them as {是: 1, 否: 0}",
-                f"{name} 的 values 应为“词: 值”的形式",
-                "写成 {是: 1, 否: 0} 的形式",
-            )
+            bad(message("ingest.mapping.values_not_pairs", name=name))
             values = {}
         spec = specs.get(name)
         if spec is not None and spec.kind == "category":
             for word, target in values.items():
                 if target not in spec.levels:
-                    bad(
-                        f"the word {word!r} of {name} maps to {target!r}, which is not one of {', '.join(spec.levels)}",
-                        f"map it to one of {', '.join(spec.levels)}",
-                        f"{name} 中“{word}”对应的值“{target}”不是允许的取值",
-                        f"改为 {', '.join(spec.levels)} 之一",
-                    )
+                    bad(message("ingest.mapping.unknown_level", name=name, word=word, target=target,
+                                levels=", ".join(spec.levels)))
         all_aliases = [name, *aliases]
         if spec is not None:
             all_aliases.append(split_unit(normalise_header(spec.label_zh))[0])
@@ -318,12 +265,7 @@ def _table_map(
                 continue
             other = alias_index.get(n)
             if other is not None and other != name:
-                bad(
-                    f"the alias {a!r} is listed under both {other} and {name}",
-                    "keep it under one column only",
-                    f"别名“{a}”同时出现在 {other} 和 {name} 下",
-                    "只在一个列下保留该别名",
-                )
+                bad(message("ingest.mapping.alias_twice", alias=a, other=other, name=name))
                 continue
             alias_index[n] = name
             if n not in normed:
@@ -344,12 +286,7 @@ def _table_map(
     carry = tuple(str(c) for c in (_as_list(doc.get("carry_forward")) or []))
     for c in carry:
         if c not in specs:
-            bad(
-                f"carry_forward names {c!r}, which is not a panel column",
-                "list canonical panel columns only",
-                f"carry_forward 中的“{c}”不是村级统计表的标准列名",
-                "只列出标准列名",
-            )
+            bad(message("ingest.mapping.carry_forward_column", column=c))
     unit_types: dict[str, tuple[str, ...]] = {}
     batches: dict[str, str] = {}
     if table == "postings":
@@ -358,12 +295,7 @@ def _table_map(
             raw_types = {}
         for t, words in raw_types.items():
             if t not in schema.UNIT_TYPES:
-                bad(
-                    f"unit_types has {t!r}, which is not a unit type",
-                    f"use {', '.join(schema.UNIT_TYPES)}",
-                    f"unit_types 中的“{t}”不是允许的单位类型",
-                    f"只能使用 {', '.join(schema.UNIT_TYPES)}",
-                )
+                bad(message("ingest.mapping.unknown_unit_type", type=t, types=", ".join(schema.UNIT_TYPES)))
                 continue
             unit_types[t] = tuple(normalise_header(w) for w in (_as_list(words) or []))
         raw_batches = doc.get("batches") or {}
@@ -422,13 +354,7 @@ def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
     units_doc = docs["units.yaml"]
     if not isinstance(units_doc, dict):
         problems.append(
-            file_problem(
-                "units.yaml",
-                "units.yaml must hold unit families (money:, length:, ...)",
-                "restore it from the repository",
-                "units.yaml 应包含单位类别（money:、length: 等）",
-                "从代码仓库恢复该文件",
-            )
+            file_problem("units.yaml", **message("ingest.mapping.no_unit_families"))
         )
         units_doc = {}
     for family, table in units_doc.items():
@@ -440,13 +366,8 @@ def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
                     raise ValueError
             except (TypeError, ValueError):
                 problems.append(
-                    file_problem(
-                        "units.yaml",
-                        f"the factor of {unit!r} in {family} is not a positive number ({factor!r})",
-                        "write how many canonical units one of this unit is (万元: 10000)",
-                        f"{family} 中“{unit}”的换算系数不是正数",
-                        "写出一个该单位等于多少个标准单位（如 万元: 10000）",
-                    )
+                    file_problem("units.yaml", **message("ingest.mapping.bad_factor", unit=unit, family=family,
+                                                         factor=factor))
                 )
                 continue
             units[str(family)][normalise_header(str(unit))] = f
@@ -458,25 +379,14 @@ def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
     for t, tm in tables.items():
         if isinstance(docs[f"{t}.yaml"], dict) and docs[f"{t}.yaml"].get("table", t) != t:
             problems.append(
-                file_problem(
-                    f"{t}.yaml",
-                    f"the file says table: {docs[f'{t}.yaml'].get('table')!r}, expected {t!r}",
-                    f"write table: {t}",
-                    f"文件中的 table 应为 {t}",
-                    f"改为 table: {t}",
-                )
+                file_problem(f"{t}.yaml", **message("ingest.mapping.wrong_table", said=docs[f"{t}.yaml"].get("table"),
+                                                    table=t))
             )
         for col in tm.columns.values():
             if col.family and col.default_unit and col.default_unit not in units.get(col.family, {}):
                 problems.append(
-                    file_problem(
-                        tm.source.name,
-                        f"the default unit {col.default_unit!r} of {col.name} is not in the {col.family} family of "
-                        "units.yaml",
-                        "add it to units.yaml or correct the default unit",
-                        f"{col.name} 的默认单位“{col.default_unit}”不在 units.yaml 的 {col.family} 类别中",
-                        "在 units.yaml 中添加该单位，或修改默认单位",
-                    )
+                    file_problem(tm.source.name, **message("ingest.mapping.unknown_default_unit", unit=col.default_unit,
+                                                           column=col.name, family=col.family))
                 )
     if problems:
         raise MappingError(problems)

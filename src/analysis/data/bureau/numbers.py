@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.data.bureau.cells import CellLog
 from analysis.data.bureau.mappings import ColumnMap
 from analysis.data.bureau.text import missing_mask, normalise_header
+from analysis.data.problems import listing, message
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _PERCENT = re.compile(r"^([+-]?\d+(?:\.\d+)?)%$")
@@ -66,38 +67,22 @@ def convert_number(
         hit = mapped.notna().to_numpy(dtype=bool)
         if hit.any():
             s = s.where(pd.Series(~hit, index=s.index), mapped.astype(object).map(str))
-            log.note(
-                f"{col}: {int(hit.sum())} words such as 是/否/有/无 read as 1/0",
-                f"{col}：{int(hit.sum())} 个“是/否/有/无”已按 1/0 读取",
-            )
+            log.note("ingest.bureau.yes_no_words", column=col, count=int(hit.sum()))
     missing = missing_mask(s)
     if header_unit is not None and cm.family:
         if header_unit in family:
             factor = family[header_unit]
             if factor != 1:
-                log.note(
-                    f"{col}: header unit {header_unit} converted to the canonical unit (x {factor:g})",
-                    f"{col}：表头单位 {header_unit} 已换算为标准单位（乘以 {factor:g}）",
-                )
+                log.note("ingest.bureau.header_unit", column=col, unit=header_unit, factor=factor)
         else:
-            log.column(
-                col,
-                f"the unit {header_unit!r} in the header is not a known {cm.family} unit",
-                f"add it with its factor to the {cm.family} section of data/mappings/units.yaml, or write the "
-                f"header with one of {', '.join(family)}",
-                f"表头中的单位“{header_unit}”不是已知的单位",
-                f"在 data/mappings/units.yaml 的 {cm.family} 部分添加该单位及换算系数，"
-                f"或把表头单位改为 {'、'.join(family)} 之一",
-            )
+            log.column(col, **message("ingest.bureau.unknown_unit", unit=header_unit, family=cm.family,
+                                      units=listing(list(family))))
             reported[:] = True
             return pd.Series(np.full(len(s), np.nan), index=s.index), reported
     elif header_unit is None and cm.default_unit:
         factor = family.get(cm.default_unit, 1.0)
         if cm.family == "money":
-            log.note(
-                f"{col}: the header names no unit; read as {cm.default_unit}",
-                f"{col}：表头未注明单位，按 {cm.default_unit} 读取",
-            )
+            log.note("ingest.bureau.default_unit", column=col, unit=cm.default_unit)
     text = s.where(pd.Series(~missing, index=s.index), "")
     num = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64").to_numpy()
     vals = num * factor
@@ -141,42 +126,22 @@ def convert_number(
                 continue
             bad_idx.append(i)
     if counts["thousands"]:
-        log.note(f"{col}: thousands separators removed in {counts['thousands']} cells",
-                 f"{col}：{counts['thousands']} 个单元格去掉了千位分隔符")
+        log.note("ingest.bureau.thousands_separators", column=col, count=counts["thousands"])
     if counts["percent"]:
-        log.note(f"{col}: {counts['percent']} percent values divided by 100",
-                 f"{col}：{counts['percent']} 个百分数已除以 100")
+        log.note("ingest.bureau.percentages", column=col, count=counts["percent"])
     if counts["unit"]:
-        log.note(f"{col}: {counts['unit']} cells with a unit after the number converted",
-                 f"{col}：{counts['unit']} 个数字后带单位的单元格已换算")
+        log.note("ingest.bureau.number_units", column=col, count=counts["unit"])
     if factor != 1 or counts["unit"] or counts["percent"]:
         vals = np.round(vals, 6)
     mask = np.zeros(len(s), dtype=bool)
     mask[bad_idx] = True
     if mask.any():
-        log.cells(
-            col,
-            mask,
-            shown,
-            "is not a number",
-            "write a plain number (digits, '.' for decimals; thousands separators, a unit of the column such as "
-            "万元 and, in share columns, % are fine)",
-            "不是数字",
-            "填写数字（可用千位分隔符、本列的单位如“万元”，占比列可用 %），不要写“约”“以上”等文字",
-        )
+        log.cells(col, mask, shown, **message("ingest.value.not_a_number", action_of="ingest.bureau.not_a_number"))
         reported |= mask
     pmask = np.zeros(len(s), dtype=bool)
     pmask[pct_bad] = True
     if pmask.any():
-        log.cells(
-            col,
-            pmask,
-            shown,
-            "is a percentage, but this column is not a share",
-            "write the value itself, not a percentage",
-            "是百分数，但本列不是占比",
-            "填写数值本身，不要写成百分数",
-        )
+        log.cells(col, pmask, shown, **message("ingest.bureau.percent_not_share"))
         reported |= pmask
     vals[reported] = np.nan
     return pd.Series(vals, index=s.index, dtype="float64"), reported

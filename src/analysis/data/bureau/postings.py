@@ -19,6 +19,7 @@ from analysis.data import schema
 from analysis.data.bureau.cells import CellLog
 from analysis.data.bureau.mappings import TableMap
 from analysis.data.bureau.text import normalise_header
+from analysis.data.problems import both, message
 
 
 def match_unit_type(text: str, tm: TableMap) -> tuple[str | None, list[str]]:
@@ -76,32 +77,13 @@ def _unit_types(
         else:
             out.iloc[i] = t
     words = "; ".join(f"{k}: {'、'.join(w[:4])}" for k, w in tm.unit_types.items())
-    what = "unit type" if not from_unit_names else "sending unit's name"
-    log.cells(
-        col,
-        unmatched,
-        shown,
-        f"does not tell the sending-unit type: the {what} contains none of the words of unit_types in postings.yaml",
-        f"write one of the types ({words}), or add a word of this name to unit_types in data/mappings/postings.yaml",
-        "无法判断派出单位类型：不含 postings.yaml 中 unit_types 的任何词",
-        "填写单位类型（政法、农业、经济实力强的单位、党政机关等），"
-        "或在 data/mappings/postings.yaml 的 unit_types 中添加相应的词",
-    )
-    log.cells(
-        col,
-        several,
-        shown,
-        "matches words of several sending-unit types",
-        "write the type itself (政法, 农业, 经济实力强的单位 or 党政机关) in the unit-type column",
-        "同时符合几种派出单位类型",
-        "在派出单位类型列直接填写类型（政法、农业、经济实力强的单位或党政机关）",
-    )
+    what = both("ingest.bureau.unit_type_unknown.unit_type" if not from_unit_names
+                else "ingest.bureau.unit_type_unknown.unit_name")
+    log.cells(col, unmatched, shown, **message("ingest.bureau.unit_type_unknown", what=what, words=words))
+    log.cells(col, several, shown, **message("ingest.bureau.unit_type_ambiguous"))
     reported |= unmatched | several
     if from_unit_names and (~reported & (values != "").to_numpy(dtype=bool)).any():
-        log.note(
-            "unit_type: the list has no unit-type column; the type was read from the sending unit's name",
-            "unit_type：名单中没有派出单位类型列，类型根据派出单位名称判断",
-        )
+        log.note("ingest.bureau.unit_type_from_names")
     out[reported] = ""
     return out, reported
 
@@ -186,35 +168,18 @@ def postings_extras(
     batches, mapped = _batches(values["batch"].astype(object), values["start_date"].astype(object), tm)
     values["batch"] = batches
     if "batch" in absent:
-        log.note(f"batch: the list has no batch column; labelled {tm.default_batch} by start year",
-                 f"batch：名单中没有批次列，按到岗年份标为 {tm.default_batch}")
+        log.note("ingest.bureau.default_batch", batch=tm.default_batch)
     elif mapped:
-        log.note(f"batch: {mapped} batch names mapped to labels (batches in postings.yaml)",
-                 f"batch：{mapped} 个批次名称已按 postings.yaml 换成标准批次标签")
+        log.note("ingest.bureau.batch_names", count=mapped)
     if "secretary_id" in absent:
         if "name" in absent:
-            log.column(
-                "secretary_id",
-                "the list has neither an id (编号) nor a name (姓名) column, so the postings cannot be told apart",
-                "add the 姓名 column (names are used only to make the id and are not stored) or a 编号 column",
-                "名单中既没有编号列也没有姓名列，无法区分各条派驻记录",
-                "添加“姓名”列（姓名只用于生成编号，不会保存）或“编号”列",
-                header="",
-            )
+            log.column("secretary_id", header="", **message("ingest.bureau.no_id_nor_name"))
             reported["secretary_id"] = np.ones(n, dtype=bool)
             values["secretary_id"] = pd.Series([""] * n, dtype=object)
             return
         names = values["name"].astype(object)
         empty = (names == "").to_numpy(dtype=bool)
-        log.cells(
-            "name",
-            empty,
-            shown["name"],
-            "is empty: without an id column every posting needs the secretary's name",
-            "fill in the name",
-            "为空：名单没有编号列时，每条记录都需要填写姓名",
-            "填写姓名",
-        )
+        log.cells("name", empty, shown["name"], **message("ingest.bureau.name_missing"))
         vc = values["village_code"].astype(object).to_numpy()
         st = values["start_date"].astype(object).to_numpy()
         ids = np.array(
@@ -227,5 +192,4 @@ def postings_extras(
         log.headers["secretary_id"] = log.headers.get("name", "姓名")
         reported["secretary_id"] = empty | reported.get("village_code", np.zeros(n, bool)) | reported.get(
             "start_date", np.zeros(n, bool)) | (vc == "") | (st == "")
-        log.note("secretary_id: made from the village code, the name and the start date (names are not stored)",
-                 "secretary_id：根据村代码、姓名和到岗日期生成（姓名不保存）")
+        log.note("ingest.bureau.made_ids")

@@ -57,7 +57,7 @@ from analysis.data.bureau.numbers import convert_number
 from analysis.data.bureau.postings import postings_extras
 from analysis.data.bureau.rows import row_kinds
 from analysis.data.bureau.text import normalise_header, normalise_series, split_unit
-from analysis.data.problems import Note, Problem, file_problem
+from analysis.data.problems import Note, Problem, both, file_problem, listing, message, note
 from analysis.data.readers import BUREAU, InputFile, Sheet, read_bytes
 from analysis.data.validate import TableCells
 
@@ -244,31 +244,16 @@ def _find_headers(
     if not found:
         kinds = " or ".join(TABLE_ZH[t] for t in tables)
         return None, [
-            file_problem(
-                inp.name,
-                "no header row was found: no row among the first 30 has two or more headers of the mappings",
-                "check that this is a village table, a list of first secretaries or a crosswalk; if its headers are "
-                f"different, add them as aliases in {mappings.folder}/*.yaml (e.g. "
-                f"{'; '.join(_HEADER_EXAMPLES[t] for t in tables)})",
-                f"找不到表头：前 30 行中没有一行含有两个以上映射文件中的表头（应为{kinds}）",
-                f"确认这是村级统计表、第一书记名单或村代码变更对照表；如果表头写法不同，"
-                f"在 {mappings.folder} 的 yaml 文件中添加别名",
-            )
+            file_problem(inp.name, **message("ingest.bureau.header_not_found", kinds=kinds, folder=mappings.folder,
+                                             examples="; ".join(_HEADER_EXAMPLES[t] for t in tables)))
         ]
     table_kinds = {h.table for _, h in found}
     if len(table_kinds) > 1:
         return None, [
-            file_problem(
-                inp.name,
-                f"the sheets hold different kinds of table ({', '.join(sorted(table_kinds))})",
-                "put the village table and the list of first secretaries in separate files",
-                "各工作表的表格种类不同",
-                "把村级统计表和第一书记名单分别存成两个文件",
-            )
+            file_problem(inp.name, **message("ingest.bureau.sheets_differ", kinds=", ".join(sorted(table_kinds))))
         ]
     if skipped:
-        notes.append(Note(f"sheets without a recognisable header skipped: {', '.join(skipped)}",
-                          f"跳过了没有可识别表头的工作表：{'、'.join(skipped)}"))
+        notes.append(note("ingest.bureau.sheets_skipped", sheets=listing(skipped)))
     return found, []
 
 
@@ -306,18 +291,10 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
         for col, items in by_col.items():
             if len(items) > 1:
                 header_problems.append(
-                    Problem(
-                        name,
-                        int(sh.rows[hd.row]),
-                        col,
-                        None,
-                        f"several columns mean {col}: {', '.join(h for _, h, _ in items)}",
-                        "keep one of them, or rename the others (a header may match one canonical column only)",
-                        sheet=sh.name,
-                        header=" / ".join(h for _, h, _ in items),
-                        problem_zh=f"有多列都对应 {col}：{'、'.join(h for _, h, _ in items)}",
-                        action_zh="只保留其中一列，或修改其他列的表头",
-                    )
+                    Problem(name, int(sh.rows[hd.row]), col, None, sheet=sh.name,
+                            header=" / ".join(h for _, h, _ in items),
+                            **message("ingest.bureau.several_columns", column=col,
+                                      headers=listing([h for _, h, _ in items])))
                 )
         for _, h in hd.unmatched:
             if normalise_header(h) not in tm.ignore and split_unit(normalise_header(h))[0] not in tm.ignore:
@@ -332,9 +309,8 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
             norm_cols[j], changed = normalise_series(body[j])
             changed_total += changed
         if changed_total:
-            notes.append(Note(f"{changed_total} cells had full-width characters (１２３, ，) made half-width"
-                              + (f" in sheet {sh.name}" if sh.name else ""),
-                              f"{changed_total} 个单元格中的全角字符（１２３、，）已转为半角"))
+            in_sheet = both("ingest.bureau.full_width.sheet", sheet=sh.name) if sh.name else ""
+            notes.append(note("ingest.bureau.full_width", count=changed_total, sheet=in_sheet))
         labels = {j for j, (c, _, _) in hd.columns.items() if c in ("village_code", "village_name", "old_code")}
         codes = {j for j, (c, _, _) in hd.columns.items() if c in ("village_code", "old_code", "new_code")}
         formula_lines = np.zeros(body.shape[0], dtype=bool)
@@ -352,18 +328,10 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
             header_of.setdefault(col, header)
             if col in unit_of and unit_of[col] != unit:
                 header_problems.append(
-                    Problem(
-                        name,
-                        int(sh.rows[hd.row]),
-                        col,
-                        None,
-                        f"the sheets give {col} in different units ({unit_of[col] or 'none'} and {unit or 'none'})",
-                        "use the same unit in every sheet",
-                        sheet=sh.name,
-                        header=header,
-                        problem_zh="各工作表中该列的单位不一致",
-                        action_zh="各工作表使用相同的单位",
-                    )
+                    Problem(name, int(sh.rows[hd.row]), col, None, sheet=sh.name, header=header,
+                            **message("ingest.bureau.units_differ", column=col,
+                                      first=unit_of[col] or both("ingest.bureau.units_differ.no_unit"),
+                                      second=unit or both("ingest.bureau.units_differ.no_unit")))
                 )
             unit_of.setdefault(col, unit)
         part = {col: norm_cols[items[0][0]].iloc[idx].reset_index(drop=True) for col, items in by_col.items()}
@@ -385,14 +353,12 @@ def _gather(name: str, found: list[tuple[Sheet, Header]], tm: TableMap, notes: l
     if dropped["subtotal"]:
         n = len(dropped["subtotal"])
         shown_rows = ", ".join(dropped["subtotal"][:8]) + (f" and {n - 8} more" if n > 8 else "")
-        notes.append(Note(f"{n} subtotal rows (合计/小计) dropped: rows {shown_rows}",
-                          f"删除了 {n} 个合计/小计行：第 {shown_rows} 行"))
+        notes.append(note("ingest.bureau.subtotal_rows", count=n, rows=shown_rows))
     if dropped["footnote"]:
-        notes.append(Note(f"{len(dropped['footnote'])} footnote rows (注/填表人...) dropped: rows "
-                          f"{', '.join(dropped['footnote'][:8])}",
-                          f"删除了 {len(dropped['footnote'])} 个表注行"))
+        notes.append(note("ingest.bureau.footnote_rows", count=len(dropped["footnote"]),
+                          rows=", ".join(dropped["footnote"][:8])))
     if unused:
-        notes.append(Note(f"columns not used: {', '.join(sorted(unused))}", f"未使用的列：{'、'.join(sorted(unused))}"))
+        notes.append(note("ingest.bureau.unused_columns", columns=listing(sorted(unused))))
     columns = {c: pd.concat(parts, ignore_index=True) for c, parts in per_col.items()}
     formulas: dict[str, np.ndarray] = {}
     if any(formula_parts):
@@ -443,15 +409,15 @@ def _years_said(found: list[tuple[Sheet, Header]], body: _Body) -> list[_YearSai
         if sh.name:
             m = _YEAR_SAID.search(sh.name) or _YEAR_CELL_ONLY.fullmatch(sh.name.strip())
             if m:
-                out.append(_YearSaid(int(m.group(1)), f"the sheet name {sh.name!r}", f"工作表名“{sh.name}”", None,
-                                     sh.name))
+                where = both("ingest.bureau.year_in_sheet_name.where", sheet=sh.name)
+                out.append(_YearSaid(int(m.group(1)), where["en"], where["zh"], None, sh.name))
         for i in range(hd.first_data):
             for v in sh.cells.iloc[i].tolist():
                 text = str(v)
                 for m in _YEAR_SAID.finditer(text):
-                    what, what_zh = ("the header", "表头") if i >= hd.row else ("the title", "标题")
-                    out.append(_YearSaid(int(m.group(1)), f"{what} {text!r}", f"{what_zh}“{text}”", int(sh.rows[i]),
-                                         sh.name))
+                    where = both("ingest.bureau.year_in_header.where" if i >= hd.row
+                                 else "ingest.bureau.year_in_title.where", text=text)
+                    out.append(_YearSaid(int(m.group(1)), where["en"], where["zh"], int(sh.rows[i]), sh.name))
     for header, cells in body.unused_columns.items():
         values = cells[cells != ""]
         years = values.str.fullmatch(_YEAR_CELL_ONLY.pattern).fillna(False)
@@ -459,8 +425,8 @@ def _years_said(found: list[tuple[Sheet, Header]], body: _Body) -> list[_YearSai
             found_years = set(values.str.slice(0, 4))
             if len(found_years) == 1:
                 y = int(found_years.pop())
-                out.append(_YearSaid(y, f"the column {header!r}, which holds {y} in every row",
-                                     f"“{header}”列（每行都是 {y}）", None, None))
+                where = both("ingest.bureau.year_column.where", header=header, year=y)
+                out.append(_YearSaid(y, where["en"], where["zh"], None, None))
     return out
 
 
@@ -482,55 +448,28 @@ def _panel_year(
         from_name = year_from_name(name)
         if year is not None:
             values_text["year"] = pd.Series([str(int(year))] * n, dtype=object)
-            log.note(f"year: the file has no year column; the year {year} was given",
-                     f"年份：文件中没有年份列，使用指定的年份 {year}")
+            log.note("ingest.bureau.year_given", year=year)
         elif len(from_name) == 1:
             values_text["year"] = pd.Series([str(from_name[0])] * n, dtype=object)
-            log.note(f"year: the file has no year column; {from_name[0]} taken from the file name",
-                     f"年份：文件中没有年份列，根据文件名取 {from_name[0]} 年")
+            log.note("ingest.bureau.year_from_name", year=from_name[0])
             for other in [x for x in said if x.year != from_name[0]][:1]:
                 log.problems.append(
-                    Problem(
-                        name,
-                        other.row,
-                        "year",
-                        None,
-                        f"the year {from_name[0]} was taken from the file name, but the file says {other.year} "
-                        f"({other.where}): perhaps the {other.year} table under another name",
-                        f"check the year: correct the file name or give it (study ingest --year {other.year}); if "
-                        f"{from_name[0]} is right, ingest again with --accept-warnings (accept_warnings=True)",
-                        sheet=other.sheet,
-                        problem_zh=f"年份 {from_name[0]} 取自文件名，但文件中写的是 {other.year} 年"
-                        f"（{other.where_zh}）：可能是 {other.year} 年的表格用错了文件名",
-                        action_zh=f"核对年份：更正文件名，或导入时指定年份（study ingest --year {other.year}）；"
-                        f"如确认 {from_name[0]} 年无误，加 --accept-warnings 重新导入",
-                        severity="warning",
-                    )
+                    Problem(name, other.row, "year", None, sheet=other.sheet, severity="warning",
+                            **message("ingest.bureau.year_name_contradicted", year=from_name[0], said=other.year,
+                                      where={"en": other.where, "zh": other.where_zh}))
                 )
         else:
-            why = "has no year" if not from_name else f"has several years ({', '.join(map(str, from_name))})"
-            log.column(
-                "year",
-                f"the file has no year column and its name {why}",
-                "add a 年份 column, give the year (study ingest --year 2025), or put the year in the file "
-                "name (e.g. 2025年村级统计.xlsx)",
-                "文件中没有年份列，文件名中也" + ("没有年份" if not from_name else "有多个年份"),
-                "添加“年份”列，或在导入时指定年份（study ingest --year 2025），或在文件名中写明年份"
-                "（如 2025年村级统计.xlsx）",
-            )
+            why = both("ingest.bureau.no_year.none") if not from_name else both(
+                "ingest.bureau.no_year.several", years=", ".join(map(str, from_name)))
+            log.column("year", **message("ingest.bureau.no_year", why=why))
             values_text["year"] = pd.Series([""] * n, dtype=object)
             reported["year"] = np.ones(n, dtype=bool)
     elif year is not None:
         yrs = values_text["year"].str.extract(YEAR_CELL.pattern, expand=False)
         other = yrs.notna() & (yrs != str(int(year)))
         if other.any():
-            log.column(
-                "year",
-                f"the year column holds {', '.join(sorted(set(yrs[other])))} but the year {year} was given",
-                "give the year only for files without a year column, or correct it",
-                f"年份列中的年份（{'、'.join(sorted(set(yrs[other])))}）与指定的年份 {year} 不一致",
-                "只对没有年份列的文件指定年份，或更正指定的年份",
-            )
+            log.column("year", **message("ingest.bureau.year_conflict", years=listing(sorted(set(yrs[other]))),
+                                         year=year))
 
 
 def _fill_absent(
@@ -561,14 +500,12 @@ def _fill_absent(
             fill = out_values["village_code"].str.slice(0, derivable[col]).where(out_values["village_code"] != "", "")
             reported[col] = np.array(reported.get("village_code", np.zeros(n, dtype=bool)), dtype=bool) | (
                 out_values["village_code"] == "").to_numpy(dtype=bool)
-            log.note(f"{col}: not in the file; taken from the first {derivable[col]} digits of the village code",
-                     f"{col}：文件中没有该列，取村代码的前 {derivable[col]} 位")
+            log.note("ingest.bureau.derived_code", column=col, digits=derivable[col])
         elif table == "panel" and col in tm.carry_forward:
             fill = empty_col.copy()  # filled from the store by the ingest
         elif table == "postings" and col == "end_date":
             fill = empty_col.copy()
-            log.note("end_date: the list has no end-date column; every secretary is taken as still in post",
-                     "end_date：名单中没有离岗日期列，全部按仍在岗处理")
+            log.note("ingest.bureau.no_end_dates")
         elif table == "postings" and col in ("unit_type", "batch", "secretary_id"):
             fill = empty_col.copy()  # derived by postings_extras
         elif table == "crosswalk" and col == "weight":
@@ -580,10 +517,7 @@ def _fill_absent(
                 col if not cm else (cm.aliases[-1] if cm.aliases else col), sorted(body.unused), n=1, cutoff=0.5
             )
             if guess:
-                log.note(f"{col}: not in the file; the column {guess[0]!r} may be it: if so, add it to the aliases "
-                         f"of {col} in {tm.source.name} (data/mappings) and ingest again",
-                         f"{col}：文件中没有该列；“{guess[0]}”列可能就是它：如是，把它加到 data/mappings/"
-                         f"{tm.source.name} 中 {col} 的别名里后重新导入")
+                log.note("ingest.bureau.optional_column_guess", column=col, guess=guess[0], file=tm.source.name)
         if fill is not None:
             out_values[col] = fill.astype(object) if fill.dtype != "float64" else fill
             shown[col] = np.full(n, "", dtype=object)
@@ -594,17 +528,14 @@ def _fill_absent(
         guess = difflib.get_close_matches(
             col if not cm else (cm.aliases[-1] if cm.aliases else col), sorted(body.unused), n=1, cutoff=0.5
         )
-        hint = f"; the file has a column {guess[0]!r} that may be it" if guess else ""
+        hint = both("ingest.bureau.required_column_missing.guess_hint", guess=guess[0]) if guess else ""
         log.column(
             col,
-            f"the required column {col} is missing: no header of the file matches its aliases ({aliases}){hint}",
-            f"add the column, or add the file's header for it to the aliases of {col} in "
-            f"{tm.source.name} (data/mappings)",
-            f"缺少必需的列 {col}：文件中没有与其别名（{aliases}）相符的表头",
-            f"添加该列；如果文件中该列用了别的表头，把这个表头加到 data/mappings/{tm.source.name} 中 {col} 的别名里",
             row=int(found[0][0].rows[found[0][1].row]),
             sheet=found[0][0].name,
             header="",
+            **message("ingest.bureau.required_column_missing", column=col, aliases=aliases, hint=hint,
+                      file=tm.source.name),
         )
         out_values[col] = empty_col.copy() if kinds[col] not in ("int", "float", "binary") else pd.Series(
             np.full(n, np.nan))
@@ -648,13 +579,7 @@ def bureau_table(
     log.notes.extend(notes)
     n = len(body.rows)
     if n == 0:
-        log.column(
-            None,
-            "the file has a header but no data rows",
-            "export the table again with its data rows",
-            "文件只有表头，没有数据行",
-            "重新导出带数据行的表格",
-        )
+        log.column(None, **message("ingest.file.no_rows"))
         return None, log.problems
 
     kinds = _CROSSWALK_KINDS if table == "crosswalk" else {c.name: c.kind for c in schema.columns(table)}

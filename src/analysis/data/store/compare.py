@@ -33,6 +33,7 @@ import duckdb
 import pandas as pd
 
 from analysis.data import schema
+from analysis.data.problems import both
 from analysis.data.store.layout import SQL_TYPES, has_table
 from analysis.data.store.read import open_store
 
@@ -63,9 +64,15 @@ class ColumnChange:
     mean_after: float | None
 
     def __str__(self) -> str:
-        text = f"{self.column}: {self.changed:,} value{'s' if self.changed != 1 else ''} differ"
+        return self._text("en")
+
+    def _text(self, lang: str) -> str:
+        text = both("ingest.store.column_change.one" if self.changed == 1 else "ingest.store.column_change.other",
+                    column=self.column, changed=self.changed)[lang]
         if self.mean_before is not None or self.mean_after is not None:
-            text += f", mean {_num(self.mean_before)} -> {_num(self.mean_after)}"
+            missing = both("ingest.store.column_change.missing")[lang]
+            text += both("ingest.store.column_change.mean", before=_num(self.mean_before, missing),
+                         after=_num(self.mean_after, missing))[lang]
         return text
 
     def text_zh(self) -> str:
@@ -76,10 +83,7 @@ class ColumnChange:
         str
             For example ``income_per_capita：3,224 个数值不同，均值 3,712.9 -> 4,121.4``.
         """
-        text = f"{self.column}：{self.changed:,} 个数值不同"
-        if self.mean_before is not None or self.mean_after is not None:
-            text += f"，均值 {_num(self.mean_before, '缺失')} -> {_num(self.mean_after, '缺失')}"
-        return text
+        return self._text("zh")
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,7 @@ class StoredYearChange:
         str
             For example ``3,224 of 3,224 stored rows change, 0 added, 0 removed; 41,912 values differ``.
         """
-        return (
-            f"{self.replaced:,} of {self.stored_rows:,} stored rows change, {self.inserted:,} added, "
-            f"{self.removed:,} removed; {self.values_changed:,} values differ"
-        )
+        return self._summary("en")
 
     def summary_zh(self) -> str:
         """Return :meth:`summary` in Chinese.
@@ -140,13 +141,14 @@ class StoredYearChange:
         str
             For example ``已入库的 3,224 行中 3,224 行改变，新增 0 行，删除 0 行；41,912 个数值不同``.
         """
-        return (
-            f"已入库的 {self.stored_rows:,} 行中 {self.replaced:,} 行改变，新增 {self.inserted:,} 行，"
-            f"删除 {self.removed:,} 行；{self.values_changed:,} 个数值不同"
-        )
+        return self._summary("zh")
+
+    def _summary(self, lang: str) -> str:
+        return both("ingest.store.year_change.summary", stored=self.stored_rows, replaced=self.replaced,
+                    inserted=self.inserted, removed=self.removed, values=self.values_changed)[lang]
 
 
-def _num(v: float | None, missing: str = "missing") -> str:
+def _num(v: float | None, missing: str) -> str:
     if v is None:
         return missing
     return f"{v:,.1f}" if abs(v) >= 10 else f"{v:,.4g}"
