@@ -197,3 +197,30 @@ def test_bad_arguments(city):
         M.estimate_main_effects(panel, {"cases": ["disputes"]}, bootstrap_draws=0)
     with pytest.raises(ValueError, match="not in the panel"):
         M.estimate_main_effects(panel, {"cases": ["no_such_outcome"]})
+
+
+def test_a_headline_without_influence_functions_is_adjusted_by_holm_and_says_so(city_store):
+    """Issue 11: with a non-CS headline the family-wise p-values are Holm's, stored and worded as Holm's.
+
+    Also the crash this fixes: notebook 02 with ``-p estimator=sa`` failed in ``romano_wolf_table``.
+    """
+    import warnings
+
+    from analysis.core.panel import load_analysis_panel
+    from analysis.inference.multiple import holm
+    from analysis.stages import main_effects as m
+
+    panel = load_analysis_panel(city_store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        me = m.estimate_main_effects(panel, estimator="sa", bootstrap_draws=19, seed=1,
+                                     families={"income": ["income_per_capita", "collective_income"]})
+    tab = m.romano_wolf_table(me)
+    assert tab["p_romano_wolf"].isna().all()
+    np.testing.assert_allclose(tab["p_holm"], holm(tab["p_unadjusted"]), rtol=1e-15)
+    np.testing.assert_allclose(me.table["rw_p"], tab["p_holm"], rtol=1e-15)
+    assert me.options["romano_wolf"]["method"].startswith("holm")
+    text = m.findings(me.table, lang="en", adjustment="holm")[0]
+    assert "after Holm's adjustment" in text and "Holm p = " in text
+    assert "Romano-Wolf" not in text and "RW p" not in text
+    assert "经 Holm 族内校正后" in m.findings(me.table, lang="zh", adjustment="holm")[0]

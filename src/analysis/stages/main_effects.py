@@ -43,6 +43,7 @@ import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -336,9 +337,18 @@ def estimate_main_effects(
             rw[fam] = mt
             rwt = mt.table.set_index("hypothesis")
         else:
-            p_un = [float(_first(headline[oc], head_row)["p_value"]) for oc in outcomes]
-            rwt = pd.DataFrame({"p_unadjusted": p_un, "p_romano_wolf": holm(p_un)}, index=list(outcomes))
-            rw[fam] = rwt
+            # No influence functions to draw from jointly: Holm's adjustment, stored and labelled as Holm's
+            # (p_romano_wolf stays empty; rw_p carries the family-wise adjusted p-value, options say which).
+            firsts = [_first(headline[oc], head_row) for oc in outcomes]
+            p_un = np.array([float(h["p_value"]) for h in firsts])
+            est = np.array([float(h["estimate"]) for h in firsts])
+            se = np.array([float(h["std_error"]) for h in firsts])
+            p_holm = holm(p_un)
+            rwt = pd.DataFrame({"hypothesis": list(outcomes), "estimate": est, "std_error": se, "t_stat": est / se,
+                                "p_unadjusted": p_un, "p_romano_wolf": np.nan, "p_holm": p_holm,
+                                "p_bonferroni": np.minimum(1.0, p_un * len(p_un)), "stepdown_rank": np.nan})
+            rw[fam] = SimpleNamespace(table=rwt)
+            rwt = rwt.set_index("hypothesis").assign(p_romano_wolf=p_holm)  # rw_p below: the adjusted p
         for oc in outcomes:
             h, tw = _first(headline[oc], head_row), _first(bench[oc], "coef")
             um = untreated_mean(panel, oc)
@@ -539,7 +549,7 @@ def _names(outcomes: Sequence[str], lang: str) -> str:
     return t("punct.enum", lang).join(column_label(o, lang) for o in outcomes)
 
 
-def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> list[str]:
+def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA, adjustment: str = "romano_wolf") -> list[str]:
     """State, in sentences computed from the table, what the main effects show.
 
     Parameters
@@ -550,12 +560,15 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> lis
         Language.
     alpha : float, default 0.05
         Level of the family-wise tests.
+    adjustment : {"romano_wolf", "holm"}, default "romano_wolf"
+        The family-wise adjustment ``rw_p`` holds, named in the sentences.
 
     Returns
     -------
     list of str
-        Per family, which effects are distinguishable from zero after the Romano-Wolf
-        adjustment and which are not; how TWFE differs from the headline; and (when the truth
+        Per family, which effects are distinguishable from zero after the family-wise
+        adjustment (``adjustment``: ``"romano_wolf"``, or ``"holm"`` for a headline estimator
+        without influence functions) and which are not; how TWFE differs from the headline; and (when the truth
         is known) how often the headline interval covers it.
     """
     lines: list[str] = []
@@ -563,10 +576,12 @@ def findings(table: pd.DataFrame, lang: str = "zh", alpha: float = ALPHA) -> lis
         d = table[table["family"] == fam]
         sig = d[d["rw_p"] <= alpha]
         non = d[d["rw_p"] > alpha]
-        parts = [t("main_effects.finding.effect", lang, name=column_label(r.outcome, lang), pct=r.effect_pct, p=r.rw_p)
+        holm = adjustment != "romano_wolf"
+        effect = "main_effects.finding.effect_holm" if holm else "main_effects.finding.effect"
+        parts = [t(effect, lang, name=column_label(r.outcome, lang), pct=r.effect_pct, p=r.rw_p)
                  for r in sig.itertuples()]
-        s = t("main_effects.finding.family", lang, family=t(f"family.{fam}.label", lang), k=len(sig), n=len(d),
-              alpha=alpha)
+        key = "main_effects.finding.family_holm" if holm else "main_effects.finding.family"
+        s = t(key, lang, family=t(f"family.{fam}.label", lang), k=len(sig), n=len(d), alpha=alpha)
         s += (t("punct.colon", lang) + t("punct.semicolon", lang).join(parts)) if parts else ""
         s += (t("main_effects.finding.not_distinguishable", lang, names=_names(non["outcome"], lang)) if len(non)
               else t("punct.period", lang))
@@ -624,7 +639,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     tables = {"02_main_effects": me.table, "02_romano_wolf": romano_wolf_table(me)}
     draw = functools.partial(draw_figures, me.table)
     figures = draw(lang)
-    found = findings(me.table, lang=lang)
+    found = findings(me.table, lang=lang,
+                     adjustment="romano_wolf" if me.options["headline"]["estimator"] == "cs" else "holm")
     if truth.aggregates is None:
         found.append(t("main_effects.finding.no_truth", lang))
     notes = [truth.status, f"post-treatment years: {post_treatment_years(panel)}"]
