@@ -1366,7 +1366,8 @@ def pretest(result: DiDResult, test: str = PRETEST, B: int = 999, seed=None,
       here; this uses the clustering of ``att_gt``). It over-rejects with clustered data.
 
     Measured rejection rates at 5% under a true null (500 synthetic cities, township
-    clusters, income / criminal cases / collective income / team reorganisation;
+    clusters, arrival year kept, ``anticipation=0``; the README has the headline's;
+    income / criminal cases / collective income / team reorganisation;
     :mod:`analysis.inference.calibration`): ``wild`` 6.4 / 4.6 / 5.8 / 3.4%, ``htz`` 6.8 /
     5.0 / 1.4 / 3.2%, ``hotelling`` 8.0 / 7.2 / 6.4 / 5.2%, ``wald_chi2`` 10.6 / 11.2 / 8.8 /
     7.0%. With 60 townships and 12 cells (an exploratory run, not in the test tiers): ``wild``

@@ -67,7 +67,8 @@ noisy :math:`9 \times 9` matrix inflates :math:`W`: for a Wishart :math:`\hat V`
 :math:`\eta = 90`. With 60 townships and 12 cells the chi-square test rejects 27-32% (an
 exploratory run of 500 cities of 1,200 villages, not repeated by the test tiers).
 
-The tests (rejection rates at 5% under a true null, 500 default cities, income / criminal
+The tests (rejection rates at 5% under a true null, 500 default cities with the arrival year
+kept, ``anticipation=0``: the README has the headline's; income / criminal
 cases / collective income / team reorganisation; Monte Carlo standard errors 0.8-1.4 points):
 
 * ``"hotelling"``: :math:`F = W_{CR1}(G-k)/(k(G-1)) \sim F(k, G - k)`, Hotelling's
@@ -152,7 +153,8 @@ WILD_BELOW = 50
 
 Cameron & Miller (2015) and MacKinnon & Webb (2017) find analytic cluster-robust t-tests
 unreliable with fewer than about 20-50 clusters, more so when clusters differ in size or
-treatment. On the synthetic city (500 cities, :mod:`analysis.inference.calibration`) the
+treatment. On the synthetic city (500 cities, arrival year kept;
+:mod:`analysis.inference.calibration` and the README for the headline's) the
 analytic convention covers 94.2-97.0% with 178 townships, but with the 9 counties (one of
 which holds the whole pilot cohort) t(8) with ``G/(G-1)`` covers criminal cases only 92.8%
 (normal without the factor: 87.6%) where the wild bootstrap covers 97.4%."""

@@ -123,7 +123,8 @@ cohort weights): the bootstrap perturbs the scores, it does not re-fit them.
 :math:`W^*_b = \hat\theta^{*\prime}_b (\sum_c s^*_{bc} s^{*\prime}_{bc})^{-1}
 \hat\theta^*_b\, n^2/f`; :math:`p = \#\{W^*_b \ge W\}/B`. It is the Callaway-Sant'Anna
 pre-test's default (:func:`analysis.estimators.callaway_santanna.pretest`): it rejects 3.4-6.4%
-of true nulls at 5% on the synthetic city where the chi-square test rejects 7.0-11.2%
+of true nulls at 5% on the synthetic city (arrival year kept; the README has the headline's)
+where the chi-square test rejects 7.0-11.2%
 (:mod:`analysis.inference.small_sample`).
 
 Assumptions and caveats
