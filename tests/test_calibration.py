@@ -93,6 +93,8 @@ def test_summary_rates_and_monte_carlo_errors(small_records):
     assert set(s) == {"pretest", "bjs_pretest", "pretest_diagnostic", "coverage"}
     d = s["pretest_diagnostic"]
     assert len(d) == 4 * 2 and (d["variance_ratio_min"] > 0).all()
+    # Two replications cannot estimate the covariance of several cells: no rate rather than a singular inverse.
+    assert d["rejection_mc_covariance"].isna().all()
 
 
 def test_team_reorganised_pretest_on_the_default_city():

@@ -268,12 +268,15 @@ def _diagnostic_summary(diag: pd.DataFrame, levels: Sequence[float]) -> pd.DataF
         vc = np.array(g["var_clustered"].tolist())
         k = th.shape[1]
         sigma = np.cov(th.T)
-        w_mc = np.einsum("ri,ij,rj->r", th, np.linalg.inv(sigma), th)
+        # The Monte Carlo covariance of k cells needs more than k replications (else it is singular).
+        w_mc = (np.einsum("ri,ij,rj->r", th, np.linalg.inv(sigma), th) if len(th) > k
+                else np.full(len(th), np.nan))
         ratio = vc.mean(axis=0) / np.diag(sigma)
         cv = vc.std(axis=0) / vc.mean(axis=0)
         for a in levels:
             rows.append({"outcome": oc, "level": float(a), "replications": len(g),
-                         "rejection_mc_covariance": float(np.mean(stats.chi2.sf(w_mc, k) <= a)),
+                         "rejection_mc_covariance": (float(np.mean(stats.chi2.sf(w_mc, k) <= a)) if len(th) > k
+                                                     else float("nan")),
                          "rejection_unclustered": float(np.mean(g["p_value"] <= a)),
                          "variance_ratio_min": float(ratio.min()), "variance_ratio_max": float(ratio.max()),
                          "variance_cv_min": float(cv.min()), "variance_cv_max": float(cv.max())})
