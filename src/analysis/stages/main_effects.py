@@ -205,7 +205,9 @@ class MainEffects:
     ppml : dict of str -> DiDResult
         Per count outcome in :data:`PPML_OUTCOMES`: the Poisson fit.
     romano_wolf : dict
-        Per family: the :class:`~analysis.inference.multiple.MultipleTestingResult`.
+        Per family: the :class:`~analysis.inference.multiple.MultipleTestingResult` of the CS
+        headline; for another headline an object whose ``table`` has the same columns, with
+        Holm's p-values and ``p_romano_wolf`` empty.
     families : dict of str -> list of str
         The outcomes analysed per family.
     options : dict
@@ -335,7 +337,7 @@ def estimate_main_effects(
         if estimator == "cs":
             mt = romano_wolf_did({oc: headline[oc] for oc in outcomes}, B=int(bootstrap_draws), seed=seed)
             rw[fam] = mt
-            rwt = mt.table.set_index("hypothesis")
+            adjusted = "p_romano_wolf"
         else:
             # No influence functions to draw from jointly: Holm's adjustment, stored and labelled as Holm's
             # (p_romano_wolf stays empty; rw_p carries the family-wise adjusted p-value, options say which).
@@ -343,12 +345,12 @@ def estimate_main_effects(
             p_un = np.array([float(h["p_value"]) for h in firsts])
             est = np.array([float(h["estimate"]) for h in firsts])
             se = np.array([float(h["std_error"]) for h in firsts])
-            p_holm = holm(p_un)
-            rwt = pd.DataFrame({"hypothesis": list(outcomes), "estimate": est, "std_error": se, "t_stat": est / se,
-                                "p_unadjusted": p_un, "p_romano_wolf": np.nan, "p_holm": p_holm,
-                                "p_bonferroni": np.minimum(1.0, p_un * len(p_un)), "stepdown_rank": np.nan})
-            rw[fam] = SimpleNamespace(table=rwt)
-            rwt = rwt.set_index("hypothesis").assign(p_romano_wolf=p_holm)  # rw_p below: the adjusted p
+            rw[fam] = SimpleNamespace(table=pd.DataFrame({
+                "hypothesis": list(outcomes), "estimate": est, "std_error": se, "t_stat": est / se,
+                "p_unadjusted": p_un, "p_romano_wolf": np.nan, "p_holm": holm(p_un),
+                "p_bonferroni": np.minimum(1.0, p_un * len(p_un)), "stepdown_rank": np.nan}))
+            adjusted = "p_holm"
+        rwt = rw[fam].table.set_index("hypothesis")
         for oc in outcomes:
             h, tw = _first(headline[oc], head_row), _first(bench[oc], "coef")
             um = untreated_mean(panel, oc)
@@ -359,7 +361,7 @@ def estimate_main_effects(
                 "family": fam, "outcome": oc, "unit": outcome_unit(oc),
                 "estimate": h["estimate"], "std_error": h["std_error"], "conf_low": h["conf_low"],
                 "conf_high": h["conf_high"], "p_value": h["p_value"],
-                "p_boot": float(rwt.loc[oc, "p_unadjusted"]), "rw_p": float(rwt.loc[oc, "p_romano_wolf"]),
+                "p_boot": float(rwt.loc[oc, "p_unadjusted"]), "rw_p": float(rwt.loc[oc, adjusted]),
                 "untreated_mean": um, "effect_pct": h["estimate"] * scale,
                 "effect_pct_low": h["conf_low"] * scale, "effect_pct_high": h["conf_high"] * scale,
                 "twfe_estimate": tw["estimate"], "twfe_conf_low": tw["conf_low"], "twfe_conf_high": tw["conf_high"],
@@ -449,7 +451,7 @@ def romano_wolf_table(me: MainEffects) -> pd.DataFrame:
     """
     parts = []
     for fam, mt in me.romano_wolf.items():
-        t = mt.table.rename(columns={"hypothesis": "outcome"}).copy()
+        t = mt.table.rename(columns={"hypothesis": "outcome"})
         t.insert(0, "family", fam)
         parts.append(t)
     cols = ["family", "outcome", "estimate", "std_error", "t_stat", "p_unadjusted", "p_romano_wolf", "p_holm",
