@@ -88,7 +88,7 @@ result.show("01_pretrend_gaps")
 #
 # Logit of ever-treated on the baseline `covariates` (terrain as indicators, plain the
 # reference) and the baseline outcomes the report names as targeting criteria:
-# `log(1 + income)`, disputes and criminal cases (`analysis.stages.targeting.PROPENSITY_OUTCOMES`).
+# `log(1 + income)`, disputes and criminal cases (`analysis.estimators.propensity.PROPENSITY_OUTCOMES`).
 # Scores near 1 for treated villages (or near 0 for untreated ones) mean there are few
 # comparable villages on the other side: weighting estimators then lean on a few controls.
 

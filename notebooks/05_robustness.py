@@ -39,6 +39,8 @@ control_group = "notyet"
 covariates = ["distance_km", "terrain", "distinctive_industry"]
 cluster = "township"
 bootstrap_draws = 999
+randomisation_strata = "county_propensity"  # or "county"
+spillover_threshold = 0.5  # share of a township's villages with a secretary that makes it high-share
 seed = 20230601
 lang = "zh"
 
@@ -93,12 +95,17 @@ result.show("05_wild_bootstrap")
 # %% [markdown]
 # ## 4. Randomisation inference / 随机化推断
 #
-# Sharp null: no effect on any village in any year. Cohorts are re-drawn by permutation **within county**
-# (`strata="county_code"`): the pilot district keeps its cohort pattern (it alone has cohort-2023 villages) and every
-# other district keeps its number of 2024 and never-treated villages. Permuting across the whole city would
-# scatter "pilot" villages over districts that never had a pilot — a design that did not happen. Targeting within
-# counties was not random either (weaker villages first), so the test is a benchmark for "as good as random within
-# county". The statistic is the unconditional CS simple ATT, so its observed value differs from the headline.
+# Sharp null: no effect on any village in any year. Cohorts are re-drawn by permutation **within county x propensity
+# quintile** (`randomisation_strata = "county_propensity"`): the pilot district keeps its cohort pattern (it alone has
+# cohort-2023 villages), every other district keeps its number of 2024 and never-treated villages, and a village is
+# re-assigned only the cohort of a village of its county with a similar propensity of selection (a logit of
+# ever-treated on the headline's covariates, cut into quintiles within each county). The null is therefore "no effect
+# anywhere, and assignment as good as random among villages of the same county and propensity quintile" — the design
+# counterpart of the headline's parallel trends given the covariates. `randomisation_strata = "county"` permutes within
+# county only, a null the city's deliberate targeting (weaker villages first) contradicts. The statistic is the
+# unconditional CS simple ATT, so its observed value differs from the headline.
+#
+# How often each verdict is wrong on a city built like this one is in the calibration table of section 6.
 
 # %%
 result.show("05_randomisation")
@@ -120,15 +127,26 @@ result.show("05_alternatives")
 #
 # A first secretary may help (or draw resources from) neighbouring villages of the same township. Two checks:
 #
-# * **Spillover DiD** among never-treated villages: "exposed" = in a *high-share* township (at least half of its
-#   villages got a first secretary), from the year of the township's first cohort; comparison = never-treated
-#   villages of the other townships. CS simple ATT with the baseline covariates, township clusters.
-# * **Headline without possibly exposed controls**: never-treated comparison villages only from low-share townships.
-#   A stricter rule (controls only from townships with no treated village at all) leaves almost none, as the counts
-#   show.
+# * **Spillover DiD** among never-treated villages: "exposed" = in a *high-share* township (at least
+#   `spillover_threshold`, by default half, of its villages got a first secretary), from the year of the township's
+#   first cohort; comparison = never-treated villages of the other townships. CS simple ATT with the baseline
+#   covariates, township clusters.
+# * **Headline without possibly exposed controls**: never-treated comparison villages only from townships below the
+#   same threshold. A stricter rule (controls only from townships with no treated village at all) leaves almost none,
+#   as the counts show.
+#
+# The threshold is a parameter because nobody knows the rule by which spillovers travel: if they reach untreated
+# villages of townships with fewer treated villages than the threshold, those villages sit in the comparison group
+# and the check looks in the wrong place. The calibration table below measures this on simulated cities
+# (`analysis.grid.checks`): under `no_effect` every rejection is a false one; under `spillover_rule` (spillovers in
+# townships with at least 35% of villages treated) the rejections are detections, at the default threshold and at the
+# true one.
 
 # %%
 result.show("05_spillover")
+
+# %%
+result.show("05_check_calibration")
 
 # %% [markdown]
 # ## Summary / 汇总

@@ -17,6 +17,9 @@ from analysis.core.params import ParameterError, validate_params
         ({"colour": "red"}, "unknown parameter(s) 'colour'"),
         ({"store": "/nonexistent/study.duckdb"}, "study simulate"),
         ({"min_months": 13}, "(0, 12]"),
+        ({"spillover_threshold": 0}, "'spillover_threshold' = 0.0 is not valid: expected a share of villages"),
+        ({"spillover_threshold": 1.5}, "in (0, 1]"),
+        ({"randomisation_strata": "township"}, "allowed values are 'county_propensity', 'county'"),
     ],
 )
 def test_bad_parameters_are_named(params, fragment):

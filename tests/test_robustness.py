@@ -165,8 +165,37 @@ def test_randomisation_p_value_is_deterministic_by_seed(panel):
     a = robustness.randomisation_summary(panel, "new_members", B=199, seed=7)
     b = robustness.randomisation_summary(panel, "new_members", B=199, seed=7)
     assert a == b
-    assert a["strata"] == "county_code" and 1 / 200 <= a["p_value"] <= 1
+    assert a["strata"] == "county_propensity" and 1 / 200 <= a["p_value"] <= 1
     assert robustness.randomisation_summary(panel, "new_members", B=0, seed=7) is None
+
+
+def test_randomisation_strata_keep_county_and_propensity(panel):
+    from analysis.inference.randomisation import propensity_strata
+
+    st = propensity_strata(panel)
+    v = panel.drop_duplicates("village_code").set_index("village_code")
+    assert st.index.equals(v.index.sort_values())
+    # every stratum lies inside one county, and each county is cut into 5 bins of nearly equal size
+    county = st.str.split(":").str[0]
+    assert (county == v.loc[st.index, "county_code"].astype(str)).all()
+    sizes = st.value_counts()
+    per_county = sizes.groupby(sizes.index.str.split(":").str[0])
+    assert (per_county.size() == 5).all() and (per_county.max() - per_county.min() <= 1).all()
+    # bins are ordered by the score: the top bin of each county has a higher mean score than the bottom one
+    from analysis.estimators.propensity import fit_propensity
+
+    score = fit_propensity(panel, DEFAULT_COVARIATES, outcomes=()).scores.set_index("village_code")["pscore"]
+    by_bin = score.groupby(st.reindex(score.index).str.split(":").str[1]).mean()
+    assert by_bin["4"] > by_bin["0"]
+    by_county = robustness.randomisation_summary(panel, "new_members", B=199, seed=7, strata="county")
+    default = robustness.randomisation_summary(panel, "new_members", B=199, seed=7)
+    assert by_county["n_strata"] == 9 and default["n_strata"] == 45
+    # same statistic, another permutation distribution (the draws keep more of the targeting)
+    assert by_county["observed"] == default["observed"] and by_county["draws_sd"] != default["draws_sd"]
+    with pytest.raises(ValueError, match="strata must be one of"):
+        robustness.randomisation_summary(panel, "new_members", B=9, seed=7, strata="township")
+    with pytest.raises(ValueError, match="bins must be a positive integer"):
+        propensity_strata(panel, bins=0)
 
 
 def test_wild_summary_matches_twfe(panel):

@@ -27,6 +27,8 @@ MONTE_CARLO_DIR = ROOT / "data" / "montecarlo"
 """Measured Monte Carlo records (committed; each file's README gives the command that regenerates it)."""
 STRESS_RECORDS = MONTE_CARLO_DIR / "stress_records.csv.gz"
 """Records of the stress-test Monte Carlo (:mod:`analysis.grid.stress`), shown by notebook 06."""
+CHECK_RECORDS = MONTE_CARLO_DIR / "check_records.csv.gz"
+"""Records of the calibration of randomisation inference and the spillover check (:mod:`analysis.grid.checks`)."""
 ARRIVAL_RECORDS = MONTE_CARLO_DIR / "arrival_records.csv.gz"
 """Records of the arrival-year Monte Carlo (the headline with the arrival year left out and kept,
 :data:`analysis.grid.stress.ARRIVAL_KEPT`), quoted in the README and notebook 02."""

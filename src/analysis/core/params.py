@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import paths
-from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS
+from analysis.core.spec import CLUSTERS, CONTROL_GROUPS, ESTIMATORS, RANDOMISATION_STRATA
 from analysis.data import schema
 from analysis.i18n import LANGS
 
@@ -72,6 +72,10 @@ CATALOGUE: dict[str, Param] = {
         Param("seed", "int", "seed of every random draw"),
         Param("lang", "str", "language of labels", LANGS),
         Param("min_months", "float", "months of exposure in a year that make a village treated"),
+        Param("spillover_threshold", "float",
+              "share of a township's villages with a first secretary that makes it high-share (spillover check)"),
+        Param("randomisation_strata", "str", "strata within which randomisation inference re-draws cohorts",
+              RANDOMISATION_STRATA),
     )
 }
 
@@ -156,6 +160,8 @@ def validate_params(params: Mapping[str, Any], check_store: bool = True) -> dict
         raise ParameterError(f"parameter 'first_year' = {out['first_year']} is after 'last_year' = {out['last_year']}")
     if "min_months" in out and not 0 < out["min_months"] <= 12:
         _fail("min_months", out["min_months"], "expected a number of months in (0, 12]")
+    if "spillover_threshold" in out and not 0 < out["spillover_threshold"] <= 1:
+        _fail("spillover_threshold", out["spillover_threshold"], "expected a share of villages in (0, 1]")
     if check_store and "store" in out and not paths.resolve(out["store"]).exists():
         raise ParameterError(
             f"parameter 'store' = {out['store']!r} is not valid: the file does not exist. "

@@ -60,6 +60,8 @@ CLUSTER_COLUMNS: dict[str, str] = {"township": "township_code", "county": "count
 CLUSTERS: tuple[str, ...] = tuple(CLUSTER_COLUMNS)
 CONTROL_GROUPS: tuple[str, ...] = ("never", "notyet")
 """Comparison villages: never treated within the window, or not yet treated in the year compared."""
+RANDOMISATION_STRATA: tuple[str, ...] = ("county_propensity", "county")
+"""Strata of randomisation inference: county x propensity bin (the targeting kept), or county alone."""
 ESTIMATORS: tuple[str, ...] = ("cs", "twfe", "sa", "bjs", "ppml")
 """Callaway-Sant'Anna, two-way fixed effects, Sun-Abraham, Borusyak-Jaravel-Spiess imputation, Poisson."""
 

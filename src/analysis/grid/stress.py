@@ -368,7 +368,7 @@ def run_stress_task(task: StressTask) -> list[dict]:
 
     def randomisation(oc: str) -> None:
         ri = robustness.randomisation_summary(panel, oc, B=task.draws, seed=seeds["randomisation"],
-                                              control_group=head.control_group)
+                                              control_group=head.control_group, strata="county")
         if ri is None:
             raise ValueError("randomisation inference not available")
         if not ri.get("available", True):

@@ -586,7 +586,7 @@ class Wild(Interval):
 
 
 class Randomisation(Model):
-    """Randomisation inference for the sharp null, cohorts re-drawn within county."""
+    """Randomisation inference for the sharp null, cohorts re-drawn within county x propensity bin (or county)."""
 
     REQUIRED = ("available",)
 
@@ -601,6 +601,7 @@ class Randomisation(Model):
     seed: int | None = None
     share_as_extreme: Number | None = None
     draws_sd: Number | None = None
+    n_strata: int | None = None
 
 
 class LowShareControls(Model):

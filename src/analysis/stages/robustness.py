@@ -60,6 +60,7 @@ from analysis.core.spec import (
     COHORT,
     DEFAULT_COVARIATES,
     HEADLINE,
+    RANDOMISATION_STRATA,
     TIME,
     UNIT,
     Spec,
@@ -87,6 +88,7 @@ __all__ = [
     "HonestSummary",
     "alternative_specifications",
     "as_table",
+    "check_calibration",
     "cs_simple",
     "draw_figures",
     "drop_village_years",
@@ -876,14 +878,23 @@ def wild_summary(panel: pd.DataFrame, outcome: str, cluster: str = "township", B
 
 
 def randomisation_summary(panel: pd.DataFrame, outcome: str, B: int = 999, seed: int | None = None,
-                          control_group: str = "notyet", strata: str = "county_code") -> dict[str, Any] | None:
-    """Randomisation inference for the sharp null, re-drawing cohorts within county.
+                          control_group: str = "notyet", strata: str = RANDOMISATION_STRATA[0],
+                          covariates: Sequence[str] = DEFAULT_COVARIATES) -> dict[str, Any] | None:
+    """Randomisation inference for the sharp null, re-drawing cohorts within county and propensity bin.
 
     Permuting cohorts within county keeps the roll-out's design: only the pilot district has
     villages of the pilot cohort, and every other district keeps its number of city-batch
-    and never-treated villages. The statistic is the unconditional CS simple ATT
+    and never-treated villages. Within county alone, though, a village chosen for its weak
+    economy could be re-assigned the cohort of a prosperous one, although the city chose
+    villages on purpose; the default therefore permutes within county x propensity quintile
+    (:func:`analysis.inference.randomisation.propensity_strata`), so the null it tests is
+    "no effect in any village, and assignment as good as random among villages of the same
+    county with a similar propensity of selection given the headline's covariates". The
+    statistic is the unconditional CS simple ATT
     (:func:`analysis.inference.randomisation.randomisation_inference`), so its observed value
-    differs from the covariate-adjusted headline.
+    differs from the covariate-adjusted headline. The rejection rates of both strata under a
+    true null are measured by :func:`analysis.grid.checks.check_replication` (README,
+    "Calibration").
 
     Parameters
     ----------
@@ -897,29 +908,72 @@ def randomisation_summary(panel: pd.DataFrame, outcome: str, B: int = 999, seed:
         Seed of the draws.
     control_group : {"notyet", "never"}, default "notyet"
         Comparison group of the statistic.
-    strata : str, default "county_code"
-        Column within which cohorts are permuted.
+    strata : {"county_propensity", "county"}, default "county_propensity"
+        Permute within county x propensity quintile, or within county.
+    covariates : sequence of str, default the headline's
+        Baseline covariates of the propensity score
+        (:func:`analysis.inference.randomisation.propensity_strata`); with none, the strata are
+        the counties.
 
     Returns
     -------
     dict or None
         ``observed``, ``p_value``, ``B``, ``strata``, ``statistic``, ``control_group``,
-        ``seed``, ``share_as_extreme`` (share of draws with ``|T_b| >= |T_obs|``); or
-        ``{"available": False, "note": ...}`` if the panel is unbalanced.
+        ``seed``, ``share_as_extreme`` (share of draws with ``|T_b| >= |T_obs|``), ``draws_sd``,
+        ``n_strata``; or ``{"available": False, "note": ...}`` if the panel is unbalanced.
     """
     if B == 0:
         return None
-    from analysis.inference.randomisation import randomisation_inference
+    from analysis.inference.randomisation import propensity_strata, randomisation_inference
 
+    if strata not in RANDOMISATION_STRATA:
+        raise ValueError(f"strata must be one of {RANDOMISATION_STRATA}, got {strata!r}")
+    data, column = panel, "county_code"
     try:
-        r = randomisation_inference(panel, outcome, UNIT, TIME, COHORT, statistic="cs_simple", strata=strata,
+        if strata == "county_propensity" and len(covariates):
+            column = "propensity_stratum"
+            data = panel.assign(**{column: panel[UNIT].map(propensity_strata(panel, covariates=covariates))})
+        r = randomisation_inference(data, outcome, UNIT, TIME, COHORT, statistic="cs_simple", strata=column,
                                     B=int(B), seed=seed, control_group=control_group)
     except ValueError as err:
         return {"available": False, "note": str(err)}
     extreme = float(np.mean(np.abs(r.draws) >= abs(r.observed) * (1 - 1e-9)))
     return {"available": True, "observed": r.observed, "p_value": r.p_value, "B": r.B, "strata": strata,
             "statistic": "CS simple ATT, no covariates", "control_group": control_group, "seed": seed,
-            "share_as_extreme": extreme, "draws_sd": float(np.std(r.draws))}
+            "share_as_extreme": extreme, "draws_sd": float(np.std(r.draws)),
+            "n_strata": int(data[column].nunique())}
+
+
+def check_calibration(path=None) -> pd.DataFrame:
+    """Measured rejection rates at 5% of randomisation inference and the spillover check (committed records).
+
+    Read from the records of :mod:`analysis.grid.checks` (:data:`analysis.paths.CHECK_RECORDS`,
+    500 simulated cities per scenario), so the notebook shows, beside each verdict, how often
+    that verdict is wrong on a city built like this one: under ``no_effect`` every rejection is
+    a false one; under ``spillover_rule`` the spillover check's rejections are detections.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Records file (default :data:`analysis.paths.CHECK_RECORDS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scenario, check, method, outcome, null_true, replications, rejection_rate, mc_se``;
+        empty if the file does not exist.
+    """
+    from analysis import paths
+    from analysis.grid.checks import summarise
+
+    f = paths.CHECK_RECORDS if path is None else path
+    cols = ["scenario", "check", "method", "outcome", "null_true", "replications", "rejection_rate", "mc_se"]
+    try:
+        records = pd.read_csv(f, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        return pd.DataFrame(columns=cols)
+    s = summarise(records, levels=(0.05,))
+    return s[cols].reset_index(drop=True)
 
 
 def honest_tables(honest: dict[str, HonestSummary]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1084,7 +1138,8 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
         if ri is not None and ri.get("available", True):
             rows.append({"outcome": o, "check": "randomisation", "estimate": ri["observed"], "conf_low": np.nan,
                          "conf_high": np.nan, "p_value": ri["p_value"],
-                         "meaning": t("robustness.meaning.randomisation", lang, draws=ri["B"])})
+                         "meaning": t("robustness.meaning.randomisation", lang, draws=ri["B"],
+                                      strata=t(f"robustness.strata.{ri['strata']}", lang))})
         for r in alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")].itertuples():
             rows.append({"outcome": o, "check": r.spec, "estimate": r.estimate, "conf_low": r.conf_low,
                          "conf_high": r.conf_high, "p_value": r.p_value, "meaning": spec_label(r.spec, lang)})
@@ -1095,7 +1150,7 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
             rows.append({"outcome": o, "check": "spillover", "estimate": s["estimate"], "conf_low": s["conf_low"],
                          "conf_high": s["conf_high"], "p_value": s["p_value"],
                          "meaning": t("robustness.meaning.spillover", lang, exposed=d.get("exposed_villages"),
-                                      comparison=d.get("comparison_villages"))})
+                                      comparison=d.get("comparison_villages"), threshold=d.get("threshold"))})
     return pd.DataFrame(rows, columns=["outcome", "check", "estimate", "conf_low", "conf_high", "p_value", "meaning"])
 
 
@@ -1199,7 +1254,8 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
         if ri is not None and ri.get("available", True):
             floor = ri["p_value"] <= 1.0 / (ri["B"] + 1) * (1 + 1e-9)
             s.append(t("robustness.finding.randomisation", lang, draws=ri["B"], observed=_fmt(ri["observed"]),
-                       share=ri["share_as_extreme"], p=ri["p_value"])
+                       share=ri["share_as_extreme"], p=ri["p_value"],
+                       strata=t(f"robustness.strata.{ri['strata']}", lang))
                      + t("robustness.finding.smallest_p" if floor else "punct.period", lang))
         alt = alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")
                            & alternatives["estimate"].notna()]
@@ -1212,8 +1268,9 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
         if sp is not None:
             r = sp.tidy().iloc[0]
             sig = _sig(r["conf_low"], r["conf_high"])
+            share = sp.design.threshold if sp.design is not None else HIGH_SHARE
             s.append(t("robustness.finding.spillover", lang, estimate=_fmt(r["estimate"]), low=_fmt(r["conf_low"]),
-                       high=_fmt(r["conf_high"]))
+                       high=_fmt(r["conf_high"]), threshold=share)
                      + t("robustness.finding.spillover_found" if sig else "robustness.finding.spillover_none", lang))
         low = _alt(alternatives, o, "controls_low_share_townships")
         if low is not None and np.isfinite(low["estimate"]) and low_share_info is not None:
@@ -1256,7 +1313,9 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     params : mapping
         Validated notebook parameters; uses ``outcomes``, ``control_group``, ``covariates``,
         ``cluster``, ``bootstrap_draws`` (0 skips the wild bootstrap and randomisation inference),
-        ``seed`` and ``lang``.
+        ``randomisation_strata`` (:func:`randomisation_summary`), ``spillover_threshold`` (the
+        share of treated villages that makes a township high-share in the spillover check and
+        the ``low_share_controls`` alternative), ``seed`` and ``lang``.
     truth : Truth, optional
         Not used.
 
@@ -1265,8 +1324,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     StageResult
         Tables ``05_honest_bounds``, ``05_honest_breakdown``, ``05_pretrend_power``,
         ``05_wild_bootstrap`` and ``05_randomisation`` (when drawn), ``05_alternatives``,
-        ``05_spillover``, ``05_robustness_summary``; figures ``05_honest_<outcome>``; the
-        ``robustness`` section.
+        ``05_spillover``, ``05_check_calibration`` (:func:`check_calibration`),
+        ``05_robustness_summary``; figures ``05_honest_<outcome>``; the ``robustness`` section.
     """
     outcomes, lang, seed, draws = params["outcomes"], params["lang"], params["seed"], params["bootstrap_draws"]
     spec = dict(control_group=params["control_group"], covariates=params["covariates"], cluster=params["cluster"])
@@ -1274,12 +1333,15 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     honest = {o: honest_analysis(es[o], seed=seed) for o in outcomes}
     power = {o: pretrend_power_summary(es[o]) for o in outcomes}
     wild = {o: wild_summary(panel, o, cluster=params["cluster"], B=draws, seed=seed) for o in outcomes}
-    ri = {o: randomisation_summary(panel, o, B=draws, seed=seed, control_group=params["control_group"])
+    ri = {o: randomisation_summary(panel, o, B=draws, seed=seed, control_group=params["control_group"],
+                                   strata=params["randomisation_strata"], covariates=params["covariates"])
           for o in outcomes}
-    alt = alternative_specifications(panel, outcomes, seed=seed, **spec)
-    exposure = township_exposure(panel)
-    _, low_share_info = low_share_controls(panel)
-    spill = {o: spillover_did(panel, o, covariates=params["covariates"], cluster=params["cluster"]) for o in outcomes}
+    threshold = params["spillover_threshold"]
+    alt = alternative_specifications(panel, outcomes, seed=seed, threshold=threshold, **spec)
+    exposure = township_exposure(panel, threshold)
+    _, low_share_info = low_share_controls(panel, threshold)
+    spill = {o: spillover_did(panel, o, covariates=params["covariates"], cluster=params["cluster"],
+                              threshold=threshold) for o in outcomes}
     checks = dict(alternatives=alt, honest=honest, power=power, wild=wild, randomisation=ri, spillover=spill)
     honest_bounds, honest_breakdown = honest_tables(honest)
     tables = {"05_honest_bounds": honest_bounds, "05_honest_breakdown": honest_breakdown,
@@ -1295,6 +1357,9 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
             tables[name] = table
     tables["05_alternatives"] = alt[ALTERNATIVE_COLUMNS]
     tables["05_spillover"] = spillover_table(spill)
+    calibration = check_calibration()
+    if len(calibration):
+        tables["05_check_calibration"] = calibration
     tables["05_robustness_summary"] = summary_table(outcomes, lang=lang, **checks)
     draw = functools.partial(draw_figures, honest, outcomes)
     return StageResult("05_robustness", "robustness", tables, draw(lang),
