@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["OUTCOMES", "RECORD_COLUMNS", "SCENARIOS", "THRESHOLDS", "check_replication", "main", "run", "summarise",
-           "tasks"]
+__all__ = ["OUTCOMES", "RECORD_COLUMNS", "SCENARIOS", "THRESHOLDS", "check_replication", "main", "markdown_table",
+           "run", "summarise", "tasks"]
 
 OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "collective_income")
 """One outcome per family: income, cases, collective economy."""
@@ -220,6 +220,36 @@ def summarise(records: pd.DataFrame, levels: Sequence[float] = (0.05, 0.10)) -> 
     return pd.DataFrame(rows)
 
 
+def markdown_table(records: pd.DataFrame, level: float = 0.05) -> str:
+    """Rejection rates at ``level`` as the Markdown table of the README ("Calibration of the checks").
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Output of :func:`run` (or the committed records).
+    level : float, default 0.05
+        Nominal level.
+
+    Returns
+    -------
+    str
+        One row per check, method and scenario; one column per outcome with the rejection rate in %
+        and its Monte Carlo standard error in parentheses.
+    """
+    s = summarise(records, levels=(level,))
+    s = s[s["level"] == level]
+    outcomes = list(dict.fromkeys(s["outcome"]))
+    head = "| check | method | scenario | null true | " + " | ".join(outcomes) + " | cities |"
+    lines = [head, "|" + "---|" * (5 + len(outcomes))]
+    for (check, method, scenario), g in s.groupby(["check", "method", "scenario"], sort=False):
+        g = g.set_index("outcome")
+        cells = [f"{100 * g.loc[o, 'rejection_rate']:.1f} ({100 * g.loc[o, 'mc_se']:.1f})" for o in outcomes]
+        null = "yes" if bool(g["null_true"].iloc[0]) else "no"
+        lines.append(f"| {check} | {method} | {scenario} | {null} | " + " | ".join(cells)
+                     + f" | {int(g['replications'].min())} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the calibration and write its records (``python -m analysis.grid.checks --help``).
 
@@ -242,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     records.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n",
                    compression={"method": "gzip", "mtime": 0} if out.suffix == ".gz" else None)
     os.replace(tmp, out)
-    print(summarise(records).to_string(index=False))
+    print(markdown_table(records))
 
 
 if __name__ == "__main__":

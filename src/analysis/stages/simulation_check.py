@@ -557,7 +557,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         estimates, vs_truth = None, pd.DataFrame(columns=list(VS_TRUTH_COLUMNS))
         notes.append(t("simulation_check.note.no_truth", lang))
     mc_options = {"replications": replications, "seed": seed, "outcomes": mc_outcomes(params["outcomes"]),
-                  "estimators": list(ESTIMATORS), "design": "default synthetic city (analysis.data.simulate)"}
+                  "estimators": list(ESTIMATORS),
+                  "design": "default synthetic city (analysis.data.synthetic.simulate_city)"}
     if truth.aggregates is not None and replications > 0:
         _, mc_summary = run_monte_carlo(replications, seed, mc_options["outcomes"])
         drawn["mc_summary"] = mc_summary
