@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["OUTCOMES", "RECORD_COLUMNS", "SCENARIOS", "THRESHOLDS", "check_replication", "main", "markdown_table",
-           "run", "summarise", "tasks"]
+           "run", "summarise", "tasks", "write_meta"]
 
 OUTCOMES: tuple[str, ...] = ("income_per_capita", "criminal_cases", "collective_income")
 """One outcome per family: income, cases, collective economy."""
@@ -250,6 +250,34 @@ def markdown_table(records: pd.DataFrame, level: float = 0.05) -> str:
     return "\n".join(lines)
 
 
+def write_meta(records_path: str | os.PathLike, replications: int, seed: int, draws: int) -> Path:
+    """Write the JSON beside a records file: what was run, and the command that reruns it.
+
+    Parameters
+    ----------
+    records_path : path-like
+        The records file (``check_records.csv.gz``); the JSON is the same name with ``.json``
+        instead of ``.csv.gz``.
+    replications, seed, draws : int
+        The run's cities per scenario, root seed and randomisation draws.
+
+    Returns
+    -------
+    pathlib.Path
+        The JSON file.
+    """
+    import json
+
+    p = Path(records_path)
+    meta = {"seed": seed, "replications": replications, "draws": draws, "scenarios": list(SCENARIOS),
+            "outcomes": list(OUTCOMES), "thresholds": list(THRESHOLDS),
+            "command": f"python -m analysis.grid.checks --replications {replications} --seed {seed} "
+                       f"--draws {draws} --out {p.as_posix()}"}
+    out = p.with_name(p.name.removesuffix(".gz").removesuffix(".csv") + ".json")
+    out.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the calibration and write its records (``python -m analysis.grid.checks --help``).
 
@@ -272,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     records.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n",
                    compression={"method": "gzip", "mtime": 0} if out.suffix == ".gz" else None)
     os.replace(tmp, out)
+    write_meta(out, a.replications, a.seed, a.draws)
     print(markdown_table(records))
 
 

@@ -112,6 +112,8 @@ __all__ = [
 
 HIGH_SHARE = 0.5
 """A township is *high-share* if at least this share of its villages is treated in the window."""
+ADEQUATE_POWER = 0.8
+"""Below this measured detection rate a spillover check that finds nothing is called weak (the conventional 80%)."""
 DROP_SHARE = 0.05
 """Share of village-years dropped at random for the unbalanced-panel check."""
 RM_GRID: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -1217,10 +1219,22 @@ def payload(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[st
     return clean(out)
 
 
+def _calibrated_rate(calibration: pd.DataFrame | None, scenario: str, check: str, method: str,
+                     outcome: str) -> tuple[float, int] | None:
+    """Rejection rate at 5% and cities of one check in the calibration table, if measured."""
+    if calibration is None or not len(calibration):
+        return None
+    c = calibration
+    row = c[(c["scenario"] == scenario) & (c["check"] == check) & (c["method"] == method) & (c["outcome"] == outcome)]
+    if row.empty or not np.isfinite(row["rejection_rate"].iloc[0]):
+        return None
+    return float(row["rejection_rate"].iloc[0]), int(row["replications"].iloc[0])
+
+
 def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[str, HonestSummary],
              power: dict[str, dict], wild: dict[str, dict | None], randomisation: dict[str, dict | None],
              spillover: dict[str, DiDResult], low_share_info: dict[str, int] | None = None,
-             lang: str = "zh") -> list[str]:
+             lang: str = "zh", calibration: pd.DataFrame | None = None) -> list[str]:
     """State what the checks show, one paragraph per outcome, computed from the results.
 
     Parameters
@@ -1229,6 +1243,11 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
         As in :func:`payload`.
     lang : {"zh", "en"}
         Language.
+    calibration : pandas.DataFrame, optional
+        :func:`check_calibration`. Where it holds the outcome, the randomisation sentence says how
+        often that test (same strata) rejects on simulated cities with no effect, and a spillover
+        check that finds nothing says how often it detects the simulated spillover at its threshold,
+        so that "not significant" is not read as "no spillover".
 
     Returns
     -------
@@ -1257,6 +1276,9 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
                        share=ri["share_as_extreme"], p=ri["p_value"],
                        strata=t(f"robustness.strata.{ri['strata']}", lang))
                      + t("robustness.finding.smallest_p" if floor else "punct.period", lang))
+            size = _calibrated_rate(calibration, "no_effect", "randomisation", ri["strata"], o)
+            if size is not None:
+                s.append(t("robustness.finding.randomisation_size", lang, rate=size[0], cities=size[1]))
         alt = alternatives[(alternatives["outcome"] == o) & (alternatives["spec"] != "headline")
                            & alternatives["estimate"].notna()]
         if not alt.empty:
@@ -1272,6 +1294,10 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
             s.append(t("robustness.finding.spillover", lang, estimate=_fmt(r["estimate"]), low=_fmt(r["conf_low"]),
                        high=_fmt(r["conf_high"]), threshold=share)
                      + t("robustness.finding.spillover_found" if sig else "robustness.finding.spillover_none", lang))
+            power_sp = _calibrated_rate(calibration, "spillover_rule", "spillover", f"threshold_{share:g}", o)
+            if not sig and power_sp is not None and power_sp[0] < ADEQUATE_POWER:
+                s.append(t("robustness.finding.spillover_power", lang, rate=power_sp[0], cities=power_sp[1],
+                           threshold=share))
         low = _alt(alternatives, o, "controls_low_share_townships")
         if low is not None and np.isfinite(low["estimate"]) and low_share_info is not None:
             i = low_share_info
@@ -1343,6 +1369,7 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
     spill = {o: spillover_did(panel, o, covariates=params["covariates"], cluster=params["cluster"],
                               threshold=threshold) for o in outcomes}
     checks = dict(alternatives=alt, honest=honest, power=power, wild=wild, randomisation=ri, spillover=spill)
+    calibration = check_calibration()
     honest_bounds, honest_breakdown = honest_tables(honest)
     tables = {"05_honest_bounds": honest_bounds, "05_honest_breakdown": honest_breakdown,
               "05_pretrend_power": as_table(power)}
@@ -1357,11 +1384,11 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
             tables[name] = table
     tables["05_alternatives"] = alt[ALTERNATIVE_COLUMNS]
     tables["05_spillover"] = spillover_table(spill)
-    calibration = check_calibration()
     if len(calibration):
         tables["05_check_calibration"] = calibration
     tables["05_robustness_summary"] = summary_table(outcomes, lang=lang, **checks)
     draw = functools.partial(draw_figures, honest, outcomes)
     return StageResult("05_robustness", "robustness", tables, draw(lang),
                        payload(outcomes, low_share_info=low_share_info, **checks),
-                       findings(outcomes, low_share_info=low_share_info, lang=lang, **checks), notes, lang, draw)
+                       findings(outcomes, low_share_info=low_share_info, lang=lang, calibration=calibration, **checks),
+                       notes, lang, draw)
