@@ -117,6 +117,29 @@ def test_medicaid_relative_magnitudes_match_r(medicaid, published):
         assert abs(r_lb - o["lb"]) < 1e-3 and abs(r_ub - o["ub"]) < 1e-3
 
 
+def test_medicaid_relative_magnitudes_match_another_r_build(medicaid, published):
+    """Another build of the R README prints endpoints up to 3.5e-4 from the first (R's simulated
+    least-favourable critical value): each lies inside ours by at most one grid step, give or take that spread."""
+    b, V = medicaid
+    step = 40 * np.sqrt(V[5, 5]) / 999
+    builds = {src: published.query(f"source == '{src}' and method == 'rm'").reset_index(drop=True)
+              for src in ("r_readme", "r_readme_other_build")}
+    spread = max(float((builds["r_readme"][c].astype(float) - builds["r_readme_other_build"][c].astype(float))
+                       .abs().max()) for c in ("lb", "ub"))
+    assert 3e-4 < spread < 4e-4  # measured from the two printed sets
+    pub = builds["r_readme_other_build"]
+    out = honest_bounds(b, V, 5, 2, "rm", pub["M"].to_numpy()).iloc[1:]
+    outside_one_step = 0
+    for (_, p), (_, o) in zip(pub.iterrows(), out.iterrows(), strict=True):
+        r_lb, r_ub = float(p["lb"]), float(p["ub"])
+        d_lb, d_ub = r_lb - o["lb"], o["ub"] - r_ub
+        for d, s in ((d_lb, _half_unit(p["lb"])), (d_ub, _half_unit(p["ub"]))):
+            assert -(s + spread) <= d <= step + s + spread, (p["M"], d)
+            outside_one_step += not (-s <= d <= step + s)
+        assert abs(d_lb) < 1e-3 and abs(d_ub) < 1e-3
+    assert outside_one_step == 3  # tests/reference/honestdid/README.md
+
+
 def test_medicaid_smoothness_flci_matches_r(medicaid, published):
     """FLCI endpoints agree with R to the printed precision plus 1e-4 (R's folded-normal
     quantile comes from 10^6 simulated draws)."""
