@@ -67,7 +67,7 @@ result.show("01_baseline_std_diff")
 #
 # Mean paths over the pre-period, indexed to its first year (= 100), then the gap in the
 # average yearly change (village-level OLS of the change on a group dummy, standard errors
-# clustered by `cluster`), without and with the baseline `covariates`. DiD needs parallel
+# clustered by `cluster`, t(G-1) critical values), without and with the baseline `covariates`. DiD needs parallel
 # *trends*: a gap that remains given the covariates would bias even the covariate-adjusted
 # estimates.
 #

@@ -36,8 +36,9 @@ Caveats
 Pre-period differences are descriptive. A village's *average yearly change* is the mean
 of its first differences over consecutive pre-period years; gaps are OLS coefficients of
 that change on a group indicator (one row per village), with standard errors clustered
-by township (normal critical values, statsmodels' small-sample correction). They ignore
-multiple testing. The conditional gap assumes the trend is linear in the covariates.
+by township (statsmodels' CR1 small-sample factor) and t(G-1) critical values, the study's
+convention (:mod:`analysis.inference.small_sample`). They ignore multiple testing. The
+conditional gap assumes the trend is linear in the covariates.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
 from analysis.core.panel import present_columns
 from analysis.core.spec import (
@@ -74,6 +74,7 @@ from analysis.estimators.propensity import (
     village_groups,
 )
 from analysis.i18n import column_label, lookup, t
+from analysis.inference.small_sample import intervals, t_df
 from analysis.report.figures import PALETTE, themed
 from analysis.stages.base import StageResult, Truth
 
@@ -385,10 +386,10 @@ def _ols_gap(y: np.ndarray, d: np.ndarray, x: np.ndarray | None, clusters: np.nd
     groups = pd.factorize(clusters)[0]
     fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
     est, se = float(fit.params[1]), float(fit.bse[1])
-    z = stats.norm.ppf(0.975)
-    return {"estimate": est, "std_error": se, "conf_low": est - z * se, "conf_high": est + z * se,
-            "p_value": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan,
-            "n_units": len(y), "n_clusters": int(groups.max() + 1)}
+    n_clusters = int(groups.max() + 1)
+    lo, hi, p = intervals(est, se, df=t_df(n_clusters))
+    return {"estimate": est, "std_error": se, "conf_low": float(lo), "conf_high": float(hi),
+            "p_value": float(p) if se > 0 else np.nan, "n_units": len(y), "n_clusters": n_clusters}
 
 
 def _gaps(changes: pd.DataFrame, v: pd.DataFrame, members: dict[str, pd.Series], reference: str,
