@@ -135,7 +135,8 @@ def resolve_window(store: Path, first_year: int | None = None, last_year: int | 
     """
     from analysis.data import store as db
 
-    years = tuple(sorted(int(y) for y in db.summary(store)["panel_years"]))
+    stored = db.summary(store)["panel_years"]
+    years = tuple(sorted(int(y) for y in stored)) if isinstance(stored, list | tuple) else ()
     if not years:
         raise ParameterError(f"the store {store} holds no panel year: ingest a panel file first (study ingest FILE)")
     for name, year in (("first_year", first_year), ("last_year", last_year)):

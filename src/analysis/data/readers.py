@@ -174,10 +174,11 @@ def cell_text(v: object) -> str:
     if isinstance(v, int | np.integer):
         return str(int(v))
     if isinstance(v, float | np.floating):
-        if math.isnan(v):
+        x = float(v)
+        if math.isnan(x):
             return ""
-        if float(v).is_integer() and abs(v) < 1e15:
-            return str(int(v))
+        if x.is_integer() and abs(x) < 1e15:
+            return str(int(x))
         return repr(float(v))
     if isinstance(v, pd.Timestamp | dt.datetime):
         if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0):

@@ -400,7 +400,8 @@ def romano_wolf_influence(
     entropy = root.entropy
     opts = {**res.options, "draws": "multiplier bootstrap on influence functions, same multipliers for all",
             "weights": weights, "clustered": cl is not None, "n_units": n,
-            "n_clusters": int(sums.shape[0]), "seed_entropy": int(entropy) if np.isscalar(entropy) else str(entropy)}
+            "n_clusters": int(sums.shape[0]),
+            "seed_entropy": int(entropy) if isinstance(entropy, int | np.integer) else str(entropy)}
     return MultipleTestingResult(table=res.table, B=res.B, boot_t=res.boot_t, options=opts)
 
 
@@ -453,8 +454,11 @@ def romano_wolf_did(
     labels = [k for k, _ in items]
     if len(set(labels)) != len(labels):
         raise ValueError(f"result labels must be distinct, got {labels}; pass a mapping label -> result")
-    ref_ids = ref_cl = None
-    ests, psis, names = [], [], []
+    ref_ids: np.ndarray | None = None
+    ref_cl: np.ndarray | None = None
+    ests: list[float] = []
+    psis: list[np.ndarray] = []
+    names: list[str] = []
     rule = items[0][1].options.get("small_sample", SMALL_SAMPLE)
     for label, res in items:
         if res.influence is None or res.unit_ids is None:
@@ -465,7 +469,8 @@ def romano_wolf_did(
             ref_ids, ref_cl = ids, cl
         elif not np.array_equal(ids, ref_ids):
             raise ValueError(f"result {label!r} is on different units from {labels[0]!r}")
-        elif (cl is None) != (ref_cl is None) or (cl is not None and not np.array_equal(cl, ref_cl)):
+        elif (cl is None) != (ref_cl is None) or (cl is not None and ref_cl is not None
+                                                   and not np.array_equal(cl, ref_cl)):
             raise ValueError(f"result {label!r} has different clusters from {labels[0]!r}")
         inf = np.asarray(res.influence, dtype=float)
         if inf.ndim == 1:
@@ -478,7 +483,7 @@ def romano_wolf_did(
                 continue  # reference or degenerate rows carry no hypothesis
             ests.append(float(row.estimate))
             psis.append(inf[:, j])
-            names.append(label if len(t) == 1 else f"{label}: {row.term}")
+            names.append(str(label) if len(t) == 1 else f"{label}: {row.term}")
     if not ests:
         raise ValueError("no testable row (finite estimate and standard error) in results")
     return romano_wolf_influence(np.array(ests), np.column_stack(psis), clusters=ref_cl, B=B, seed=seed,

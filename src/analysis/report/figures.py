@@ -119,7 +119,8 @@ def theme() -> Iterator[None]:
     None
         Figures created in the block carry the theme.
     """
-    with matplotlib.rc_context(theme_rc()):
+    rc: Any = theme_rc()  # matplotlib types its keys as literals; the theme's come from seaborn
+    with matplotlib.rc_context(rc):
         yield
 
 
@@ -174,7 +175,7 @@ def save_figure(fig, name: str, out_dir: Path, formats: tuple[str, ...] = ("png"
     folder = Path(out_dir) / "figures" / (lang or "")
     folder.mkdir(parents=True, exist_ok=True)
     metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
-    paths = {fmt: folder / f"{name}.{fmt}" for fmt in ("png", "svg") if fmt in formats}
+    paths: dict[str, Path] = {fmt: folder / f"{name}.{fmt}" for fmt in ("png", "svg") if fmt in formats}
     for fmt, path in paths.items():
         fig.savefig(path, bbox_inches="tight", metadata=metadata[fmt])
     return paths

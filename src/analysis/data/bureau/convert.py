@@ -88,6 +88,7 @@ def convert_code(log: CellLog, col: str, s: pd.Series, shown: np.ndarray) -> tup
         fixed = np.zeros(len(s), dtype=bool)
         for i in np.flatnonzero(sci):
             m = _CODE_SCI.fullmatch(out[i])
+            assert m is not None  # sci marks the values this pattern matches
             lead, frac, exp = m.group(1), m.group(2) or "", int(m.group(3))
             if len(frac.rstrip("0")) <= exp and len(lead + frac) >= exp + 1:
                 out[i] = (lead + frac + "0" * (exp - len(frac)))[: exp + 1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -27,7 +28,7 @@ HEADER_SEARCH_ROWS = 30
 _NUMBERING = re.compile(r"^(甲|乙|丙|丁|戊|己|庚|辛|[0-9]{1,3}|[A-Za-z])$")
 _UNIT_CELL = re.compile(r"^\(?(单位[:：]?)?([^()]{1,8})\)?$")
 
-Columns = dict[int, tuple[str, str, str | None]]
+Columns: TypeAlias = dict[int, tuple[str, str, str | None]]
 """Column position -> (canonical column, header as written, unit named in the header)."""
 
 
@@ -58,9 +59,6 @@ class Header:
 
 def _row_texts(cells: pd.DataFrame, i: int) -> list[str]:
     return [normalise_text(str(v)) for v in cells.iloc[i].tolist()]
-
-
-Columns = dict[int, tuple[str, str, str | None]]
 
 
 def _assign(sheet: Sheet, h: int, tm: TableMap) -> tuple[Columns, list[tuple[int, str]]]:

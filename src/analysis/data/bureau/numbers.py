@@ -117,14 +117,14 @@ def convert_number(
                     vals[i] = float(m.group(1)) / 100.0
                     counts["percent"] += 1
                 else:
-                    pct_bad.append(i)
+                    pct_bad.append(int(i))
                 continue
             m = _NUMBER_UNIT.fullmatch(v)
             if m and normalise_header(m.group(2)) in family:
                 vals[i] = float(m.group(1)) * family[normalise_header(m.group(2))]
                 counts["unit"] += 1
                 continue
-            bad_idx.append(i)
+            bad_idx.append(int(i))
     if counts["thousands"]:
         log.note("ingest.bureau.thousands_separators", column=col, count=counts["thousands"])
     if counts["percent"]:

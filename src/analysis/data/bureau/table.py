@@ -436,7 +436,7 @@ def _panel_year(
     values_text: dict[str, pd.Series],
     reported: dict[str, np.ndarray],
     year: int | None,
-    said: list[_YearSaid] = (),
+    said: Sequence[_YearSaid] = (),
 ) -> None:
     """Give a panel file without a year column its year; check a given year against the column.
 
