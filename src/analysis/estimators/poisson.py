@@ -296,7 +296,9 @@ class _Fitted:
         self.cluster_scores = fit.cluster_scores
         used = fit.sample["rowid"].to_numpy()
         self.frame = frame.set_index("rowid").loc[used].reset_index()
-        self.mu = fit.fitted
+        if fit.fitted is None:
+            raise RuntimeError("internal error: the Poisson fit returned no fitted values")
+        self.mu: np.ndarray = fit.fitted
         if len(self.mu) != len(self.frame):
             raise RuntimeError("internal error: fitted values and estimation sample disagree")
         self.X = self.frame[names].to_numpy(float)
@@ -530,7 +532,8 @@ def _joint_zero(coefs: pd.Series, fm: _Fitted, names: list[str], test: str) -> P
         return PretrendTest(statistic=np.nan, df=0, p_value=np.nan, test=test)
     idx = [fm.names.index(c) for c in names]
     b = coefs[names].to_numpy()
-    jt = joint_test(b, fm.fit_vcov[np.ix_(idx, idx)], fm.cluster_scores[:, idx], test=test)
+    scores = None if fm.cluster_scores is None else fm.cluster_scores[:, idx]
+    jt = joint_test(b, fm.fit_vcov[np.ix_(idx, idx)], scores, test=test)
     return PretrendTest(statistic=jt.statistic, df=len(names), p_value=jt.p_value, terms=names,
                         coefficients=dict(zip(names, b.tolist(), strict=True)), test=jt.test,
                         df_denominator=jt.df_denominator, wald=jt.wald, n_clusters=jt.n_clusters,

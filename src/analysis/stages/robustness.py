@@ -170,8 +170,8 @@ def _row_label(row: pd.Series, lang: str) -> str:
         return spec_label(row["spec"], lang)
     opts = json.loads(row["options"]) if isinstance(row.get("options"), str) else {}
     inverse = {v: k for k, v in CLUSTER_COLUMNS.items()}
-    return _headline_label(row["control_group"], bool(opts.get("covariates")),
-                           inverse.get(opts.get("cluster"), str(opts.get("cluster"))), lang)
+    cluster = str(opts.get("cluster"))
+    return _headline_label(row["control_group"], bool(opts.get("covariates")), inverse.get(cluster, cluster), lang)
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -1000,7 +1000,7 @@ def honest_tables(honest: dict[str, HonestSummary]) -> tuple[pd.DataFrame, pd.Da
     return bounds, bd
 
 
-def as_table(results: dict[str, dict[str, Any] | None]) -> pd.DataFrame:
+def as_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
     """Turn ``{outcome: {name: value}}`` into a table of the scalar values (one row per outcome).
 
     Parameters
@@ -1031,8 +1031,8 @@ def spillover_table(spillover: Mapping[str, DiDResult]) -> pd.DataFrame:
     pandas.DataFrame
         The tidy row of each estimate (without ``options``) and the entries of its design.
     """
-    return pd.concat([sp.tidy().assign(**sp.design.as_dict()) for sp in spillover.values()],
-                     ignore_index=True).drop(columns=["options"])
+    return pd.concat([sp.tidy().assign(**(sp.design.as_dict() if sp.design is not None else {}))
+                      for sp in spillover.values()], ignore_index=True).drop(columns=["options"])
 
 
 # ----------------------------------------------------------------------------------
@@ -1041,6 +1041,14 @@ def spillover_table(spillover: Mapping[str, DiDResult]) -> pd.DataFrame:
 def _alt(alt: pd.DataFrame, outcome: str, spec: str) -> pd.Series | None:
     r = alt[(alt["outcome"] == outcome) & (alt["spec"] == spec)]
     return None if r.empty else r.iloc[0]
+
+
+def _headline(alt: pd.DataFrame, outcome: str) -> pd.Series:
+    """Return the headline row of an outcome's alternative specifications (always estimated)."""
+    head = _alt(alt, outcome, "headline")
+    if head is None:
+        raise ValueError(f"no headline row for {outcome!r} among the alternative specifications")
+    return head
 
 
 def _fmt_p(p: float, draws: int | None = None) -> str:
@@ -1112,7 +1120,7 @@ def summary_table(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: d
     """
     rows = []
     for o in outcomes:
-        head = _alt(alternatives, o, "headline")
+        head = _headline(alternatives, o)
         rows.append({"outcome": o, "check": "headline", "estimate": head["estimate"], "conf_low": head["conf_low"],
                      "conf_high": head["conf_high"], "p_value": head["p_value"],
                      "meaning": _row_label(head, lang)})
@@ -1256,7 +1264,7 @@ def findings(outcomes: Sequence[str], alternatives: pd.DataFrame, honest: dict[s
     """
     paras = []
     for o in outcomes:
-        head = _alt(alternatives, o, "headline")
+        head = _headline(alternatives, o)
         s = [t("robustness.finding.headline", lang, name=column_label(o, lang), estimate=_fmt(head["estimate"]),
                low=_fmt(head["conf_low"]), high=_fmt(head["conf_high"]))]
         if o in honest:
