@@ -491,10 +491,10 @@ def outcome_words(outcome: str, lang: str, unit_hint: str | None = None) -> dict
         kind = "money" if unit_hint and "yuan" in unit_hint else ("binary" if unit_hint == "0/1" else "count")
         words = {"name": name, "short": name, "per": "", "kind": kind, "good": "up"}
     else:
-        kind = spec["kind"]
+        kind = str(spec["kind"])
         per = spec["per"]
         words = {"name": t(f"outcome.{outcome}.brief", lang), "short": t(f"outcome.{outcome}.brief_short", lang),
-                 "per": t(f"scope.{per}", lang) if per else "", "kind": kind, "good": spec["good"]}
+                 "per": t(f"scope.{per}", lang) if per else "", "kind": kind, "good": str(spec["good"])}
     words["unit"] = {"money": t("unit.money", lang), "binary": t("unit.pp", lang)}.get(
         kind, lookup(f"outcome.{outcome}.brief_unit", lang, ""))
     up, down = VERBS[kind]
