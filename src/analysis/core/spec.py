@@ -62,6 +62,8 @@ CONTROL_GROUPS: tuple[str, ...] = ("never", "notyet")
 """Comparison villages: never treated within the window, or not yet treated in the year compared."""
 ESTIMATORS: tuple[str, ...] = ("cs", "twfe", "sa", "bjs", "ppml")
 """Callaway-Sant'Anna, two-way fixed effects, Sun-Abraham, Borusyak-Jaravel-Spiess imputation, Poisson."""
+CS_METHODS: tuple[str, ...] = ("dr", "ipw", "reg")
+"""Callaway-Sant'Anna estimation methods: doubly robust, inverse probability weighting, outcome regression."""
 
 ANTICIPATION = 1
 """Years before the cohort year the headline leaves out of every comparison: the arrival year of
@@ -258,6 +260,9 @@ class Spec:
         Years before the cohort year left out of every comparison: the arrival year
         (Callaway-Sant'Anna's ``anticipation``; the other estimators have no such option and
         ignore it). 0 is the six-month coding alone.
+    method : {"dr", "ipw", "reg"}, default :attr:`METHOD` ("dr")
+        Callaway-Sant'Anna estimation method (the other estimators ignore it): the headline is
+        doubly robust; the specification grid (:mod:`analysis.grid.specification`) varies it.
 
     Examples
     --------
@@ -272,9 +277,10 @@ class Spec:
     covariates: tuple[str, ...] = DEFAULT_COVARIATES
     cluster: str = "township"
     anticipation: int = ANTICIPATION
+    method: str = "dr"
 
     METHOD: ClassVar[str] = "dr"
-    """Callaway-Sant'Anna estimation method: doubly robust."""
+    """The headline's Callaway-Sant'Anna estimation method: doubly robust."""
 
     def __post_init__(self) -> None:
         check_estimator(self.estimator)
@@ -284,6 +290,8 @@ class Spec:
         a = self.anticipation
         if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a <= 3:
             raise ValueError(f"anticipation must be 0-3 years before the cohort year, got {a!r}")
+        if self.method not in CS_METHODS:
+            raise ValueError(f"method {self.method!r} is not known; choose from {', '.join(CS_METHODS)}")
 
     @property
     def cluster_column(self) -> str:
@@ -346,7 +354,7 @@ class Spec:
             ``cluster`` and ``anticipation``.
         """
         return {"unit": UNIT, "time": TIME, "cohort": cohort, "covariates": list(covariate_columns) or None,
-                "control_group": self.control_group, "method": self.METHOD, "cluster": self.cluster_column,
+                "control_group": self.control_group, "method": self.method, "cluster": self.cluster_column,
                 "anticipation": self.anticipation}
 
 
