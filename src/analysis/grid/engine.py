@@ -53,6 +53,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 __all__ = [
+    "CONNECT_TIMEOUT_ENV",
     "SCHEDULER_ENV",
     "EngineError",
     "RunStats",
@@ -67,8 +68,10 @@ T = TypeVar("T")
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 """Environment variable naming an existing Dask scheduler (used when no ``scheduler`` is given)."""
-CONNECT_TIMEOUT = 10.0
-"""Seconds to wait for a scheduler before saying that it does not answer."""
+CONNECT_TIMEOUT_ENV = "STUDY_DASK_CONNECT_TIMEOUT"
+"""Environment variable: seconds to wait for a scheduler before saying that it does not answer (default 10)."""
+WORKER_WAIT = 60.0
+"""Seconds to wait for a remote scheduler's first worker before saying it has none."""
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """One BLAS thread per worker process: the same floating-point sums as a serial run, no oversubscription."""
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+-]")
@@ -178,7 +181,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     Raises
     ------
     SchedulerUnreachable
-        If the scheduler does not answer within :data:`CONNECT_TIMEOUT` seconds.
+        If the scheduler does not answer within 10 seconds (:data:`CONNECT_TIMEOUT_ENV`).
     EngineError
         For fewer than one worker.
     """
@@ -187,12 +190,20 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     address = scheduler_address(scheduler)
     if address is not None:
         try:
-            client = Client(address, timeout=CONNECT_TIMEOUT)
+            client = Client(address, timeout=float(os.environ.get(CONNECT_TIMEOUT_ENV, "10")))
         except (OSError, TimeoutError, ValueError) as err:
             raise SchedulerUnreachable(
                 f"no Dask scheduler answers at {address} ({type(err).__name__}): start one with "
                 f"`dask scheduler` and workers with `dask worker {address}`, check the address "
                 f"(--scheduler or {SCHEDULER_ENV}), or leave both out to run on a local cluster"
+            ) from None
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except (TimeoutError, OSError):
+            client.close()
+            raise SchedulerUnreachable(
+                f"the Dask scheduler at {address} has no worker after {WORKER_WAIT:g} s: start workers with "
+                f"`dask worker {address}`"
             ) from None
         try:
             yield client
