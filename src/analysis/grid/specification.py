@@ -229,11 +229,13 @@ class GridPoint:
             changes["control_group"] = "never"  # Sun-Abraham compares with the never-treated villages
         return HEADLINE.replace(**changes)
 
-    def is_headline(self, min_months: float = DEFAULT_MIN_MONTHS) -> bool:
+    def is_headline(self, headline: Spec = HEADLINE, min_months: float = DEFAULT_MIN_MONTHS) -> bool:
         """Whether this is the study's headline specification (the headline spec, the study's rule, all years).
 
         Parameters
         ----------
+        headline : Spec, default :data:`analysis.core.spec.HEADLINE`
+            The headline specification.
         min_months : float, default :data:`DEFAULT_MIN_MONTHS`
             The study's timing rule.
 
@@ -242,8 +244,7 @@ class GridPoint:
         bool
             True for the headline point.
         """
-        return (self.estimator == HEADLINE.estimator and self.spec == HEADLINE
-                and self.min_months == float(min_months) and self.window == "all")
+        return self.spec == headline and self.min_months == float(min_months) and self.window == "all"
 
     def record(self) -> dict[str, Any]:
         """Return the point's levels as a results row (level values as text)."""
@@ -528,6 +529,7 @@ def run_grid(
     scheduler: str | None = None,
     serial: bool = False,
     progress: bool = False,
+    headline: Spec = HEADLINE,
     headline_min_months: float = DEFAULT_MIN_MONTHS,
     stats: Any = None,
 ) -> pd.DataFrame:
@@ -550,6 +552,8 @@ def run_grid(
         Run in this process without Dask.
     progress : bool, default False
         Progress bar.
+    headline : Spec, default :data:`analysis.core.spec.HEADLINE`
+        The headline specification (marks the headline point).
     headline_min_months : float, default :data:`DEFAULT_MIN_MONTHS`
         The study's timing rule (marks the headline point).
     stats : analysis.grid.engine.RunStats, optional
@@ -572,7 +576,7 @@ def run_grid(
     by_name = {p.name: f for p, f in zip(order, frames, strict=True)}
     points = sorted(plan.points, key=_sort_key(plan))
     out = pd.concat([by_name[p.name] for p in points], ignore_index=True)
-    out["headline"] = [p.is_headline(headline_min_months) for p in points]
+    out["headline"] = [p.is_headline(headline, headline_min_months) for p in points]
     for c in ("n_obs", "n_clusters"):
         out[c] = out[c].astype("int64")
     out["note"] = out["note"].fillna("").astype(str)
