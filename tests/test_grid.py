@@ -149,6 +149,10 @@ def test_bad_calls_exit_2_with_one_message(city_store, tmp_path, capsys, monkeyp
         (["grid", "--store", str(city_store), "--outcomes", "income_per_capita", "--level", "estimator=bjs",
           "--scheduler", "tcp://127.0.0.1:9", "--out", out], "no Dask scheduler answers at tcp://127.0.0.1:9"),
         (["grid", "--store", str(city_store), "--workers", "0", "--out", out], "--workers must be at least 1"),
+        (["grid", "--store", str(city_store), "--null-draws", "-1", "--out", out], "--null-draws must be at least 0"),
+        (["grid", "--store", str(city_store), "--outcomes", "income_per_capita", "--level", "estimator=bjs",
+          "--level", "min_months=6", "--level", "window=all", "--level", "covariates=none", "--level",
+          "cluster=township", "--serial", "--null-draws", "2", "--out", out], "--null-points cs has no point"),
         (["montecarlo", "--replications", "0", "--out", out], "replications must be >= 1"),
     ]
     for argv, message in cases:

@@ -80,3 +80,22 @@ def test_stage_writes_tables_figures_and_a_typed_section(city_store, tmp_path):
     for lang in ("zh", "en"):
         assert (tmp_path / "figures" / lang / "07_curve_income_per_capita.png").is_file()
     assert (tmp_path / "tables" / "07_curve_summary.tex").is_file()
+
+
+def test_the_brief_says_the_curve_in_one_sentence_only_when_the_run_has_it():
+    from analysis.report.brief.content import describe_curve, say
+    from analysis.report.results_schema import Results
+
+    assert describe_curve("income_per_capita", Results(), "en") is None
+    row = {"specifications": 72, "estimated": 72, "headline_estimate": 184.0, "median": 127.0, "min": 12.0,
+           "max": 186.0, "share_same_sign": 1.0, "share_significant": 0.92, "share_significant_same_sign": 0.92,
+           "null_specifications": 12, "null_draws": 19, "p_median": 0.05, "p_share_significant": 0.05}
+    r = Results.model_validate({"specification_curve": {"options": None, "outcomes": {"income_per_capita": row}}})
+    c = describe_curve("income_per_capita", r, "en")
+    assert c is not None and c["floor"] and c["same"] == "100" and c["sig"] == "92"
+    text = say("en", "curve", c)
+    assert "Across 72 ways" in text and "p = 0.050 with 19 draws, the smallest" in text
+    assert "72种估计设定" in say("zh", "curve", describe_curve("income_per_capita", r, "zh"))
+    row["null_draws"], row["p_share_significant"] = 0, None
+    r = Results.model_validate({"specification_curve": {"outcomes": {"income_per_capita": row}}})
+    assert "joint test" not in say("en", "curve", describe_curve("income_per_capita", r, "en"))

@@ -294,6 +294,8 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if not store.is_file():
         raise UserError(f"the store {store} does not exist: run `study simulate` or `study ingest FILE` first")
     outcomes = list(schema.OUTCOMES) if args.outcomes == "all" else _split(args.outcomes)
+    if args.null_draws < 0:
+        raise UserError(f"--null-draws must be at least 0 (0: no joint test), got {args.null_draws}")
     out = Path(args.out)
     stats = RunStats()
     try:
@@ -302,6 +304,18 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         data = grid_data(store, args.first_year, args.last_year)
         grid = run_grid(plan, data, results_dir=out / "tasks", workers=_workers(args.workers),
                         scheduler=args.scheduler, serial=args.serial, progress=True, stats=stats)
+        tests = None
+        if args.null_draws:
+            from analysis.grid.null_curve import null_test
+
+            points = [p for p in plan.points if args.null_points == "all"
+                      or (p.estimator == "cs" and p.min_months == 6.0 and p.window == "all")]
+            if not points:
+                raise UserError("--null-points cs has no point in this grid (it needs cs, min_months 6, window all): "
+                                "use --null-points all")
+            tests, _ = null_test(grid, data, points, args.null_draws, args.seed, results_dir=out / "null",
+                                 workers=_workers(args.workers), scheduler=args.scheduler, serial=args.serial,
+                                 progress=True)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from exc
     import json
@@ -309,9 +323,13 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     from analysis.core.csvsafe import write_csv
 
     summary = curve_summary(grid)
+    if tests is not None:
+        summary = summary.merge(tests[["outcome", "draws", "p_median", "p_share_significant"]], on="outcome",
+                                how="left")
     write_csv(grid, out / "grid.csv")
     write_csv(summary, out / "curve_summary.csv")
-    meta = {"seed": args.seed, "store": str(store), "window": [data.first_year, data.last_year], "data": data.token,
+    meta = {"seed": args.seed, "null_draws": args.null_draws, "null_points": args.null_points,
+            "store": str(store), "window": [data.first_year, data.last_year], "data": data.token,
             "outcomes": plan.outcomes, "skipped": plan.skipped,
             "levels": {k: [str(v) for v in vals] for k, vals in plan.levels.items()}}
     (out / "grid.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -662,7 +680,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "else a local cluster)")
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--seed", type=int, default=20230601,
-                   help="study seed (recorded; the grid's analytic estimates draw nothing) (default: %(default)s)")
+                   help="study seed: the joint test's draws are spawned from it (the grid's analytic estimates draw "
+                   "nothing) (default: %(default)s)")
+    p.add_argument("--null-draws", type=int, default=0, metavar="B",
+                   help="draws of the specification curve's joint test under the null (0: not run; default 0)")
+    p.add_argument("--null-points", choices=["cs", "all"], default="cs",
+                   help="points re-estimated on each draw: 'cs' the Callaway-Sant'Anna points at the 6-month rule "
+                   "and all years, 'all' every point (default: %(default)s)")
     p.add_argument("--out", default="outputs/grid", help="results folder (default: %(default)s)")
     p.set_defaults(func=_cmd_grid)
 
