@@ -214,7 +214,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     if isinstance(workers, bool) or n < 1:
         raise EngineError(f"workers must be at least 1, got {workers!r}")
     with _single_thread_env():
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
