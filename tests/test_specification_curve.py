@@ -92,10 +92,9 @@ def test_the_brief_says_the_curve_in_one_sentence_only_when_the_run_has_it():
            "null_specifications": 12, "null_draws": 19, "p_median": 0.05, "p_share_significant": 0.05}
     r = Results.model_validate({"specification_curve": {"options": None, "outcomes": {"income_per_capita": row}}})
     c = describe_curve("income_per_capita", r, "en")
-    assert c is not None and c["floor"] and c["same"] == "100" and c["sig"] == "92"
+    assert c is not None and c["same"] == "100" and c["sig"] == "92"
     text = say("en", "curve", c)
-    assert "Across 72 ways" in text and "p = 0.050 with 19 draws, the smallest" in text
+    assert "Across 72 ways" in text and "92% also exclude zero." in text
+    # the joint test over-rejects under the design (bench/size_null_curve.py): the brief does not cite it
+    assert "joint" not in text and "p =" not in text
     assert "72种估计设定" in say("zh", "curve", describe_curve("income_per_capita", r, "zh"))
-    row["null_draws"], row["p_share_significant"] = 0, None
-    r = Results.model_validate({"specification_curve": {"outcomes": {"income_per_capita": row}}})
-    assert "joint test" not in say("en", "curve", describe_curve("income_per_capita", r, "en"))
