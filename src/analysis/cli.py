@@ -11,6 +11,8 @@ brief        the findings brief of a complete run
 pages        a run readable without Python: notebooks as HTML, summary.md/.json, index.html
 diff         what moved between two runs, and why
 stress       stress-test Monte Carlo (:mod:`analysis.grid.stress`)
+montecarlo   the same on the Dask engine: --workers, --scheduler, a resumable results folder
+grid         the specification grid on the Dask engine (:mod:`analysis.grid.specification`)
 clean-store  delete the store, only if it holds nothing but the simulated city (or with ``--yes``)
 
 The CLI holds no logic of its own: each subcommand parses its arguments and calls
@@ -252,6 +254,91 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from exc
     print(summary_text(summary))
+    return 0
+
+
+def _workers(n: int | None) -> int:
+    import os
+
+    if n is not None and n < 1:
+        raise UserError(f"--workers must be at least 1, got {n}")
+    return n if n is not None else (os.cpu_count() or 1)
+
+
+def _cmd_montecarlo(args: argparse.Namespace) -> int:
+    from analysis.grid.stress import run_and_write, summary_text
+
+    out = Path(args.out)
+    try:
+        summary = run_and_write(args.replications, args.seed, out / "records.csv.gz", scenarios=_split(args.scenarios),
+                                outcomes=_split(args.outcomes), n_jobs=_workers(args.workers),
+                                cache_dir=out / "tasks", progress=True, estimators=_split(args.estimators),
+                                checks=[] if args.checks.strip() == "none" else _split(args.checks),
+                                scheduler=args.scheduler)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from exc
+    print(f"records written to {out / 'records.csv.gz'} (one file per city in {out / 'tasks'})")
+    print(summary_text(summary))
+    return 0
+
+
+def _cmd_grid(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from analysis.data import schema
+    from analysis.grid.curve import curve_summary
+    from analysis.grid.engine import RunStats
+    from analysis.grid.specification import grid_data, grid_points, parse_levels, run_grid
+
+    store = Path(args.store)
+    if not store.is_file():
+        raise UserError(f"the store {store} does not exist: run `study simulate` or `study ingest FILE` first")
+    outcomes = list(schema.OUTCOMES) if args.outcomes == "all" else _split(args.outcomes)
+    if args.null_draws < 0:
+        raise UserError(f"--null-draws must be at least 0 (0: no joint test), got {args.null_draws}")
+    out = Path(args.out)
+    stats = RunStats()
+    try:
+        plan = grid_points(outcomes, parse_levels(args.level or []))
+        print(plan.describe())
+        data = grid_data(store, args.first_year, args.last_year)
+        grid = run_grid(plan, data, results_dir=out / "tasks", workers=_workers(args.workers),
+                        scheduler=args.scheduler, serial=args.serial, progress=True, stats=stats)
+        tests = None
+        if args.null_draws:
+            from analysis.grid.null_curve import null_test
+
+            points = [p for p in plan.points if args.null_points == "all"
+                      or (p.estimator == "cs" and p.min_months == 6.0 and p.window == "all")]
+            if not points:
+                raise UserError("--null-points cs has no point in this grid (it needs cs, min_months 6, window all): "
+                                "use --null-points all")
+            tests, _ = null_test(grid, data, points, args.null_draws, args.seed, results_dir=out / "null",
+                                 workers=_workers(args.workers), scheduler=args.scheduler, serial=args.serial,
+                                 progress=True)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from exc
+    import json
+
+    from analysis.core.csvsafe import write_csv
+
+    summary = curve_summary(grid)
+    if tests is not None:
+        summary = summary.merge(tests[["outcome", "draws", "p_median", "p_share_significant"]], on="outcome",
+                                how="left")
+    write_csv(grid, out / "grid.csv")
+    write_csv(summary, out / "curve_summary.csv")
+    meta = {"seed": args.seed, "null_draws": args.null_draws, "null_points": args.null_points,
+            "store": str(store), "window": [data.first_year, data.last_year], "data": data.token,
+            "outcomes": plan.outcomes, "skipped": plan.skipped,
+            "levels": {k: [str(v) for v in vals] for k, vals in plan.levels.items()}}
+    (out / "grid.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    print(f"{stats.tasks} specifications ({stats.resumed} read from {out / 'tasks'}, {stats.ran} run, "
+          f"{stats.where}, {stats.workers} workers) in {stats.seconds:.1f} s; "
+          f"{int((grid['note'] != '').sum())} gave no estimate (see 'note')")
+    print(f"results: {out / 'grid.csv'}, {out / 'curve_summary.csv'}")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     return 0
 
 
@@ -543,6 +630,65 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated checks, 'none' for none (default: %(default)s)")
     p.add_argument("--summary-only", action="store_true", help="print the summary of the records file, run nothing")
     p.set_defaults(func=_cmd_stress)
+
+    engine_help = ("Tasks run on Dask: by default a local cluster of --workers processes (one per core), or an "
+                   "existing cluster with --scheduler tcp://HOST:8786 (or DASK_SCHEDULER_ADDRESS). Each finished "
+                   "task is written to OUT/tasks/ as one Parquet file: rerunning the same command resumes. The "
+                   "numbers do not depend on the number of workers or the order in which tasks finish.")
+    p = sub.add_parser(
+        "montecarlo",
+        help="the stress-test Monte Carlo on the Dask engine (local cluster or --scheduler), resumable",
+        description="Simulate REPLICATIONS cities per scenario and run every estimator and check on each "
+        "(as `study stress`), writing OUT/records.csv.gz and its summary. " + engine_help,
+    )
+    p.add_argument("--replications", type=int, default=20, help="cities per scenario (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=20230601, help="study seed (default: %(default)s)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenarios (default: all)")
+    p.add_argument("--outcomes", default=",".join(STRESS_OUTCOMES),
+                   help="comma-separated outcomes (default: %(default)s)")
+    p.add_argument("--estimators", default=",".join(STRESS_ESTIMATORS),
+                   help="comma-separated estimators (default: %(default)s)")
+    p.add_argument("--checks", default=",".join(CHECKS),
+                   help="comma-separated checks, 'none' for none (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="existing Dask scheduler, e.g. tcp://127.0.0.1:8786 (default: $DASK_SCHEDULER_ADDRESS, "
+                   "else a local cluster)")
+    p.add_argument("--out", default="outputs/montecarlo", help="results folder (default: %(default)s)")
+    p.set_defaults(func=_cmd_montecarlo)
+
+    from analysis.grid.specification import LEVELS
+
+    p = sub.add_parser(
+        "grid",
+        help="the specification grid: the effect under every combination of the defensible choices",
+        description="Estimate the overall effect of every outcome under every combination of the grid's levels ("
+        + "; ".join(f"{k}: {','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in vals)}"
+                    for k, vals in LEVELS.items())
+        + "), skipping combinations that do not apply to an estimator; write OUT/grid.csv and the specification "
+        "curve's summary OUT/curve_summary.csv. " + engine_help,
+    )
+    p.add_argument("--store", default=str(paths.DEFAULT_STORE), help=store_help)
+    p.add_argument("--first-year", type=int, default=None, help="first year (default: the store's first year)")
+    p.add_argument("--last-year", type=int, default=None, help="last year (default: the store's last year)")
+    p.add_argument("--outcomes", default="all", help="comma-separated outcomes, or 'all' (default: %(default)s)")
+    p.add_argument("--level", action="append", metavar="NAME=V1,V2",
+                   help="values of one level instead of its default (repeatable), e.g. --level estimator=cs,sa")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="existing Dask scheduler, e.g. tcp://127.0.0.1:8786 (default: $DASK_SCHEDULER_ADDRESS, "
+                   "else a local cluster)")
+    p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    p.add_argument("--seed", type=int, default=20230601,
+                   help="study seed: the joint test's draws are spawned from it (the grid's analytic estimates draw "
+                   "nothing) (default: %(default)s)")
+    p.add_argument("--null-draws", type=int, default=0, metavar="B",
+                   help="draws of the specification curve's joint test under the null (0: not run; default 0)")
+    p.add_argument("--null-points", choices=["cs", "all"], default="cs",
+                   help="points re-estimated on each draw: 'cs' the Callaway-Sant'Anna points at the 6-month rule "
+                   "and all years, 'all' every point (default: %(default)s)")
+    p.add_argument("--out", default="outputs/grid", help="results folder (default: %(default)s)")
+    p.set_defaults(func=_cmd_grid)
 
     p = sub.add_parser(
         "pages",

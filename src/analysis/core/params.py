@@ -69,6 +69,7 @@ CATALOGUE: dict[str, Param] = {
         Param("cluster", "str", "clustering level of standard errors", CLUSTERS),
         Param("bootstrap_draws", "int", "bootstrap / randomisation draws (0 = analytic only)"),
         Param("replications", "int", "Monte Carlo replications"),
+        Param("null_draws", "int", "draws of the specification curve's joint test under the null (0 = not run)"),
         Param("seed", "int", "seed of every random draw"),
         Param("lang", "str", "language of labels", LANGS),
         Param("min_months", "float", "months of exposure in a year that make a village treated"),

@@ -64,6 +64,8 @@ RANDOMISATION_STRATA: tuple[str, ...] = ("county_propensity", "county")
 """Strata of randomisation inference: county x propensity bin (the targeting kept), or county alone."""
 ESTIMATORS: tuple[str, ...] = ("cs", "twfe", "sa", "bjs", "ppml")
 """Callaway-Sant'Anna, two-way fixed effects, Sun-Abraham, Borusyak-Jaravel-Spiess imputation, Poisson."""
+CS_METHODS: tuple[str, ...] = ("dr", "ipw", "reg")
+"""Callaway-Sant'Anna estimation methods: doubly robust, inverse probability weighting, outcome regression."""
 
 ANTICIPATION = 1
 """Years before the cohort year the headline leaves out of every comparison: the arrival year of
@@ -260,6 +262,9 @@ class Spec:
         Years before the cohort year left out of every comparison: the arrival year
         (Callaway-Sant'Anna's ``anticipation``; the other estimators have no such option and
         ignore it). 0 is the six-month coding alone.
+    method : {"dr", "ipw", "reg"}, default :attr:`METHOD` ("dr")
+        Callaway-Sant'Anna estimation method (the other estimators ignore it): the headline is
+        doubly robust; the specification grid (:mod:`analysis.grid.specification`) varies it.
 
     Examples
     --------
@@ -274,9 +279,10 @@ class Spec:
     covariates: tuple[str, ...] = DEFAULT_COVARIATES
     cluster: str = "township"
     anticipation: int = ANTICIPATION
+    method: str = "dr"
 
     METHOD: ClassVar[str] = "dr"
-    """Callaway-Sant'Anna estimation method: doubly robust."""
+    """The headline's Callaway-Sant'Anna estimation method: doubly robust."""
 
     def __post_init__(self) -> None:
         check_estimator(self.estimator)
@@ -286,6 +292,8 @@ class Spec:
         a = self.anticipation
         if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a <= 3:
             raise ValueError(f"anticipation must be 0-3 years before the cohort year, got {a!r}")
+        if self.method not in CS_METHODS:
+            raise ValueError(f"method {self.method!r} is not known; choose from {', '.join(CS_METHODS)}")
 
     @property
     def cluster_column(self) -> str:
@@ -348,7 +356,7 @@ class Spec:
             ``cluster`` and ``anticipation``.
         """
         return {"unit": UNIT, "time": TIME, "cohort": cohort, "covariates": list(covariate_columns) or None,
-                "control_group": self.control_group, "method": self.METHOD, "cluster": self.cluster_column,
+                "control_group": self.control_group, "method": self.method, "cluster": self.cluster_column,
                 "anticipation": self.anticipation}
 
 

@@ -10,10 +10,8 @@ whether they run in one process or spread over workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,12 +166,47 @@ def run_replication(task: Replication) -> list[dict]:
     return rows
 
 
+def replication_frame(task: Replication, shared: object = None) -> pd.DataFrame:
+    """Run one Monte Carlo task as an engine task (:func:`analysis.grid.engine.run_tasks`).
+
+    Parameters
+    ----------
+    task : Replication
+        The task.
+    shared : object, optional
+        Unused (each task simulates its own city).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`run_replication`'s rows.
+    """
+    return pd.DataFrame(run_replication(task))
+
+
+def replication_name(task: Replication) -> str:
+    """Return a Monte Carlo task's unique name (its key and the name of its results file).
+
+    Parameters
+    ----------
+    task : Replication
+        The task.
+
+    Returns
+    -------
+    str
+        ``<scenario>-<replication>-<seed>``.
+    """
+    return f"{task.scenario.name}-{task.index:05d}-{task.seed}"
+
+
 def monte_carlo(
     replications: int,
     seed: int,
     outcomes: Sequence[str] = ("income_per_capita",),
     estimators: Sequence[str] = ("cs", "twfe"),
     n_jobs: int = 1,
+    scheduler: str | None = None,
     **city_kwargs,
 ) -> pd.DataFrame:
     """Simulate ``replications`` cities and estimate each outcome with each estimator.
@@ -189,7 +222,10 @@ def monte_carlo(
     estimators : sequence of str
         Keys of :data:`ESTIMATOR_SPECS`.
     n_jobs : int, default 1
-        Worker processes (results do not depend on it).
+        Worker processes: 1 runs in this process, more a local Dask cluster of that many
+        (:mod:`analysis.grid.engine`); the results do not depend on it.
+    scheduler : str, optional
+        Address of an existing Dask scheduler to run on instead.
     **city_kwargs
         Passed to :func:`analysis.data.synthetic.simulate_city` (e.g. ``n_villages``).
 
@@ -199,13 +235,13 @@ def monte_carlo(
         One row per replication, outcome and estimator.
     """
     tasks = replication_tasks(replications, seed, outcomes, estimators, **city_kwargs)
-    if n_jobs > 1:
-        # spawn, not fork: a forked child inherits locked thread pools (BLAS, DuckDB) and can hang.
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
-            chunks = list(ex.map(run_replication, tasks))
-    else:
-        chunks = [run_replication(t) for t in tasks]
-    return pd.DataFrame([r for chunk in chunks for r in chunk])
+    if n_jobs > 1 or scheduler:
+        from analysis.grid.engine import run_tasks
+
+        frames = run_tasks(tasks, replication_frame, name=replication_name, workers=n_jobs, scheduler=scheduler,
+                           description="monte-carlo")
+        return pd.DataFrame([r for f in frames for r in f.to_dict("records")])
+    return pd.DataFrame([r for t in tasks for r in run_replication(t)])
 
 
 def summarise(mc: pd.DataFrame) -> pd.DataFrame:

@@ -15,8 +15,8 @@ check and method (:data:`RECORD_COLUMNS`). The city seeds are spawned from one
 the same in every scenario (common random numbers: two scenarios differ only by what the scenario
 changes). The seeds of a task's own draws (randomisation inference, wild bootstrap, HonestDiD's
 critical values) are spawned from the city seed. Tasks are independent: :func:`run_stress` runs
-them in any order, in one process or in several (or a Dask cluster mapping
-:func:`run_stress_task`), caches each task's records in a file of its own (an interrupted run
+them in any order, in one process or on a Dask cluster (:mod:`analysis.grid.engine`: local or
+remote), keeps each task's records in a Parquet file of its own (an interrupted run
 resumes) and sorts the records by task key before anything is reduced, so the records, and the
 summary made from them (:func:`summarise_stress`), do not depend on where or in which order the
 tasks ran.
@@ -57,11 +57,9 @@ driver measures the new versions.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +85,8 @@ __all__ = [
     "run_and_write",
     "run_stress",
     "run_stress_task",
+    "stress_frame",
+    "stress_name",
     "stress_tasks",
     "summarise_stress",
     "summary_text",
@@ -471,12 +471,48 @@ def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
                        dtype={"scenario": str, "outcome": str, "check": str, "method": str, "error": str})
 
 
-def _cache_file(cache_dir: Path, task: StressTask) -> Path:
-    return cache_dir / f"{task.scenario.name}-{task.index:05d}-{task.seed}.csv"
+def stress_frame(task: StressTask, shared: object = None) -> pd.DataFrame:
+    """Run one stress task as an engine task (:func:`analysis.grid.engine.run_tasks`): its records as a frame.
+
+    ``null_true`` (true, false or missing) is stored as a number (1, 0, NaN) so that the frame has one
+    type per column and goes to Parquet as it is; :func:`run_stress` turns it back.
+
+    Parameters
+    ----------
+    task : StressTask
+        The task.
+    shared : object, optional
+        Unused (each task simulates its own city).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`RECORD_COLUMNS`.
+    """
+    frame = pd.DataFrame(run_stress_task(task), columns=list(RECORD_COLUMNS))
+    frame["null_true"] = pd.to_numeric(frame["null_true"].map({True: 1.0, False: 0.0}), errors="coerce")
+    frame["error"] = frame["error"].fillna("").astype(str)
+    return frame
+
+
+def stress_name(task: StressTask) -> str:
+    """Return a stress task's unique name (its key and the name of its results file).
+
+    Parameters
+    ----------
+    task : StressTask
+        The task.
+
+    Returns
+    -------
+    str
+        ``<scenario>-<replication>-<seed>``.
+    """
+    return f"{task.scenario.name}-{task.index:05d}-{task.seed}"
 
 
 def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os.PathLike | None = None,
-               progress: bool = False) -> pd.DataFrame:
+               progress: bool = False, scheduler: str | None = None) -> pd.DataFrame:
     """Run stress tasks and return their records, sorted by task key.
 
     Parameters
@@ -484,13 +520,18 @@ def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os
     tasks : sequence of StressTask
         From :func:`stress_tasks`.
     n_jobs : int, default 1
-        Worker processes (spawned, one BLAS thread each); the records do not depend on it.
+        Worker processes: 1 runs in this process, more a local Dask cluster of that many
+        (:mod:`analysis.grid.engine`, one BLAS thread each); the records do not depend on it.
     cache_dir : str or path-like, optional
-        Folder of one CSV per finished task: tasks whose file exists are read, not rerun, so an
-        interrupted run resumes (the file name holds the scenario, replication and seed; change
-        the folder when the code or the options change).
+        Folder of one Parquet file per finished task: tasks whose file exists are read, not rerun,
+        so an interrupted run resumes (the file name holds the scenario, replication and seed; the
+        folder's ``run.json`` holds the outcomes, estimators, checks, draws and city options, and a
+        folder made with other ones is refused).
     progress : bool, default False
-        Print one line per finished task.
+        Show a progress bar.
+    scheduler : str, optional
+        Address of an existing Dask scheduler to run on (default: the environment's
+        ``DASK_SCHEDULER_ADDRESS`` when ``n_jobs > 1``, else a local cluster).
 
     Returns
     -------
@@ -498,56 +539,28 @@ def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os
         Columns :data:`RECORD_COLUMNS`, sorted by scenario (in the order of ``tasks``),
         replication, outcome, check and method.
     """
-    cache = Path(cache_dir) if cache_dir is not None else None
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-    chunks: dict[tuple[str, int], pd.DataFrame] = {}
-    todo: list[StressTask] = []
-    for t in tasks:
-        f = _cache_file(cache, t) if cache is not None else None
-        if f is not None and f.is_file():
-            chunks[t.key] = _read_csv(f)
-        else:
-            todo.append(t)
+    from analysis.grid.engine import run_tasks
 
     # Replication-major order: an interrupted run has done the same number of cities in every scenario.
     rank = {name: i for i, name in enumerate(dict.fromkeys(t.scenario.name for t in tasks))}
-    todo.sort(key=lambda t: (t.index, rank[t.scenario.name]))
-
-    def done(t: StressTask, recs: list[dict]) -> None:
-        frame = pd.DataFrame(recs, columns=list(RECORD_COLUMNS))
-        if cache is not None:
-            f = _cache_file(cache, t)
-            tmp = f.with_suffix(".tmp")
-            frame.to_csv(tmp, index=False)
-            os.replace(tmp, f)
-        chunks[t.key] = frame
-        if progress:
-            print(f"done {t.key[0]} #{t.key[1]} ({len(chunks)}/{len(tasks)})", flush=True)
-
-    if n_jobs > 1 and len(todo) > 1:
-        old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        os.environ.update({k: "1" for k in old})
-        try:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as ex:
-                futures = {ex.submit(run_stress_task, t): t for t in todo}
-                for fut in as_completed(futures):
-                    done(futures[fut], fut.result())
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-    else:
-        for t in todo:
-            done(t, run_stress_task(t))
-    order = list(dict.fromkeys(t.scenario.name for t in tasks))
-    frames = [chunks[t.key] for t in tasks]
-    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RECORD_COLUMNS))
+    order = sorted(range(len(tasks)), key=lambda i: (tasks[i].index, rank[tasks[i].scenario.name]))
+    fingerprint = ({"kind": "stress", "outcomes": list(tasks[0].outcomes), "estimators": list(tasks[0].estimators),
+                    "checks": list(tasks[0].checks), "draws": tasks[0].draws, "city": tasks[0].city_kwargs}
+                   if tasks else {})
+    frames = run_tasks([tasks[i] for i in order], stress_frame, name=stress_name, results_dir=cache_dir,
+                       fingerprint=fingerprint, workers=n_jobs, scheduler=scheduler,
+                       serial=n_jobs <= 1 and not scheduler, progress=progress, description="stress")
+    by_task = dict(zip(order, frames, strict=True))
+    names = list(dict.fromkeys(t.scenario.name for t in tasks))
+    chunks = [by_task[i] for i in range(len(tasks))]
+    if not chunks:
+        return pd.DataFrame(columns=list(RECORD_COLUMNS))
+    records = pd.concat(chunks, ignore_index=True)
+    nt = records["null_true"].astype(float).to_numpy()
+    records["null_true"] = pd.Series([np.nan if np.isnan(v) else bool(v == 1) for v in nt], index=records.index,
+                                     dtype=object)
     records["error"] = records["error"].fillna("").astype(str)
-    return _sort(records, order)
+    return _sort(records, names)
 
 
 def write_records(records: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -727,6 +740,7 @@ def run_and_write(
     progress: bool = False,
     estimators: Sequence[str] = STRESS_ESTIMATORS,
     checks: Sequence[str] = CHECKS,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Run the stress Monte Carlo, write its records and return their summary (what ``study stress`` does).
 
@@ -751,6 +765,8 @@ def run_and_write(
     estimators, checks : sequence of str
         What to run on each city (defaults: :data:`STRESS_ESTIMATORS`, :data:`CHECKS`); the
         arrival-year Monte Carlo runs only ``("cs", ARRIVAL_KEPT)`` and no check.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (see :func:`run_stress`).
 
     Returns
     -------
@@ -759,7 +775,7 @@ def run_and_write(
     """
     tasks = stress_tasks(replications, seed, scenarios=scenarios, outcomes=outcomes, estimators=estimators,
                          checks=checks)
-    records = run_stress(tasks, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
+    records = run_stress(tasks, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, scheduler=scheduler)
     write_records(records, out)
     names = list(dict.fromkeys(t.scenario.name for t in tasks))
     command = (f"study stress --replications {int(replications)} --seed {int(seed)} --scenarios {','.join(names)} "

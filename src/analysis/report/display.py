@@ -68,14 +68,21 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "06_estimates_vs_truth": ("outcome", "estimator", "estimate", "conf_low", "conf_high", "truth", "covered",
                               "bias", "relative_bias"),
     "06_monte_carlo": ("outcome", "estimator", "replications", "bias", "relative_bias", "rmse", "coverage"),
+    "07_specification_curve": ("outcome", "rank", "estimator", "control_group", "covariates", "anticipation",
+                               "min_months", "window", "headline", "estimate", "conf_low", "conf_high"),
+    "07_curve_summary": ("outcome", "estimated", "headline_estimate", "median", "share_same_sign",
+                         "share_significant", "share_significant_same_sign", "null_draws", "p_median",
+                         "p_share_significant"),
 }
 """Table name -> the columns a notebook shows (those the table has, in this order)."""
 
 P_VALUES = frozenset({"p_value", "p_boot", "rw_p", "p_unadjusted", "p_romano_wolf", "p_holm", "p_bonferroni",
-                      "twfe_p_value", "crv1_p_value", "equality_p", "cs_pretest_p", "bjs_pretest_p"})
+                      "twfe_p_value", "crv1_p_value", "equality_p", "cs_pretest_p", "bjs_pretest_p", "p_median",
+                      "p_share_significant"})
 SHARES = frozenset({"share_complete", "share_missing", "share_zero", "share_treated", "share_below_low",
                     "share_above_high", "share_outside_support", "share_as_extreme", "weight", "forbidden_weight",
-                    "coverage", "coverage_mc_se", "relative_bias", "bias_share_80", "treated_share"})
+                    "coverage", "coverage_mc_se", "relative_bias", "bias_share_80", "treated_share", "share_same_sign",
+                    "share_significant", "share_significant_same_sign"})
 """Fractions shown as percentages."""
 PERCENTS = frozenset({"effect_pct", "effect_pct_low", "effect_pct_high", "twfe_pct", "truth_pct", "ppml_pct",
                       "ppml_pct_low", "ppml_pct_high", "pct_of_pre"})

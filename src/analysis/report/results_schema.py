@@ -755,6 +755,59 @@ class SimulationCheckSection(Model):
 
 
 # --------------------------------------------------------------------------------------------------
+# specification_curve (07_specification_curve)
+# --------------------------------------------------------------------------------------------------
+
+
+class CurveOptions(Model):
+    """How the specification curve was made (:func:`analysis.stages.specification_curve.payload`)."""
+
+    REQUIRED = "all"
+
+    levels: dict[str, list[str]] = {}
+    """Grid level -> the values used (:data:`analysis.grid.specification.LEVELS`)."""
+    specifications_per_outcome: int | None = None
+    skipped: int | None = None
+    """Combinations not run because a level does not apply to the estimator."""
+    null_draws: int | None = None
+    """Draws of the joint test under the null (0: not run)."""
+    null_specifications: int | None = None
+    """Specifications per outcome re-estimated on each draw."""
+    seed: int | None = None
+
+
+class CurveOutcome(Model):
+    """One outcome's specification curve: its summary and its joint test under the null."""
+
+    REQUIRED = "all"
+
+    specifications: int | None = None
+    estimated: int | None = None
+    headline_estimate: Number | None = None
+    median: Number | None = None
+    min: Number | None = None
+    max: Number | None = None
+    share_same_sign: Number | None = None
+    share_significant: Number | None = None
+    """Share of specifications whose 95% interval excludes zero."""
+    share_significant_same_sign: Number | None = None
+    null_specifications: int | None = None
+    null_draws: int | None = None
+    p_median: Number | None = None
+    """p-value of the median estimate under the null (None: the test was not run)."""
+    p_share_significant: Number | None = None
+
+
+class SpecificationCurveSection(Model):
+    """``specification_curve`` (:func:`analysis.stages.specification_curve.payload`)."""
+
+    REQUIRED = "all"
+
+    options: CurveOptions | None = None
+    outcomes: dict[str, CurveOutcome] = {}
+
+
+# --------------------------------------------------------------------------------------------------
 # The document
 # --------------------------------------------------------------------------------------------------
 
@@ -778,6 +831,7 @@ class Results(Model):
     heterogeneity: HeterogeneitySection | None = None
     robustness: RobustnessSection | None = None
     simulation_check: SimulationCheckSection | None = None
+    specification_curve: SpecificationCurveSection | None = None
     meta: Meta | None = None
 
 
@@ -789,6 +843,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "heterogeneity": HeterogeneitySection,
     "robustness": RobustnessSection,
     "simulation_check": SimulationCheckSection,
+    "specification_curve": SpecificationCurveSection,
 }
 """Section name -> its model (the keys are the sections the stages write)."""
 

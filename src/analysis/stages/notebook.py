@@ -15,7 +15,8 @@ years (``first_year`` / ``last_year`` = ``None``: the store's first / last year)
 loads the analysis panel from the store (read-only), keeps of the notebook's ``outcomes`` and
 ``covariates`` those the data hold (saying what is missing and what that rules out, first among the
 result's notes) and, for a stage that compares with the truth (one that takes ``truth_dir``), loads
-the synthetic city's truth; then it runs the stage and writes its outputs into ``output_dir``.
+the synthetic city's truth, and for a stage that re-derives treatment timing (``USES_POSTINGS``) the
+postings (``params["postings"]``); then it runs the stage and writes its outputs into ``output_dir``.
 Relative paths are read from the project root, so a notebook runs the same wherever its kernel
 starts (``notebooks/`` in JupyterLab or ``jupyter nbconvert``, the root under papermill).
 """
@@ -90,6 +91,10 @@ def run_notebook(stage: ModuleType, namespace: Mapping[str, Any]) -> StageResult
         params["outcomes"] = kept
     if "covariates" in params:
         params["covariates"] = present_columns(panel, params["covariates"])
+    if getattr(stage, "USES_POSTINGS", False):  # a stage that re-derives treatment timing (the specification grid)
+        from analysis.data import store as db
+
+        params["postings"] = db.read_postings(store)
     truth = Truth.load(store, paths.resolve(params["truth_dir"])) if "truth_dir" in params else None
     result = stage.run(panel, params, truth=truth)
     result.notes[:0] = missing
