@@ -69,6 +69,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             store=Path(args.store),
             ingest=not args.no_ingest,
             scenario=scenario,
+            n_villages=args.villages,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -384,6 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20230601, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--first-year", type=int, default=2018, help="first panel year (default: %(default)s)")
     p.add_argument("--last-year", type=int, default=2024, help="last panel year (default: %(default)s)")
+    p.add_argument(
+        "--villages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="size of the city: N villages, with townships and counties at the report's ratios (about 18 villages "
+        "per township, 20 townships per county; 500000 makes a national panel). Default: the report's 3,224 "
+        "villages in 178 townships and 9 counties",
+    )
     p.add_argument(
         "--later-batch",
         action="append",
