@@ -340,6 +340,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             force=args.force,
             stream=sys.stdout,
+            memory_limit_gb=args.memory_limit,
         )
     except RunError as exc:
         raise UserError(str(exc)) from exc
@@ -577,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--only", metavar="NAME",
                    help="run only this notebook (e.g. 00_data_audit); outputs/latest is not moved")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                   help="stop a notebook whose kernel holds more than GB gigabytes of memory, with a plain message "
+                   "and exit code 2 (default: no limit but the machine's)")
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="override a notebook parameter (repeatable)"
     )
