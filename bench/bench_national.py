@@ -172,7 +172,10 @@ def main() -> int:
     if ok:
         run = Step("study run", [*STUDY, "run", "--store", str(store), "--outputs", str(outputs), "--run-id",
                                  args.name, "--seed", str(args.seed), "--memory-limit", str(args.memory_limit),
-                                 "-p", f"truth_dir={synthetic}"], args.memory_limit).run()
+                                 "-p", f"truth_dir={synthetic}"],
+                   # the notebook's kernel is stopped by `study run` itself at the limit, with its plain message;
+                   # this script's guard on the whole tree (study run + kernel) is only the safety net above it
+                   args.memory_limit + 2).run()
         manifest = json.loads((run_dir / "MANIFEST").read_text()) if (run_dir / "MANIFEST").is_file() else {}
         for stem, info in manifest.get("notebooks", {}).items():
             steps.append({"step": stem, "seconds": info.get("seconds"), "peak_gb": info.get("peak_memory_gb"),

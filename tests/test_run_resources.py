@@ -34,7 +34,7 @@ def _assert_plain_failure(r, out, run_id):
     assert len(lines) == 1, r.stderr  # one plain line, no traceback
     assert "Traceback" not in r.stderr + r.stdout
     assert "the run is partial and outputs/latest was not moved" in lines[0]
-    assert "-p bootstrap_draws=199" in lines[0] and "Dask cluster" in lines[0]
+    assert "a shorter window (--first-year)" in lines[0] and "Dask cluster" in lines[0]
     assert not (out / "latest").exists()
     manifest = json.loads((out / run_id / "MANIFEST").read_text())
     assert manifest["complete"] is False
@@ -52,6 +52,7 @@ def test_a_stage_over_the_memory_limit_stops_with_a_plain_message_and_exit_2(cit
     assert line.startswith("error: notebook 00_data_audit ran out of memory on 3,224 villages x 7 years (its kernel "
                            "was stopped at ")
     assert "over the run's memory limit of 0.05 GB" in line
+    assert "bootstrap_draws" not in line and "outcomes" not in line  # the data audit takes neither
     assert "00_data_audit" in r.stdout and "failed after" in r.stdout
     assert json.loads((out / "r" / "MANIFEST").read_text())["missing"][0] == "00_data_audit"
 
@@ -87,9 +88,12 @@ def test_memory_errors_are_recognised_and_the_data_size_is_said():
     state = {"panel_years": list(range(2015, 2025)), "panel_rows": 5_000_000}
     assert data_size(state) == "500,000 villages x 10 years"
     line = resource_failure_message("02_main_effects", "500,000 villages x 10 years", peak_gb=6.2,
-                                    evalue="Unable to allocate 3.73 GiB for an array with shape (999, 500000)")
+                                    evalue="Unable to allocate 3.73 GiB for an array with shape (999, 500000)",
+                                    takes={"bootstrap_draws", "first_year"})
     assert line.startswith("notebook 02_main_effects ran out of memory on 500,000 villages x 10 years (a cell "
-                           "asked for 3.73 GiB more and got a MemoryError; the kernel held 6.2 GB).")
+                           "asked for 3.73 GiB more and got a MemoryError; the kernel held 6.2 GB). To fit, run it "
+                           "with fewer bootstrap draws (-p bootstrap_draws=199), a shorter window (--first-year), "
+                           "or on a machine or Dask cluster with more memory")
 
 
 def test_memory_watch_sees_a_child_and_kills_it_over_its_limit():

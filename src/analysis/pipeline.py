@@ -33,7 +33,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -457,7 +457,8 @@ def is_memory_error(ename: str, evalue: str = "") -> bool:
 
 
 def resource_failure_message(stem: str, data_size: str, *, peak_gb: float | None = None,
-                             limit_gb: float | None = None, evalue: str = "", killed: bool = False) -> str:
+                             limit_gb: float | None = None, evalue: str = "", killed: bool = False,
+                             takes: Collection[str] | None = None) -> str:
     """One plain line for a notebook that ran out of memory: what, on how much data, and what to do.
 
     Parameters
@@ -474,6 +475,9 @@ def resource_failure_message(stem: str, data_size: str, *, peak_gb: float | None
         The message of a ``MemoryError`` raised in a cell (numpy's names the memory asked for).
     killed : bool, default False
         Whether the kernel was stopped at ``limit_gb`` (else it died, or a cell raised).
+    takes : collection of str, optional
+        The notebook's parameters: fewer ``bootstrap_draws`` or ``outcomes`` are suggested only
+        to a notebook that takes them (default: suggest both).
 
     Returns
     -------
@@ -498,10 +502,14 @@ def resource_failure_message(stem: str, data_size: str, *, peak_gb: float | None
     else:
         what = "its kernel died, most likely killed by the system for want of memory" + (
             f", after reaching {peak_gb:.1f} GB" if peak_gb else "")
-    return (f"notebook {stem} ran out of memory on {data_size} ({what}). To fit, run it with fewer bootstrap "
-            f"draws (-p bootstrap_draws=199), fewer outcomes (-p outcomes=income_per_capita), a shorter window "
-            f"(--first-year), or on a machine or Dask cluster with more memory; the run is partial and "
-            f"outputs/latest was not moved.")
+    hints = []
+    if takes is None or "bootstrap_draws" in takes:
+        hints.append("fewer bootstrap draws (-p bootstrap_draws=199)")
+    if takes is None or "outcomes" in takes:
+        hints.append("fewer outcomes (-p outcomes=income_per_capita)")
+    hints.append("a shorter window (--first-year)")
+    return (f"notebook {stem} ran out of memory on {data_size} ({what}). To fit, run it with {', '.join(hints)}, "
+            f"or on a machine or Dask cluster with more memory; the run is partial and outputs/latest was not moved.")
 
 
 def data_size(state: dict[str, Any]) -> str:
@@ -686,7 +694,7 @@ def run_study(
             if watch.killed or not failed or is_memory_error(ename, evalue):
                 raise RunError(resource_failure_message(
                     nb.stem, data_size(state_of_store), peak_gb=watch.peak_gb or None, limit_gb=memory_limit_gb,
-                    evalue=evalue, killed=watch.killed)) from None
+                    evalue=evalue, killed=watch.killed, takes=params[nb.stem])) from None
             raise RunError(
                 f"notebook {nb.stem} failed in cell {getattr(exc, 'exec_count', '?')}: {ename}: {evalue}. "
                 f"The executed notebook, with the error, is {run_dir / 'notebooks' / nb.name}; "
