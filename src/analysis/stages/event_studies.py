@@ -47,6 +47,7 @@ the store or write files (:func:`analysis.stages.base.save` writes them).
 from __future__ import annotations
 
 import functools
+import gc
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -287,6 +288,8 @@ def event_study(
         bjs = imputation(reg, outcome, covariates=trend or None, pretrends=k, **common).light()
     dec = bacon_decomposition(panel, outcome, UNIT, TIME, COHORT)
     results = {"cs": cs, "twfe": tw, "sa": sa, "bjs": bjs}
+    del data, reg
+    gc.collect()  # pyfixest's fits hold their design matrices in reference cycles: free them before the next outcome
     frame = pd.concat([_frame_rows(cs, "cs", band=True), _frame_rows(tw, "twfe"), _frame_rows(sa, "sa"),
                        _frame_rows(bjs, "bjs")], ignore_index=True)
     options = {

@@ -40,6 +40,7 @@ return frames, figures and dicts; they never open the store or write files
 from __future__ import annotations
 
 import functools
+import gc
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -338,6 +339,9 @@ def estimate_main_effects(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     pois[oc] = ppml(data, oc, covariates=covs or None, event_study=False, **common).light()
+            # pyfixest's fit objects refer to each other in cycles, which only the cyclic collector frees:
+            # collect now, or the design matrices of several outcomes' fits pile up (9.8 GB at 1M rows)
+            gc.collect()
         if estimator == "cs":
             mt = romano_wolf_did({oc: headline[oc] for oc in outcomes}, B=int(bootstrap_draws), seed=seed)
             rw[fam] = mt
