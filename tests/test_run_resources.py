@@ -96,13 +96,20 @@ def test_memory_errors_are_recognised_and_the_data_size_is_said():
                            "or on a machine or Dask cluster with more memory")
 
 
-def test_memory_watch_sees_a_child_and_kills_it_over_its_limit():
+def test_memory_watch_kills_a_child_over_its_limit_and_leaves_earlier_ones_alone():
     import subprocess
     import sys
 
-    code = "import time\nx = bytearray(300 * 10**6)\nx[::4096] = b'1' * len(x[::4096])\ntime.sleep(30)"
-    with MemoryWatch(limit_gb=0.2, interval=0.05) as watch:
-        child = subprocess.Popen([sys.executable, "-c", code])
-        rc = child.wait(timeout=30)
-    assert watch.killed and rc != 0
-    assert watch.peak_gb > 0.2
+    earlier = subprocess.Popen([sys.executable, "-c", "import time\nx = bytearray(300 * 10**6)\n"
+                                "x[::4096] = b'1' * len(x[::4096])\ntime.sleep(60)"])
+    try:
+        code = "import time\nx = bytearray(300 * 10**6)\nx[::4096] = b'1' * len(x[::4096])\ntime.sleep(30)"
+        with MemoryWatch(limit_gb=0.2, interval=0.05) as watch:
+            child = subprocess.Popen([sys.executable, "-c", code])
+            rc = child.wait(timeout=30)
+        assert watch.killed and rc != 0
+        assert watch.peak_gb > 0.2
+        assert earlier.poll() is None  # started before the block: not watched, not killed
+    finally:
+        earlier.kill()
+        earlier.wait()

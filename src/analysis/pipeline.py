@@ -363,13 +363,17 @@ class _Progress:
 
 
 class MemoryWatch:
-    """Sample the resident memory of this process's children (the notebook's kernel) in a thread.
+    """Sample the resident memory of the processes this one starts in the block (the notebook's kernel).
+
+    Only children started after the block is entered (and their own children) are watched and,
+    over the limit, killed: a process that already ran (e.g. multiprocessing's resource tracker
+    of a caller that runs the pipeline in-process) is left alone.
 
     Parameters
     ----------
     limit_gb : float, optional
-        Stop (kill) the children when their resident memory together exceeds this many GB
-        (10**9 bytes); default no limit. Only processes started by this process are killed.
+        Stop (kill) the watched processes when their resident memory together exceeds this many
+        GB (10**9 bytes); default no limit.
     interval : float, default 0.2
         Seconds between samples.
 
@@ -391,6 +395,7 @@ class MemoryWatch:
     def __init__(self, limit_gb: float | None = None, interval: float = 0.2) -> None:
         self.limit_gb, self.interval = limit_gb, interval
         self.peak_gb, self.killed = 0.0, False
+        self._before: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="memory-watch", daemon=True)
 
@@ -398,7 +403,10 @@ class MemoryWatch:
         import psutil
 
         try:
-            children = psutil.Process().children(recursive=True)
+            children = []
+            for child in psutil.Process().children():
+                if child.pid not in self._before:
+                    children += [child, *child.children(recursive=True)]
         except psutil.Error:
             return
         total = 0
@@ -421,6 +429,9 @@ class MemoryWatch:
             self._sample()
 
     def __enter__(self) -> MemoryWatch:
+        import psutil
+
+        self._before = {child.pid for child in psutil.Process().children()}
         self._thread.start()
         return self
 
