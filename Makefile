@@ -22,6 +22,12 @@ export MKL_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
+# Scaled cities (bench/bench_national.py): villages, and the memory at which any step is stopped (GB).
+NATIONAL_VILLAGES ?= 500000
+PROVINCIAL_VILLAGES ?= 30000
+MEMORY_LIMIT ?= 12
+
+.PHONY: study-national study-provincial
 .PHONY: help venv data study test test-slow lint typecheck lock notebooks lab clean clean-outputs clean-store
 
 help: ## list the targets
@@ -45,6 +51,12 @@ data: $(STAMP) ## simulate the default synthetic city into data/ and ingest it i
 study: data $(KERNEL) ## run the whole study on the default data: notebooks, tables, figures, results.json, brief
 	@$(BIN)/study run --seed $(SEED)
 	@$(BIN)/study brief --run latest
+
+study-national: $(STAMP) $(KERNEL) ## whole study + brief on a national city (500,000 villages x 10 years) in data/national/, timed per stage
+	$(BIN)/python bench/bench_national.py --villages $(NATIONAL_VILLAGES) --name national --memory-limit $(MEMORY_LIMIT)
+
+study-provincial: $(STAMP) $(KERNEL) ## the same on a provincial city (30,000 villages x 10 years) in data/provincial/
+	$(BIN)/python bench/bench_national.py --villages $(PROVINCIAL_VILLAGES) --name provincial --memory-limit $(MEMORY_LIMIT)
 
 lab: $(STAMP) $(KERNEL) ## open JupyterLab on notebooks/ with the project's kernel ("Python (study)")
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \

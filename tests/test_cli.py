@@ -56,6 +56,27 @@ def test_simulate_bad_option_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "s.duckdb").exists()
 
 
+def test_simulate_villages_scales_townships_and_counties(tmp_path, capsys):
+    import pandas as pd
+
+    out, store = tmp_path / "s", tmp_path / "s.duckdb"
+    assert main(["simulate", "--villages", "900", "--out", str(out), "--store", str(store), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    # 900 villages at the report's ratios (3,224 : 178 : 9): round(178 * 900 / 3224) = 50 townships,
+    # round(9 * 900 / 3224) = 3 counties
+    assert "900 villages in 50 townships and 3 counties" in said
+    panel = pd.read_csv(out / "panel.csv", dtype=str)
+    assert panel["village_code"].nunique() == 900 and panel["township_code"].nunique() == 50
+    assert "6300 panel rows" in said  # 900 villages x 7 years (2018-2024)
+
+
+def test_simulate_too_few_villages_is_a_clear_error(tmp_path, capsys):
+    args = ["simulate", "--out", str(tmp_path / "s"), "--store", str(tmp_path / "s.duckdb")]
+    assert main([*args, "--villages", "12"]) == 2
+    assert "--villages must be a whole number of at least 40, got 12" in capsys.readouterr().err
+    assert not (tmp_path / "s.duckdb").exists()
+
+
 def test_estimate_prints_table_csv_and_json(city_store, tmp_path, capsys):
     import json
 

@@ -171,3 +171,11 @@ def test_bad_arguments(city):
         E.event_study(panel, OUTCOME, cluster="province")
     with pytest.raises(ValueError, match="not in the panel"):
         E.event_study(panel, "no_such_outcome")
+
+
+def test_fits_are_kept_light(run):
+    """One event study per outcome is held by the stage: its fits keep rows and covariances, not design matrices."""
+    es = run[0]
+    for r in es.results.values():
+        assert r.fit is None and r.details is None and r.att_gt is None
+    assert es.results["cs"].bootstrap is not None  # the band's draws are kept

@@ -224,3 +224,14 @@ def test_a_headline_without_influence_functions_is_adjusted_by_holm_and_says_so(
     assert "after Holm's adjustment" in text and "Holm p = " in text
     assert "Romano-Wolf" not in text and "RW p" not in text
     assert "经 Holm 族内校正后" in m.findings(me.table, lang="zh", adjustment="holm")[0]
+
+
+def test_fits_are_kept_light_so_memory_does_not_grow_with_outcomes(run):
+    """The stage keeps rows, covariances and the headline's influence functions, not pyfixest's design matrices."""
+    me = run[0]
+    for results in (me.headline, me.twfe, me.ppml):
+        for r in results.values():
+            assert r.fit is None and r.details is None and r.att_gt is None
+    head = next(iter(me.headline.values()))
+    assert head.influence is not None and head.influence.shape[0] == 3224  # Romano-Wolf draws from it
+    assert next(iter(me.twfe.values())).vcov is not None

@@ -419,3 +419,13 @@ def test_score_bootstrap_errors():
 def test_docstring_examples():
     failures, tried = doctest.testmod(wild_mod, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0
+
+
+def test_score_wald_with_more_clusters_than_a_float_exponent_holds():
+    """2.0**1100 overflows a float: the choice to enumerate is made in exact integers (national: 27,605 townships)."""
+    rng = np.random.default_rng(3)
+    n = 2200
+    psi = rng.normal(size=(n, 2))
+    jac = np.ones((n, 2))
+    res = wild_score_wald(np.array([0.01, -0.02]), psi, jac, clusters=np.arange(n) % 1100, B=99, seed=1)
+    assert np.isfinite(res.p_value) and 0 < res.p_value <= 1

@@ -71,6 +71,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             store=Path(args.store),
             ingest=not args.no_ingest,
             scenario=scenario,
+            n_villages=args.villages,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -426,6 +427,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             force=args.force,
             stream=sys.stdout,
+            memory_limit_gb=args.memory_limit,
         )
     except RunError as exc:
         raise UserError(str(exc)) from exc
@@ -471,6 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20230601, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--first-year", type=int, default=2018, help="first panel year (default: %(default)s)")
     p.add_argument("--last-year", type=int, default=2024, help="last panel year (default: %(default)s)")
+    p.add_argument(
+        "--villages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="size of the city: N villages, with townships and counties at the report's ratios (about 18 villages "
+        "per township, 20 townships per county; 500000 makes a national panel). Default: the report's 3,224 "
+        "villages in 178 townships and 9 counties",
+    )
     p.add_argument(
         "--later-batch",
         action="append",
@@ -713,6 +724,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--only", metavar="NAME",
                    help="run only this notebook (e.g. 00_data_audit); outputs/latest is not moved")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                   help="stop a notebook whose kernel holds more than GB gigabytes of memory, with a plain message "
+                   "and exit code 2 (default: no limit but the machine's)")
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="override a notebook parameter (repeatable)"
     )

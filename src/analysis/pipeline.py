@@ -14,16 +14,26 @@ Rules of a run folder (:func:`run_study`, :func:`run_state`):
 * its ``MANIFEST`` records every executed notebook's parameters, the run's parameter set, the
   store it read and whether it is complete (every study notebook executed);
 * ``outputs/latest`` moves to it only when one call ran every notebook.
+
+Resources (:class:`MemoryWatch`): while a notebook runs, the resident memory of its kernel is
+sampled; the progress line of each notebook gives its elapsed time and peak memory, and the
+``MANIFEST`` records both. A kernel that dies (killed by the system for want of memory, or by
+``memory_limit_gb``) or a cell that raises ``MemoryError`` ends the run with one plain message
+(:func:`resource_failure_message`): the notebook, the size of the data, the memory it reached
+or asked for, and what to do. The run is then partial and ``outputs/latest`` does not move.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
+import re
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,6 +362,186 @@ class _Progress:
             print(f" {text}", file=self.stream, flush=True)
 
 
+class MemoryWatch:
+    """Sample the resident memory of the processes this one starts in the block (the notebook's kernel).
+
+    Only children started after the block is entered (and their own children) are watched and,
+    over the limit, killed: a process that already ran (e.g. multiprocessing's resource tracker
+    of a caller that runs the pipeline in-process) is left alone.
+
+    Parameters
+    ----------
+    limit_gb : float, optional
+        Stop (kill) the watched processes when their resident memory together exceeds this many
+        GB (10**9 bytes); default no limit.
+    interval : float, default 0.2
+        Seconds between samples.
+
+    Attributes
+    ----------
+    peak_gb : float
+        Largest resident memory of the children seen, in GB.
+    killed : bool
+        Whether the limit was exceeded and the children were killed.
+
+    Examples
+    --------
+    >>> with MemoryWatch() as watch:
+    ...     pass
+    >>> watch.killed
+    False
+    """
+
+    def __init__(self, limit_gb: float | None = None, interval: float = 0.2) -> None:
+        self.limit_gb, self.interval = limit_gb, interval
+        self.peak_gb, self.killed = 0.0, False
+        self._before: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="memory-watch", daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            children = []
+            for child in psutil.Process().children():
+                if child.pid not in self._before:
+                    children += [child, *child.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0
+        for child in children:
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                continue
+        self.peak_gb = max(self.peak_gb, total / 1e9)
+        if self.limit_gb is not None and total / 1e9 > self.limit_gb:
+            self.killed = True
+            for child in children:
+                try:
+                    child.kill()
+                except psutil.Error:
+                    continue
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> MemoryWatch:
+        import psutil
+
+        self._before = {child.pid for child in psutil.Process().children()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _not_kernel_death(record: logging.LogRecord) -> bool:
+    """Drop nbclient's log line on a dead kernel: the run's own message says it, with what to do."""
+    return "Kernel died" not in record.getMessage()
+
+
+_ALLOCATE = re.compile(r"Unable to allocate ([0-9.]+ [KMGTP]?i?B)")
+
+
+def is_memory_error(ename: str, evalue: str = "") -> bool:
+    """Say whether a notebook's error is a want of memory (Python, numpy or DuckDB).
+
+    Parameters
+    ----------
+    ename : str
+        Exception class name as papermill reports it (numpy's is ``_ArrayMemoryError``).
+    evalue : str, optional
+        Exception message.
+
+    Returns
+    -------
+    bool
+        True for ``MemoryError`` and its subclasses' names, DuckDB's ``OutOfMemoryException``
+        and a message that starts "Unable to allocate".
+    """
+    return "MemoryError" in ename or "OutOfMemory" in ename or evalue.startswith("Unable to allocate")
+
+
+def resource_failure_message(stem: str, data_size: str, *, peak_gb: float | None = None,
+                             limit_gb: float | None = None, evalue: str = "", killed: bool = False,
+                             takes: Collection[str] | None = None) -> str:
+    """One plain line for a notebook that ran out of memory: what, on how much data, and what to do.
+
+    Parameters
+    ----------
+    stem : str
+        Notebook (e.g. ``02_main_effects``).
+    data_size : str
+        The size of the data, e.g. ``"500,000 villages x 10 years"``.
+    peak_gb : float, optional
+        Largest resident memory of the kernel seen, in GB.
+    limit_gb : float, optional
+        The run's memory limit, in GB.
+    evalue : str, optional
+        The message of a ``MemoryError`` raised in a cell (numpy's names the memory asked for).
+    killed : bool, default False
+        Whether the kernel was stopped at ``limit_gb`` (else it died, or a cell raised).
+    takes : collection of str, optional
+        The notebook's parameters: fewer ``bootstrap_draws`` or ``outcomes`` are suggested only
+        to a notebook that takes them (default: suggest both).
+
+    Returns
+    -------
+    str
+        E.g. ``"notebook 02_main_effects ran out of memory on 500,000 villages x 10 years (the kernel died
+        at 22.9 GB): ..."``.
+
+    Examples
+    --------
+    >>> resource_failure_message("02_main_effects", "900 villages x 7 years", peak_gb=3.2, limit_gb=3.0,
+    ...                          killed=True)[:95]
+    'notebook 02_main_effects ran out of memory on 900 villages x 7 years (its kernel was stopped at'
+    """
+    asked = _ALLOCATE.search(evalue)
+    if killed:
+        what = f"its kernel was stopped at {peak_gb or 0:.1f} GB, over the run's memory limit of {limit_gb:g} GB"
+    elif asked:
+        what = f"a cell asked for {asked.group(1)} more and got a MemoryError" + (
+            f"; the kernel held {peak_gb:.1f} GB" if peak_gb else "")
+    elif evalue:
+        what = f"a cell raised an out-of-memory error: {evalue.splitlines()[0][:120]}"
+    else:
+        what = "its kernel died, most likely killed by the system for want of memory" + (
+            f", after reaching {peak_gb:.1f} GB" if peak_gb else "")
+    hints = []
+    if takes is None or "bootstrap_draws" in takes:
+        hints.append("fewer bootstrap draws (-p bootstrap_draws=199)")
+    if takes is None or "outcomes" in takes:
+        hints.append("fewer outcomes (-p outcomes=income_per_capita)")
+    hints.append("a shorter window (--first-year)")
+    return (f"notebook {stem} ran out of memory on {data_size} ({what}). To fit, run it with {', '.join(hints)}, "
+            f"or on a machine or Dask cluster with more memory; the run is partial and outputs/latest was not moved.")
+
+
+def data_size(state: dict[str, Any]) -> str:
+    """Say the size of a store's panel as ``"N villages x T years"`` (from :func:`store_state`).
+
+    Parameters
+    ----------
+    state : dict
+        :func:`store_state` of the store.
+
+    Returns
+    -------
+    str
+        E.g. ``"500,000 villages x 10 years"`` (villages: panel rows over years, rounded).
+    """
+    years = len(state.get("panel_years") or [])
+    rows = int(state.get("panel_rows") or 0)
+    villages = round(rows / years) if years else 0
+    return f"{villages:,} villages x {years} years"
+
+
 def run_study(
     only: str | None = None,
     overrides: dict[str, str] | None = None,
@@ -361,6 +551,7 @@ def run_study(
     nb_dir: Path | None = None,
     force: bool = False,
     stream: TextIO | None = None,
+    memory_limit_gb: float | None = None,
 ) -> Path:
     """Execute the notebooks with papermill and write the run folder.
 
@@ -401,6 +592,10 @@ def run_study(
     stream : text stream, optional
         Where to write progress: the window, one line per notebook with its elapsed time, and
         where the run went (default: nothing).
+    memory_limit_gb : float, optional
+        Stop a notebook whose kernel holds more than this many GB of resident memory
+        (:class:`MemoryWatch`); the run then ends as for a kernel the system killed. Default: no
+        limit but the machine's.
 
     Returns
     -------
@@ -415,9 +610,11 @@ def run_study(
     RunError
         If the run folder is taken (another parameter set, another store content, or a
         complete rerun without ``force``), or a notebook failed (the manifest then records
-        the notebooks that completed, and the run is partial).
+        the notebooks that completed, and the run is partial). A notebook that ran out of
+        memory gives the one-line message of :func:`resource_failure_message`.
     """
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     from analysis.core.panel import resolve_window
@@ -427,6 +624,8 @@ def run_study(
     t0 = time.perf_counter()
     study = list_notebooks(nb_dir)
     notebooks = study
+    if memory_limit_gb is not None and not memory_limit_gb > 0:
+        raise ParameterError(f"--memory-limit must be a positive number of GB, got {memory_limit_gb}")
     if only is not None:
         notebooks = [nb for nb in study if nb.stem == only or nb.name == only]
         if not notebooks:
@@ -473,33 +672,49 @@ def run_study(
     for nb in notebooks:
         progress.start(nb.stem)
         t_nb = time.perf_counter()
+        watch = MemoryWatch(memory_limit_gb)
+        nbclient_log = logging.getLogger("papermill")  # the logger papermill gives nbclient
+        nbclient_log.addFilter(_not_kernel_death)
         try:
-            pm.execute_notebook(
-                str(nb),
-                str(run_dir / "notebooks" / nb.name),
-                parameters=params[nb.stem],
-                kernel_name=KERNEL_NAME,
-                kernel_manager_class=kernel_manager_class(run_dir / "kernels.log"),
-                progress_bar=False,
-                cwd=str(paths.ROOT),
-            )
-        except PapermillExecutionError as exc:
-            progress.end(f"failed after {time.perf_counter() - t_nb:.1f} s")
+            with watch:
+                pm.execute_notebook(
+                    str(nb),
+                    str(run_dir / "notebooks" / nb.name),
+                    parameters=params[nb.stem],
+                    kernel_name=KERNEL_NAME,
+                    kernel_manager_class=kernel_manager_class(run_dir / "kernels.log"),
+                    progress_bar=False,
+                    cwd=str(paths.ROOT),
+                )
+        except Exception as exc:
+            nbclient_log.removeFilter(_not_kernel_death)
+            failed = isinstance(exc, PapermillExecutionError)
+            if not (failed or watch.killed or isinstance(exc, DeadKernelError)):
+                raise
+            progress.end(f"failed after {time.perf_counter() - t_nb:.1f} s (peak {watch.peak_gb:.1f} GB)")
             _drop_if_empty(run_dir / "kernels.log")
             executed.pop(nb.stem, None)
             ran_params.pop(nb.stem, None)
             merge_sections(run_dir)
-            _write_pages(run_dir, [nb.stem], progress)
+            if (run_dir / "notebooks" / nb.name).is_file():
+                _write_pages(run_dir, [nb.stem], progress)
             _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
                                 time.perf_counter() - t0)
+            ename = exc.ename if isinstance(exc, PapermillExecutionError) else ""
+            evalue = exc.evalue if isinstance(exc, PapermillExecutionError) else ""
+            if watch.killed or not failed or is_memory_error(ename, evalue):
+                raise RunError(resource_failure_message(
+                    nb.stem, data_size(state_of_store), peak_gb=watch.peak_gb or None, limit_gb=memory_limit_gb,
+                    evalue=evalue, killed=watch.killed, takes=params[nb.stem])) from None
             raise RunError(
-                f"notebook {nb.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                f"notebook {nb.stem} failed in cell {getattr(exc, 'exec_count', '?')}: {ename}: {evalue}. "
                 f"The executed notebook, with the error, is {run_dir / 'notebooks' / nb.name}; "
                 f"the run is partial and outputs/latest was not moved."
             ) from None
+        nbclient_log.removeFilter(_not_kernel_death)
         seconds = time.perf_counter() - t_nb
-        progress.end(f"{seconds:5.1f} s")
-        executed[nb.stem] = {"seconds": round(seconds, 1),
+        progress.end(f"peak {watch.peak_gb:4.1f} GB {seconds:6.1f} s")
+        executed[nb.stem] = {"seconds": round(seconds, 1), "peak_memory_gb": round(watch.peak_gb, 2),
                              "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         ran_params[nb.stem] = params[nb.stem]
         _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,

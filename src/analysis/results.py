@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -502,6 +502,30 @@ class DiDResult:
     cell_weights: np.ndarray | None = None
     wild: WildBootstrapResult | None = None
     details: CSDetails | ImputationDetails | PoissonDetails | TWFEEventStudyDetails | WildBootstrapResult | None = None
+
+    def light(self) -> DiDResult:
+        """Return a copy without the large objects kept for inspection, for holding many results at once.
+
+        The pyfixest ``fit`` (with its copy of the data and design matrices), the estimator's
+        ``details`` (fitted means and design by row), the ``att_gt`` result an aggregate was
+        computed from (its influence functions for every cell) and the ``parts`` are dropped;
+        the rows, covariances, coefficients, cells and this result's own influence functions
+        are kept (shared, not copied). At national size a stage that keeps one regression fit
+        per outcome would otherwise hold several GB of design matrices it never reads again.
+
+        Returns
+        -------
+        DiDResult
+            The same estimates; ``fit``, ``details`` and ``att_gt`` are None and ``parts`` is empty.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> r = DiDResult(pd.DataFrame(), "twfe", "y", fit=object())
+        >>> r.light().fit is None and r.fit is not None
+        True
+        """
+        return replace(self, fit=None, details=None, att_gt=None, parts=())
 
     def tidy(self, aggregation: str | None = None) -> pd.DataFrame:
         """Return the rows in the fixed tidy schema.

@@ -203,7 +203,7 @@ _EXPAND_ITER = 60
 # ----------------------------------------------------------------------------------
 def _enumerates(weights: str, n_clusters: int, B: int) -> bool:
     return weights == "rademacher" and (
-        n_clusters <= ENUMERATION_MAX_CLUSTERS or 2.0**n_clusters <= B
+        n_clusters <= ENUMERATION_MAX_CLUSTERS or 2 ** int(n_clusters) <= B  # exact: no float overflow at 1,024+
     )
 
 

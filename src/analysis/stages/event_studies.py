@@ -47,6 +47,7 @@ the store or write files (:func:`analysis.stages.base.save` writes them).
 from __future__ import annotations
 
 import functools
+import gc
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,9 @@ class EventStudy:
     frame : pandas.DataFrame
         Event-time rows of every estimator, columns :data:`FRAME_COLUMNS`.
     results : dict of str -> DiDResult
-        The fits: ``cs`` (event aggregate, universal base period), ``twfe``, ``sa``, ``bjs``.
+        The fits: ``cs`` (event aggregate, universal base period), ``twfe``, ``sa``, ``bjs``, each light
+        (:meth:`~analysis.results.DiDResult.light`: rows, covariances and influence functions, no pyfixest fit,
+        details or ATT(g,t) result).
     cs_simple : pandas.Series
         The CS simple ATT (tidy row) of the same fit, for reference lines.
     pretest : analysis.estimators.callaway_santanna.PreTest
@@ -270,17 +273,23 @@ def event_study(
     common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
     cs_args = spec.cs_arguments(covs)
     r_uni = att_gt(data, outcome, base_period="universal", **cs_args)
-    cs = aggregate(r_uni, "event", bootstrap=int(bootstrap_draws), seed=seed)
+    cs = aggregate(r_uni, "event", bootstrap=int(bootstrap_draws), seed=seed).light()
     cs_simple = aggregate(r_uni, "simple").tidy().iloc[0]
+    del r_uni  # the ATT(g,t) influence functions of every cell are not needed by the regressions below
     pre = pretest(att_gt(data, outcome, base_period="varying", **cs_args))
-    tw = twfe_event_study(data, outcome, ref=-1, leads=twfe_leads, lags=twfe_lags, bin_endpoints=True, **common)
-    sa = sun_abraham(reg, outcome, control="never", ref=-1, covariates=trend or None, **common)
+    # each fit kept light (DiDResult.light) as soon as it is made: the stage reads rows, not the regressions'
+    # design matrices, and holds one event study per outcome
+    tw = twfe_event_study(data, outcome, ref=-1, leads=twfe_leads, lags=twfe_lags, bin_endpoints=True,
+                          **common).light()
+    sa = sun_abraham(reg, outcome, control="never", ref=-1, covariates=trend or None, **common).light()
     k = bjs_pretrend_periods(panel)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*collinear.*")
-        bjs = imputation(reg, outcome, covariates=trend or None, pretrends=k, **common)
+        bjs = imputation(reg, outcome, covariates=trend or None, pretrends=k, **common).light()
     dec = bacon_decomposition(panel, outcome, UNIT, TIME, COHORT)
     results = {"cs": cs, "twfe": tw, "sa": sa, "bjs": bjs}
+    del data, reg
+    gc.collect()  # pyfixest's fits hold their design matrices in reference cycles: free them before the next outcome
     frame = pd.concat([_frame_rows(cs, "cs", band=True), _frame_rows(tw, "twfe"), _frame_rows(sa, "sa"),
                        _frame_rows(bjs, "bjs")], ignore_index=True)
     options = {

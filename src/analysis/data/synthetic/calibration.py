@@ -288,3 +288,34 @@ def scaled(count: int, n_villages: int) -> int:
         ``round(count * n_villages / 3224)``.
     """
     return round(count * n_villages / REPORT_VILLAGES)
+
+
+def scaled_units(n_villages: int) -> tuple[int, int, int]:
+    """Villages, townships and counties of a city of ``n_villages``, at the report's ratios.
+
+    The report's city has 3,224 villages in 178 townships and 9 counties; a city of
+    another size keeps about 18 villages per township and 20 townships per county, so that
+    township clusters and county regions are as large as the report's.
+
+    Parameters
+    ----------
+    n_villages : int
+        Villages of the simulated city (at least 40).
+
+    Returns
+    -------
+    tuple of int
+        ``(n_villages, n_townships, n_counties)`` with ``n_townships =
+        round(178 * n_villages / 3224)`` (at least 2) and ``n_counties =
+        round(9 * n_villages / 3224)`` (at least 2, at most ``n_townships``).
+
+    Examples
+    --------
+    >>> scaled_units(3224)
+    (3224, 178, 9)
+    >>> scaled_units(500_000)
+    (500000, 27605, 1396)
+    """
+    townships = max(2, round(REPORT_TOWNSHIPS * n_villages / REPORT_VILLAGES))
+    counties = min(townships, max(2, round(REPORT_COUNTIES * n_villages / REPORT_VILLAGES)))
+    return n_villages, townships, counties

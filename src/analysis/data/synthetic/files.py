@@ -20,7 +20,14 @@ import pandas as pd
 from analysis.core.csvsafe import write_csv
 from analysis.data.atomic import write_atomic
 from analysis.data.store import read_provenance
-from analysis.data.synthetic.calibration import PANEL_DECIMALS, TRUTH_FLOAT_FORMAT
+from analysis.data.synthetic.calibration import (
+    PANEL_DECIMALS,
+    REPORT_COUNTIES,
+    REPORT_TOWNSHIPS,
+    REPORT_VILLAGES,
+    TRUTH_FLOAT_FORMAT,
+    scaled_units,
+)
 from analysis.data.synthetic.city import SyntheticCity, simulate_city
 from analysis.data.synthetic.scenarios import Scenario
 from analysis.data.synthetic.truth import truth_status
@@ -129,6 +136,7 @@ def simulate_to_store(
     store: str | os.PathLike,
     ingest: bool = True,
     scenario: Scenario | str | None = None,
+    n_villages: int | None = None,
 ) -> str:
     """Simulate the city, write its files and (optionally) ingest them into the store.
 
@@ -150,6 +158,11 @@ def simulate_to_store(
     scenario : Scenario or str, optional
         Stress scenario or preset name (see :func:`simulate_city`); default none, the
         calibrated city. Its truth files follow the scenario.
+    n_villages : int, optional
+        Size of the city; townships and counties follow at the report's ratios
+        (:func:`~analysis.data.synthetic.calibration.scaled_units`, e.g. 500,000 villages
+        in 27,605 townships and 1,396 counties). Default: the report's city (3,224 villages
+        in 178 townships and 9 counties).
 
     Returns
     -------
@@ -175,10 +188,18 @@ def simulate_to_store(
     store = Path(store)
     if ingest and store.exists():
         _check_store_is_synthetic(store, Path(out_dir))
+    villages, townships, counties = REPORT_VILLAGES, REPORT_TOWNSHIPS, REPORT_COUNTIES
+    if n_villages is not None:
+        if isinstance(n_villages, bool) or not isinstance(n_villages, int) or n_villages < 40:
+            raise ValueError(f"--villages must be a whole number of at least 40, got {n_villages!r}")
+        villages, townships, counties = scaled_units(n_villages)
     city = simulate_city(
         seed=seed,
         first_year=first_year,
         last_year=last_year,
+        n_villages=villages,
+        n_townships=townships,
+        n_counties=counties,
         later_batches=tuple(later_batches),
         scenario=scenario,
     )
