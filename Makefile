@@ -27,8 +27,8 @@ NATIONAL_VILLAGES ?= 500000
 PROVINCIAL_VILLAGES ?= 30000
 MEMORY_LIMIT ?= 12
 
-.PHONY: study-national study-provincial
-.PHONY: help venv data study test test-slow lint typecheck lock notebooks lab clean clean-outputs clean-store
+.PHONY: help venv data study study-national study-provincial test test-slow lint typecheck lock notebooks lab clean \
+	clean-outputs clean-store
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-13s %s\n", $$1, $$2}'

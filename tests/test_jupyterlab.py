@@ -125,3 +125,35 @@ def test_make_lab_serves_the_notebooks_with_the_project_kernel():
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def test_two_kernels_started_at_once_in_one_folder_get_sockets_of_their_own(tmp_path, monkeypatch):
+    # Two `study run` in one project (or the test suite's two workers) start kernels in the same working
+    # folder at the same time; jupyter_client's default IPC path, `kernel-ipc-<n>` relative to that folder,
+    # let both take the same socket files ("Invalid Signature", "Kernel didn't respond in 60 seconds").
+    import asyncio
+    import glob
+
+    from analysis.kernel import kernel_manager_class
+
+    monkeypatch.chdir(tmp_path)
+
+    async def start_two():
+        kms = [kernel_manager_class(tmp_path / "kernels.log")(kernel_name=KERNEL_NAME) for _ in range(2)]
+        await asyncio.gather(*(km.start_kernel(cwd=str(tmp_path)) for km in kms))
+        try:
+            for km in kms:
+                kc = km.client()
+                kc.start_channels()
+                try:
+                    await kc.wait_for_ready(timeout=60)
+                finally:
+                    kc.stop_channels()
+            return [km.ip for km in kms]
+        finally:
+            await asyncio.gather(*(km.shutdown_kernel(now=True) for km in kms))
+
+    ips = asyncio.run(start_two())
+    assert ips[0] != ips[1] and all(os.path.isabs(ip) for ip in ips)
+    assert not list(tmp_path.glob("kernel-ipc*"))  # nothing in the working folder
+    assert not [f for ip in ips for f in glob.glob(ip + "-*")]  # sockets removed at shutdown

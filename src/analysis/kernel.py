@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
@@ -116,11 +118,24 @@ def ensure_kernel(prefix: str | os.PathLike | None = None) -> Path:
 
 
 class IPCKernelManager(AsyncKernelManager):
-    """A kernel manager that talks to its kernel over IPC sockets instead of TCP on localhost."""
+    """A kernel manager that talks to its kernel over IPC sockets instead of TCP on localhost.
+
+    Each kernel's sockets get a path of their own in the temporary folder. jupyter_client's
+    default is the relative path ``kernel-ipc-<n>`` in the kernel's working folder (the project
+    root), with ``n`` the first numbers free *at the moment of the check*: two runs starting
+    kernels at the same time (two ``study run`` in one project, or the test suite's two
+    workers) then took the same socket files, and each kernel received the other's messages
+    ("Invalid Signature", "Kernel didn't respond in 60 seconds").
+    """
 
     @default("transport")
     def _default_transport(self) -> str:
         return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        # short enough for a Unix socket path (at most 107 bytes) under the usual temporary folders
+        return os.path.join(tempfile.gettempdir(), f"study-kernel-{uuid.uuid4().hex[:16]}-ipc")
 
 
 def kernel_manager_class(log: str | os.PathLike | None = None) -> type[AsyncKernelManager]:
