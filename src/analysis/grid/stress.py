@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.synthetic.scenarios import SCENARIOS, Scenario, get_scenario
-from analysis.grid.montecarlo import ESTIMATOR_SPECS, Replication, replication_seeds
+from analysis.grid.montecarlo import ESTIMATOR_SPECS, Replication, replication_name, replication_seeds
 
 __all__ = [
     "ALPHA",
@@ -86,7 +86,6 @@ __all__ = [
     "run_stress",
     "run_stress_task",
     "stress_frame",
-    "stress_name",
     "stress_tasks",
     "summarise_stress",
     "summary_text",
@@ -495,22 +494,6 @@ def stress_frame(task: StressTask, shared: object = None) -> pd.DataFrame:
     return frame
 
 
-def stress_name(task: StressTask) -> str:
-    """Return a stress task's unique name (its key and the name of its results file).
-
-    Parameters
-    ----------
-    task : StressTask
-        The task.
-
-    Returns
-    -------
-    str
-        ``<scenario>-<replication>-<seed>``.
-    """
-    return f"{task.scenario.name}-{task.index:05d}-{task.seed}"
-
-
 def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os.PathLike | None = None,
                progress: bool = False, scheduler: str | None = None) -> pd.DataFrame:
     """Run stress tasks and return their records, sorted by task key.
@@ -547,7 +530,7 @@ def run_stress(tasks: Sequence[StressTask], n_jobs: int = 1, cache_dir: str | os
     fingerprint = ({"kind": "stress", "outcomes": list(tasks[0].outcomes), "estimators": list(tasks[0].estimators),
                     "checks": list(tasks[0].checks), "draws": tasks[0].draws, "city": tasks[0].city_kwargs}
                    if tasks else {})
-    frames = run_tasks([tasks[i] for i in order], stress_frame, name=stress_name, results_dir=cache_dir,
+    frames = run_tasks([tasks[i] for i in order], stress_frame, name=replication_name, results_dir=cache_dir,
                        fingerprint=fingerprint, workers=n_jobs, scheduler=scheduler,
                        serial=n_jobs <= 1 and not scheduler, progress=progress, description="stress")
     by_task = dict(zip(order, frames, strict=True))
