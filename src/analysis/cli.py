@@ -266,6 +266,14 @@ def _workers(n: int | None) -> int:
     return n if n is not None else (os.cpu_count() or 1)
 
 
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the Dask engine's options (``--workers``, ``--scheduler``) to a subcommand."""
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="existing Dask scheduler, e.g. tcp://127.0.0.1:8786 (default: $DASK_SCHEDULER_ADDRESS, "
+                   "else a local cluster)")
+
+
 def _cmd_montecarlo(args: argparse.Namespace) -> int:
     from analysis.grid.stress import run_and_write, summary_text
 
@@ -661,10 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated estimators (default: %(default)s)")
     p.add_argument("--checks", default=",".join(CHECKS),
                    help="comma-separated checks, 'none' for none (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="existing Dask scheduler, e.g. tcp://127.0.0.1:8786 (default: $DASK_SCHEDULER_ADDRESS, "
-                   "else a local cluster)")
+    _engine_arguments(p)
     p.add_argument("--out", default="outputs/montecarlo", help="results folder (default: %(default)s)")
     p.set_defaults(func=_cmd_montecarlo)
 
@@ -685,10 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcomes", default="all", help="comma-separated outcomes, or 'all' (default: %(default)s)")
     p.add_argument("--level", action="append", metavar="NAME=V1,V2",
                    help="values of one level instead of its default (repeatable), e.g. --level estimator=cs,sa")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="existing Dask scheduler, e.g. tcp://127.0.0.1:8786 (default: $DASK_SCHEDULER_ADDRESS, "
-                   "else a local cluster)")
+    _engine_arguments(p)
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--seed", type=int, default=20230601,
                    help="study seed: the joint test's draws are spawned from it (the grid's analytic estimates draw "

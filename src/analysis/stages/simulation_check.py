@@ -30,10 +30,8 @@ tables, figures, section and findings (:func:`findings`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -231,30 +229,6 @@ def monte_carlo_summary(mc: pd.DataFrame) -> pd.DataFrame:
     return s[list(MC_COLUMNS)].reset_index(drop=True)
 
 
-_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def _single_threaded_workers() -> Iterator[None]:
-    """Make worker processes started inside the block use one BLAS thread each (restored after).
-
-    The workers already share the cores between them; a multi-threaded BLAS in each one
-    oversubscribes the machine (OpenBLAS threads spin while waiting), which made a
-    replication several times slower on a loaded two-core machine. Spawned workers read
-    these variables when they start.
-    """
-    old = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_monte_carlo(
     replications: int,
     seed: int,
@@ -288,9 +262,9 @@ def run_monte_carlo(
         The replications (one row per city, outcome and estimator) and
         :func:`monte_carlo_summary`.
     """
-    with _single_threaded_workers():
-        mc = monte_carlo(replications, seed, outcomes=tuple(outcomes), estimators=tuple(estimators), n_jobs=n_jobs,
-                         **city_kwargs)
+    # with n_jobs > 1 the engine's local cluster starts its workers with one BLAS thread each
+    mc = monte_carlo(replications, seed, outcomes=tuple(outcomes), estimators=tuple(estimators), n_jobs=n_jobs,
+                     **city_kwargs)
     return mc, monte_carlo_summary(mc)
 
 
