@@ -7,7 +7,9 @@ once (:func:`analysis.grid.specification.grid_data`). Measured in this one scrip
   serially in this process, and on a local Dask cluster of 1 and of 2 workers (one process, one thread,
   one BLAS thread each); wall time of each including the cluster's start and close; the speedup of
   2 workers over 1; the three results are checked equal (bit for bit);
-* the engine's overhead per task: (wall time on 1 worker - serial wall time) / tasks;
+* the engine's overhead: wall time on 1 worker - serial wall time, per task (one per outcome and
+  (timing rule, window, covariate set) variant: :func:`analysis.grid.specification.grid_tasks`) and per
+  specification;
 * the peak resident memory of every worker process (sampled every 50 ms with psutil over the whole
   2-worker run; the largest is reported) against the target of 3 GB;
 * the machine's load average before and after.
@@ -76,18 +78,21 @@ def main() -> None:
     print(plan.describe())
     results: dict[str, pd.DataFrame] = {}
     times: dict[str, float] = {}
+    ntasks: dict[str, int] = {}
     for label, kw in (("serial", {"serial": True}), ("1 worker", {"workers": 1}), ("2 workers", {"workers": 2})):
         stats = RunStats()
         with WorkerPeak() as peak:
             results[label] = run_grid(plan, data, stats=stats, **kw)
-        times[label] = stats.seconds
+        times[label], ntasks[label] = stats.seconds, stats.tasks
         extra = f", peak worker RSS {peak.peak / 2**30:.2f} GiB" if label != "serial" else ""
         print(f"{label}: {stats.seconds:.1f} s for {stats.tasks} tasks{extra}", flush=True)
     for label in ("1 worker", "2 workers"):
         pd.testing.assert_frame_equal(results["serial"], results[label])
-    n = len(plan.points)
-    print(f"identical results: yes; speedup 2 workers / 1 worker: {times['1 worker'] / times['2 workers']:.2f}x; "
-          f"engine overhead per task (1 worker - serial): {1000 * (times['1 worker'] - times['serial']) / n:.1f} ms")
+    n, extra = len(plan.points), times["1 worker"] - times["serial"]
+    print(f"identical results: yes; speedup 2 workers / 1 worker: {times['1 worker'] / times['2 workers']:.2f}x, "
+          f"over serial: {times['serial'] / times['2 workers']:.2f}x; engine overhead (1 worker - serial): "
+          f"{extra:.1f} s, {1000 * extra / ntasks['1 worker']:.1f} ms per task ({ntasks['1 worker']} tasks), "
+          f"{1000 * extra / n:.1f} ms per specification")
     print("load after:", os.getloadavg())
 
 

@@ -31,7 +31,15 @@ from analysis.core.spec import HEADLINE
 from analysis.estimate import estimate
 from analysis.grid.curve import curve_summary
 from analysis.grid.engine import EngineError, RunStats, SchedulerUnreachable, run_tasks
-from analysis.grid.specification import GridError, grid_data, grid_points, run_grid, variant_panel
+from analysis.grid.specification import (
+    GridError,
+    grid_data,
+    grid_points,
+    grid_tasks,
+    run_grid,
+    run_point,
+    variant_panel,
+)
 from analysis.grid.stress import load_meta, run_stress, stress_tasks, write_records
 
 SMALL_LEVELS = {"estimator": ["cs", "bjs"], "method": ["dr"], "covariates": ["none", "baseline"],
@@ -71,6 +79,25 @@ def test_grid_points_skip_what_does_not_apply_and_bad_levels_fail():
         grid_points([])
 
 
+def test_points_are_grouped_into_one_task_per_outcome_and_variant(serial_grid, data):
+    plan = grid_points(["income_per_capita", "criminal_cases"])
+    tasks = grid_tasks(plan.points)
+    # 2 outcomes x 3 rules x 2 windows x 3 covariate sets; 24 CS + 2 SA + 2 imputation points each
+    assert len(tasks) == 36 and {len(t.points) for t in tasks} == {28}
+    assert sorted(p.name for t in tasks for p in t.points) == sorted(p.name for p in plan.points)
+    assert all(len({(p.outcome, p.min_months, p.window, p.covariates) for p in t.points}) == 1 for t in tasks)
+    assert [t.name for t in grid_tasks(plan.points[::-1])] == [t.name for t in tasks]  # order-free
+    split = grid_tasks(plan.points, points_per_task=10)
+    assert len(split) == 36 * 3 and sorted(len(t.points) for t in split)[:36] == [8] * 36
+    with pytest.raises(GridError, match="at least 1"):
+        grid_tasks(plan.points, points_per_task=0)
+    # The rows reassembled from the tasks are the points' own results (two points run on their own here).
+    small, grid = serial_grid
+    for point in (small.points[0], small.points[-1]):
+        row = grid[grid["name"] == point.name].drop(columns="headline").reset_index(drop=True)
+        pd.testing.assert_frame_equal(row, run_point(point, data).drop(columns="headline"))
+
+
 def test_variant_panels_are_the_study_panel_under_each_rule_and_window(data, city_store):
     # The grid applies the timing rule and the window as load_analysis_panel does (reused, not rebuilt).
     for mm, window, first in ((3.0, "all", None), (9.0, "drop_first", 2019)):
@@ -82,7 +109,8 @@ def test_grid_on_two_local_workers_equals_the_serial_grid(serial_grid, data, cit
     plan, one = serial_grid
     stats = RunStats()
     two = run_grid(plan, data, workers=2, stats=stats)
-    assert stats.workers == 2 and stats.where == "local cluster" and stats.ran == 24
+    # 8 tasks: one per (covariate set, rule, window) variant, each its 2 CS points and 1 imputation point
+    assert stats.workers == 2 and stats.where == "local cluster" and stats.ran == 8
     pd.testing.assert_frame_equal(one, two)  # bit for bit: same order, same floats
     assert (one["note"] == "").all() and one["estimate"].notna().all()
     # The headline point is the study's headline estimate.
@@ -259,15 +287,15 @@ def test_the_client_killed_a_rerun_resumes_from_finished_files_with_the_same_res
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and len(list(tasks.glob("*.parquet"))) < 6 and proc.poll() is None:
+        while time.time() < deadline and len(list(tasks.glob("*.parquet"))) < 3 and proc.poll() is None:
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the client and its local cluster, by the group of the PID we started
         proc.wait()
     done = len(list(tasks.glob("*.parquet")))
-    assert 0 < done < 24, done
+    assert 0 < done < 8, done  # 8 tasks of 3 points (grid_tasks)
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert f"({done} read from" in r.stdout
+    assert f"24 specifications in 8 tasks ({done} tasks read from" in r.stdout
     got = pd.read_csv(tmp_path / "g" / "grid.csv")
     np.testing.assert_array_equal(got["estimate"].to_numpy(float), one["estimate"].to_numpy(float))

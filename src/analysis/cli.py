@@ -342,8 +342,8 @@ def _cmd_grid(args: argparse.Namespace) -> int:
             "outcomes": plan.outcomes, "skipped": plan.skipped,
             "levels": {k: [str(v) for v in vals] for k, vals in plan.levels.items()}}
     (out / "grid.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    print(f"{stats.tasks} specifications ({stats.resumed} read from {out / 'tasks'}, {stats.ran} run, "
-          f"{stats.where}, {stats.workers} workers) in {stats.seconds:.1f} s; "
+    print(f"{len(grid)} specifications in {stats.tasks} tasks ({stats.resumed} tasks read from {out / 'tasks'}, "
+          f"{stats.ran} run, {stats.where}, {stats.workers} workers) in {stats.seconds:.1f} s; "
           f"{int((grid['note'] != '').sum())} gave no estimate (see 'note')")
     print(f"results: {out / 'grid.csv'}, {out / 'curve_summary.csv'}")
     with pd.option_context("display.width", 200, "display.max_columns", 20):

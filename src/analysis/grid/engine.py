@@ -213,7 +213,11 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     n = (os.cpu_count() or 1) if workers is None else int(workers)
     if isinstance(workers, bool) or n < 1:
         raise EngineError(f"workers must be at least 1, got {workers!r}")
-    with _single_thread_env():
+    import dask
+
+    # The workers' statistical profiler samples every thread's stack every 10 ms: CPU taken from the tasks on
+    # a machine whose cores are all workers. The nannies pass this configuration to the worker processes.
+    with _single_thread_env(), dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
     client = Client(cluster)

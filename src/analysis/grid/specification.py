@@ -39,12 +39,14 @@ How each point is estimated (nothing is rebuilt here):
   :func:`analysis.estimators.callaway_santanna.att_gt` with the spec's arguments (as the headline),
   the others' overall effect from :func:`analysis.estimate.estimate`.
 
-Each point is one task of :mod:`analysis.grid.engine` (its name, :attr:`GridPoint.name`, is its
-key); the data (:class:`GridData`: the panel without treatment columns and the postings) is
-shipped once to every worker, which builds each (timing rule, window, covariate set) variant once
-and keeps it. Estimates use analytic standard errors (no random draw), so the grid's numbers do not
-depend on the seed, the number of workers or the order in which points finish; the results are
-sorted by point before anything is summarised.
+The points of one outcome and one (timing rule, window, covariate set) variant are one task of
+:mod:`analysis.grid.engine` (:class:`GridTask`, at most ``points_per_task`` points, 28 in the default
+grid: the engine's cost per task is paid once per variant, not once per point); the data
+(:class:`GridData`: the panel without treatment columns and the postings) is shipped once to every
+worker, which builds each variant once and keeps it. Estimates use analytic standard errors (no
+random draw), so the grid's numbers do not depend on the seed, the number of workers, the size of
+the tasks or the order in which they finish; the results are sorted by point before anything is
+summarised.
 """
 
 from __future__ import annotations
@@ -72,15 +74,19 @@ __all__ = [
     "GRID_COLUMNS",
     "LEVELS",
     "NOT_APPLICABLE",
+    "POINTS_PER_TASK",
     "GridData",
     "GridError",
     "GridPlan",
     "GridPoint",
+    "GridTask",
     "grid_data",
     "grid_points",
+    "grid_tasks",
     "parse_levels",
     "run_grid",
     "run_point",
+    "run_task",
     "variant_panel",
 ]
 
@@ -511,6 +517,78 @@ def run_point(point: GridPoint, data: GridData) -> pd.DataFrame:
     return pd.DataFrame([row], columns=list(GRID_COLUMNS))
 
 
+POINTS_PER_TASK = 32
+"""Most points in one engine task (a variant of the default grid has 28: 24 Callaway-Sant'Anna, 2 Sun-Abraham,
+2 imputation)."""
+
+
+@dataclass(frozen=True)
+class GridTask:
+    """Points of one outcome and one (timing rule, window, covariate set) variant, run as one engine task.
+
+    Attributes
+    ----------
+    points : tuple of GridPoint
+        The points, in the order they run.
+    """
+
+    points: tuple[GridPoint, ...]
+
+    @property
+    def name(self) -> str:
+        """The task's unique name (its key and its results file): its first point and its size."""
+        return f"{self.points[0].name}.n{len(self.points)}"
+
+
+def grid_tasks(points: Sequence[GridPoint], points_per_task: int = POINTS_PER_TASK) -> list[GridTask]:
+    """Group points into engine tasks: one per outcome and variant, split into at most ``points_per_task`` points.
+
+    Parameters
+    ----------
+    points : sequence of GridPoint
+        The grid's points.
+    points_per_task : int, default :data:`POINTS_PER_TASK`
+        Most points in one task (1: one task per point).
+
+    Returns
+    -------
+    list of GridTask
+        Tasks in a stable order (variant by variant, points by name), independent of the order of ``points``.
+
+    Raises
+    ------
+    GridError
+        If ``points_per_task`` is below 1.
+    """
+    if isinstance(points_per_task, bool) or int(points_per_task) < 1:
+        raise GridError(f"points per task must be at least 1, got {points_per_task!r}")
+    size = int(points_per_task)
+    order = sorted(points, key=lambda p: (p.min_months, p.window, p.covariates, p.outcome, p.name))
+    tasks: list[GridTask] = []
+    for _, group in itertools.groupby(order, key=lambda p: (p.min_months, p.window, p.covariates, p.outcome)):
+        chunk = list(group)
+        tasks.extend(GridTask(tuple(chunk[i:i + size])) for i in range(0, len(chunk), size))
+    return tasks
+
+
+def run_task(task: GridTask, data: GridData) -> pd.DataFrame:
+    """Estimate the points of one task (an engine task): :func:`run_point` for each, rows in the task's order.
+
+    Parameters
+    ----------
+    task : GridTask
+        The points.
+    data : GridData
+        The grid's data (shipped once to each worker).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`GRID_COLUMNS`, one row per point.
+    """
+    return pd.concat([run_point(p, data) for p in task.points], ignore_index=True)
+
+
 def _sort_key(plan: GridPlan):
     rank = {name: {v: i for i, v in enumerate(vals)} for name, vals in plan.levels.items()}
     outcome_rank = {o: i for i, o in enumerate(plan.outcomes)}
@@ -532,6 +610,7 @@ def run_grid(
     headline: Spec = HEADLINE,
     headline_min_months: float = DEFAULT_MIN_MONTHS,
     stats: Any = None,
+    points_per_task: int = POINTS_PER_TASK,
 ) -> pd.DataFrame:
     """Estimate every point of a grid and return the results sorted by point.
 
@@ -557,7 +636,10 @@ def run_grid(
     headline_min_months : float, default :data:`DEFAULT_MIN_MONTHS`
         The study's timing rule (marks the headline point).
     stats : analysis.grid.engine.RunStats, optional
-        Filled with what the run did.
+        Filled with what the run did (counted in tasks, :func:`grid_tasks`).
+    points_per_task : int, default :data:`POINTS_PER_TASK`
+        Most points in one engine task (the numbers do not depend on it; a results folder made with another
+        value is refused).
 
     Returns
     -------
@@ -568,14 +650,15 @@ def run_grid(
     from analysis.grid.engine import run_tasks
 
     # Submitted variant by variant (timing rule, window, covariates) so each worker builds few panels.
-    order = sorted(plan.points, key=lambda p: (p.min_months, p.window, p.covariates, p.name))
-    fingerprint = {"kind": "specification grid", "data": data.token, "window": [data.first_year, data.last_year]}
-    frames = run_tasks(order, run_point, name=lambda p: p.name, shared=data, results_dir=results_dir,
+    tasks = grid_tasks(plan.points, points_per_task)
+    fingerprint = {"kind": "specification grid", "data": data.token, "window": [data.first_year, data.last_year],
+                   "points_per_task": int(points_per_task)}
+    frames = run_tasks(tasks, run_task, name=lambda t: t.name, shared=data, results_dir=results_dir,
                        fingerprint=fingerprint, workers=workers, scheduler=scheduler, serial=serial,
                        progress=progress, description="grid", stats=stats)
-    by_name = {p.name: f for p, f in zip(order, frames, strict=True)}
+    rows = pd.concat(frames, ignore_index=True).set_index("name", drop=False)
     points = sorted(plan.points, key=_sort_key(plan))
-    out = pd.concat([by_name[p.name] for p in points], ignore_index=True)
+    out = rows.loc[[p.name for p in points]].reset_index(drop=True)
     out["headline"] = [p.is_headline(headline, headline_min_months) for p in points]
     for c in ("n_obs", "n_clusters"):
         out[c] = out[c].astype("int64")
