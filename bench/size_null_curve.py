@@ -8,7 +8,9 @@ curve of notebook 07's joint test (income per capita; the 12 Callaway-Sant'Anna 
 6-month rule and all years: comparison group x covariate set x anticipation) and runs the joint test
 with ``--draws`` draws, its seed spawned from the city's. The rejection rate at 5% (p <= 0.05) of the
 median and of the share-significant statistic is the test's size under this design; its Monte Carlo
-standard error is printed beside it.
+standard error is printed beside it. The same draws also give the first version's one-sided p-values
+(statistics in the headline's direction, :func:`analysis.grid.null_curve.curve_statistics`), printed
+as ``*_one_sided`` for comparison.
 
 Usage::
 
@@ -32,7 +34,7 @@ LEVELS = {"estimator": ["cs"], "method": ["dr"], "cluster": ["township"], "min_m
 def one_city(task: tuple[int, int, int], shared: object = None) -> pd.DataFrame:
     """Simulate one no-effect city and run the curve's joint test on it (an engine task)."""
     from analysis.data.synthetic import get_scenario, simulate_city
-    from analysis.grid.null_curve import null_test
+    from analysis.grid.null_curve import curve_statistics, null_test
     from analysis.grid.specification import GridData, grid_points, run_grid
 
     index, seed, draws = task
@@ -41,11 +43,21 @@ def one_city(task: tuple[int, int, int], shared: object = None) -> pd.DataFrame:
     data = GridData.make(city.panel, city.postings, int(years.min()), int(years.max()))
     plan = grid_points(["income_per_capita"], LEVELS)
     grid = run_grid(plan, data, serial=True)
-    tests, _ = null_test(grid, data, plan.points, draws, seed, serial=True)
+    tests, dist = null_test(grid, data, plan.points, draws, seed, serial=True)
     r = tests.iloc[0]
+    # The first version's one-sided test on the same draws: statistics in the headline's direction.
+    head = float(grid.loc[grid["headline"], "estimate"].iloc[0])
+    direction = 1.0 if head >= 0 else -1.0
+    med, share = curve_statistics(grid["estimate"].to_numpy(float), grid["conf_low"].to_numpy(float),
+                                  grid["conf_high"].to_numpy(float), direction)
+    d_med = direction * dist["median"].to_numpy(float)
+    d_share = dist["share_positive" if direction > 0 else "share_negative"].to_numpy(float)
+    b = len(dist)
     return pd.DataFrame([{"city": index, "seed": seed, "specifications": int(r["specifications"]),
                           "median": r["median"], "share_significant": r["share_significant"],
-                          "p_median": r["p_median"], "p_share_significant": r["p_share_significant"]}])
+                          "p_median": r["p_median"], "p_share_significant": r["p_share_significant"],
+                          "p_median_one_sided": (1 + np.sum(d_med >= med)) / (1 + b),
+                          "p_share_one_sided": (1 + np.sum(d_share >= share)) / (1 + b)}])
 
 
 def main() -> None:
@@ -61,11 +73,11 @@ def main() -> None:
     tasks = [(i, s, args.draws) for i, s in enumerate(replication_seeds(args.seed, args.cities))]
     stats = RunStats()
     frames = run_tasks(tasks, one_city, name=lambda t: f"city{t[0]:05d}-{t[1]}", results_dir=args.out,
-                       fingerprint={"draws": args.draws, "levels": LEVELS}, workers=args.workers, progress=True,
-                       stats=stats)
+                       fingerprint={"draws": args.draws, "levels": LEVELS, "test": "two-sided and one-sided"},
+                       workers=args.workers, progress=True, stats=stats)
     d = pd.concat(frames, ignore_index=True)
     n = len(d)
-    for col in ("p_median", "p_share_significant"):
+    for col in ("p_median", "p_share_significant", "p_median_one_sided", "p_share_one_sided"):
         rate = float((d[col] <= 0.05 + 1e-12).mean())
         print(f"{col}: rejection at 5% {100 * rate:.1f}% of {n} no-effect cities "
               f"(Monte Carlo SE {100 * np.sqrt(rate * (1 - rate) / n):.1f} points)")

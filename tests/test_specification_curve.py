@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.grid.null_curve import curve_statistics, null_tasks, null_test
+from analysis.grid.null_curve import curve_statistics, null_tasks, null_test, two_sided_statistics
 from analysis.grid.specification import grid_data, grid_points, run_grid
 from analysis.report.results_schema import COMPLETE, SpecificationCurveSection
 from analysis.stages import specification_curve
@@ -34,6 +34,12 @@ def test_curve_statistics_and_draw_seeds():
     med, share = curve_statistics(np.array([3.0, -1.0, 2.0, np.nan]), np.array([1.0, -2.0, -0.5, 0.0]),
                                   np.array([4.0, 0.5, 4.0, 1.0]), -1.0)
     assert med == -2.0 and share == 0.0  # in the headline's (negative) direction nothing is significant
+    # The joint test's statistics take no direction: |median| and the larger significant share.
+    assert two_sided_statistics(np.array([3.0, -1.0, 2.0, np.nan]), np.array([1.0, -2.0, -0.5, 0.0]),
+                                np.array([4.0, 0.5, 4.0, 1.0])) == (2.0, 1 / 3, 0.0, 1 / 3)
+    assert two_sided_statistics(np.array([-3.0, -2.0, 1.0]), np.array([-4.0, -3.0, -1.0]),
+                                np.array([-1.0, -0.5, 2.0])) == (-2.0, 0.0, 2 / 3, 2 / 3)
+    assert all(np.isnan(two_sided_statistics(np.array([np.nan]), np.array([0.0]), np.array([1.0]))))
     a, b = null_tasks(5, 7), null_tasks(5, 7)
     assert a == b and len({t.seed for t in a}) == 5 and null_tasks(6, 7)[:5] == a
     with pytest.raises(ValueError, match="at least 1"):

@@ -13,20 +13,23 @@ null distribution (the specifications reuse the same villages), so it is made by
    specification and outcome, as the curve's specifications share their villages); a township drawn
    twice enters as two townships, its villages as distinct villages.
 3. **Re-estimate the curve** on each draw: every specification on its own null data.
-4. **Compare.** For each outcome, the statistics of the observed curve (:func:`curve_statistics`:
-   the median estimate in the headline's direction and the share of specifications significant at
-   5% in the headline's direction) against their null distribution over the draws:
-   :math:`p = (1 + \#\{\text{draws at least as extreme}\}) / (1 + B)`.
+4. **Compare.** For each outcome, the two-sided statistics of the observed curve
+   (:func:`two_sided_statistics`: the absolute median estimate, and the share of specifications
+   significant at 5% in the curve's dominant direction, the larger of the shares significantly above
+   and below zero) against the same statistics of the draws:
+   :math:`p = (1 + \#\{\text{draws at least as extreme}\}) / (1 + B)`. Each draw's statistics are
+   computed the way the observed ones are, direction included, so a direction seen in the data is
+   not then tested one-sidedly.
 
 Each draw is one seeded task of :mod:`analysis.grid.engine` (seeds spawned from one
 ``SeedSequence(seed)``), so the p-values do not depend on the number of workers.
 
-Size: **it over-rejects under the study's design.** On 100 cities simulated with no effect
-(``bench/size_null_curve.py``: income, the 12 Callaway-Sant'Anna specifications of notebook 07's test,
-19 draws) it rejects at 5% in 16% (median, Monte Carlo SE 3.7 points) and 18% (share significant, 3.8)
-of the cities. One known cause: the direction is the headline's, taken from the data, so the test is
-one-sided in a direction chosen after seeing it (at least doubling its size); a two-sided statistic
-(|median|, significant in either direction) is the next thing to try and measure.
+Size: measured on cities simulated with no effect (``bench/size_null_curve.py``: income, the 12
+Callaway-Sant'Anna specifications of notebook 07's test, 19 draws); see the README ("Specification
+grid") for the measured rejection rates. The first version compared the median and the share
+significant *in the headline's direction* (taken from the data) with the draws' statistics in that
+same fixed direction: a one-sided test in a direction chosen after seeing the data, which rejected
+16% (median) and 18% (share significant) of 100 no-effect cities at 5%.
 
 Reference: Simonsohn, U., Simmons, J. P. & Nelson, L. D. (2020). Specification curve analysis.
 *Nature Human Behaviour* 4, 1208-1214 (the "inferential specification curve", section 3).
@@ -45,16 +48,25 @@ import pandas as pd
 
 from analysis.grid.specification import GridData, GridPoint, variant_panel
 
-__all__ = ["NULL_COLUMNS", "NullData", "NullDraw", "curve_statistics", "null_draw", "null_tasks", "null_test"]
+__all__ = ["DRAW_COLUMNS", "NULL_COLUMNS", "NullData", "NullDraw", "curve_statistics", "null_draw", "null_tasks",
+           "null_test", "two_sided_statistics"]
 
 NULL_COLUMNS: tuple[str, ...] = ("outcome", "specifications", "draws", "median", "share_significant",
                                  "p_median", "p_share_significant")
-"""Columns of :func:`null_test`: the observed statistics (:func:`curve_statistics`) and their p-values."""
+"""Columns of :func:`null_test`: the observed curve's median (signed) and share significant in its dominant
+direction (:func:`two_sided_statistics`), and the two-sided p-values."""
+
+DRAW_COLUMNS: tuple[str, ...] = ("outcome", "draw", "median", "share_positive", "share_negative")
+"""Columns of :func:`null_test`'s draws: each draw's median (signed) and the shares of specifications
+significantly above and below zero."""
 
 
 def curve_statistics(estimate: np.ndarray, conf_low: np.ndarray, conf_high: np.ndarray,
                      direction: float) -> tuple[float, float]:
-    """Return the curve's two statistics, in the headline's direction.
+    """Return the curve's two statistics in a given direction (the first version's one-sided test).
+
+    :func:`null_test` uses :func:`two_sided_statistics`; ``bench/size_null_curve.py`` measures this
+    one-sided version on the same draws for comparison.
 
     Parameters
     ----------
@@ -80,6 +92,38 @@ def curve_statistics(estimate: np.ndarray, conf_low: np.ndarray, conf_high: np.n
     e, lo, hi = estimate[ok], conf_low[ok], conf_high[ok]
     sig = (lo > 0) if direction > 0 else (hi < 0)
     return float(direction * np.median(e)), float(np.mean(sig))
+
+
+def _shares(conf_low: np.ndarray, conf_high: np.ndarray, ok: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(conf_low[ok] > 0)), float(np.mean(conf_high[ok] < 0))
+
+
+def two_sided_statistics(estimate: np.ndarray, conf_low: np.ndarray,
+                         conf_high: np.ndarray) -> tuple[float, float, float, float]:
+    """Return the curve's statistics without a direction given: its median and its significant shares.
+
+    Parameters
+    ----------
+    estimate, conf_low, conf_high : numpy.ndarray
+        The specifications' estimates and 95% intervals (missing estimates are left out).
+
+    Returns
+    -------
+    (float, float, float, float)
+        The median estimate (signed), the shares of specifications whose interval lies above zero
+        and below zero, and the test's share statistic: the larger of the two (the share significant
+        in the curve's dominant direction). The median's test statistic is its absolute value.
+
+    Examples
+    --------
+    >>> two_sided_statistics(np.array([1.0, 2.0, -1.0]), np.array([0.5, -1.0, -2.0]), np.array([2.0, 3.0, -0.5]))
+    (1.0, 0.3333333333333333, 0.3333333333333333, 0.3333333333333333)
+    """
+    ok = np.isfinite(estimate)
+    if not ok.any():
+        return float("nan"), float("nan"), float("nan"), float("nan")
+    pos, neg = _shares(conf_low, conf_high, ok)
+    return float(np.median(estimate[ok])), pos, neg, max(pos, neg)
 
 
 @dataclass(frozen=True)
@@ -246,8 +290,8 @@ def null_test(
     Returns
     -------
     (pandas.DataFrame, pandas.DataFrame)
-        The test per outcome (:data:`NULL_COLUMNS`; the statistics are over ``points``) and the
-        draws' statistics (``outcome, draw, median, share_significant``).
+        The test per outcome (:data:`NULL_COLUMNS`; the statistics are over ``points``; two-sided
+        p-values) and the draws' statistics (:data:`DRAW_COLUMNS`).
     """
     from analysis.grid.engine import run_tasks
 
@@ -264,26 +308,23 @@ def null_test(
     names = {p.name for p in points}
     tests, dist = [], []
     for outcome, g in grid[grid["name"].isin(names)].groupby("outcome", sort=False):
-        head = grid.loc[(grid["outcome"] == outcome) & grid["headline"].astype(bool), "estimate"]
-        h = float(head.iloc[0]) if len(head) else float("nan")
-        direction = 1.0 if not np.isfinite(h) or h >= 0 else -1.0
-        med, share = curve_statistics(g["estimate"].to_numpy(float), g["conf_low"].to_numpy(float),
-                                      g["conf_high"].to_numpy(float), direction)
+        med, _, _, share = two_sided_statistics(g["estimate"].to_numpy(float), g["conf_low"].to_numpy(float),
+                                                g["conf_high"].to_numpy(float))
         s = sims[sims["outcome"] == outcome]
         stats: list[tuple[float, float]] = []
         for d, gd in s.groupby("draw", sort=True):
-            m, sh = curve_statistics(gd["estimate"].to_numpy(float), gd["conf_low"].to_numpy(float),
-                                     gd["conf_high"].to_numpy(float), direction)
-            stats.append((m, sh))
-            dist.append({"outcome": outcome, "draw": int(d), "median": m, "share_significant": sh})
+            m, pos, neg, sh = two_sided_statistics(gd["estimate"].to_numpy(float), gd["conf_low"].to_numpy(float),
+                                                   gd["conf_high"].to_numpy(float))
+            stats.append((abs(m), sh))
+            dist.append({"outcome": outcome, "draw": int(d), "median": m, "share_positive": pos,
+                         "share_negative": neg})
         arr = np.array(stats, dtype=float).reshape(-1, 2)
         B = len(arr)
         tests.append({"outcome": outcome, "specifications": len(g), "draws": B, "median": med,
                       "share_significant": share,
-                      "p_median": float((1 + np.sum(arr[:, 0] >= med)) / (1 + B)),
+                      "p_median": float((1 + np.sum(arr[:, 0] >= abs(med))) / (1 + B)),
                       "p_share_significant": float((1 + np.sum(arr[:, 1] >= share)) / (1 + B))})
-    return (pd.DataFrame(tests, columns=list(NULL_COLUMNS)),
-            pd.DataFrame(dist, columns=["outcome", "draw", "median", "share_significant"]))
+    return pd.DataFrame(tests, columns=list(NULL_COLUMNS)), pd.DataFrame(dist, columns=list(DRAW_COLUMNS))
 
 
 def describe_draws(draws: int) -> dict[str, Any]:
