@@ -69,7 +69,7 @@ def test_records_have_every_check_and_flag_the_nulls(small_run):
     assert list(dict.fromkeys(zip(rec["scenario"], rec["replication"], strict=True))) == [t.key for t in tasks]
     one = rec[(rec["scenario"] == "default") & (rec["replication"] == 0)]
     assert list(zip(one["check"], one["method"], strict=True)) == [
-        ("estimate", "cs"), ("estimate", "twfe"), ("pretest", "cs_wald"), ("randomisation", "cs_within_county"),
+        ("estimate", "cs"), ("estimate", "twfe"), ("pretest", "cs_wald"), ("randomisation", "cs_county_propensity"),
         ("wild", "twfe_webb"), ("wild", "twfe_crv1"), ("spillover", "cs_high_share"),
         ("heterogeneity", "cadre_type_wald"), ("honest", "original"), ("honest", "rm"), ("honest", "sd")]
     flags = rec.groupby(["scenario", "check"])["null_true"].first()

@@ -339,10 +339,12 @@ def run_tasks(
             _write(frame, task_file(folder, names[i]))
         out[i] = frame
 
-    bar = _progress(len(tasks), len(tasks) - len(todo), progress, description)
+    # The progress bar appears once the tasks can run (not before a scheduler that does not answer).
+    bar = None
     try:
         if serial or not todo:
             stats.workers, stats.where = 0, "serial"
+            bar = _progress(len(tasks), len(tasks) - len(todo), progress, description)
             for i in todo:
                 finish(i, fn(tasks[i], shared))
                 bar.update(1)
@@ -352,6 +354,7 @@ def run_tasks(
             with connect(scheduler, workers) as client:
                 stats.workers = len(client.scheduler_info(n_workers=-1)["workers"])
                 stats.where = scheduler_address(scheduler) or "local cluster"
+                bar = _progress(len(tasks), len(tasks) - len(todo), progress, description)
                 data = client.scatter(shared, broadcast=True) if shared is not None else None
                 token = uuid.uuid4().hex[:8]
                 futures = {}
@@ -363,6 +366,7 @@ def run_tasks(
                     finish(futures[fut], fut.result())
                     bar.update(1)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         stats.seconds = time.perf_counter() - t0
     return [f for f in out if f is not None]

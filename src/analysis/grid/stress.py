@@ -32,8 +32,9 @@ For every outcome (default :data:`STRESS_OUTCOMES`, the headline outcome of each
 * ``pretest``: the joint pre-test of the headline's pre-treatment ATT(g,t)
   (:func:`analysis.estimators.callaway_santanna.pretest`); its null holds when no pre-period
   the test uses has an effect or a trend difference;
-* ``randomisation``: randomisation inference of the robustness notebook
-  (:func:`analysis.stages.robustness.randomisation_summary`; sharp null: no effect anywhere);
+* ``randomisation``: randomisation inference of the robustness notebook with its default strata
+  (:func:`analysis.stages.robustness.randomisation_summary`: cohorts permuted within county x
+  propensity quintile, method ``cs_county_propensity``; sharp null: no effect anywhere);
 * ``wild``: the wild cluster bootstrap-t of the static TWFE coefficient
   (:func:`analysis.stages.robustness.wild_summary`), and its CRV1 interval beside it. Its null
   is taken to be the coefficient's own expectation (its mean over the scenario's replications),
@@ -125,7 +126,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = ("scenario", "outcome", "check", "method", "r
 """Columns of :func:`summarise_stress`."""
 
 _CHECK_ORDER = ("estimate", *CHECKS)
-_METHOD_ORDER = (*STRESS_ESTIMATORS, "ppml_pct", "cs_wald", "cs_within_county", "twfe_webb", "twfe_crv1",
+_METHOD_ORDER = (*STRESS_ESTIMATORS, "ppml_pct", "cs_wald", "cs_county_propensity", "twfe_webb", "twfe_crv1",
                  "cs_high_share", "cadre_type_wald", "original", "rm", "sd")
 
 
@@ -367,12 +368,12 @@ def run_stress_task(task: StressTask) -> list[dict]:
 
     def randomisation(oc: str) -> None:
         ri = robustness.randomisation_summary(panel, oc, B=task.draws, seed=seeds["randomisation"],
-                                              control_group=head.control_group, strata="county")
+                                              control_group=head.control_group)
         if ri is None:
             raise ValueError("randomisation inference not available")
         if not ri.get("available", True):
             raise ValueError(ri.get("note", "randomisation inference not available"))
-        add(oc, "randomisation", "cs_within_county", {"estimate": ri["observed"], "p_value": ri["p_value"]},
+        add(oc, "randomisation", "cs_county_propensity", {"estimate": ri["observed"], "p_value": ri["p_value"]},
             null_true=no_effect)
 
     def wild(oc: str) -> None:
@@ -413,7 +414,7 @@ def run_stress_task(task: StressTask) -> list[dict]:
             o = b[b["method"] == method].iloc[0]
             add(oc, "honest", method, {"estimate": est, "conf_low": o["lb"], "conf_high": o["ub"]}, truth=avg)
 
-    checks = {"randomisation": (["cs_within_county"], randomisation), "wild": (["twfe_webb", "twfe_crv1"], wild),
+    checks = {"randomisation": (["cs_county_propensity"], randomisation), "wild": (["twfe_webb", "twfe_crv1"], wild),
               "spillover": (["cs_high_share"], spillover), "heterogeneity": (["cadre_type_wald"], heterogeneity),
               "honest": (["original", "rm", "sd"], honest)}
     with warnings.catch_warnings():
