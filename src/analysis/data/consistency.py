@@ -128,7 +128,7 @@ def unknown_villages(files: list[Validated], store: Path) -> list[Problem]:
     for f in post:
         codes = f.parsed["village_code"]
         bad = (codes.notna() & ~codes.isin(villages)).to_numpy(dtype=bool)
-        for i in np.flatnonzero(bad):
+        for i in np.flatnonzero(bad).tolist():
             problems.append(
                 f.cells.problem(
                     i,
@@ -157,7 +157,7 @@ def _panel_years(files: list[Validated]) -> dict[int, list[tuple[Validated, np.n
 def _stored_years(store: Path) -> list[int]:
     if not store.is_file():
         return []
-    return list(st.summary(store).get("panel_years", []))
+    return list(st.summary(store)["panel_years"])
 
 
 def stored_crosswalk(store: Path) -> pd.DataFrame:

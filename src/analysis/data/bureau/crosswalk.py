@@ -195,8 +195,8 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
         }
     )
     dup = out.duplicated(["old_code", "new_code", "year_effective"], keep="first").to_numpy()
-    for i in np.flatnonzero(dup):
-        add(int(i), "old_code", message("ingest.crosswalk.repeated_entry"))
+    for i in np.flatnonzero(dup).tolist():
+        add(i, "old_code", message("ingest.crosswalk.repeated_entry"))
     splits = out[(out["change_type"] == "split") & (out["old_code"] != "")]
     for (code, y), g in splits.groupby(["old_code", "year_effective"]):
         given = g["weight"].notna()

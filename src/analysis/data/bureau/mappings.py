@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,12 +316,12 @@ def _table_map(
     )
 
 
-def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
+def load_mappings(mapping_dir: str | os.PathLike | None = None) -> Mappings:
     """Read and check the header mappings of a folder.
 
     Parameters
     ----------
-    mapping_dir : str or pathlib.Path, optional
+    mapping_dir : str or path-like, optional
         Folder with ``panel.yaml``, ``postings.yaml``, ``crosswalk.yaml`` and
         ``units.yaml`` (default :data:`DEFAULT_MAPPING_DIR`, ``data/mappings``).
 
@@ -377,10 +378,10 @@ def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
         for t in ("panel", "postings", "crosswalk")
     }
     for t, tm in tables.items():
-        if isinstance(docs[f"{t}.yaml"], dict) and docs[f"{t}.yaml"].get("table", t) != t:
+        doc = docs[f"{t}.yaml"]
+        if isinstance(doc, dict) and doc.get("table", t) != t:
             problems.append(
-                file_problem(f"{t}.yaml", **message("ingest.mapping.wrong_table", said=docs[f"{t}.yaml"].get("table"),
-                                                    table=t))
+                file_problem(f"{t}.yaml", **message("ingest.mapping.wrong_table", said=doc.get("table"), table=t))
             )
         for col in tm.columns.values():
             if col.family and col.default_unit and col.default_unit not in units.get(col.family, {}):
