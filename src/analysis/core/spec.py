@@ -45,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import pandas as pd
 
@@ -54,6 +54,18 @@ from analysis.data import schema
 UNIT, TIME, COHORT = "village_code", "year", "cohort"
 """Columns of the analysis panel: the unit (village), the period (year) and the first treated year
 (``cohort``; 0 = never treated within the window, see :mod:`analysis.core.treatment`)."""
+
+
+
+class EstimatorColumns(TypedDict):
+    """The column arguments every estimator takes (``estimator(data, outcome, **columns)``)."""
+
+    unit: str
+    time: str
+    cohort: str
+    cluster: str
+    """The clustering column (:func:`cluster_column`)."""
+
 
 CLUSTER_COLUMNS: dict[str, str] = {"township": "township_code", "county": "county_code", "village": "village_code"}
 """Clustering level -> panel column."""
