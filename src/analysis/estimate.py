@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.core.panel import Window, covariate_columns, covariate_year_interactions
-from analysis.core.spec import COHORT, HEADLINE, TIME, UNIT, EstimatorColumns, Spec
+from analysis.core.spec import HEADLINE, Spec
 from analysis.data import schema
 from analysis.results import DiDResult, make_tidy
 
@@ -86,13 +86,12 @@ def estimate(
     if outcome not in panel.columns:
         raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
     spec = Spec(estimator, control_group, tuple(covariates), cluster, anticipation)  # checks every choice
-    cl = spec.cluster_column
     data, covs = covariate_columns(panel, list(spec.covariates))
     options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                "bootstrap": bootstrap, "seed": seed, "by": by}
     if estimator == "cs" and by is None:
         options["anticipation"] = spec.anticipation
-    common: EstimatorColumns = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=cl)
+    common = spec.columns
     if by is not None:
         if estimator != "cs":
             raise ValueError("--by is available with the Callaway-Sant'Anna estimator ('cs') only")

@@ -308,6 +308,17 @@ class Spec:
             raise ValueError(f"method {self.method!r} is not known; choose from {', '.join(CS_METHODS)}")
 
     @property
+    def columns(self) -> EstimatorColumns:
+        """The column arguments of the estimators under this specification (``estimator(data, outcome, **columns)``).
+
+        Examples
+        --------
+        >>> HEADLINE.columns["cluster"]
+        'township_code'
+        """
+        return {"unit": UNIT, "time": TIME, "cohort": COHORT, "cluster": self.cluster_column}
+
+    @property
     def cluster_column(self) -> str:
         """The panel column of the clustering level."""
         return CLUSTER_COLUMNS[self.cluster]

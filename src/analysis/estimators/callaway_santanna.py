@@ -1212,13 +1212,19 @@ def aggregate(
         w[idx] = pg_cell[idx] / pg_cell[idx].sum()
         return w
 
+    def add_pg(idx: np.ndarray, row: dict) -> None:
+        """Add a row: the cohort-size-weighted average of the cells ``idx``."""
+        est, psi = _agg_pg(idx=idx, **agg)
+        ests.append(est)
+        psis.append(psi)
+        wts.append(pg_weights(idx))
+        per_row.append(row)
+
     if kind == "simple":
         idx = np.flatnonzero(post)
         if idx.size == 0:
             raise ValueError("no post-treatment ATT(g,t) to aggregate (check max_e)")
-        est, psi = _agg_pg(idx=idx, **agg)
-        ests, psis, wts = [est], [psi], [pg_weights(idx)]
-        per_row = [{"term": "ATT"}]
+        add_pg(idx, {"term": "ATT"})
         overall_label = None
     elif kind == "group":
         for g in glist:
@@ -1253,11 +1259,7 @@ def aggregate(
             idx = np.flatnonzero((e_cell == e) & include)
             if idx.size == 0:
                 continue
-            est, psi = _agg_pg(idx=idx, **agg)
-            ests.append(est)
-            psis.append(psi)
-            wts.append(pg_weights(idx))
-            per_row.append({"term": f"e={e:g}", "event_time": e})
+            add_pg(idx, {"term": f"e={e:g}", "event_time": e})
         if not ests:
             raise ValueError("no event time left to aggregate (check min_e, max_e, balance_e)")
         e_used = np.array([r["event_time"] for r in per_row])
@@ -1271,11 +1273,7 @@ def aggregate(
             idx = np.flatnonzero((tc == t) & (gc <= tc))
             if idx.size == 0:
                 continue
-            est, psi = _agg_pg(idx=idx, **agg)
-            ests.append(est)
-            psis.append(psi)
-            wts.append(pg_weights(idx))
-            per_row.append({"term": f"t={t:g}", "year": t})
+            add_pg(idx, {"term": f"t={t:g}", "year": t})
         est_o = float(np.mean(ests))
         psi_o = np.vstack(psis).mean(axis=0)
         w_o = np.vstack(wts).mean(axis=0)

@@ -58,16 +58,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.core.panel import covariate_columns, covariate_year_interactions
-from analysis.core.spec import (
-    COHORT,
-    DEFAULT_COVARIATES,
-    TIME,
-    UNIT,
-    EstimatorColumns,
-    Spec,
-    check_draws,
-    check_outcomes,
-)
+from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
 from analysis.i18n import column_label, t
 from analysis.inference.small_sample import t_df
 from analysis.report.figures import themed
@@ -279,7 +270,7 @@ def event_study(
     check_draws(bootstrap_draws)
     data, covs = covariate_columns(panel, list(spec.covariates))
     reg, trend = covariate_year_interactions(data, covs)
-    common: EstimatorColumns = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
+    common = spec.columns
     cs_args = spec.cs_arguments(covs)
     r_uni = att_gt(data, outcome, base_period="universal", **cs_args)
     cs = aggregate(r_uni, "event", bootstrap=int(bootstrap_draws), seed=seed).light()
