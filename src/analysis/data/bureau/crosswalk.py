@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -257,22 +256,23 @@ def check_code_changes(
     problems: list[Problem] = []
     source = both("ingest.crosswalk.vanished.stored") if prev_source == "stored" else prev_source
 
-    def flag(village: str, located: bool, key: str, /, **fields: Any) -> None:
+    def flag(village: str, located: bool, words: Words) -> None:
         """Report a village code, at its row of the file if ``located`` (a code the file has)."""
         row, sheet = where.get(village, (None, None)) if located else (None, None)
-        problems.append(Problem(file_name, row, "village_code", village, sheet=sheet, **message(key, **fields)))
+        problems.append(Problem(file_name, row, "village_code", village, sheet=sheet, **words))
 
     for code in sorted(gone - olds):
-        flag(code, False, "ingest.crosswalk.vanished", prev_year=prev_year, source=source, year=year, code=code)
+        flag(code, False, message("ingest.crosswalk.vanished", prev_year=prev_year, source=source, year=year,
+                                  code=code))
     for code in sorted(came - news):
-        flag(code, True, "ingest.crosswalk.unexplained_new", prev_year=prev_year, source=prev_source, year=year,
-             code=code)
+        flag(code, True, message("ingest.crosswalk.unexplained_new", prev_year=prev_year, source=prev_source,
+                                 year=year, code=code))
     for code in sorted((olds & new_codes) - continuing):
-        flag(code, True, "ingest.crosswalk.still_present", year=year, code=code)
+        flag(code, True, message("ingest.crosswalk.still_present", year=year, code=code))
     for code in sorted(news - new_codes):
-        flag(code, False, "ingest.crosswalk.new_code_missing", year=year)
+        flag(code, False, message("ingest.crosswalk.new_code_missing", year=year))
     for code in sorted((olds - continuing) - prev_codes - gone):
-        flag(code, False, "ingest.crosswalk.old_code_unknown", prev_year=prev_year)
+        flag(code, False, message("ingest.crosswalk.old_code_unknown", prev_year=prev_year))
     return problems
 
 
