@@ -27,8 +27,12 @@ DEFAULT_MAPPING_DIR = paths.MAPPINGS_DIR
 
 MAPPING_FILES = ("panel.yaml", "postings.yaml", "crosswalk.yaml", "units.yaml")
 
-TABLE_ZH = {"panel": "村级统计表", "postings": "第一书记名单", "crosswalk": "村代码变更对照表"}
-"""Each kind of bureau file, as the offices name it."""
+TABLE_NAMES: dict[str, dict[str, str]] = {
+    "panel": both("ingest.table_name.panel"),
+    "postings": both("ingest.table_name.postings"),
+    "crosswalk": both("ingest.table_name.crosswalk"),
+}
+"""Each kind of bureau file, by language (Chinese: as the offices name it; English: the table's name)."""
 
 @dataclass(frozen=True)
 class ColumnMap:
@@ -227,7 +231,7 @@ def _table_map(
         if name not in allowed:
             close = difflib.get_close_matches(name, allowed, n=1)
             hint = both("ingest.did_you_mean", close=close[0]) if close else ""
-            bad(message("ingest.mapping.unknown_column", name=name, table={"en": table, "zh": TABLE_ZH[table]},
+            bad(message("ingest.mapping.unknown_column", name=name, table=TABLE_NAMES[table],
                         hint=hint, allowed=", ".join(allowed)))
             continue
         if isinstance(entry, list):
