@@ -71,7 +71,7 @@ test-slow: $(STAMP) $(KERNEL) ## run the heavy tier (Monte Carlo coverage, natio
 lint: $(STAMP) ## ruff lint
 	$(BIN)/ruff check src tests bench tools notebooks
 
-typecheck: $(STAMP) ## mypy over src/ and tools/ (settings and the list of modules not yet clean: pyproject.toml)
+typecheck: $(STAMP) ## mypy over src/ and tools/ (settings: pyproject.toml; no module exempt)
 	$(BIN)/mypy
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the registry)

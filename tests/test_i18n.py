@@ -58,6 +58,10 @@ DIFFERENT_FIELDS: frozenset[str] = frozenset({
     "ingest.header.foreign_column.problem",
     "ingest.header.foreign_column.other_table_hint",  # English-only: the table the column belongs to
     "ingest.table.duplicate_across_files.problem",  # English says "row" or "record"
+    # The framing of IngestError's message: lines that say it in English, then more briefly in Chinese.
+    "ingest.report.more_in_report",  # English adds how many of each kind are shown and which file lists them
+    "ingest.report.more_not_listed",  # English only, as the message always was
+    "ingest.report.replace.text",  # English adds the Python arguments (replace=True, ...)
     "ingest.table.crosswalk_contradicts_store.problem",  # English shows the stored entry
     "ingest.warning.posting_again.problem",  # English names the village and the start date
     "ingest.bureau.words_to_levels.note",  # English lists the values

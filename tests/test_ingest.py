@@ -811,3 +811,23 @@ def test_error_reports_go_to_a_temporary_folder_when_the_input_folder_is_read_on
     assert csv_report.parent.parent == tmp_path
     assert csv_report.is_file() and xlsx_report.is_file() and not any(src.glob("*.errors.*"))
     assert f"Every problem is listed in / 全部问题见: {csv_report}" in str(info.value)
+
+
+def test_the_error_message_counts_in_the_singular_and_the_plural_in_both_languages():
+    """The framing of IngestError's message comes from the catalogue (ingest.report); the expected lines are
+    what the message said before it moved there."""
+    err = Problem("a.csv", 2, "year", "x", "is bad", "fix it", problem_zh="有问题", action_zh="改正")
+    warn = Problem("b.csv", 3, "year", "x", "is odd", "check it", problem_zh="可疑", action_zh="核对",
+                   severity="warning")
+    year = Problem("b.csv", None, None, None, "would change 2024", "replace", severity="replace")
+    lines = str(IngestError([err], bilingual=True)).splitlines()
+    assert lines[:2] == ["Nothing was written to the store: 1 problem in 1 file.",
+                         "没有写入任何数据：1 个文件中共有 1 个问题。"]
+    lines = str(IngestError([err, err, warn, year], bilingual=True)).splitlines()
+    assert lines[:2] == ["Nothing was written to the store: 4 problems (2 errors, 1 warning, 1 stored year to "
+                         "replace) in 2 files.",
+                         "没有写入任何数据：2 个文件中共有 4 个问题（2 个错误，1 个警告，1 个已入库年份将被替换）。"]
+    lines = str(IngestError([warn, warn])).splitlines()
+    assert lines[0] == "Nothing was written to the store: 2 problems (0 errors, 2 warnings) in 1 file."
+    assert lines[-1].startswith("Only warnings: if the values are right, ingest again with accept_warnings=True "
+                                "(study ingest --accept-warnings). / 只有警告：")

@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.make_notebooks import FORMATS, build, names, source  # noqa: E402
 
+from analysis.core.params import ParameterError  # noqa: E402
 from analysis.core.spec import HEADLINE, Spec  # noqa: E402
 from analysis.pipeline import notebook_parameters  # noqa: E402
 
@@ -60,3 +61,14 @@ def test_notebook_runs_its_stage_through_its_one_entry_point(name):
 def test_notebook_defaults_are_the_headline_specification(name):
     defaults = notebook_parameters(ROOT / "notebooks" / f"{name}.ipynb")
     assert Spec.from_params(defaults) == HEADLINE
+
+
+@pytest.mark.parametrize("line", ["x.y = 1", "z: int"])
+def test_a_parameters_cell_that_assigns_to_anything_but_a_name_is_refused(tmp_path, line):
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(f"a = 1\n{line}", metadata={"tags": ["parameters"]}))
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(ParameterError, match=r"nb\.ipynb: the 'parameters' cell may only assign values to names "
+                                             r"\(line 2"):
+        notebook_parameters(path)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.core.panel import Window, covariate_columns, covariate_year_interactions
-from analysis.core.spec import COHORT, HEADLINE, TIME, UNIT, Spec
+from analysis.core.spec import HEADLINE, Spec
 from analysis.data import schema
 from analysis.results import DiDResult, make_tidy
 
@@ -85,21 +85,20 @@ def estimate(
     """
     if outcome not in panel.columns:
         raise ValueError(f"outcome {outcome!r} is not in the data; choose from {', '.join(schema.OUTCOMES)}")
-    spec = Spec(estimator, control_group, covariates, cluster, anticipation)  # checks every choice
-    cl = spec.cluster_column
+    spec = Spec(estimator, control_group, tuple(covariates), cluster, anticipation)  # checks every choice
     data, covs = covariate_columns(panel, list(spec.covariates))
     options = {"control_group": control_group, "covariates": list(covariates), "cluster": cluster,
                "bootstrap": bootstrap, "seed": seed, "by": by}
     if estimator == "cs" and by is None:
         options["anticipation"] = spec.anticipation
-    common = dict(outcome=outcome, unit=UNIT, time=TIME, cohort=COHORT)
+    common = spec.columns
     if by is not None:
         if estimator != "cs":
             raise ValueError("--by is available with the Callaway-Sant'Anna estimator ('cs') only")
         from analysis.estimators.heterogeneity import by_group
 
         # Effects by subgroup keep the six-month coding (anticipation 0), as notebook 04 does.
-        return by_group(data, by=by, covariates=covs or None, control_group=control_group, cluster=cl, **common)
+        return by_group(data, outcome, by=by, covariates=covs or None, control_group=control_group, **common)
     if estimator == "cs":
         from analysis.estimators.callaway_santanna import aggregate, att_gt
 
@@ -113,25 +112,25 @@ def estimate(
     if estimator == "twfe":
         from analysis.estimators.twfe import twfe, twfe_event_study
 
-        parts = [twfe(data, covariates=trend_covs or None, cluster=cl, **common),
-                 twfe_event_study(data, cluster=cl, covariates=trend_covs or None, **common)]
+        parts = [twfe(data, outcome, covariates=trend_covs or None, **common),
+                 twfe_event_study(data, outcome, covariates=trend_covs or None, **common)]
         return _combine(parts, "twfe", outcome, options)
     if estimator == "sa":
         from analysis.estimators.sun_abraham import sun_abraham
 
         # Sun-Abraham's alternative control, the last-treated cohort, drops that cohort from the
         # estimand (with two cohorts only the first would remain), so never-treated villages are used.
-        r = sun_abraham(data, control="never", cluster=cl, covariates=trend_covs or None, **common)
+        r = sun_abraham(data, outcome, control="never", covariates=trend_covs or None, **common)
         return _combine([r], "sa", outcome, {**options, "control_group": "never"})
     if estimator == "bjs":
         from analysis.estimators.imputation import imputation
 
-        r = imputation(data, cluster=cl, covariates=trend_covs or None, **common)
+        r = imputation(data, outcome, covariates=trend_covs or None, **common)
         return _combine([r], "bjs", outcome, options)
     from analysis.estimators.poisson import ppml
 
     # ppml interacts baseline covariates with the year and cell dummies itself.
-    r = ppml(data, cluster=cl, covariates=covs or None, event_study=False, **common)
+    r = ppml(data, outcome, covariates=covs or None, event_study=False, **common)
     return _combine([r], "ppml", outcome, options)
 
 

@@ -76,7 +76,7 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     Raises
     ------
     ParameterError
-        If the notebook has no cell tagged ``parameters``.
+        If the notebook has no cell tagged ``parameters``, or that cell assigns to anything but a name.
     """
     import nbformat
 
@@ -88,6 +88,9 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
             for node in tree.body:
                 if isinstance(node, ast.Assign | ast.AnnAssign):
                     target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                    if not isinstance(target, ast.Name) or node.value is None:
+                        raise ParameterError(f"notebook {path.name}: the 'parameters' cell may only assign values "
+                                             f"to names (line {node.lineno}: {ast.unparse(node)!r})")
                     out[target.id] = ast.literal_eval(node.value)
             return out
     raise ParameterError(f"notebook {path.name} has no cell tagged 'parameters'")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import IO
+from typing import IO, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,15 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path_or_buf: str | os.PathLike | IO[str] | None = None, **kwargs) -> str | None:
+@overload
+def write_csv(frame: pd.DataFrame, path_or_buf: None = None, **kwargs: Any) -> str: ...
+
+
+@overload
+def write_csv(frame: pd.DataFrame, path_or_buf: str | os.PathLike | IO[str], **kwargs: Any) -> None: ...
+
+
+def write_csv(frame: pd.DataFrame, path_or_buf: str | os.PathLike | IO[str] | None = None, **kwargs: Any) -> str | None:
     """Write a frame as CSV with its text cells neutralised (:func:`neutralise`).
 
     Parameters

@@ -45,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import pandas as pd
 
@@ -54,6 +54,18 @@ from analysis.data import schema
 UNIT, TIME, COHORT = "village_code", "year", "cohort"
 """Columns of the analysis panel: the unit (village), the period (year) and the first treated year
 (``cohort``; 0 = never treated within the window, see :mod:`analysis.core.treatment`)."""
+
+
+
+class EstimatorColumns(TypedDict):
+    """The column arguments every estimator takes (``estimator(data, outcome, **columns)``)."""
+
+    unit: str
+    time: str
+    cohort: str
+    cluster: str
+    """The clustering column (:func:`cluster_column`)."""
+
 
 CLUSTER_COLUMNS: dict[str, str] = {"township": "township_code", "county": "county_code", "village": "village_code"}
 """Clustering level -> panel column."""
@@ -294,6 +306,17 @@ class Spec:
             raise ValueError(f"anticipation must be 0-3 years before the cohort year, got {a!r}")
         if self.method not in CS_METHODS:
             raise ValueError(f"method {self.method!r} is not known; choose from {', '.join(CS_METHODS)}")
+
+    @property
+    def columns(self) -> EstimatorColumns:
+        """The column arguments of the estimators under this specification (``estimator(data, outcome, **columns)``).
+
+        Examples
+        --------
+        >>> HEADLINE.columns["cluster"]
+        'township_code'
+        """
+        return {"unit": UNIT, "time": TIME, "cohort": COHORT, "cluster": self.cluster_column}
 
     @property
     def cluster_column(self) -> str:

@@ -128,7 +128,7 @@ def unknown_villages(files: list[Validated], store: Path) -> list[Problem]:
     for f in post:
         codes = f.parsed["village_code"]
         bad = (codes.notna() & ~codes.isin(villages)).to_numpy(dtype=bool)
-        for i in np.flatnonzero(bad):
+        for i in np.flatnonzero(bad).tolist():
             problems.append(
                 f.cells.problem(
                     i,
@@ -154,10 +154,26 @@ def _panel_years(files: list[Validated]) -> dict[int, list[tuple[Validated, np.n
     return out
 
 
+def _against_previous(
+    f: Validated, idx: np.ndarray, col: str, old: pd.DataFrame, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Return this year's ``col`` at rows ``idx`` of a file, the previous year's of its villages and the ratio.
+
+    None if the file or the previous year (``old``, indexed by village code) lacks the column.
+    """
+    if col not in f.parsed or col not in old.columns:
+        return None
+    new = f.parsed[col].iloc[idx].to_numpy(dtype=float, na_value=np.nan)
+    before = old[col].reindex(codes).to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = new / before
+    return new, before, ratio
+
+
 def _stored_years(store: Path) -> list[int]:
     if not store.is_file():
         return []
-    return list(st.summary(store).get("panel_years", []))
+    return list(st.summary(store)["panel_years"])
 
 
 def stored_crosswalk(store: Path) -> pd.DataFrame:
@@ -285,12 +301,10 @@ def year_on_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
                 ("income_per_capita", INCOME_RATIO_WARNING, both("ingest.warning.ratio.income")),
                 ("population", POPULATION_RATIO_WARNING, both("ingest.warning.ratio.population")),
             ):
-                if col not in f.parsed or col not in old.columns:
+                pair = _against_previous(f, idx, col, old, codes)
+                if pair is None:
                     continue
-                new = f.parsed[col].iloc[idx].to_numpy(dtype=float, na_value=np.nan)
-                before = old[col].reindex(codes).to_numpy(dtype=float, na_value=np.nan)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = new / before
+                new, before, ratio = pair
                 bad = np.isfinite(ratio) & (before > 0) & ((ratio >= limit) | (ratio <= 1 / limit))
                 for k in np.flatnonzero(bad):
                     i = int(idx[k])
@@ -306,12 +320,10 @@ def year_on_year_warnings(files: list[Validated], store: Path) -> list[Problem]:
                         )
                     )
             for col in ("income_per_capita", "collective_income", "funds_attracted", "roads_km", "population"):
-                if col not in f.parsed or col not in old.columns:
+                pair = _against_previous(f, idx, col, old, codes)
+                if pair is None:
                     continue
-                new = f.parsed[col].iloc[idx].to_numpy(dtype=float, na_value=np.nan)
-                before = old[col].reindex(codes).to_numpy(dtype=float, na_value=np.nan)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = new / before
+                new, before, ratio = pair
                 ok = np.isfinite(ratio) & (before > 0) & (new > 0)
                 if ok.sum() < 5:
                     continue

@@ -140,8 +140,9 @@ class IngestReport:
         Per file: table, rows, years, inserted/replaced/unchanged counts.
     removed : dict of int to int
         Panel rows removed per replaced year (stored, absent from the new files).
-    store_summary : dict
-        :func:`analysis.data.store.summary` after the ingest (before it, in a dry run).
+    store_summary : StoreSummary, optional
+        :func:`analysis.data.store.summary` after the ingest (before it, in a dry run); None when
+        there is no store.
     by_year : list of analysis.data.store.YearChange
         Rows inserted / replaced / unchanged / removed per table and year.
     villages_added, villages_removed : list of str
@@ -166,7 +167,7 @@ class IngestReport:
     ingest_id: str
     files: list[st.FileChange] = field(default_factory=list)
     removed: dict[int, int] = field(default_factory=dict)
-    store_summary: dict = field(default_factory=dict)
+    store_summary: st.StoreSummary | None = None
     by_year: list[st.YearChange] = field(default_factory=list)
     villages_added: list[str] = field(default_factory=list)
     villages_removed: list[str] = field(default_factory=list)
@@ -218,15 +219,15 @@ class IngestReport:
             )
         if self.crosswalk_entries:
             lines.append(f"  {self.crosswalk_entries} village-code changes recorded from the crosswalk")
-        for y in self.replaced_years:
+        for ry in self.replaced_years:
             if self.dry_run and not self.replace:
-                lines.append(f"  stored panel year {y.year} would be replaced, which needs --replace / "
-                             f"替换已入库的 {y.year} 年数据需要加 --replace: {y.summary()}")
+                lines.append(f"  stored panel year {ry.year} would be replaced, which needs --replace / "
+                             f"替换已入库的 {ry.year} 年数据需要加 --replace: {ry.summary()}")
             elif self.dry_run:
-                lines.append(f"  stored panel year {y.year} would be replaced (--replace): {y.summary()}")
+                lines.append(f"  stored panel year {ry.year} would be replaced (--replace): {ry.summary()}")
             else:
-                lines.append(f"  stored panel year {y.year} replaced (--replace): {y.summary()}")
-            lines.extend(f"    - {c}" for c in y.columns)
+                lines.append(f"  stored panel year {ry.year} replaced (--replace): {ry.summary()}")
+            lines.extend(f"    - {c}" for c in ry.columns)
         for name, notes in self.notes.items():
             if notes and name in self.bureau_files:
                 lines.append(f"  {name}: read as a bureau file / 按统计局格式读取:")
@@ -400,11 +401,11 @@ def ingest_files(
     >>> ingest_files(files, store=Path("data/study.duckdb"), mapping_dir=Path("data/mappings"))  # doctest: +SKIP
     """
     store = Path(store)
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
     bureau = mapping_dir is not None
     bilingual = bureau
     reports_on = True if error_reports is None else bool(error_reports)
-    if not paths:
+    if not files:
         raise IngestError(
             [file_problem("(no file)", **message("ingest.input.no_file"))],
             bilingual,
@@ -422,7 +423,7 @@ def ingest_files(
     bureau_files: set[str] = set()
     seen_paths: dict[Path, str] = {}
     input_of: dict[str, Path] = {}
-    for path in paths:
+    for path in files:
         key = path.resolve()
         if key in seen_paths:
             problems.append(
@@ -463,7 +464,7 @@ def ingest_files(
         cw_entries = cwf.entries
     if store.exists() and not store.is_file():
         problems.append(_store_problem(store, IsADirectoryError("it is a folder")))
-        raise IngestError(_ordered(problems, paths), bilingual)
+        raise IngestError(_ordered(problems, files), bilingual)
     try:
         stored_cw = consistency.stored_crosswalk(store)
         cw_entries, conflicts = consistency.crosswalk_conflicts(cw_entries, stored_cw)
@@ -482,7 +483,7 @@ def ingest_files(
             blocking.extend(consistency.unknown_villages(checked, store))
         except (st.StoreError, duckdb.Error) as exc:
             blocking.append(_store_problem(store, exc))
-        ordered = _ordered(blocking, paths)
+        ordered = _ordered(blocking, files)
         written = _write_reports(ordered, input_of) if reports_on else []
         raise IngestError(ordered, bilingual, written)
 
@@ -505,7 +506,7 @@ def ingest_files(
     log_notes += [f"warning accepted: {w}" for w in warnings[:MAX_NOTED_WARNINGS]]
     if len(warnings) > MAX_NOTED_WARNINGS:
         log_notes.append(f"... and {len(warnings) - MAX_NOTED_WARNINGS} more warnings accepted")
-    log = st.IngestLog([p.name for p in paths] + ([Path(crosswalk).name] if crosswalk is not None else []),
+    log = st.IngestLog([p.name for p in files] + ([Path(crosswalk).name] if crosswalk is not None else []),
                        log_notes, len(warnings))
     try:
         lock = st.ingest_lock(store) if not dry_run else nullcontext()
@@ -515,7 +516,7 @@ def ingest_files(
             blocking = consistency.unknown_villages(checked, store) + ([] if accept_warnings else warnings)
             to_replace = [] if replace else [_replace_problem(y, frames["panel"]) for y in year_changes]
             if blocking or (to_replace and not dry_run):  # a dry run reports the years to replace, refusing nothing
-                ordered = _ordered(blocking + to_replace, paths)
+                ordered = _ordered(blocking + to_replace, files)
                 written = _write_reports(ordered, input_of) if reports_on else []
                 raise IngestError(ordered, bilingual, written)
             log.notes.extend(_replaced_notes(year_changes))
@@ -530,7 +531,7 @@ def ingest_files(
                 crosswalk=cw_entries if len(cw_entries) else None,
                 log=log,
             )
-        summary = st.summary(store) if store.exists() else {}
+        summary = st.summary(store) if store.exists() else None
     except (st.StoreError, duckdb.Error, OSError) as exc:
         raise IngestError([_store_problem(store, exc)], bilingual) from exc
     if reports_on:

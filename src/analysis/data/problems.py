@@ -374,6 +374,33 @@ class Note:
         return f"{self.text} / {self.text_zh}"
 
 
+def _count(what: str, n: int) -> dict[str, str]:
+    """Return "``n`` problems" (errors, warnings, stored years to replace, files, more problems) in both languages."""
+    one = n == 1
+    if what == "problem":
+        return both("ingest.report.count.problem.one" if one else "ingest.report.count.problem.other", n=n)
+    if what == "error":
+        return both("ingest.report.count.error.one" if one else "ingest.report.count.error.other", n=n)
+    if what == "warning":
+        return both("ingest.report.count.warning.one" if one else "ingest.report.count.warning.other", n=n)
+    if what == "replace":
+        return both("ingest.report.count.replace.one" if one else "ingest.report.count.replace.other", n=n)
+    if what == "file":
+        return both("ingest.report.count.file.one" if one else "ingest.report.count.file.other", n=n)
+    return both("ingest.report.count.more.one" if one else "ingest.report.count.more.other", n=n)
+
+
+def _parenthesised(parts: Sequence[Mapping[str, str]], lang: str) -> str:
+    """Return the counts of each kind of problem, listed in parentheses."""
+    inner = i18n.t("punct.comma", lang).join(part[lang] for part in parts)
+    return i18n.t("punct.paren_open", lang) + inner + i18n.t("punct.paren_close", lang)
+
+
+def _en_zh(texts: Mapping[str, str]) -> str:
+    """Return one line that says the same in English, then in Chinese."""
+    return f"{texts['en']} / {texts['zh']}"
+
+
 class IngestError(Exception):
     """Input files with problems; nothing was written.
 
@@ -421,26 +448,19 @@ class IngestError(Exception):
         w = len(self.warnings)
         r = len(self.replacements)
         e = n - w - r
-        kinds = ""
-        zh_kinds = ""
+        parts: list[dict[str, str]] = []
         if r:
-            parts = [f"{e} error{'s' if e != 1 else ''}"] if e else []
-            parts += [f"{w} warning{'s' if w != 1 else ''}"] if w else []
-            parts.append(f"{r} stored year{'s' if r != 1 else ''} to replace")
-            kinds = f" ({', '.join(parts)})"
-            zh = [f"{e} 个错误"] if e else []
-            zh += [f"{w} 个警告"] if w else []
-            zh.append(f"{r} 个已入库年份将被替换")
-            zh_kinds = f"（{'，'.join(zh)}）"
+            parts += [_count("error", e)] if e else []
+            parts += [_count("warning", w)] if w else []
+            parts.append(_count("replace", r))
         elif w:
-            kinds = f" ({e} error{'s' if e != 1 else ''}, {w} warning{'s' if w != 1 else ''})"
-            zh_kinds = f"（{e} 个错误，{w} 个警告）"
-        lines = [
-            f"Nothing was written to the store: {n} problem{'s' if n != 1 else ''}{kinds} "
-            f"in {files} file{'s' if files != 1 else ''}."
-        ]
+            parts = [_count("error", e), _count("warning", w)]
+        kinds = {lang: _parenthesised(parts, lang) if parts else "" for lang in i18n.LANGS}
+        head = both("ingest.report.nothing_written", problems=_count("problem", n), kinds=kinds,
+                    files=_count("file", files))
+        lines = [head["en"]]
         if self.bilingual:
-            lines.append(f"没有写入任何数据：{files} 个文件中共有 {n} 个问题{zh_kinds}。")
+            lines.append(head["zh"])
         per_kind: dict[tuple, int] = {}
         hidden = 0
         shown = 0
@@ -456,35 +476,20 @@ class IngestError(Exception):
                 lines.append("    " + p.text_zh())
         csv_reports = [str(x) for x in self.reports if x.suffix == ".csv"]
         if hidden and csv_reports:
-            lines.append(
-                f"... and {hidden} more problem{'s' if hidden != 1 else ''} not listed here (at most "
-                f"{MAX_SHOWN_PER_KIND} of each kind are shown); the full list of every problem is in "
-                f"{', '.join(csv_reports)}. / 其余 {hidden} 个问题未在此列出，全部问题见上述文件。"
-            )
+            more = both("ingest.report.more_in_report", more=_count("more", hidden), most=MAX_SHOWN_PER_KIND,
+                        reports=", ".join(csv_reports))
+            lines.append(_en_zh(more))
         elif hidden:
-            lines.append(
-                f"... and {hidden} more problem{'s' if hidden != 1 else ''} not listed (at most "
-                f"{MAX_SHOWN_PER_KIND} of each kind are shown). Fix these and run the ingest again."
-            )
+            more = both("ingest.report.more_not_listed", more=_count("more", hidden), most=MAX_SHOWN_PER_KIND)
+            lines.append(more["en"])  # English only (its Chinese is empty), as it always was
         if self.reports:
-            lines.append("Every problem is listed in / 全部问题见: " + ", ".join(str(x) for x in self.reports))
+            lines.append(_en_zh(both("ingest.report.listed_in")) + ": " + ", ".join(str(x) for x in self.reports))
         if w and not e and not r:
-            lines.append(
-                "Only warnings: if the values are right, ingest again with accept_warnings=True "
-                "(study ingest --accept-warnings). / 只有警告：如确认数值无误，加 --accept-warnings 重新导入。"
-            )
+            lines.append(_en_zh(both("ingest.report.only_warnings")))
         elif r and not e:
-            warn = " and, once the warnings are checked, --accept-warnings" if w else ""
-            warn_zh = "（核对警告后再加 --accept-warnings）" if w else ""
+            warn = both("ingest.report.replace.warn") if w else {lang: "" for lang in i18n.LANGS}
             api = "replace=True, accept_warnings=True" if w else "replace=True"
-            lines.append(
-                "The files would change data the store already holds (above: rows and values, and by how much). "
-                f"If they are corrections of those years, ingest again with --replace{warn} ({api}); the "
-                "replaced rows stay in the history (study history, study restore). If not, check the year (file "
-                "name, year column or --year). / 这些文件会改动数据库中已有年份的数据（见上）。如确认是对这些年份"
-                f"的更正，加 --replace{warn_zh}重新导入（被替换的数据保留在历史记录中，可用 study restore 恢复）；"
-                "否则请核对年份（文件名、年份列或 --year）。"
-            )
+            lines.append(_en_zh(both("ingest.report.replace.text", warn=warn, api=api)))
         return "\n".join(lines)
 
     def __str__(self) -> str:

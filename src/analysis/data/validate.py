@@ -438,7 +438,7 @@ def _column_problems(cells: TableCells, col: _Column, failed: dict[str, np.ndarr
         return cell_text(arr[i]) if col.numeric_in else arr[i]
 
     if _NOT_NULLABLE in failed:
-        for i in np.flatnonzero(failed[_NOT_NULLABLE]):
+        for i in np.flatnonzero(failed[_NOT_NULLABLE]).tolist():
             problems.append(
                 cells.problem(
                     i,
@@ -452,7 +452,7 @@ def _column_problems(cells: TableCells, col: _Column, failed: dict[str, np.ndarr
         if rule == _NOT_NULLABLE:
             continue
         words = _words(c, rule)
-        for i in np.flatnonzero(mask):
+        for i in np.flatnonzero(mask).tolist():
             v = value(i)
             problems.append(cells.problem(i, c.name, v, **words(v)))
     return problems
@@ -600,7 +600,8 @@ def _table_problems(
         if c.prefix_of not in parsed:
             continue
         v, t, digits = parsed[c.prefix_of], parsed[c.name], c.digits
-        for i in np.flatnonzero(_rows_failing(cases, f"prefix_of:{c.name}", valid[c.name] & valid[c.prefix_of])):
+        failing = _rows_failing(cases, f"prefix_of:{c.name}", valid[c.name] & valid[c.prefix_of])
+        for i in np.flatnonzero(failing).tolist():
             problems.append(
                 cells.problem(
                     i,
@@ -614,7 +615,8 @@ def _table_problems(
         if c.not_before not in parsed:
             continue
         s, e = parsed[c.not_before], parsed[c.name]
-        for i in np.flatnonzero(_rows_failing(cases, f"not_before:{c.name}", valid[c.name] & valid[c.not_before])):
+        failing = _rows_failing(cases, f"not_before:{c.name}", valid[c.name] & valid[c.not_before])
+        for i in np.flatnonzero(failing).tolist():
             problems.append(
                 cells.problem(
                     i,
@@ -644,14 +646,14 @@ def _duplicate_problems(
     keys = pd.DataFrame({k: parsed[k] for k in key})[ok]
     groups = [keys[k] for k in key]
     first = pd.Series(cells.rows[ok], index=keys.index).groupby(groups).transform("first")
-    first_sheet = None
-    if cells.sheets is not None:
-        first_sheet = pd.Series(cells.sheets[ok], index=keys.index).groupby(groups).transform("first")
+    sheets, first_sheet = cells.sheets, None
+    if sheets is not None:
+        first_sheet = pd.Series(sheets[ok], index=keys.index).groupby(groups).transform("first")
     why = both("ingest.table.duplicate_key.panel" if cells.table == "panel" else "ingest.table.duplicate_key.postings")
     problems = []
-    for i in np.flatnonzero(dup):
+    for i in np.flatnonzero(dup).tolist():
         sheet: dict[str, str] | str = ""
-        if first_sheet is not None and first_sheet.at[i] != cells.sheets[i]:
+        if sheets is not None and first_sheet is not None and first_sheet.at[i] != sheets[i]:
             sheet = both("ingest.table.duplicate_key.sheet", sheet=first_sheet.at[i])
         problems.append(
             cells.problem(

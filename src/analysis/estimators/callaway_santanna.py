@@ -403,6 +403,18 @@ class _Data:
     row_y: np.ndarray | None = None
     row_X: np.ndarray | None = None
 
+    def balanced_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the outcome matrix ``Y`` and covariates ``X`` of a balanced panel."""
+        if self.Y is None:
+            raise RuntimeError("internal error: the outcome matrix of a balanced panel is missing")
+        return self.Y, self.X
+
+    def row_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Return the unit, period, outcome and covariates of every row of an unbalanced panel."""
+        if self.row_unit is None or self.row_time is None or self.row_y is None:
+            raise RuntimeError("internal error: the rows of an unbalanced panel are missing")
+        return self.row_unit, self.row_time, self.row_y, self.row_X
+
 
 def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     s = df[col]
@@ -577,10 +589,10 @@ def _prepare(data, outcome, unit, time, cohort, covs, cluster, control_group,
             "allow_unbalanced_panel: repeated-cross-section estimators on all observed rows)"
         )
     if balanced:
-        Y = np.empty(n * T)
-        Y[tc.astype(np.int64) * n + uc] = y
-        Y = Y.reshape(T, n)
-        Xp = None
+        y_flat = np.empty(n * T)
+        y_flat[tc.astype(np.int64) * n + uc] = y
+        Y = y_flat.reshape(T, n)
+        Xp: np.ndarray | None = None
         if X_rows is not None:
             x_unit = np.empty((n, X_rows.shape[1]))
             x_unit[uc] = X_rows
@@ -671,11 +683,14 @@ def _compute_cells(d: _Data, cells, method, control_group, anticipation):
     treated = {g: d.cohort == g for g in d.glist}
     cohorts = np.unique(d.cohort)
     cache: dict = {}  # (g, comparison set, covariate period) -> design, pscore
-    k = 0 if (d.X is None and d.row_X is None) else (
-        d.X.shape[-1] if d.X is not None else d.row_X.shape[1])
-    if not d.balanced:
-        order = np.argsort(d.row_time, kind="stable")
-        starts = np.searchsorted(d.row_time[order], np.arange(len(per) + 1))
+    if d.balanced:
+        Y, X = d.balanced_arrays()
+        k = 0 if X is None else X.shape[-1]
+    else:
+        row_unit, row_time, row_y, row_X = d.row_arrays()
+        k = 0 if row_X is None else row_X.shape[1]
+        order = np.argsort(row_time, kind="stable")
+        starts = np.searchsorted(row_time[order], np.arange(len(per) + 1))
         rows_at = [order[starts[j]:starts[j + 1]] for j in range(len(per))]
     for c, cell in enumerate(cells):
         g, ti, bi = cell.g, cell.t_idx, cell.base_idx
@@ -694,19 +709,19 @@ def _compute_cells(d: _Data, cells, method, control_group, anticipation):
         ctrl_key = (control_group == "never") or tuple(
             c0 for c0 in cohorts if c0 == 0 or (c0 > t_ctrl + anticipation and c0 != g))
         if d.balanced:
-            x_per = min(ti, bi) if (d.X is not None and d.X.ndim == 3) else -1
+            x_per = min(ti, bi) if (X is not None and X.ndim == 3) else -1
             ck = (g, ctrl_key, x_per)
             if ck not in cache:
                 idx = np.flatnonzero(treated[g] | ctrl)
                 D = treated[g][idx].astype(float)
                 XT = np.ones((k + 1, len(idx)))
-                if k:
-                    xs = d.X[idx] if d.X.ndim == 2 else d.X[x_per][idx]
+                if k and X is not None:
+                    xs = X[idx] if X.ndim == 2 else X[x_per][idx]
                     XT[1:] = xs.T
                 cache = {ck: _Design(idx, D, XT, method, where)}  # one entry: bounded memory
             des = cache[ck]
             idx = des.idx
-            dy = d.Y[ti][idx] - d.Y[bi][idx]
+            dy = Y[ti][idx] - Y[bi][idx]
             att[c], f = _PANEL_ESTIMATORS[method](dy, des, where)
             n1 = len(idx)
             inf[c, idx] = f * (n / n1)
@@ -714,11 +729,11 @@ def _compute_cells(d: _Data, cells, method, control_group, anticipation):
             unit_idx = idx
         else:
             rows = np.concatenate([rows_at[bi], rows_at[ti]])
-            ru = d.row_unit[rows]
+            ru = row_unit[rows]
             in_cell = treated[g][ru] | ctrl[ru]
             rows, ru = rows[in_cell], ru[in_cell]
             D = treated[g][ru].astype(float)
-            post = (d.row_time[rows] == ti).astype(float)
+            post = (row_time[rows] == ti).astype(float)
             for lab, cnt in (("treated", (D * post).sum()), ("treated", (D * (1 - post)).sum()),
                              ("comparison", ((1 - D) * post).sum()),
                              ("comparison", ((1 - D) * (1 - post)).sum())):
@@ -729,10 +744,10 @@ def _compute_cells(d: _Data, cells, method, control_group, anticipation):
                         "identified"
                     )
             XT = np.ones((k + 1, len(rows)))
-            if k:
-                XT[1:] = d.row_X[rows].T
+            if k and row_X is not None:
+                XT[1:] = row_X[rows].T
             ps = _PScore(XT, D, where) if method in ("dr", "ipw") else None
-            att[c], f = _RC_ESTIMATORS[method](d.row_y[rows], post, D, XT, ps, where)
+            att[c], f = _RC_ESTIMATORS[method](row_y[rows], post, D, XT, ps, where)
             n1 = len(rows)
             inf[c] = np.bincount(ru, weights=f * (n / n1), minlength=n)
             unit_idx = np.unique(ru)
@@ -980,12 +995,53 @@ def _cell_jacobian(cs: CSDetails, cells: pd.DataFrame, n: int) -> np.ndarray:
     return out
 
 
-def _cs_details(result: DiDResult) -> CSDetails:
-    """Return the unit facts of an ``att_gt`` result, or raise if it is not one."""
+@dataclass(frozen=True)
+class AttGtParts:
+    """The parts of an :func:`att_gt` result that its aggregations read, each present.
+
+    Attributes
+    ----------
+    details : CSDetails
+        The cohort of every unit, the periods and the treated cohorts.
+    cells : pandas.DataFrame
+        One row per ATT(g,t) cell (``cohort``, ``year``, ``estimate``, ...).
+    influence : numpy.ndarray
+        Influence functions, units x cells.
+    unit_ids : numpy.ndarray
+        The units, in the order of ``influence``'s rows.
+    n_clusters : int
+        Number of clusters (units when not clustering).
+    """
+
+    details: CSDetails
+    cells: pd.DataFrame
+    influence: np.ndarray
+    unit_ids: np.ndarray
+    n_clusters: int
+
+
+def att_gt_parts(result: DiDResult) -> AttGtParts:
+    """Return the parts of an :func:`att_gt` result that its aggregations need.
+
+    Parameters
+    ----------
+    result : DiDResult
+        Output of :func:`att_gt`.
+
+    Returns
+    -------
+    AttGtParts
+        Details, cells, influence functions, units and number of clusters.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` is not the output of :func:`att_gt` (e.g. an aggregate, or a light copy).
+    """
     if (not isinstance(result.details, CSDetails) or result.influence is None or result.cells is None
-            or result.unit_ids is None):
+            or result.unit_ids is None or result.n_clusters is None):
         raise ValueError("result has no influence functions; pass the output of att_gt()")
-    return result.details
+    return AttGtParts(result.details, result.cells, result.influence, result.unit_ids, int(result.n_clusters))
 
 
 def _agg_pg(att, inf_t, pg_cell, gcode_cell, gcode_unit, n_groups, idx):
@@ -1120,18 +1176,19 @@ def aggregate(
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    cs = _cs_details(result)
+    parts = att_gt_parts(result)
+    cs = parts.details
     if isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0:
         raise ValueError(f"bootstrap must be a non-negative number of draws, got {bootstrap!r}")
     if isinstance(wild_below, bool) or int(wild_below) != wild_below or wild_below < 0:
         raise ValueError(f"wild_below must be a non-negative number of clusters, got {wild_below!r}")
-    cells = result.cells
-    inf_t = np.asarray(result.influence).T  # (cells, n)
+    cells = parts.cells
+    inf_t = np.asarray(parts.influence).T  # (cells, n)
     att = cells["estimate"].to_numpy(float)
     gc = cells["cohort"].to_numpy(float)
     tc = cells["year"].to_numpy(float)
     e_cell = tc - gc
-    n = len(result.unit_ids)
+    n = len(parts.unit_ids)
     alpha = float(result.options["alpha"])
     clusters = result.clusters
     glist = np.asarray(cs.glist, dtype=float)
@@ -1155,13 +1212,19 @@ def aggregate(
         w[idx] = pg_cell[idx] / pg_cell[idx].sum()
         return w
 
+    def add_pg(idx: np.ndarray, row: dict) -> None:
+        """Add a row: the cohort-size-weighted average of the cells ``idx``."""
+        est, psi = _agg_pg(idx=idx, **agg)
+        ests.append(est)
+        psis.append(psi)
+        wts.append(pg_weights(idx))
+        per_row.append(row)
+
     if kind == "simple":
         idx = np.flatnonzero(post)
         if idx.size == 0:
             raise ValueError("no post-treatment ATT(g,t) to aggregate (check max_e)")
-        est, psi = _agg_pg(idx=idx, **agg)
-        ests, psis, wts = [est], [psi], [pg_weights(idx)]
-        per_row = [{"term": "ATT"}]
+        add_pg(idx, {"term": "ATT"})
         overall_label = None
     elif kind == "group":
         for g in glist:
@@ -1196,11 +1259,7 @@ def aggregate(
             idx = np.flatnonzero((e_cell == e) & include)
             if idx.size == 0:
                 continue
-            est, psi = _agg_pg(idx=idx, **agg)
-            ests.append(est)
-            psis.append(psi)
-            wts.append(pg_weights(idx))
-            per_row.append({"term": f"e={e:g}", "event_time": e})
+            add_pg(idx, {"term": f"e={e:g}", "event_time": e})
         if not ests:
             raise ValueError("no event time left to aggregate (check min_e, max_e, balance_e)")
         e_used = np.array([r["event_time"] for r in per_row])
@@ -1214,11 +1273,7 @@ def aggregate(
             idx = np.flatnonzero((tc == t) & (gc <= tc))
             if idx.size == 0:
                 continue
-            est, psi = _agg_pg(idx=idx, **agg)
-            ests.append(est)
-            psis.append(psi)
-            wts.append(pg_weights(idx))
-            per_row.append({"term": f"t={t:g}", "year": t})
+            add_pg(idx, {"term": f"t={t:g}", "year": t})
         est_o = float(np.mean(ests))
         psi_o = np.vstack(psis).mean(axis=0)
         w_o = np.vstack(wts).mean(axis=0)
@@ -1234,7 +1289,7 @@ def aggregate(
     psi_mat = np.vstack(psis)
     cell_weights = np.vstack(wts)
     rule = check_rule(result.options.get("small_sample", SMALL_SAMPLE) if small_sample is None else small_sample)
-    G = int(result.n_clusters)
+    G = parts.n_clusters
     f = cluster_factor(G, rule)
     df = t_df(G, rule)
     se = _cluster_se(psi_mat, n, clusters) * np.sqrt(f)
@@ -1417,17 +1472,17 @@ def pretest(result: DiDResult, test: str = PRETEST, B: int = 999, seed=None,
     >>> pretest(res).test
     'wild'
     """
-    _cs_details(result)
+    parts = att_gt_parts(result)
     if test not in PRETESTS:
         raise ValueError(f"test must be one of {PRETESTS}, got {test!r}")
-    cells = result.cells
+    cells = parts.cells
     se = np.asarray(result.analytic_se)
     pre = np.flatnonzero((cells["cohort"].to_numpy() > cells["year"].to_numpy())
                          & np.isfinite(se))
     if pre.size == 0:
         raise ValueError("no pre-treatment ATT(g,t) to test")
-    n = len(result.unit_ids)
-    psi_units = np.asarray(result.influence)[:, pre]
+    n = len(parts.unit_ids)
+    psi_units = np.asarray(parts.influence)[:, pre]
     clusters = result.clusters
     if clusters is not None:
         n_c = int(clusters.max()) + 1
@@ -1450,7 +1505,7 @@ def pretest(result: DiDResult, test: str = PRETEST, B: int = 999, seed=None,
         W = float(theta @ np.linalg.solve(V, theta))
         return PreTest(W, k, float(stats.chi2.sf(W, k)), tested, test, float("inf"), W, G, eta, 0)
     if test == "wild":
-        jac = n * _cell_jacobian(result.details, cells.iloc[pre], n).T
+        jac = n * _cell_jacobian(parts.details, cells.iloc[pre], n).T
         wt = wild_score_wald(theta, psi_units, jac, clusters, weights=weights, B=B,
                              seed=WILD_SEED if seed is None else seed)
         return PreTest(wt.statistic, k, wt.p_value, tested, test, nan, wt.statistic, G, eta, wt.B)

@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.estimators.callaway_santanna import aggregate, att_gt
+from analysis.estimators.callaway_santanna import aggregate, att_gt, att_gt_parts
 from analysis.estimators.inputs import cluster_codes
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, cluster_factor, intervals, t_df
@@ -285,7 +285,10 @@ def by_group(
     for s in levels:
         s_units = lev_unit.index[lev_unit.to_numpy() == s]
         s_cohorts = np.unique(g_unit.loc[s_units].to_numpy())
-        att_k, pg_k, psi_k, member = [], [], [], []
+        att_k: list[float] = []
+        pg_k: list[float] = []
+        psi_k: list[np.ndarray] = []
+        member: list[np.ndarray] = []
         used_units: set = set()
         for g in s_cohorts:
             other = (g_rows == g) & treated_rows & ~data[unit].isin(s_units)
@@ -295,22 +298,23 @@ def by_group(
                 sub = data.loc[keep_rows & ~other]
             res = att_gt(sub, outcome, unit, time, cohort, covariates=covariates, control_group=control_group,
                          method=method)
-            cells = res.cells
+            parts = att_gt_parts(res)
+            cells = parts.cells
             idx = np.flatnonzero((cells["cohort"].to_numpy() == g) & (cells["year"].to_numpy() >= g))
             if idx.size == 0:
                 raise ValueError(f"{by}={s!r}: cohort {g:g} has no post-treatment ATT(g,t) "
                                  "(it is the last cohort and there are no never-treated units)")
-            n_run = len(res.unit_ids)
-            gpos = pos_of.get_indexer(res.unit_ids)
+            n_run = len(parts.unit_ids)
+            gpos = pos_of.get_indexer(parts.unit_ids)
             if (gpos < 0).any():
                 raise RuntimeError("internal error: att_gt kept a unit outside the common set")
-            inf = np.asarray(res.influence)[:, idx]
+            inf = np.asarray(parts.influence)[:, idx]
             full = np.zeros((N, idx.size))
             full[gpos] = inf * (N / n_run)
             in_g = np.zeros(N)
-            in_g[gpos[np.asarray(res.details.cohort_of_unit) == g]] = 1.0
+            in_g[gpos[np.asarray(parts.details.cohort_of_unit) == g]] = 1.0
             p = in_g.mean()
-            used_units.update(res.unit_ids.tolist())
+            used_units.update(parts.unit_ids.tolist())
             for j, c in enumerate(idx):
                 att_k.append(float(cells["estimate"].iloc[c]))
                 pg_k.append(p)
@@ -319,11 +323,11 @@ def by_group(
                 se_c = float(np.sqrt(_cluster_vcov(full[:, [j]], N, clusters)[0, 0] * f))
                 cell_rows.append({"level": s, "cohort": g, "year": float(cells["year"].iloc[c]),
                                   "estimate": att_k[-1], "std_error": se_c, "n_units_run": n_run})
-        att_k, pg_k = np.array(att_k), np.array(pg_k)
-        S = pg_k.sum()
-        theta = float(pg_k @ att_k / S)
-        psi = (pg_k / S) @ np.vstack(psi_k)
-        psi = psi + ((att_k - theta)[:, None] * (np.vstack(member) - pg_k[:, None])).sum(axis=0) / S
+        att_a, pg_a = np.array(att_k), np.array(pg_k)
+        S = pg_a.sum()
+        theta = float(pg_a @ att_a / S)
+        psi = (pg_a / S) @ np.vstack(psi_k)
+        psi = psi + ((att_a - theta)[:, None] * (np.vstack(member) - pg_a[:, None])).sum(axis=0) / S
         ests.append(theta)
         psis.append(psi)
         n_used = len(used_units)

@@ -81,6 +81,13 @@ def _check_cov(sigma, name="sigma_pre") -> np.ndarray:
     return S
 
 
+def _check_delta(delta, S: np.ndarray) -> np.ndarray:
+    d = np.asarray(delta, dtype=float).ravel()
+    if d.size != S.shape[0] or not np.all(np.isfinite(d)):
+        raise ValueError(f"delta_pre must have {S.shape[0]} finite entries, got {d.size}")
+    return d
+
+
 def _check_alpha(alpha) -> float:
     if not isinstance(alpha, int | float | np.floating) or not 0 < float(alpha) < 1:
         raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
@@ -201,9 +208,7 @@ def rejection_probability(delta_pre, sigma_pre, alpha: float = 0.05, test: str =
     0.05
     """
     S = _check_cov(sigma_pre)
-    d = np.asarray(delta_pre, dtype=float).ravel()
-    if d.size != S.shape[0] or not np.all(np.isfinite(d)):
-        raise ValueError(f"delta_pre must have {S.shape[0]} finite entries, got {d.size}")
+    d = _check_delta(delta_pre, S)
     alpha = _check_alpha(alpha)
     if _check_test(test) == "wald":
         K = d.size
@@ -304,9 +309,7 @@ def pretest_pass_mean(delta_pre, sigma_pre, alpha: float = 0.05, test: str = "in
         over the ellipsoid for the Wald test).
     """
     S = _check_cov(sigma_pre)
-    d = np.asarray(delta_pre, dtype=float).ravel()
-    if d.size != S.shape[0] or not np.all(np.isfinite(d)):
-        raise ValueError(f"delta_pre must have {S.shape[0]} finite entries, got {d.size}")
+    d = _check_delta(delta_pre, S)
     alpha = _check_alpha(alpha)
     if _check_test(test) == "wald":
         return _wald_pass_mean(d, S, stats.chi2.ppf(1 - alpha, d.size))

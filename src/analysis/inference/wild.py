@@ -716,7 +716,7 @@ def wild_cluster_bootstrap(
         "inference": "wild cluster bootstrap-t (WCR)" if impose_null else "wild cluster bootstrap-t (WCU)",
         "weights": weights, "B": int(n_draws), "B_requested": B, "enumerated": bool(enumerated),
         "seed": seed if isinstance(seed, int | np.integer | None) else str(seed),
-        "seed_entropy": int(entropy) if np.isscalar(entropy) else str(entropy),
+        "seed_entropy": int(entropy) if isinstance(entropy, int | np.integer) else str(entropy),
         "alpha": alpha, "beta0": beta0, "p_value_beta0": p,
         "ci": "test inversion (bisection on the bootstrap p-value, same draws)",
         "ssc": {"factor": des.ssc, "K": des.K, "N": des.N, "G": des.G,
@@ -913,7 +913,7 @@ def wild_score_bootstrap(
                      f"{'enumerated' if enumerated else 'sampled'} draws, G={G})",
         "weights": weights, "B": int(n_draws), "B_requested": B, "enumerated": bool(enumerated),
         "seed": seed if isinstance(seed, int | np.integer | None) else str(seed),
-        "seed_entropy": int(entropy) if np.isscalar(entropy) else str(entropy),
+        "seed_entropy": int(entropy) if isinstance(entropy, int | np.integer) else str(entropy),
         "alpha": alpha, "beta0": float(beta0), "p_value_beta0": p, "small_sample": small_sample,
         "ci": "test inversion (bisection on the bootstrap p-value, same draws)",
     }

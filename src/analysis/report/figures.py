@@ -22,7 +22,7 @@ import functools
 import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
 from matplotlib import font_manager
@@ -124,10 +124,11 @@ def theme() -> Iterator[None]:
         yield
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def themed(draw: F) -> F:
+def themed(draw: Callable[P, R]) -> Callable[P, R]:
     """Decorate a function that draws a figure so that it draws inside :func:`theme`.
 
     Parameters
@@ -142,11 +143,11 @@ def themed(draw: F) -> F:
     """
 
     @functools.wraps(draw)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with theme():
             return draw(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def save_figure(fig, name: str, out_dir: Path, formats: tuple[str, ...] = ("png", "svg"),

@@ -43,7 +43,11 @@ COMPLETE = {"complete": True}
 
 def _required(cls: type) -> list[str]:
     req = getattr(cls, "REQUIRED", ())
-    return list(cls.model_fields) if req == "all" else list(req)  # type: ignore[attr-defined]
+    if req != "all":
+        return list(req)
+    if not issubclass(cls, BaseModel):
+        raise TypeError(f"{cls.__name__}: REQUIRED = 'all' needs a pydantic model")
+    return list(cls.model_fields)
 
 
 def _required_keys(schema: dict[str, Any], cls: type) -> None:

@@ -265,12 +265,12 @@ def event_study(
     from analysis.estimators.sun_abraham import sun_abraham
     from analysis.estimators.twfe import twfe_event_study
 
-    spec = Spec("cs", control_group, covariates, cluster)
+    spec = Spec("cs", control_group, tuple(covariates), cluster)
     check_outcomes(panel, outcome)
     check_draws(bootstrap_draws)
     data, covs = covariate_columns(panel, list(spec.covariates))
     reg, trend = covariate_year_interactions(data, covs)
-    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
+    common = spec.columns
     cs_args = spec.cs_arguments(covs)
     r_uni = att_gt(data, outcome, base_period="universal", **cs_args)
     cs = aggregate(r_uni, "event", bootstrap=int(bootstrap_draws), seed=seed).light()

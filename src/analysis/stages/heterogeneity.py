@@ -106,6 +106,12 @@ def _design(panel: pd.DataFrame, covariates: Sequence[str], cluster: str) -> tup
     return data, covs, cl
 
 
+def _equality(outcome: str, res: DiDResult) -> EqualityTest:
+    if res.equality_test is None:
+        raise ValueError(f"{outcome}: the effects by subgroup lack their test of equality")
+    return res.equality_test
+
+
 def _fit(fit, covs: list[str]) -> DiDResult:
     """Run ``fit(covariates)``; if the propensity score cannot be fitted, run it without covariates and say so.
 
@@ -250,6 +256,9 @@ def cohort_e0_effects(cohort_results: Mapping[str, DiDResult], alpha: float = 0.
     """
     out = {}
     for oc, res in cohort_results.items():
+        if res.att_gt is None:
+            raise ValueError(f"{oc}: the cohort effects lack their ATT(g,t) result (pass by_cohort's output, "
+                             "not a light copy)")
         agg = aggregate(res.att_gt, "group", max_e=0)
         t = agg.tidy()
         is_g = t["cohort"].notna().to_numpy()
@@ -423,7 +432,7 @@ def subgroup_table(
     for oc, res in results.items():
         t = _level_rows(res)
         t = t.set_index("level").loc[_level_order(dimension, t["level"].tolist())].reset_index()
-        test = res.equality_test
+        test = _equality(oc, res)
         is_cohort = dimension in ("cohort", "cohort_e0")
         post = ([1] * len(t) if dimension == "cohort_e0" else
                 [last_year - int(lv) + 1 for lv in t["level"]] if is_cohort and last_year is not None
@@ -522,6 +531,8 @@ def contrast(
                            cluster=cluster)[outcome]
     t = res.tidy("group_by").set_index("term")
     names = [f"{col}={level}", f"{col}={OTHERS}"]
+    if not isinstance(res.vcov, pd.DataFrame):
+        raise RuntimeError("internal error: subgroup effects without their labelled covariance")
     V = res.vcov.loc[names, names].to_numpy()
     a = np.array([1.0, -1.0])
     est = t.loc[names, "estimate"].to_numpy(float)
@@ -698,7 +709,7 @@ def payload(
                 sel = truth[(truth["dimension"] == dim) & (truth["outcome"] == oc)]
                 tr = dict(zip(sel["level"], sel["truth"], strict=True))
             sec[oc] = {"levels": {lv: recs[lv] for lv in order},
-                       "equality_p": res.equality_test.p_value,
+                       "equality_p": _equality(oc, res).p_value,
                        "truth": {lv: tr.get(lv) for lv in order}}
             if res.note:
                 sec[oc]["note"] = res.note

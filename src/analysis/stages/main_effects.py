@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.panel import covariate_columns, present_columns
-from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, UNIT, Spec, check_draws, check_outcomes
+from analysis.core.spec import COHORT, DEFAULT_COVARIATES, TIME, Spec, check_draws, check_outcomes
 from analysis.data import schema
 from analysis.i18n import column_label, t
 from analysis.report.figures import themed
@@ -309,12 +309,12 @@ def estimate_main_effects(
     from analysis.estimators.twfe import twfe
     from analysis.inference.multiple import holm, romano_wolf_did
 
-    spec = Spec(estimator, control_group, covariates, cluster)
+    spec = Spec(estimator, control_group, tuple(covariates), cluster)
     check_draws(bootstrap_draws, 1, "for the Romano-Wolf adjustment")
     fams = {f: list(o) for f, o in (schema.OUTCOME_FAMILIES if families is None else families).items()}
     check_outcomes(panel, [o for os_ in fams.values() for o in os_])
     data, covs = covariate_columns(panel, list(spec.covariates))
-    common = dict(unit=UNIT, time=TIME, cohort=COHORT, cluster=spec.cluster_column)
+    common = spec.columns
     headline: dict[str, DiDResult] = {}
     bench: dict[str, DiDResult] = {}
     pois: dict[str, DiDResult] = {}

@@ -195,8 +195,8 @@ def read_crosswalk(path: str | Path, mappings: Mappings | None = None) -> Crossw
         }
     )
     dup = out.duplicated(["old_code", "new_code", "year_effective"], keep="first").to_numpy()
-    for i in np.flatnonzero(dup):
-        add(int(i), "old_code", message("ingest.crosswalk.repeated_entry"))
+    for i in np.flatnonzero(dup).tolist():
+        add(i, "old_code", message("ingest.crosswalk.repeated_entry"))
     splits = out[(out["change_type"] == "split") & (out["old_code"] != "")]
     for (code, y), g in splits.groupby(["old_code", "year_effective"]):
         given = g["weight"].notna()
@@ -255,60 +255,24 @@ def check_code_changes(
     came = new_codes - prev_codes
     problems: list[Problem] = []
     source = both("ingest.crosswalk.vanished.stored") if prev_source == "stored" else prev_source
+
+    def flag(village: str, located: bool, words: Words) -> None:
+        """Report a village code, at its row of the file if ``located`` (a code the file has)."""
+        row, sheet = where.get(village, (None, None)) if located else (None, None)
+        problems.append(Problem(file_name, row, "village_code", village, sheet=sheet, **words))
+
     for code in sorted(gone - olds):
-        problems.append(
-            Problem(
-                file_name,
-                None,
-                "village_code",
-                code,
-                **message("ingest.crosswalk.vanished", prev_year=prev_year, source=source, year=year, code=code),
-            )
-        )
+        flag(code, False, message("ingest.crosswalk.vanished", prev_year=prev_year, source=source, year=year,
+                                  code=code))
     for code in sorted(came - news):
-        row, sheet = where.get(code, (None, None))
-        problems.append(
-            Problem(
-                file_name,
-                row,
-                "village_code",
-                code,
-                sheet=sheet,
-                **message("ingest.crosswalk.unexplained_new", prev_year=prev_year, source=prev_source, year=year,
-                          code=code),
-            )
-        )
+        flag(code, True, message("ingest.crosswalk.unexplained_new", prev_year=prev_year, source=prev_source,
+                                 year=year, code=code))
     for code in sorted((olds & new_codes) - continuing):
-        problems.append(
-            Problem(
-                file_name,
-                where.get(code, (None, None))[0],
-                "village_code",
-                code,
-                sheet=where.get(code, (None, None))[1],
-                **message("ingest.crosswalk.still_present", year=year, code=code),
-            )
-        )
+        flag(code, True, message("ingest.crosswalk.still_present", year=year, code=code))
     for code in sorted(news - new_codes):
-        problems.append(
-            Problem(
-                file_name,
-                None,
-                "village_code",
-                code,
-                **message("ingest.crosswalk.new_code_missing", year=year),
-            )
-        )
+        flag(code, False, message("ingest.crosswalk.new_code_missing", year=year))
     for code in sorted((olds - continuing) - prev_codes - gone):
-        problems.append(
-            Problem(
-                file_name,
-                None,
-                "village_code",
-                code,
-                **message("ingest.crosswalk.old_code_unknown", prev_year=prev_year),
-            )
-        )
+        flag(code, False, message("ingest.crosswalk.old_code_unknown", prev_year=prev_year))
     return problems
 
 

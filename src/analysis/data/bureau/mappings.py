@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,12 @@ DEFAULT_MAPPING_DIR = paths.MAPPINGS_DIR
 
 MAPPING_FILES = ("panel.yaml", "postings.yaml", "crosswalk.yaml", "units.yaml")
 
-TABLE_ZH = {"panel": "村级统计表", "postings": "第一书记名单", "crosswalk": "村代码变更对照表"}
-"""Each kind of bureau file, as the offices name it."""
+TABLE_NAMES: dict[str, dict[str, str]] = {
+    "panel": both("ingest.table_name.panel"),
+    "postings": both("ingest.table_name.postings"),
+    "crosswalk": both("ingest.table_name.crosswalk"),
+}
+"""Each kind of bureau file, by language (Chinese: as the offices name it; English: the table's name)."""
 
 @dataclass(frozen=True)
 class ColumnMap:
@@ -226,7 +231,7 @@ def _table_map(
         if name not in allowed:
             close = difflib.get_close_matches(name, allowed, n=1)
             hint = both("ingest.did_you_mean", close=close[0]) if close else ""
-            bad(message("ingest.mapping.unknown_column", name=name, table={"en": table, "zh": TABLE_ZH[table]},
+            bad(message("ingest.mapping.unknown_column", name=name, table=TABLE_NAMES[table],
                         hint=hint, allowed=", ".join(allowed)))
             continue
         if isinstance(entry, list):
@@ -315,12 +320,12 @@ def _table_map(
     )
 
 
-def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
+def load_mappings(mapping_dir: str | os.PathLike | None = None) -> Mappings:
     """Read and check the header mappings of a folder.
 
     Parameters
     ----------
-    mapping_dir : str or pathlib.Path, optional
+    mapping_dir : str or path-like, optional
         Folder with ``panel.yaml``, ``postings.yaml``, ``crosswalk.yaml`` and
         ``units.yaml`` (default :data:`DEFAULT_MAPPING_DIR`, ``data/mappings``).
 
@@ -377,10 +382,10 @@ def load_mappings(mapping_dir: str | Path | None = None) -> Mappings:
         for t in ("panel", "postings", "crosswalk")
     }
     for t, tm in tables.items():
-        if isinstance(docs[f"{t}.yaml"], dict) and docs[f"{t}.yaml"].get("table", t) != t:
+        doc = docs[f"{t}.yaml"]
+        if isinstance(doc, dict) and doc.get("table", t) != t:
             problems.append(
-                file_problem(f"{t}.yaml", **message("ingest.mapping.wrong_table", said=docs[f"{t}.yaml"].get("table"),
-                                                    table=t))
+                file_problem(f"{t}.yaml", **message("ingest.mapping.wrong_table", said=doc.get("table"), table=t))
             )
         for col in tm.columns.values():
             if col.family and col.default_unit and col.default_unit not in units.get(col.family, {}):

@@ -52,7 +52,7 @@ from analysis.data.bureau.convert import (
     convert_year,
 )
 from analysis.data.bureau.header import Header, detect_header
-from analysis.data.bureau.mappings import TABLE_ZH, ColumnMap, Mappings, TableMap
+from analysis.data.bureau.mappings import TABLE_NAMES, ColumnMap, Mappings, TableMap
 from analysis.data.bureau.numbers import convert_number
 from analysis.data.bureau.postings import postings_extras
 from analysis.data.bureau.rows import row_kinds
@@ -242,7 +242,7 @@ def _find_headers(
             continue
         found.append((sh, header))
     if not found:
-        kinds = " or ".join(TABLE_ZH[t] for t in tables)
+        kinds = " or ".join(TABLE_NAMES[t]["zh"] for t in tables)
         return None, [
             file_problem(inp.name, **message("ingest.bureau.header_not_found", kinds=kinds, folder=mappings.folder,
                                              examples="; ".join(_HEADER_EXAMPLES[t] for t in tables)))

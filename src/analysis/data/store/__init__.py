@@ -62,6 +62,7 @@ from analysis.data.store.layout import (
 from analysis.data.store.lock import ingest_lock
 from analysis.data.store.log import FileChange, IngestLog
 from analysis.data.store.read import (
+    StoreSummary,
     content_hash,
     latest_panel_values,
     open_store,
@@ -90,6 +91,7 @@ __all__ = [
     "Source",
     "StoreError",
     "StoreLike",
+    "StoreSummary",
     "StoredYearChange",
     "WriteResult",
     "YearChange",

@@ -157,6 +157,37 @@ def connect_rw(path: Path) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"the store is not a usable DuckDB file: {exc}") from exc
 
 
+@contextmanager
+def transaction(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a (temporary copy of the) store for writing and run the block in one transaction.
+
+    What the block writes is committed and checkpointed when it ends; any exception (an interrupt
+    too) rolls it back and propagates. The connection is closed either way.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (:func:`connect_rw`).
+
+    Yields
+    ------
+    duckdb.DuckDBPyConnection
+        The connection, inside ``BEGIN TRANSACTION``.
+    """
+    con = connect_rw(path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        yield con
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
 def atomic_update(store: Path, work: Callable[[Path], T], keep: bool = True) -> T:
     """Run ``work`` on a temporary copy of ``store``, then move the copy over the store.
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 import duckdb
 import pandas as pd
@@ -367,7 +368,19 @@ def read_village_crosswalk(store: StoreLike) -> pd.DataFrame | None:
         ).fetchdf()
 
 
-def summary(store: StoreLike) -> dict[str, object]:
+class StoreSummary(TypedDict):
+    """Row counts and years of the canonical tables (:func:`summary`)."""
+
+    panel_rows: int
+    panel_years: list[int]
+    """The panel's years, sorted."""
+    villages: int
+    postings_rows: int
+    ingests: int
+    """Distinct ingests in the provenance."""
+
+
+def summary(store: StoreLike) -> StoreSummary:
     """Return row counts and years of the canonical tables.
 
     Parameters
@@ -377,12 +390,12 @@ def summary(store: StoreLike) -> dict[str, object]:
 
     Returns
     -------
-    dict
+    StoreSummary
         ``panel_rows``, ``panel_years`` (sorted list), ``villages``, ``postings_rows``
         and ``ingests`` (number of distinct ingests in the provenance).
     """
     with reading(store) as con:
-        out: dict[str, object] = {
+        out: StoreSummary = {
             "panel_rows": 0,
             "panel_years": [],
             "villages": 0,
@@ -393,7 +406,7 @@ def summary(store: StoreLike) -> dict[str, object]:
             out["panel_rows"] = _count(con, "SELECT count(*) FROM panel")
             out["villages"] = _count(con, "SELECT count(DISTINCT village_code) FROM panel")
             out["panel_years"] = [
-                r[0]
+                int(r[0])
                 for r in con.execute("SELECT DISTINCT year FROM panel ORDER BY year").fetchall()
             ]
         if has_table(con, "postings"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from analysis.data.store.layout import (
     same_row_sql,
     year_sql,
 )
-from analysis.data.store.lock import atomic_update, connect_rw, ingest_lock
+from analysis.data.store.lock import atomic_update, ingest_lock, transaction
 from analysis.data.store.log import FileChange, counts, engine, fingerprint, insert_log, insert_provenance
 from analysis.data.store.read import reading
 
@@ -322,9 +321,7 @@ def _rebuild(
     tmp: Path, undo: pd.DataFrame, target: str, expected: str | None, restore_id: str, now: datetime
 ) -> dict[str, tuple[int, int, int]]:
     """Take back the ingests of ``undo`` in the copy ``tmp``, check the fingerprint and record the restore."""
-    con = connect_rw(tmp)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with transaction(tmp) as con:
         ensure_schema(con)
         before = (fingerprint(con), counts(con))
         work = {t: _working_copy(con, t) for t in CANONICAL_TABLES}
@@ -354,14 +351,6 @@ def _rebuild(
         villages_then = {r[0] for r in con.execute("SELECT DISTINCT village_code FROM panel").fetchall()}
         changed = (len(villages_then - villages_now), len(villages_now - villages_then))
         insert_log(con, restore_id, "restore", now, before, [], target, changed, None)
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-    except BaseException:
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
     return by_table
 
 

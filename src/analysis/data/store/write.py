@@ -21,7 +21,6 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +39,7 @@ from analysis.data.store.layout import (
     same_row_sql,
     year_sql,
 )
-from analysis.data.store.lock import atomic_update, connect_rw, ingest_lock
+from analysis.data.store.lock import atomic_update, ingest_lock, transaction
 from analysis.data.store.log import FileChange, IngestLog, counts, fingerprint, insert_log, insert_provenance
 from analysis.data.store.read import open_store
 
@@ -351,9 +350,7 @@ def _write_into(
     crosswalk: pd.DataFrame | None = None,
     log: IngestLog | None = None,
 ) -> WriteResult:
-    con = connect_rw(tmp)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with transaction(tmp) as con:
         ensure_schema(con)
         before = (fingerprint(con), counts(con))
         files: list[FileChange] = []
@@ -386,14 +383,6 @@ def _write_into(
         insert_provenance(con, ingest_id, now, files)
         names = log.files if log and log.files else list(dict.fromkeys(f.file_name for f in files))
         insert_log(con, ingest_id, "ingest", now, before, names, None, (len(added), len(gone)), log)
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-    except BaseException:
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
     return WriteResult(ingest_id, files, removed, True, by_year, added, gone)
 
 

@@ -125,6 +125,19 @@ class Untreated:
     sigma: float = 0.0
     rho: float = 0.0
 
+    def part(self, name: str) -> np.ndarray:
+        """Return the array ``name`` (``mean``, ``p`` or ``amount``), which the outcome's kind needs.
+
+        Raises
+        ------
+        ValueError
+            If this outcome has no such array (an effect kind that does not fit the outcome).
+        """
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"this outcome's untreated expectation has no {name!r}: its effect kind needs one")
+        return value
+
 
 @dataclass(frozen=True)
 class OutcomeDraw:
@@ -202,72 +215,72 @@ def baseline(
             rho=INCOME.rho,
         )
     if outcome == "collective_income":
-        b = BASELINE.collective_income
+        ci = BASELINE.collective_income
         uc = 0.5 * lat.u_inc + np.sqrt(0.75) * u[0]
-        level = b.level * lognormal(b.level_sd, uc)
-        slope = b.slope * (
-            1 + b.plain * plain + b.mountain * mountain + b.industry * industry
+        level = ci.level * lognormal(ci.level_sd, uc)
+        slope = ci.slope * (
+            1 + ci.plain * plain + ci.mountain * mountain + ci.industry * industry
         )
         return Untreated(
-            mean=col(level) + col(slope) * b.growth ** (years - REPORT_YEAR)[None, :],
-            sigma=b.sigma,
+            mean=col(level) + col(slope) * ci.growth ** (years - REPORT_YEAR)[None, :],
+            sigma=ci.sigma,
             rho=0.0,
         )
     if outcome == "projects":
-        b = BASELINE.projects
-        level = b.level * lognormal(b.level_sd, u[1])
-        slope = b.slope * (1 + b.industry * industry + b.plain * plain)
+        pr = BASELINE.projects
+        level = pr.level * lognormal(pr.level_sd, u[1])
+        slope = pr.slope * (1 + pr.industry * industry + pr.plain * plain)
         return Untreated(mean=col(level) + col(slope) * s_log)
     if outcome == "funds_attracted":
-        b = BASELINE.funds_attracted
+        fu = BASELINE.funds_attracted
         p = _expit(
-            b.p_intercept
-            + b.p_industry * industry
-            + b.p_plain * plain
-            + b.p_mountain * mountain
-            + b.p_sd * rng.standard_normal(n)
+            fu.p_intercept
+            + fu.p_industry * industry
+            + fu.p_plain * plain
+            + fu.p_mountain * mountain
+            + fu.p_sd * rng.standard_normal(n)
         )
-        amount = b.amount * lognormal(b.amount_sd, u[2])
-        trend = b.trend * (1 + b.trend_plain * plain)
+        amount = fu.amount * lognormal(fu.amount_sd, u[2])
+        trend = fu.trend * (1 + fu.trend_plain * plain)
         return Untreated(
             p=col(p),
-            amount=col(amount) + col(trend) * b.growth ** (years - REPORT_YEAR)[None, :],
-            sigma=b.sigma,
+            amount=col(amount) + col(trend) * fu.growth ** (years - REPORT_YEAR)[None, :],
+            sigma=fu.sigma,
         )
     if outcome == "roads_km":
-        b = BASELINE.roads_km
+        ro = BASELINE.roads_km
         p = _expit(
-            b.p_intercept
-            + b.p_hill * hill
-            + b.p_mountain * mountain
-            + b.p_sd * rng.standard_normal(n)
+            ro.p_intercept
+            + ro.p_hill * hill
+            + ro.p_mountain * mountain
+            + ro.p_sd * rng.standard_normal(n)
         )
-        amount = b.amount * lognormal(b.amount_sd, u[3])
-        return Untreated(p=col(p), amount=col(amount) + b.trend * s_log, sigma=b.sigma)
+        amount = ro.amount * lognormal(ro.amount_sd, u[3])
+        return Untreated(p=col(p), amount=col(amount) + ro.trend * s_log, sigma=ro.sigma)
     if outcome == "team_reorganised":
-        b = BASELINE.team_reorganised
+        tr = BASELINE.team_reorganised
         p = _expit(
-            b.intercept
-            + b.over60 * (cov.over60 - 0.38)
-            + b.z_order * z_order
-            + b.weak * (lat.z_income < -0.3)
+            tr.intercept
+            + tr.over60 * (cov.over60 - 0.38)
+            + tr.z_order * z_order
+            + tr.weak * (lat.z_income < -0.3)
         )
         return Untreated(p=col(p) + np.zeros((1, len(years))))
     if outcome in ("activists", "new_members"):
-        b = BASELINE.activists if outcome == "activists" else BASELINE.new_members
+        party = BASELINE.activists if outcome == "activists" else BASELINE.new_members
         level = (
             cov.members
-            * b.per_member
-            * lognormal(b.level_sd, u[4 if outcome == "activists" else 5])
+            * party.per_member
+            * lognormal(party.level_sd, u[4 if outcome == "activists" else 5])
         )
-        slope = b.slope * (1 + b.mountain * mountain)
+        slope = party.slope * (1 + party.mountain * mountain)
         return Untreated(mean=col(level) + col(slope) * s_log)
     if outcome in ("criminal_cases", "disputes", "petitions"):
-        b = getattr(BASELINE, outcome)
+        cases = getattr(BASELINE, outcome)
         level = (
-            b.level * lognormal(b.z_order, z_order) * np.sqrt(cov.pop / 1300.0) ** b.pop
+            cases.level * lognormal(cases.z_order, z_order) * np.sqrt(cov.pop / 1300.0) ** cases.pop
         )
-        return Untreated(mean=col(level) + col(b.slope * case_slope) * s_log)
+        return Untreated(mean=col(level) + col(cases.slope * case_slope) * s_log)
     raise ValueError(f"unknown outcome {outcome!r}")  # pragma: no cover
 
 
@@ -289,10 +302,10 @@ def expected(kind: str, base: Untreated, theta: np.ndarray | float) -> np.ndarra
         The expectation.
     """
     if kind in ("lognormal", "count"):
-        return base.mean * np.exp(theta)
+        return base.part("mean") * np.exp(theta)
     if kind == "hurdle":
-        return _expit(_logit(base.p) + theta) * base.amount * np.exp(0.5 * theta)
-    return _expit(_logit(base.p) + theta)
+        return _expit(_logit(base.part("p")) + theta) * base.part("amount") * np.exp(0.5 * theta)
+    return _expit(_logit(base.part("p")) + theta)
 
 
 def draw(kind: str, base: Untreated, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -322,19 +335,19 @@ def draw(kind: str, base: Untreated, theta: np.ndarray, rng: np.random.Generator
         eta[:, 0] = sigma * z[:, 0]
         for t in range(1, shape[1]):  # loop over years, vectorised over villages
             eta[:, t] = rho * eta[:, t - 1] + np.sqrt(1 - rho**2) * sigma * z[:, t]
-        return base.mean * np.exp(theta + eta - 0.5 * sigma**2)
+        return base.part("mean") * np.exp(theta + eta - 0.5 * sigma**2)
     if kind == "count":
         nu = rng.gamma(4.0, 0.25, shape)
-        return rng.poisson(base.mean * np.exp(theta) * nu)
+        return rng.poisson(base.part("mean") * np.exp(theta) * nu)
     if kind == "hurdle":
-        p = _expit(_logit(base.p) + theta)
+        p = _expit(_logit(base.part("p")) + theta)
         hit = rng.random(shape) < p
         sigma = base.sigma
-        amount = base.amount * np.exp(
+        amount = base.part("amount") * np.exp(
             0.5 * theta + sigma * rng.standard_normal(shape) - 0.5 * sigma**2
         )
         return np.where(hit, amount, 0.0)
-    return (rng.random(shape) < _expit(_logit(base.p) + theta)).astype(np.int64)
+    return (rng.random(shape) < _expit(_logit(base.part("p")) + theta)).astype(np.int64)
 
 
 def profile(outcome: str, k: np.ndarray) -> np.ndarray:
@@ -408,7 +421,8 @@ class TreatmentDesign:
     partial: np.ndarray | None = None
 
 
-def _cells(keys: np.ndarray, size: int, *weights: np.ndarray) -> list[np.ndarray]:
+def _cells(keys: np.ndarray, size: int, *weights: np.ndarray | None) -> list[np.ndarray]:
+    """Sum every array of ``weights`` by cell ``keys`` (a None weight counts the rows)."""
     return [np.bincount(keys, weights=w, minlength=size) for w in weights]
 
 

@@ -34,7 +34,6 @@ written on one scale (the same unit and decimals), so they can be compared at a 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,9 +54,6 @@ REASON_KINDS = (
 DERIVED_OPTIONS = frozenset({"post_treatment_years", "truth"})
 """Keys of ``main_effects.options`` that follow from the data rather than from a choice of the analyst."""
 
-
-def _finite(*xs) -> bool:
-    return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
 
 
 def reason_kind(reason: str) -> str:
@@ -116,9 +112,8 @@ def describe_reasons(earlier: Results | Mapping[str, Any], later: Results | Mapp
             continue
         done.add(kind)
         if kind in ("new_years", "gone_years", "revised"):
-            ys = {"new_years": set(hb) - set(ha), "gone_years": set(ha) - set(hb),
-                  "revised": {y for y in set(ha) & set(hb) if ha[y] != hb[y]}}[kind]
-            ys = sorted(ys)
+            ys = sorted({"new_years": set(hb) - set(ha), "gone_years": set(ha) - set(hb),
+                         "revised": {y for y in set(ha) & set(hb) if ha[y] != hb[y]}}[kind])
             out.append({"kind": kind, "years": _years(ys, lang), "n": len(ys)})
         elif kind == "new_cohort":
             for g in sorted(set(cb) - set(ca), key=_cohort_key):
@@ -154,18 +149,19 @@ def verdict(record: EstimateRecord) -> int:
         The verdict.
     """
     lo, hi = record.conf_low, record.conf_high
-    if not _finite(lo, hi):
+    if not (T.finite(lo) and T.finite(hi)):
         return 0
     return 1 if lo > 0 else (-1 if hi < 0 else 0)
 
 
-def _side(rec: EstimateRecord, factor: float, decimals: int, words: dict, lang: str) -> dict:
-    est, lo, hi = rec.estimate, rec.conf_low, rec.conf_high
+def _side(rec: EstimateRecord, values: tuple[float, float, float], factor: float, decimals: int, words: dict,
+          lang: str) -> dict:
+    est, lo, hi = values
     v = verdict(rec)
     up = est > 0
     near, far = (lo, hi) if up else (hi, lo)
 
-    def f(x):
+    def f(x: float) -> str:
         return T.fmt_number(abs(x * factor), decimals, lang)
 
     return {"significant": v != 0, "verb": words["up"] if up else words["down"],
@@ -196,10 +192,11 @@ def describe_move(outcome: str, before: OutcomeEffects, after: OutcomeEffects, l
         ordering); None if either record lacks a finite estimate and interval.
     """
     ha, hb = before.headline or EstimateRecord(), after.headline or EstimateRecord()
-    if not all(_finite(h.estimate, h.conf_low, h.conf_high) for h in (ha, hb)):
+    a, b = T.estimate_interval(ha), T.estimate_interval(hb)
+    if a is None or b is None:
         return None
     w = T.outcome_words(outcome, lang, after.unit)
-    vals = [v for h in (ha, hb) for v in (h.estimate, h.conf_low, h.conf_high)]
+    vals = [*a, *b]
     if w["kind"] == "binary":
         factor, unit = 100.0, w["unit"]
     elif w["kind"] == "money":
@@ -207,16 +204,16 @@ def describe_move(outcome: str, before: OutcomeEffects, after: OutcomeEffects, l
         factor = 1.0 / div
     else:
         factor, unit = 1.0, w["unit"]
-    lead = max(abs(ha.estimate), abs(hb.estimate)) * factor
+    lead = max(abs(a[0]), abs(b[0])) * factor
     dec = T.effect_decimals(lead) if lead else 0
-    sa, sb = _side(ha, factor, dec, w, lang), _side(hb, factor, dec, w, lang)
+    sa, sb = _side(ha, a, factor, dec, w, lang), _side(hb, b, factor, dec, w, lang)
     va, vb = verdict(ha), verdict(hb)
     flip = None
     if va != vb:
         flip = "now" if va == 0 else ("gone" if vb == 0 else "reversed")
     se = hb.std_error or ha.std_error
-    change = hb.estimate - ha.estimate
-    size = abs(change / se) if _finite(se) and se else abs(change)
+    change = b[0] - a[0]
+    size = abs(change / se) if T.finite(se) and se else abs(change)
     shown = any(sa[k] != sb[k] for k in ("est", "near", "far", "lo", "hi", "significant", "direction"))
     return {"outcome": outcome, "name": w["name"], "short": w["short"], "per": w["per"], "unit": unit,
             "bound_unit": "" if (w["kind"] == "binary" and lang == "zh") else unit, "before": sa, "after": sb,

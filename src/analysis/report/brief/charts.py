@@ -31,12 +31,14 @@ amounts as in the text, percentage points for 0/1 outcomes, counts).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import matplotlib
+from matplotlib.artist import Artist
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -44,14 +46,21 @@ from analysis.i18n import check_lang, t
 from analysis.report.brief import text as T
 from analysis.report.figures import save_figure, setup_fonts
 from analysis.report.results_json import parse_results
-from analysis.report.results_schema import EstimateRecord, Interval, Results
+from analysis.report.results_schema import EstimateRecord, Results
 
 FOREST = "02_forest"
 EVENT = "03_event_{outcome}"
 ESTIMATORS = ("cs", "twfe", "sa", "bjs")
 REFERENCE_DEFAULT = -1
 """Reference event time when no record marks it (the project's convention: the year before the posting)."""
-STYLE = {
+class _Style(TypedDict):
+    color: str
+    marker: str
+    offset: float
+    """Horizontal shift of the estimator's points on the event-study chart (so they do not overlap)."""
+
+
+STYLE: dict[str, _Style] = {
     "cs": {"color": "#1f5fa8", "marker": "o", "offset": -0.18},
     "twfe": {"color": "#d0612a", "marker": "s", "offset": -0.06},
     "sa": {"color": "#2a8c55", "marker": "^", "offset": 0.06},
@@ -59,9 +68,6 @@ STYLE = {
 }
 WIDTH_IN = 6.6
 """Chart width in inches (the docx shows it 150 mm wide)."""
-
-def _finite(*xs) -> bool:
-    return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
 
 
 def _w(key: str, lang: str) -> str:
@@ -84,13 +90,6 @@ def _err(est: list[float], lo: list[float], hi: list[float]) -> list[list[float]
 # --------------------------------------------------------------------------------------------------
 # Forest chart
 # --------------------------------------------------------------------------------------------------
-
-
-def _triple(r: Interval | None) -> tuple | None:
-    """Return the estimate and interval of a record, if all three are finite."""
-    if r is None or not _finite(r.estimate, r.conf_low, r.conf_high):
-        return None
-    return (r.estimate, r.conf_low, r.conf_high)
 
 
 def forest_rows(results: Results | Mapping[str, Any]) -> list[tuple[str, list[dict]]]:
@@ -119,18 +118,17 @@ def forest_rows(results: Results | Mapping[str, Any]) -> list[tuple[str, list[di
         rows = []
         for o in outcomes:
             b = me.outcomes[o]
-            mean = b.untreated_mean
-            has_mean = _finite(mean) and mean != 0
-            pct, head = _triple(b.pct_of_untreated_mean), _triple(b.headline)
+            mean = b.untreated_mean if T.finite(b.untreated_mean) and b.untreated_mean != 0 else None
+            pct, head = T.estimate_interval(b.pct_of_untreated_mean), T.estimate_interval(b.headline)
             if pct is not None:
                 cs = tuple(100.0 * v for v in pct)
-            elif has_mean and head is not None:
+            elif mean is not None and head is not None:
                 cs = tuple(100.0 * v / mean for v in head)
             else:
                 continue
-            tw = _triple(b.twfe)
-            twfe = tuple(100.0 * v / mean for v in tw) if has_mean and tw is not None else None
-            truth = 100.0 * b.truth / mean if has_mean and _finite(b.truth) else None
+            tw = T.estimate_interval(b.twfe)
+            twfe = tuple(100.0 * v / mean for v in tw) if mean is not None and tw is not None else None
+            truth = 100.0 * b.truth / mean if mean is not None and T.finite(b.truth) else None
             rows.append({"outcome": o, "cs": cs, "twfe": twfe, "truth": truth, "fraction": cs[0] / 100.0})
         if rows:
             out.append((fam, rows))
@@ -244,7 +242,7 @@ def event_series(results: Results | Mapping[str, Any], outcome: str) -> dict | N
     out: dict = {}
     refs: list[float] = []
     for name in ESTIMATORS:
-        recs = [r for r in getattr(es, name) if _finite(r.event_time, r.estimate)]
+        recs = [r for r in getattr(es, name) if T.finite(r.event_time) and T.finite(r.estimate)]
         recs.sort(key=lambda r: r.event_time)
         refs += [r.event_time for r in recs if _is_reference(r)]
         if recs:
@@ -253,10 +251,10 @@ def event_series(results: Results | Mapping[str, Any], outcome: str) -> dict | N
         return None
     if not refs:
         refs = [r.options["ref"] for recs in out.values() for r in recs
-                if isinstance(r.options, dict) and _finite(r.options.get("ref"))]
+                if isinstance(r.options, dict) and T.finite(r.options.get("ref"))]
     out["reference"] = max(set(refs), key=refs.count) if refs else REFERENCE_DEFAULT
     points = [(p.event_time, p.value if "value" in p.model_fields_set else p.truth) for p in es.truth or []]
-    out["truth"] = sorted((e, v) for e, v in points if _finite(e, v))
+    out["truth"] = sorted((e, v) for e, v in points if T.finite(e) and T.finite(v))
     return out
 
 
@@ -284,7 +282,7 @@ def event_scale(outcome: str, values: Iterable[float], lang: str, unit_hint: str
     if w["kind"] == "binary":
         return 100.0, w["unit"]
     if w["kind"] == "money":
-        div, unit = T.money_scale([v for v in values if _finite(v)], lang)
+        div, unit = T.money_scale([v for v in values if T.finite(v)], lang)
         return 1.0 / div, unit
     return 1.0, w["unit"]
 
@@ -315,7 +313,7 @@ def draw_event(results: Results | Mapping[str, Any], outcome: str, lang: str) ->
     block = results.main_effects.outcomes.get(outcome) if results.main_effects else None
     unit_hint = block.unit if block else None
     values = [v for name in ESTIMATORS for r in s.get(name, []) for v in (r.estimate, r.conf_low, r.conf_high)
-              if _finite(v)] + [v for _, v in s["truth"]]
+              if T.finite(v)] + [v for _, v in s["truth"]]
     factor, unit = event_scale(outcome, values, lang, unit_hint)
     words = T.outcome_words(outcome, lang, unit_hint)
 
@@ -325,9 +323,9 @@ def draw_event(results: Results | Mapping[str, Any], outcome: str, lang: str) ->
     ax.axvspan(ref - 0.42, ref + 0.42, color="0.88", lw=0, zorder=0)
     ax.axhline(0, color="0.45", lw=0.8, zorder=1)
     ax.axvline(-0.5, color="0.2", lw=1.0, ls=":", zorder=1)
-    handles = []
+    handles: list[Artist | BarContainer] = []
     cs = s.get("cs", [])
-    band = [r for r in cs if r.band == "simultaneous" and _finite(r.conf_low, r.conf_high)]
+    band = [r for r in cs if r.band == "simultaneous" and T.finite(r.conf_low) and T.finite(r.conf_high)]
     if band:
         # one shaded bar per event time: the band is not interpolated across years (or the reference year)
         bars = ax.bar([r.event_time + STYLE["cs"]["offset"] for r in band],
@@ -340,7 +338,7 @@ def draw_event(results: Results | Mapping[str, Any], outcome: str, lang: str) ->
         if not recs:
             continue
         st = STYLE[name]
-        whisk = [r for r in recs if _finite(r.conf_low, r.conf_high) and not _is_reference(r)
+        whisk = [r for r in recs if T.finite(r.conf_low) and T.finite(r.conf_high) and not _is_reference(r)
                  and not (name == "cs" and r.band == "simultaneous")]
         bare = [r for r in recs if r not in whisk and not _is_reference(r)]
         refs = [r for r in recs if _is_reference(r)]
@@ -434,8 +432,8 @@ def draw_charts(results: Results | Mapping[str, Any], lang: str, brief_dir: Path
     """
     results = parse_results(results)
     out: dict[str, Path] = {}
-    jobs = [(FOREST, lambda: draw_forest(results, lang))]
-    jobs += [(EVENT.format(outcome=o), lambda o=o: draw_event(results, o, lang)) for o in outcomes]
+    jobs: list[tuple[str, Callable[[], Figure | None]]] = [(FOREST, lambda: draw_forest(results, lang))]
+    jobs += [(EVENT.format(outcome=o), partial(draw_event, results, o, lang)) for o in outcomes]
     for stem, draw in jobs:
         fig = draw()
         if fig is not None:

@@ -328,9 +328,6 @@ def load_claims(path: Path = CLAIMS_FILE) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def _finite(*xs) -> bool:
-    return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
-
 
 def is_significant(record: Interval | None) -> bool:
     """Return whether an estimate record's confidence interval excludes zero.
@@ -345,13 +342,19 @@ def is_significant(record: Interval | None) -> bool:
     bool
         False for a missing record or interval.
     """
-    if record is None or not _finite(record.conf_low, record.conf_high):
+    if record is None or not (T.finite(record.conf_low) and T.finite(record.conf_high)):
         return False
     return record.conf_low > 0 or record.conf_high < 0
 
 
 def _block(block: OutcomeEffects | Mapping[str, Any]) -> OutcomeEffects:
     return block if isinstance(block, OutcomeEffects) else OutcomeEffects.model_validate(block, extra="ignore")
+
+
+def _headline(outcome: str, block: OutcomeEffects) -> EstimateRecord:
+    if block.headline is None:
+        raise ValueError(f"main_effects.outcomes.{outcome} lacks its headline record")
+    return block.headline
 
 
 @dataclass(frozen=True)
@@ -402,10 +405,11 @@ def describe_effect(outcome: str, block: OutcomeEffects | Mapping[str, Any], lan
     """
     block = _block(block)
     w = T.outcome_words(outcome, lang, block.unit)
-    h = block.headline
-    est, lo, hi = h.estimate, h.conf_low, h.conf_high
-    if not _finite(est, lo, hi):
+    h = _headline(outcome, block)
+    values = T.estimate_interval(h)
+    if values is None:
         raise ValueError(f"main_effects.outcomes.{outcome}.headline lacks a finite estimate and interval")
+    est, lo, hi = values
     sig = is_significant(h)
     lead = est if sig else max(abs(lo), abs(hi))
     sc = _scale(w, [est, lo, hi], lang, lead)
@@ -434,14 +438,14 @@ def describe_effect(outcome: str, block: OutcomeEffects | Mapping[str, Any], lan
         "hi": sc.fmt(hi, lang),
         "lo_dir": "up" if lo > 0 else "down",
         "hi_dir": "up" if hi >= 0 else "down",
-        "pct": T.fmt_pct(pct, lang) if _finite(pct) and _finite(mean) and mean > 0 else None,
+        "pct": T.fmt_pct(pct, lang) if T.finite(pct) and T.finite(mean) and mean > 0 else None,
         "mean": None,
         "mean_unit": sc.unit,
         "mean_pct": None,
         "scale": sc,
         "estimate": est,
     }
-    if _finite(mean):
+    if T.finite(mean):
         if w["kind"] == "binary":
             e["mean_pct"] = T.fmt_pct(mean, lang)
         elif w["kind"] == "money":
@@ -454,7 +458,7 @@ def describe_effect(outcome: str, block: OutcomeEffects | Mapping[str, Any], lan
 
 def _same_estimate(a: Interval, b: Interval) -> bool:
     pairs = ((a.estimate, b.estimate), (a.conf_low, b.conf_low), (a.conf_high, b.conf_high))
-    return all(_finite(x, y) and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x, y in pairs)
+    return all(T.finite(x) and T.finite(y) and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x, y in pairs)
 
 
 def alternatives(robustness_entry: RobustnessOutcome, headline: EstimateRecord | None = None) -> list[EstimateRecord]:
@@ -476,9 +480,9 @@ def alternatives(robustness_entry: RobustnessOutcome, headline: EstimateRecord |
     list of EstimateRecord
         Estimate records.
     """
-    out = []
+    out: list[EstimateRecord] = []
     for name, rec in robustness_entry.alternatives.items():
-        if name == "headline" or not _finite(rec.estimate):
+        if name == "headline" or not T.finite(rec.estimate):
             continue
         if headline is not None and _same_estimate(rec, headline):
             continue
@@ -512,19 +516,19 @@ def describe_robustness(outcome: str, results: Results, significant: bool, estim
     block = results.main_effects.outcomes.get(outcome) if results.main_effects else None
     alts = alternatives(rob, block.headline if block else None)
     if significant:
-        k = sum(1 for a in alts if is_significant(a) and (a.estimate > 0) == (estimate > 0))
+        k = sum(1 for a in alts if is_significant(a) and T.finite(a.estimate) and (a.estimate > 0) == (estimate > 0))
     else:
         k = sum(1 for a in alts if is_significant(a))
     es = results.event_studies.root.get(outcome) if results.event_studies else None
     pre_p = es.pretest_p if es else None
     return {
         "significant": significant,
-        "breakdown": T.fmt_ratio(bd, "en") if _finite(bd) else None,
-        "robust": _finite(bd) and bd >= 1,
-        "breakdown_zero": _finite(bd) and bd <= 0,
+        "breakdown": T.fmt_ratio(bd, "en") if T.finite(bd) else None,
+        "robust": T.finite(bd) and bd >= 1,
+        "breakdown_zero": T.finite(bd) and bd <= 0,
         "n_alt": len(alts),
         "k_alt": k,
-        "pretrend_warning": _finite(pre_p) and pre_p < 0.05,
+        "pretrend_warning": T.finite(pre_p) and pre_p < 0.05,
     }
 
 
@@ -549,7 +553,7 @@ def describe_curve(outcome: str, results: Results, lang: str) -> dict | None:
     """
     sc = results.specification_curve
     c = sc.outcomes.get(outcome) if sc else None
-    if c is None or not c.estimated or not _finite(c.share_same_sign, c.share_significant_same_sign):
+    if c is None or not c.estimated or not (T.finite(c.share_same_sign) and T.finite(c.share_significant_same_sign)):
         return None
     # The joint test's p-value is not cited: measured on 100 no-effect cities it rejects 16-18% of the time at
     # 5% (README, "Specification grid"), so its p-values are too small.
@@ -581,32 +585,32 @@ def describe_heterogeneity(outcome: str, results: Results, e: dict, lang: str) -
     het = (cadre or {}).get(outcome)
     if het is None or not het.levels:
         return None
-    levels = {k: r for k, r in het.levels.items() if _finite(r.estimate)}
-    if len(levels) < 2:
+    est = {k: r.estimate for k, r in het.levels.items() if T.finite(r.estimate)}
+    if len(est) < 2:
         return None
-    order = sorted(levels, key=lambda k: (levels[k].estimate, k))
+    order = sorted(est, key=lambda k: (est[k], k))
     best, worst = (order[-1], order[0]) if e["good"] == "up" else (order[0], order[-1])
     w = T.outcome_words(outcome, lang)
     sc: Scale = e["scale"]
-    big = max(abs(levels[k].estimate) for k in levels)
+    big = max(abs(v) for v in est.values())
     sc = Scale(sc.factor, sc.unit, T.effect_decimals(big * sc.factor))
     p = het.equality_p
 
-    def verb(v):
+    def verb(v: float) -> str:
         return w["up"] if v > 0 else w["down"]
 
     return {
-        "differs": _finite(p) and p < 0.05,
+        "differs": T.finite(p) and p < 0.05,
         "best": T.level_label("cadre_type", best, lang),
         "worst": T.level_label("cadre_type", worst, lang),
-        "best_est": sc.fmt(levels[best].estimate, lang),
-        "worst_est": sc.fmt(levels[worst].estimate, lang),
-        "best_verb": verb(levels[best].estimate),
-        "worst_verb": verb(levels[worst].estimate),
-        "best_sig": is_significant(levels[best]),
-        "worst_sig": is_significant(levels[worst]),
-        "best_sign": "+" if levels[best].estimate > 0 else "−",
-        "worst_sign": "+" if levels[worst].estimate > 0 else "−",
+        "best_est": sc.fmt(est[best], lang),
+        "worst_est": sc.fmt(est[worst], lang),
+        "best_verb": verb(est[best]),
+        "worst_verb": verb(est[worst]),
+        "best_sig": is_significant(het.levels[best]),
+        "worst_sig": is_significant(het.levels[worst]),
+        "best_sign": "+" if est[best] > 0 else "−",
+        "worst_sign": "+" if est[worst] > 0 else "−",
         "unit": sc.unit,
     }
 
@@ -627,7 +631,7 @@ def twfe_differs(block: OutcomeEffects | Mapping[str, Any]) -> bool:
     """
     block = _block(block)
     h, tw = block.headline or EstimateRecord(), block.twfe or EstimateRecord()
-    if not _finite(tw.estimate, h.conf_low, h.conf_high):
+    if not (T.finite(tw.estimate) and T.finite(h.conf_low) and T.finite(h.conf_high)):
         return False
     outside = not (h.conf_low <= tw.estimate <= h.conf_high)
     return outside or is_significant(h) != is_significant(tw)
@@ -660,7 +664,7 @@ def describe_twfe(outcome: str, block: OutcomeEffects | Mapping[str, Any], resul
     block, results = _block(block), parse_results(results)
     tw = block.twfe.estimate if block.twfe else None
     est = e["estimate"]
-    if not _finite(tw) or est == 0:
+    if not T.finite(tw) or est == 0:
         return None
     sc: Scale = e["scale"]
     sc = Scale(sc.factor, sc.unit, max(sc.decimals, T.effect_decimals(tw * sc.factor)))
@@ -681,7 +685,7 @@ def describe_twfe(outcome: str, block: OutcomeEffects | Mapping[str, Any], resul
         "relation": relation,
         "ratio": r,
         "significant": e["significant"],
-        "forbidden": T.fmt_pct(share, lang) if _finite(share) and share >= FORBIDDEN_MIN else None,
+        "forbidden": T.fmt_pct(share, lang) if T.finite(share) and share >= FORBIDDEN_MIN else None,
     }
 
 
@@ -737,9 +741,9 @@ def describe_claim(claim: dict, block: OutcomeEffects | None, n_treated: int | N
     if not e["significant"]:
         return c
     c["verdict"] = "supported" if e["direction"] == claim.get("direction", "up") else "contradicted"
-    if claim.get("total") and value and n_treated and c["verdict"] == "supported":
-        h = block.headline
-        tots = [h.estimate * n_treated, h.conf_low * n_treated, h.conf_high * n_treated]
+    values = T.estimate_interval(block.headline)  # finite: describe_effect checked it
+    if claim.get("total") and value and n_treated and c["verdict"] == "supported" and values is not None:
+        tots = [v * n_treated for v in values]
         if claim.get("unit") == "yuan":
             div, unit = T.money_scale(tots, lang)
         else:
@@ -802,7 +806,11 @@ def headline_outcomes(me: MainEffectsSection) -> dict[str, str]:
         ``{family: outcome}`` in the brief's order; the family's first outcome where the
         usual headline outcome is absent.
     """
-    return {f: (T.HEADLINE_OUTCOMES.get(f) if T.HEADLINE_OUTCOMES.get(f) in os else os[0]) for f, os in families(me)}
+    out = {}
+    for f, os in families(me):
+        usual = T.HEADLINE_OUTCOMES.get(f)
+        out[f] = usual if usual is not None and usual in os else os[0]
+    return out
 
 
 def _family_name(f: str, lang: str) -> str:
@@ -851,11 +859,11 @@ def _numbered(text: str, level: int, index: int, lang: str) -> str:
     return t(key, lang, number=T.zh_ordinal(index), text=text)
 
 
-def _method(results: Results, lang: str) -> dict:
+def _method(results: Results, me: MainEffectsSection, lang: str) -> dict:
     data = results.data
-    me = results.main_effects
     head_opts = me.options.headline
-    any_head = next(iter(me.outcomes.values())).headline
+    first, block = next(iter(me.outcomes.items()))
+    any_head = _headline(first, block)
     hopts = any_head.options if isinstance(any_head.options, dict) else {}
     control = (head_opts and head_opts.control_group) or hopts.get("control_group") or "notyet"
     covs = T.covariate_names({"covariates": (head_opts and head_opts.covariates) or hopts.get("covariates")}, lang)
@@ -883,34 +891,33 @@ def _limits(results: Results) -> dict:
         max_years = int(last) - min(cohorts) + 1
     else:
         studies = results.event_studies.root.values() if results.event_studies else []
-        times = [r.event_time for es in studies for r in es.cs if _finite(r.event_time)]
+        times = [r.event_time for es in studies for r in es.cs if T.finite(r.event_time)]
         if times:
             max_years = int(max(times)) + 1
     return {"first_year": first, "last_year": last, "max_years": max_years if max_years and first else None}
 
 
-def _annex(results: Results, lang: str, source: str) -> tuple[Table, str]:
-    me = results.main_effects
+def _annex(results: Results, me: MainEffectsSection, lang: str, source: str) -> tuple[Table, str]:
     het = results.heterogeneity.dimensions() if results.heterogeneity else {}
     het_truth = [v for dim in het.values() for h in dim.values() for v in h.truth.values()]
-    has_truth = any(_finite(b.truth) for b in me.outcomes.values()) or any(_finite(v) for v in het_truth)
+    has_truth = any(T.finite(b.truth) for b in me.outcomes.values()) or any(T.finite(v) for v in het_truth)
     header = T.annex_header(lang)
     header = header if has_truth else header[:-1]
     rows: list[tuple[str, ...]] = []
 
     def row(outcome, analysis, r: EstimateRecord, pct=False, adj=None, truth=None):
         if pct:
-            est = T.fmt_stat(r.estimate * 100, lang) + "%" if _finite(r.estimate) else "-"
+            est = T.fmt_stat(r.estimate * 100, lang) + "%" if T.finite(r.estimate) else "-"
             ci = (f"[{T.fmt_stat(r.conf_low * 100, lang)}%, {T.fmt_stat(r.conf_high * 100, lang)}%]"
-                  if _finite(r.conf_low, r.conf_high) else "-")
+                  if T.finite(r.conf_low) and T.finite(r.conf_high) else "-")
         else:
             est = T.fmt_stat(r.estimate, lang)
             ci = f"[{T.fmt_stat(r.conf_low, lang)}, {T.fmt_stat(r.conf_high, lang)}]"
         cells = [column_label(outcome, lang), analysis, est, ci, T.fmt_p(r.p_value),
                  T.fmt_p(adj) if adj is not None else "-",
-                 T.fmt_count(r.n_obs, lang) if _finite(r.n_obs) else "-"]
+                 T.fmt_count(r.n_obs, lang) if T.finite(r.n_obs) else "-"]
         if has_truth:
-            cells.append(T.fmt_stat(truth, lang) if _finite(truth) else "-")
+            cells.append(T.fmt_stat(truth, lang) if T.finite(truth) else "-")
         rows.append(tuple(cells))
 
     def est_name(r: EstimateRecord) -> str:
@@ -920,7 +927,7 @@ def _annex(results: Results, lang: str, source: str) -> tuple[Table, str]:
     for _, outcomes in families(me):
         for o in outcomes:
             b = me.outcomes[o]
-            h = b.headline
+            h = _headline(o, b)
             row(o, f"{T.ui('main_row', lang)}{paren[0]}{est_name(h)}{paren[1]}", h, adj=b.romano_wolf_p,
                 truth=b.truth)
             if b.twfe is not None:
@@ -1080,7 +1087,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
         body.append(Paragraph(say(lang, "changes_moves", changes, "changes:short" in drop), key="changes_moves"))
 
     h1("method")
-    body.append(Paragraph(say(lang, "method", _method(results, lang)), key="method"))
+    body.append(Paragraph(say(lang, "method", _method(results, me, lang)), key="method"))
 
     h1("findings")
     fig_i = 0
@@ -1145,7 +1152,7 @@ def _compose(results: Results, lang: str, figures_dir: Path | None, drop: frozen
 
     date = T.fmt_date(results.meta.date if results.meta else None, lang)
     notes = [t("brief.synthetic_note", lang)] if data and data.synthetic else []
-    annex, annex_note = _annex(results, lang, source)
+    annex, annex_note = _annex(results, me, lang, source)
     return Brief(
         lang=lang,
         title=T.ui("title", lang),

@@ -40,7 +40,7 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _THEME_ATTRS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
-SIZES = {
+SIZES: dict[str, dict[str, float]] = {
     "zh": {"title": 22, "body": 16, "heading": 16, "table": 12, "annex": 9, "note": 14, "caption": 14},
     "en": {"title": 18, "body": 12, "heading": 13, "table": 10, "annex": 8, "note": 10.5, "caption": 10.5},
 }

@@ -39,9 +39,10 @@ import math
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeGuard
 
 from analysis.i18n import check_lang, lookup, t
-from analysis.report.results_schema import EstimateRecord
+from analysis.report.results_schema import EstimateRecord, Interval
 
 ZH_GROUP_MIN = 10_000
 """Chinese: smallest absolute value written with digit grouping (GB/T 15835 leaves four digits ungrouped)."""
@@ -54,6 +55,48 @@ EN_MILLION = 1_000_000
 # --------------------------------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------------------------------
+
+
+def finite(x: object) -> TypeGuard[float]:
+    """Return whether ``x`` is a finite number: a number of ``results.json``, not null, NaN or infinite.
+
+    Parameters
+    ----------
+    x : object
+        A value of an estimate record (``int``, ``float`` or None); a boolean is not a number.
+
+    Returns
+    -------
+    bool
+        True for a finite ``int`` or ``float`` (then a type checker treats ``x`` as a ``float``).
+
+    Examples
+    --------
+    >>> finite(1.5), finite(2), finite(None), finite(float("nan")), finite(True)
+    (True, True, False, False, False)
+    """
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def estimate_interval(record: Interval | None) -> tuple[float, float, float] | None:
+    """Return a record's estimate and 95% interval, if all three are finite numbers.
+
+    Parameters
+    ----------
+    record : Interval or None
+        An estimate record of ``results.json``.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(estimate, conf_low, conf_high)``; None for a missing record or a missing or infinite number.
+    """
+    if record is None:
+        return None
+    est, lo, hi = record.estimate, record.conf_low, record.conf_high
+    if not (finite(est) and finite(lo) and finite(hi)):
+        return None
+    return est, lo, hi
 
 
 def sig_decimals(x: float, sig: int = 2) -> int:
