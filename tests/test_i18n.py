@@ -88,7 +88,7 @@ DIFFERENT_FIELDS: frozenset[str] = frozenset({
 # The leaves a literal naming an ingest message uses (analysis.data.problems.message and .note).
 MESSAGE_LEAVES = ("problem", "action", "note")
 DATA = SRC / "data"
-HELPERS = {"message": ("problem", "action"), "note": ("note",), "both": ("",)}
+HELPERS = {"message": ("problem", "action"), "note": ("note",), "both": ("",), "text": ("",)}
 
 
 def _modules(skip_data: bool, catalogue: bool = False) -> list[tuple[str, ast.Module]]:
@@ -159,7 +159,7 @@ def test_no_key_is_unused():
 
 
 def _ingest_calls() -> list[tuple[str, str, str, set[str], str | None]]:
-    """Calls of message/note/both in the data layer: (where, helper, key, keyword names, action_of)."""
+    """Calls of message/note/both/text in the data layer: (where, helper, key, keyword names, action_of)."""
     calls = []
     for path in sorted(DATA.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -167,7 +167,7 @@ def _ingest_calls() -> list[tuple[str, str, str, set[str], str | None]]:
             if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant | ast.IfExp)):
                 continue
             helper = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-            if helper not in HELPERS:  # message(...), note(...), both(...), and a CellLog's log.note(...)
+            if helper not in HELPERS:  # message(...), note(...), both(...), text(...), and a CellLog's log.note(...)
                 continue
             arg = node.args[0]
             if isinstance(arg, ast.Constant) and not str(arg.value).startswith("ingest."):

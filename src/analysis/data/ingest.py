@@ -98,6 +98,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from analysis import i18n
 from analysis.data import consistency, schema
 from analysis.data import store as st
 from analysis.data.bureau import MappingError, Mappings, bureau_table, load_mappings
@@ -110,9 +111,11 @@ from analysis.data.problems import (
     Note,
     Problem,
     both,
+    en_zh,
     file_problem,
     message,
     remove_stale_reports,
+    text,
     write_error_report,
 )
 from analysis.data.readers import BUREAU, CANONICAL, read_file
@@ -122,6 +125,8 @@ MAX_NOTED_WARNINGS = 200
 """At most this many accepted warnings are copied into the ingest log."""
 MAX_COLUMNS_IN_REFUSAL = 3
 """The refusal to replace a stored year names this many of the columns that change most (the dry run all)."""
+EN = "en"
+"""The language of :class:`IngestReport` (its lines that read ``English / 中文`` print both)."""
 
 
 @dataclass
@@ -179,84 +184,85 @@ class IngestReport:
     bureau_files: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
+        dry = self.dry_run
         n = len(self.files)
-        plural = "s" if n != 1 else ""
-        if self.dry_run:
-            lines = [
-                f"Dry run: nothing was written. Ingesting {n} file{plural} into {self.store} would:"
-            ]
-            verb = ("insert", "replace", "leave unchanged")
+        files = both("ingest.report.count.file.one" if n == 1 else "ingest.report.count.file.other", n=n)
+        if dry:
+            lines = [text("ingest.summary.head.dry", EN, files=files, store=self.store)]
         else:
-            lines = [f"Ingested {n} file{plural} into {self.store} (ingest {self.ingest_id}):"]
-            verb = ("inserted", "replaced", "unchanged")
+            lines = [text("ingest.summary.head.done", EN, files=files, store=self.store, ingest_id=self.ingest_id)]
         for f in self.files:
-            span = _years_text(f.years)
-            what = "years" if f.table == "panel" else "start years"
-            lines.append(
-                f"  {f.file_name}: {f.table}, {f.rows} rows, {what} {span}: "
-                f"{verb[0]} {f.inserted}, {verb[1]} {f.replaced}, {verb[2]} {f.unchanged}"
-            )
+            changes = both("ingest.summary.changes.dry" if dry else "ingest.summary.changes.done",
+                           inserted=f.inserted, replaced=f.replaced, unchanged=f.unchanged)
+            line = text("ingest.summary.file.panel" if f.table == "panel" else "ingest.summary.file.postings", EN,
+                        file=f.file_name, table=_table_name(f.table), rows=f.rows, years=_years_text(f.years),
+                        changes=changes)
+            lines.append("  " + line)
         for year, count in sorted(self.removed.items()):
             if count:
-                lines.append(
-                    f"  {year}: {count} stored panel rows {'would be' if self.dry_run else 'were'} "
-                    "removed because the new files replace the year without them"
-                )
+                lines.append("  " + text("ingest.summary.removed.dry" if dry else "ingest.summary.removed.done", EN,
+                                         year=year, rows=count))
         if not any(f.inserted or f.replaced for f in self.files) and not any(self.removed.values()):
-            lines.append("  (no change to the data: the store already holds exactly these rows)")
+            lines.append("  " + text("ingest.summary.no_change", EN))
         if len(self.by_year) > 1 or any(y.removed for y in self.by_year):
-            lines.append("  by year:")
+            lines.append("  " + text("ingest.summary.by_year.heading", EN))
             for y in self.by_year:
-                lines.append(
-                    f"    {y.table} {y.year}: {verb[0]} {y.inserted}, {verb[1]} {y.replaced}, {verb[2]} "
-                    f"{y.unchanged}, {'remove' if self.dry_run else 'removed'} {y.removed}"
-                )
+                changes = both("ingest.summary.changes.dry" if dry else "ingest.summary.changes.done",
+                               inserted=y.inserted, replaced=y.replaced, unchanged=y.unchanged)
+                lines.append("    " + text("ingest.summary.by_year.dry" if dry else "ingest.summary.by_year.done", EN,
+                                           table=_table_name(y.table), year=y.year, changes=changes,
+                                           removed=y.removed))
         if self.villages_added or self.villages_removed:
-            lines.append(
-                f"  villages {'the panel would gain' if self.dry_run else 'gained'}: {len(self.villages_added)}"
-                f"{_codes_tail(self.villages_added)}; {'would lose' if self.dry_run else 'lost'}: "
-                f"{len(self.villages_removed)}{_codes_tail(self.villages_removed)}"
-            )
+            lines.append("  " + text("ingest.summary.villages.dry" if dry else "ingest.summary.villages.done", EN,
+                                     added=len(self.villages_added), added_codes=_codes_tail(self.villages_added),
+                                     lost=len(self.villages_removed), lost_codes=_codes_tail(self.villages_removed)))
         if self.crosswalk_entries:
-            lines.append(f"  {self.crosswalk_entries} village-code changes recorded from the crosswalk")
+            lines.append("  " + text("ingest.summary.crosswalk", EN, n=self.crosswalk_entries))
         for ry in self.replaced_years:
-            if self.dry_run and not self.replace:
-                lines.append(f"  stored panel year {ry.year} would be replaced, which needs --replace / "
-                             f"替换已入库的 {ry.year} 年数据需要加 --replace: {ry.summary()}")
-            elif self.dry_run:
-                lines.append(f"  stored panel year {ry.year} would be replaced (--replace): {ry.summary()}")
+            if dry and not self.replace:
+                head = en_zh(both("ingest.summary.replaced_year.needs_flag", year=ry.year))
             else:
-                lines.append(f"  stored panel year {ry.year} replaced (--replace): {ry.summary()}")
+                head = text("ingest.summary.replaced_year.dry" if dry else "ingest.summary.replaced_year.done", EN,
+                            year=ry.year)
+            lines.append(f"  {head}: {ry.summary()}")
             lines.extend(f"    - {c}" for c in ry.columns)
         for name, notes in self.notes.items():
             if notes and name in self.bureau_files:
-                lines.append(f"  {name}: read as a bureau file / 按统计局格式读取:")
+                lines.append(f"  {name}: {en_zh(both('ingest.summary.bureau_file'))}:")
                 lines.extend(f"    - {note}" for note in notes)
             elif notes:
                 lines.append(f"  {name}:")
                 lines.extend(f"    - {note}" for note in notes)
         if self.warnings:
-            lines.append(f"  {len(self.warnings)} warnings accepted / 已确认 {len(self.warnings)} 个警告:")
+            lines.append(f"  {en_zh(both('ingest.summary.warnings_accepted', n=len(self.warnings)))}:")
             lines.extend(f"    - {w}" for w in self.warnings[:MAX_SHOWN_PER_KIND * 2])
             if len(self.warnings) > MAX_SHOWN_PER_KIND * 2:
-                lines.append(f"    ... and {len(self.warnings) - MAX_SHOWN_PER_KIND * 2} more")
+                lines.append("    " + text("ingest.summary.more_warnings", EN,
+                                           n=len(self.warnings) - MAX_SHOWN_PER_KIND * 2))
         s = self.store_summary
         if s:
-            when = "now holds" if not self.dry_run else "holds"
-            years = _years_text(tuple(s.get("panel_years", ())))
-            lines.append(
-                f"The store {when} {s.get('panel_rows', 0)} panel rows "
-                f"({s.get('villages', 0)} villages, years {years}) "
-                f"and {s.get('postings_rows', 0)} postings."
-            )
+            lines.append(text("ingest.summary.store.dry" if dry else "ingest.summary.store.done", EN,
+                              panel_rows=s.get("panel_rows", 0), villages=s.get("villages", 0),
+                              years=_years_text(tuple(s.get("panel_years", ()))), postings=s.get("postings_rows", 0)))
         return "\n".join(lines)
 
 
-def _codes_tail(codes: Sequence[str], limit: int = 5) -> str:
+def _table_name(table: str) -> dict[str, str]:
+    """Return the name of a canonical table (``panel`` or ``postings``) in both languages."""
+    return both("ingest.table_name.panel") if table == "panel" else both("ingest.table_name.postings")
+
+
+def _codes_tail(codes: Sequence[str], limit: int = 5) -> dict[str, str]:
+    """Return the first ``limit`` codes in parentheses (`` (a, b, ...)``) in both languages; empty if none."""
     if not codes:
-        return ""
-    more = ", ..." if len(codes) > limit else ""
-    return f" ({', '.join(codes[:limit])}{more})"
+        return {lang: "" for lang in i18n.LANGS}
+    out = {}
+    for lang in i18n.LANGS:
+        sep = i18n.t("punct.enum", lang)
+        more = sep + "..." if len(codes) > limit else ""
+        listed = sep.join(codes[:limit]) + more
+        out[lang] = i18n.t("punct.paren_open", lang) + listed + i18n.t("punct.paren_close", lang)
+    return out
 
 
 def _years_text(years: tuple[int, ...]) -> str:

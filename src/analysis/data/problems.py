@@ -396,8 +396,19 @@ def _parenthesised(parts: Sequence[Mapping[str, str]], lang: str) -> str:
     return i18n.t("punct.paren_open", lang) + inner + i18n.t("punct.paren_close", lang)
 
 
-def _en_zh(texts: Mapping[str, str]) -> str:
-    """Return one line that says the same in English, then in Chinese."""
+def en_zh(texts: Mapping[str, str]) -> str:
+    """Return a text that says the same in English, then in Chinese: ``English / 中文``.
+
+    Parameters
+    ----------
+    texts : mapping of str -> str
+        Language -> text, as :func:`both` returns.
+
+    Returns
+    -------
+    str
+        The English text, ``" / "``, the Chinese text.
+    """
     return f"{texts['en']} / {texts['zh']}"
 
 
@@ -478,18 +489,18 @@ class IngestError(Exception):
         if hidden and csv_reports:
             more = both("ingest.report.more_in_report", more=_count("more", hidden), most=MAX_SHOWN_PER_KIND,
                         reports=", ".join(csv_reports))
-            lines.append(_en_zh(more))
+            lines.append(en_zh(more))
         elif hidden:
             more = both("ingest.report.more_not_listed", more=_count("more", hidden), most=MAX_SHOWN_PER_KIND)
             lines.append(more["en"])  # English only (its Chinese is empty), as it always was
         if self.reports:
-            lines.append(_en_zh(both("ingest.report.listed_in")) + ": " + ", ".join(str(x) for x in self.reports))
+            lines.append(en_zh(both("ingest.report.listed_in")) + ": " + ", ".join(str(x) for x in self.reports))
         if w and not e and not r:
-            lines.append(_en_zh(both("ingest.report.only_warnings")))
+            lines.append(en_zh(both("ingest.report.only_warnings")))
         elif r and not e:
             warn = both("ingest.report.replace.warn") if w else {lang: "" for lang in i18n.LANGS}
             api = "replace=True, accept_warnings=True" if w else "replace=True"
-            lines.append(_en_zh(both("ingest.report.replace.text", warn=warn, api=api)))
+            lines.append(en_zh(both("ingest.report.replace.text", warn=warn, api=api)))
         return "\n".join(lines)
 
     def __str__(self) -> str:
