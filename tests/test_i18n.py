@@ -5,9 +5,10 @@ is *used* when a string literal of the code spells it, or an f-string matches it
 standing for one dotted part each, ``f"outcome.{name}.label"``); an ingest message's ``problem``,
 ``action`` and ``note`` leaves are used when a literal spells the message (``"ingest.file.no_rows"``:
 :func:`analysis.data.problems.message` reads both leaves). The ingest messages of ``src/analysis/data``
-are keys of ``messages.yaml``; the data layer is still left out of the "no label outside the
-catalogue" rules, as it holds data that is Chinese (the data dictionary, the bureau files' header
-words, the example files).
+are keys of ``messages.yaml``. The "no label outside the catalogue" rules cover the data layer too;
+the modules that hold Chinese data (the data dictionary, the bureau files' header words and the
+regular expressions that read them, the example files) are listed with the reason, and a listed
+module that no longer holds Chinese text must come off the list.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from analysis.data import schema
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "analysis"
 CATALOGUE_DIR = SRC / "i18n"
-NOT_YET = SRC / "data"
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
 # Chinese text the code may hold that is not a label, with the reason.
@@ -32,6 +32,21 @@ CJK_ALLOWED: dict[str, str] = {
     "analysis.report.brief.fonts": "font family names (方正小标宋简体, 仿宋_GB2312, ...) of GB/T 9704",
     "analysis.report.brief.text": "number formatting: the numerals of zh_ordinal and the CJK ranges of word_count",
     "analysis.cli": "English help text quoting the Chinese terms of bureau files (万元, 亩)",
+    # The data layer: Chinese data, and the patterns that read the bureaus' Chinese files.
+    "analysis.data.schema": "the data dictionary: the Chinese header of every column",
+    "analysis.data.examples": "the example files' names and contents",
+    "analysis.data.canonical": "a regular expression for a unit in full-width parentheses in a header",
+    "analysis.data.bureau.convert": "regular expressions reading years and dates written in Chinese (2021年度)",
+    "analysis.data.bureau.header": "regular expressions for header rows (甲乙丙 numbering, 单位); full-width brackets",
+    "analysis.data.bureau.rows": "regular expressions recognising subtotal and footnote rows (合计, 小计, 注)",
+    "analysis.data.bureau.table": "regular expressions for years in file names; example headers quoted in a message",
+    "analysis.data.bureau.text": "the bureaus' missing-value markers (无, 空, 暂无, 不详); the 单位 prefix of a unit",
+    "analysis.data.bureau.postings": "the bureau header 姓名; the mappings' unit words joined with 、 in a message",
+    "analysis.data.synthetic.calibration": "the fictional city's name (synthetic data)",
+    "analysis.data.synthetic.design": "syllables of the synthetic village, county and person names",
+    # Not yet in the catalogue (to move): labels of the error reports.
+    "analysis.data.problems": "the Chinese severity words, the error report's column headings and a problem's "
+                              "location in Chinese (文件, 工作表, 第N行)",
 }
 # Keys whose two languages legitimately use different fields.
 DIFFERENT_FIELDS: frozenset[str] = frozenset({
@@ -91,10 +106,10 @@ DATA = SRC / "data"
 HELPERS = {"message": ("problem", "action"), "note": ("note",), "both": ("",), "text": ("",)}
 
 
-def _modules(skip_data: bool, catalogue: bool = False) -> list[tuple[str, ast.Module]]:
+def _modules(catalogue: bool = False) -> list[tuple[str, ast.Module]]:
     out = []
     for path in sorted(SRC.rglob("*.py")):
-        if (path.is_relative_to(CATALOGUE_DIR) and not catalogue) or (skip_data and path.is_relative_to(NOT_YET)):
+        if path.is_relative_to(CATALOGUE_DIR) and not catalogue:
             continue
         name = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
         out.append((name, ast.parse(path.read_text(encoding="utf-8"))))
@@ -109,7 +124,7 @@ def _docstrings(tree: ast.Module) -> set[int]:
 def _patterns() -> tuple[set[str], list[re.Pattern]]:
     literals: set[str] = set()
     patterns: list[re.Pattern] = []
-    for _, tree in _modules(skip_data=False, catalogue=True):
+    for _, tree in _modules(catalogue=True):
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 literals.add(node.value)
@@ -227,7 +242,7 @@ def test_column_labels_in_chinese_are_the_data_dictionary_headers():
 
 def test_no_module_outside_the_catalogue_holds_a_label_dict():
     offenders = []
-    for module, tree in _modules(skip_data=True):
+    for module, tree in _modules():
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
                 keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
@@ -241,16 +256,22 @@ def test_no_module_outside_the_catalogue_holds_a_label_dict():
     assert offenders == []
 
 
+def _chinese_literals(tree: ast.Module) -> list[ast.Constant]:
+    docs = _docstrings(tree)
+    return [n for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs and CJK.search(n.value)]
+
+
 def test_no_chinese_text_outside_the_catalogue():
-    offenders = []
-    for module, tree in _modules(skip_data=True):
-        if module in CJK_ALLOWED:
-            continue
-        docs = _docstrings(tree)
-        offenders += [f"{module}:{n.lineno}: {n.value[:30]!r}" for n in ast.walk(tree)
-                      if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
-                      and CJK.search(n.value)]
+    """Chinese text outside docstrings only in the modules of CJK_ALLOWED (the data layer included)."""
+    modules = dict(_modules())
+    assert any(m.startswith("analysis.data.") for m in modules)
+    offenders = [f"{module}:{n.lineno}: {n.value[:30]!r}" for module, tree in modules.items()
+                 if module not in CJK_ALLOWED for n in _chinese_literals(tree)]
     assert offenders == []
+    # an allowance nobody needs any more comes off the list (the ingest report's texts moved to the catalogue)
+    stale = [m for m in CJK_ALLOWED if m not in modules or not _chinese_literals(modules[m])]
+    assert stale == []
 
 
 def test_the_checks_detect_what_they_look_for():
