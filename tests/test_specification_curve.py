@@ -15,6 +15,7 @@ import pytest
 
 from analysis.grid.null_curve import curve_statistics, null_tasks, null_test, two_sided_statistics
 from analysis.grid.specification import grid_data, grid_points, run_grid
+from analysis.i18n import t
 from analysis.report.results_schema import COMPLETE, SpecificationCurveSection
 from analysis.stages import specification_curve
 
@@ -104,3 +105,50 @@ def test_the_brief_says_the_curve_in_one_sentence_only_when_the_run_has_it():
     # the joint test over-rejects under the design (bench/size_null_curve.py): the brief does not cite it
     assert "joint" not in text and "p =" not in text
     assert "72种估计设定" in say("zh", "curve", describe_curve("income_per_capita", r, "zh"))
+
+
+def _size_bench():
+    import importlib.util
+
+    from analysis import paths
+
+    spec = importlib.util.spec_from_file_location("size_null_curve", paths.ROOT / "bench" / "size_null_curve.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_and_notebook_07_quote_the_measured_size_of_the_joint_test():
+    # The committed per-city p-values of bench/size_null_curve.py (100 no-effect cities, 19 draws) give the
+    # rates the README, notebook 07 and its note quote: two-sided, and the first version's one-sided test.
+    from analysis import paths
+
+    cities = pd.read_csv(paths.ROOT / "data" / "montecarlo" / "null_curve_size.csv")
+    assert len(cities) == 100 and set(cities["specifications"]) == {12}
+    r = {k: (f"{100 * v[0]:.1f}%", f"{100 * v[1]:.1f}") for k, v in _size_bench().rejection_rates(cities).items()}
+    readme = " ".join((paths.ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (f"is {r['p_median'][0]} for the median and {r['p_share_significant'][0]} for the share significant at a "
+            f"nominal 5% (Monte Carlo SE {r['p_median'][1]} and {r['p_share_significant'][1]} points)") in readme
+    assert (f"it rejects {r['p_median_one_sided'][0]} and {r['p_share_one_sided'][0]} (Monte Carlo SE "
+            f"{r['p_median_one_sided'][1]} and {r['p_share_one_sided'][1]})") in readme
+    nb = " ".join((paths.ROOT / "notebooks" / "07_specification_curve.py").read_text(encoding="utf-8")
+                  .replace("#", " ").split())
+    assert f"{r['p_median'][0]} (median) and {r['p_share_significant'][0]} (share significant) at 5%" in nb
+    note = t("specification_curve.note.joint", "en", draws=19, k=12, smallest=0.05)
+    assert f"in {r['p_median'][0]} (median) and {r['p_share_significant'][0]} (share significant)" in note
+    # The two-sided p-values are not the one-sided ones (the records hold both tests).
+    assert (cities["p_median"] != cities["p_median_one_sided"]).any()
+
+
+@pytest.mark.slow
+def test_the_size_records_are_what_the_code_produces():
+    # The first no-effect city of the committed size records, recomputed (about a minute).
+    from analysis import paths
+
+    cities = pd.read_csv(paths.ROOT / "data" / "montecarlo" / "null_curve_size.csv")
+    first = cities.iloc[0]
+    seed = int(cities["seed"].iloc[0])  # from the int64 column: the row Series is float (63-bit seeds do not fit)
+    fresh = _size_bench().one_city((0, seed, 19)).iloc[0]
+    for col in ("median", "share_significant", "p_median", "p_share_significant", "p_median_one_sided",
+                "p_share_one_sided"):
+        assert fresh[col] == pytest.approx(first[col], rel=1e-8), col

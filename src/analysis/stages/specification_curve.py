@@ -7,8 +7,8 @@ and beneath them an indicator panel of the choices each specification made. For 
 reports the share of specifications with the headline's sign, the share whose interval excludes
 zero, the median (:func:`analysis.grid.curve.curve_summary`) and the curve's joint test under the
 null (:func:`analysis.grid.null_curve.null_test`: the estimated effect removed, townships
-resampled, the curve re-estimated ``null_draws`` times; measured on no-effect cities it over-rejects:
-16-18% at 5%, so the brief does not cite it).
+resampled, the curve re-estimated ``null_draws`` times, two-sided; measured on no-effect cities it
+over-rejects: 9-10% at 5%, so the brief does not cite it).
 
 The study's default grid is a stated subset, so that ``make study`` stays short: the levels of
 :data:`STAGE_LEVELS` (every estimator, comparison group, covariate set, anticipation rule and

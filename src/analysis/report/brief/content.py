@@ -555,7 +555,7 @@ def describe_curve(outcome: str, results: Results, lang: str) -> dict | None:
     c = sc.outcomes.get(outcome) if sc else None
     if c is None or not c.estimated or not (T.finite(c.share_same_sign) and T.finite(c.share_significant_same_sign)):
         return None
-    # The joint test's p-value is not cited: measured on 100 no-effect cities it rejects 16-18% of the time at
+    # The joint test's p-value is not cited: measured on 100 no-effect cities it rejects 9-10% of the time at
     # 5% (README, "Specification grid"), so its p-values are too small.
     return {"n": T.fmt_count(c.estimated, lang), "same": T.fmt_pct(c.share_same_sign, lang),
             "sig": T.fmt_pct(c.share_significant_same_sign, lang)}
