@@ -134,7 +134,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.estimators.callaway_santanna import aggregate, att_gt
-from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois, pyfixest_version
+from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois
 from analysis.estimators.inputs import as_list, prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, describe, intervals, joint_test, regression_vcov, t_df
@@ -468,7 +468,7 @@ def ppml(
         "scale": "level (mean of E[Y(1)] - E[Y(0)]) and *_pct (sum E[Y(1)] / sum E[Y(0)] - 1)",
         "level_denominator": LEVEL_DENOMINATOR,
         "delta_method": "fixed effects held at their estimates (Wooldridge 2023, etwfe::emfx)",
-        "engine": f"pyfixest {pyfixest_version()} fepois",
+        "engine": f"{fit.engine} fepois",
         "iwls_tol": iwls_tol,
         "fixef_tol": fixef_tol,
         "ssc": ssc,
@@ -609,7 +609,7 @@ def twfe_poisson(
     ssc = fit.ssc.as_dict()
     n_obs, n_units, n_cl = fit.n_obs, int(fm.frame["unit"].nunique()), fit.ssc.G
     df_t = t_df(n_cl, small_sample)
-    options = {**panel.base_options(), **info, "engine": f"pyfixest {pyfixest_version()} fepois",
+    options = {**panel.base_options(), **info, "engine": f"{fit.engine} fepois",
                "ssc": ssc, "alpha": alpha, "small_sample": small_sample, "t_df": df_t,
                "inference": describe(n_cl, small_sample, regression=True),
                "level_denominator": LEVEL_DENOMINATOR,
