@@ -107,9 +107,18 @@ def test_sun_abraham_with_trend_covariates_equals_pyfixest(city):
                                           **COMMON)))
 
 
-def test_imputation_pretrend_regression_equals_pyfixest(city):
+def test_imputation_estimator_and_its_pretrend_regression_equal_the_sparse_path(city):
+    # the lean path replaces both the sparse untreated-outcome model and pyfixest's pre-trend fit
     _, _, _, reg, trend = city
     same_result(*both(lambda: imputation(reg, "collective_income", covariates=trend, pretrends=3, **COMMON)))
+
+
+def test_imputation_drops_the_same_collinear_covariate_on_both_paths(city):
+    # a village's distance does not change: collinear with the village effects, dropped by both rules
+    _, _, covs, reg, trend = city
+    a, b = both(lambda: imputation(reg, "projects", covariates=[trend[0], covs[0], trend[1]], **COMMON))
+    assert a.options["covariates_dropped"] == b.options["covariates_dropped"] == [covs[0]]
+    same_result(a, b)
 
 
 def test_twfe_and_its_event_study_equal_pyfixest(city):

@@ -81,7 +81,8 @@ import pandas as pd
 from analysis.estimators.fixest import SSC_RULE, FixestFit
 from analysis.results import SmallSampleCorrection
 
-__all__ = ["CHUNK_BYTES", "COLLIN_TOL", "ENGINE", "LEAN_ROWS", "feols", "fepois"]
+__all__ = ["CHUNK_BYTES", "COLLIN_TOL", "ENGINE", "LEAN_ROWS", "UntreatedModel", "feols", "fepois",
+           "independent_columns"]
 
 LEAN_ROWS = 2_000_000
 """Frames of this many rows or more are fitted by this engine instead of pyfixest.
@@ -105,10 +106,10 @@ ENGINE = "lean_fe (analysis.estimators.lean_fe)"
 class _Codes:
     """Integer codes of the unit, year and cluster of the kept rows."""
 
-    def __init__(self, unit: np.ndarray, time: np.ndarray, cl: np.ndarray):
-        self.unit = pd.factorize(unit)[0]
-        self.time = pd.factorize(time)[0]
-        self.cl = pd.factorize(cl, sort=True)[0]
+    def __init__(self, unit: np.ndarray, time: np.ndarray, cl: np.ndarray | None, factorize: bool = True):
+        self.unit = pd.factorize(unit)[0] if factorize else np.asarray(unit, dtype=np.int64)
+        self.time = pd.factorize(time)[0] if factorize else np.asarray(time, dtype=np.int64)
+        self.cl = pd.factorize(cl, sort=True)[0] if cl is not None else np.zeros(len(self.unit), dtype=np.int64)
         self.n_unit = int(self.unit.max()) + 1
         self.n_time = int(self.time.max()) + 1
         self.n_cl = int(self.cl.max()) + 1
@@ -131,14 +132,24 @@ class _TwoWay:
         """Return the unit (``U x k``) and year (``T x k``) effects of each column's projection."""
         c, w = self.codes, self.w
         k = len(columns)
-        xbar = np.empty((c.n_unit, k))
-        b = np.empty((c.n_time, k))
+        r_unit = np.empty((c.n_unit, k))
+        r_time = np.empty((c.n_time, k))
         for j, x in enumerate(columns):
             wx = w * x
-            xbar[:, j] = np.bincount(c.unit, weights=wx, minlength=c.n_unit) / self.W_unit
-            b[:, j] = np.bincount(c.time, weights=wx, minlength=c.n_time)
-        b -= self.W_cell.T @ xbar
-        lev = np.zeros((c.n_time, k))
+            r_unit[:, j] = np.bincount(c.unit, weights=wx, minlength=c.n_unit)
+            r_time[:, j] = np.bincount(c.time, weights=wx, minlength=c.n_time)
+        return self.solve(r_unit, r_time)
+
+    def solve(self, r_unit: np.ndarray, r_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Solve the normal equations ``D'WD (a, l) = (r_unit, r_time)`` with ``l_0 = 0``.
+
+        ``D`` holds the unit and year dummies; the equation of year 0 is left out (its dummy is
+        the base level), so ``r_time[0]`` is not used.
+        """
+        c = self.codes
+        xbar = r_unit / self.W_unit[:, None]
+        b = r_time - self.W_cell.T @ xbar
+        lev = np.zeros_like(b)
         if c.n_time > 1:
             lev[1:] = np.linalg.lstsq(self.A[1:, 1:], b[1:], rcond=None)[0]
         a = xbar - (self.W_cell @ lev) / self.W_unit[:, None]
@@ -424,3 +435,172 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxite
     vcov, scores, ssc = _crv1(columns, a, lev, codes, wu, bread, n)
     return FixestFit(model=None, coefficients=pd.Series(beta, index=names), vcov=vcov, sample=sample, n_obs=n,
                      ssc=ssc, fitted=mu, cluster_scores=scores, engine=ENGINE)
+
+
+def independent_columns(unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], tol: float) -> list[int]:
+    """Return the columns not collinear with unit + year effects or with each other.
+
+    The rank rule of a QR factorisation with column pivoting of the columns' residuals on the
+    effects (``scipy.linalg.qr(R, pivoting=True)``: a column counts while ``|r_jj| > tol``),
+    computed as the pivoted Cholesky factorisation of ``R'R`` (the same pivots: the column
+    with the largest remaining norm first), accumulated over chunks instead of holding ``R``.
+
+    Parameters
+    ----------
+    unit, time : numpy.ndarray
+        Integer codes ``0..U-1`` and ``0..T-1`` of the rows' unit and year (every level present).
+    columns : sequence of numpy.ndarray
+        The columns (length ``n`` each).
+    tol : float
+        Threshold on ``|r_jj|``.
+
+    Returns
+    -------
+    list of int
+        Indices of the independent columns, sorted.
+    """
+    codes = _Codes(unit, time, None, factorize=False)
+    a, lev = _TwoWay(codes, np.ones(len(codes.unit))).effects(columns)
+    M = _cross(columns, a, lev, codes, None)
+    k = M.shape[0]
+    order = list(range(k))
+    L = np.zeros((k, k))
+    rank = 0
+    for j in range(k):
+        rest = order[j:]
+        d = np.array([M[c, c] - L[c, :j] @ L[c, :j] for c in rest])
+        best = int(np.argmax(d))
+        order[j], order[j + best] = order[j + best], order[j]
+        p = order[j]
+        r_jj = np.sqrt(max(d[best], 0.0))
+        if r_jj <= tol:
+            break
+        rank += 1
+        L[p, j] = r_jj
+        for c in order[j + 1:]:
+            L[c, j] = (M[c, p] - L[c, :j] @ L[p, :j]) / r_jj
+    return sorted(order[:rank])
+
+
+class UntreatedModel:
+    """Least squares of ``y`` on unit and year effects and covariates, the effects absorbed exactly.
+
+    The untreated-outcome model of the imputation estimator
+    (:mod:`analysis.estimators.imputation`) at national size, without its sparse design
+    matrix: the covariates' coefficients by Frisch-Waugh-Lovell on the columns' residuals on
+    the effects (:class:`_TwoWay`, exact), then the effects of ``y - X b``. The year effect of
+    code 0 is the base level (0).
+
+    Parameters
+    ----------
+    unit, time : numpy.ndarray
+        Integer codes ``0..U-1`` and ``0..T-1`` of the untreated rows (every level present).
+    columns : sequence of numpy.ndarray
+        Covariates of the untreated rows (may be empty).
+    y : numpy.ndarray
+        Outcome of the untreated rows.
+
+    Raises
+    ------
+    ValueError
+        If the covariates are collinear with the effects (their residual cross-product is
+        singular).
+    """
+
+    def __init__(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], y: np.ndarray):
+        self.codes = _Codes(unit, time, None, factorize=False)
+        self.proj = _TwoWay(self.codes, np.ones(len(self.codes.unit)))
+        self.columns = list(columns)
+        k = len(self.columns)
+        if k:
+            self.a_x, self.l_x = self.proj.effects(self.columns)
+            self.xx = _cross(self.columns, self.a_x, self.l_x, self.codes, None)
+            a_y, l_y = self.proj.effects([y])
+            xy = np.zeros(k)
+            for s in _chunks(len(y), k):
+                block = _demeaned(self.columns, self.a_x, self.l_x, self.codes, s)
+                xy += block.T @ (y[s] - a_y[self.codes.unit[s], 0] - l_y[self.codes.time[s], 0])
+            try:
+                self.xx_chol = np.linalg.cholesky(self.xx)
+            except np.linalg.LinAlgError as err:
+                raise ValueError("the untreated-outcome model is not identified (covariates collinear with "
+                                 "the unit and period effects)") from err
+            self.b = self._xx_solve(xy)
+        else:
+            self.b = np.zeros(0)
+        rest = y - self._xb(self.columns)
+        a, lev = self.proj.effects([rest])
+        self.a, self.lev = a[:, 0], lev[:, 0]
+
+    def _xx_solve(self, rhs: np.ndarray) -> np.ndarray:
+        from scipy.linalg import cho_solve
+
+        return cho_solve((self.xx_chol, True), rhs)
+
+    def _xb(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros(len(columns[0]) if columns else 0)
+        for j, x in enumerate(columns):
+            out += self.b[j] * x
+        return out
+
+    def predict(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray]) -> np.ndarray:
+        """Return the fitted untreated outcome of rows with these codes and covariates.
+
+        Parameters
+        ----------
+        unit, time : numpy.ndarray
+            Codes of the rows (levels of the fitted rows).
+        columns : sequence of numpy.ndarray
+            Their covariates, in the order of the fit.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``a_unit + l_time + x'b``.
+        """
+        out = self.a[unit] + self.lev[time]
+        if self.columns:
+            out += self._xb(columns)
+        return out
+
+    def weights(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray],
+                w1: np.ndarray) -> np.ndarray:
+        """Return ``Z0 (Z0'Z0)^{-1} Z1' w1`` for each column of ``w1``: the untreated rows' weights.
+
+        ``Z0`` and ``Z1`` are the designs (unit dummies, year dummies but the base, covariates)
+        of the fitted rows and of the rows given; ``w1`` (``n1 x m``) weights the latter. With
+        ``Z0 = [D, X]``: ``Z0 h = D g + X~ h_b`` where ``g = (D'D)^{-1} D1'w1`` and
+        ``h_b = (X~'X~)^{-1} (X1'w1 - X'D g)``.
+
+        Parameters
+        ----------
+        unit, time : numpy.ndarray
+            Codes of the rows ``w1`` weights.
+        columns : sequence of numpy.ndarray
+            Their covariates.
+        w1 : numpy.ndarray
+            ``n1 x m`` weights.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``n0 x m``.
+        """
+        c = self.codes
+        m = w1.shape[1]
+        r_unit = np.column_stack([np.bincount(unit, weights=w1[:, j], minlength=c.n_unit) for j in range(m)])
+        r_time = np.column_stack([np.bincount(time, weights=w1[:, j], minlength=c.n_time) for j in range(m)])
+        a_g, l_g = self.proj.solve(r_unit, r_time)
+        out = np.empty((len(c.unit), m))
+        for j in range(m):
+            dg = a_g[c.unit, j] + l_g[c.time, j]
+            if self.columns:
+                rhs = np.array([x1 @ w1[:, j] - x0 @ dg for x0, x1 in zip(self.columns, columns, strict=True)])
+                h_b = self._xx_solve(rhs)
+                # X~ h_b = X h_b - (a_x h_b)[unit] - (l_x h_b)[time]
+                for i, x0 in enumerate(self.columns):
+                    dg += h_b[i] * x0
+                dg -= (self.a_x @ h_b)[c.unit]
+                dg -= (self.l_x @ h_b)[c.time]
+            out[:, j] = dg
+        return out
