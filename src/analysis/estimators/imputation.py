@@ -211,7 +211,7 @@ def imputation(
     check_rule(small_sample)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates)
     n_cov = len(panel.names["covariates"])
-    df = panel.frame.copy()
+    df = panel.frame.copy(deep=False)  # columns are added, never written: no copy of the data (copy-on-write)
     df["e"] = (df["time"] - df["cohort"]).where(df["cohort"] > 0)
     untreated = df["D"] == 0
     u0 = set(df.loc[untreated, "unit"])
@@ -225,7 +225,9 @@ def imputation(
             "no untreated observation) and are left out of every average",
             stacklevel=2,
         )
-    df = df.loc[untreated | imputable].copy()
+    kept = (untreated | imputable).to_numpy()
+    if not kept.all():
+        df = df.loc[kept].copy()
     treated = (df["D"] == 1).to_numpy()
     if not treated.any():
         raise ValueError("no treated observation can be imputed: no unit is observed untreated "
@@ -324,6 +326,7 @@ def imputation(
     W1 = np.column_stack([t[3] for t in targets])  # n1 x m
     if lean:
         V0 = -model.weights(u1_codes, t1_codes, x1_cols, W1)
+        del model, x1_cols  # the covariates' copies: not needed by the variance or the pre-trend test
     else:
         H = lu.solve(np.asarray((Z1.T @ sp.csr_matrix(W1)).todense()))
         V0 = -(Z0 @ H)  # n0 x m
@@ -410,7 +413,7 @@ def imputation(
 
 def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any], small_sample: str, test_name: str):
     """BJS pre-trend regression on untreated observations: y ~ 1{e=-1..-k} | unit + period."""
-    df = untreated.drop(columns=["u_code", "t_code"]).copy()
+    df = untreated.drop(columns=["u_code", "t_code"])
     names = []
     for h in range(1, k + 1):
         col = f"pre_{h}"
