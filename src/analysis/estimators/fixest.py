@@ -42,7 +42,8 @@ records it as a :class:`~analysis.results.SmallSampleCorrection`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
@@ -51,7 +52,14 @@ import pandas as pd
 
 from analysis.results import SmallSampleCorrection
 
-__all__ = ["FIXEF_TOL", "IWLS_MAXITER", "FixestFit", "feols", "fepois", "pyfixest_version"]
+__all__ = ["ENGINES", "FIXEF_TOL", "IWLS_MAXITER", "FixestFit", "choose_engine", "feols", "fepois",
+           "pyfixest_version", "use_engine"]
+
+ENGINES = ("auto", "pyfixest", "lean")
+"""Engines :func:`feols` and :func:`fepois` can use: ``"auto"`` chooses by the frame's size
+(:func:`choose_engine`), ``"pyfixest"`` or ``"lean"`` force one."""
+
+_forced: list[str] = []
 
 FIXEF_TOL = 1e-10
 """Convergence tolerance of pyfixest's alternating-projection demeaner (its default is 1e-6).
@@ -101,6 +109,10 @@ class FixestFit:
         ``(G, p)`` cluster sums of the coefficients' influence functions (the scores
         times the bread), in the order of the sorted cluster codes: ``vcov`` equals
         ``ssc.factor * cluster_scores.T @ cluster_scores``.
+    engine : str
+        What fitted the model, as recorded in an estimate's ``engine`` option:
+        ``"pyfixest <version>"`` or :data:`analysis.estimators.lean_fe.ENGINE`. ``model`` is
+        None for the lean engine.
     """
 
     model: object = field(repr=False)
@@ -111,6 +123,7 @@ class FixestFit:
     ssc: SmallSampleCorrection
     fitted: np.ndarray | None = field(default=None, repr=False)
     cluster_scores: np.ndarray | None = field(default=None, repr=False)
+    engine: str = ""
 
     @property
     def names(self) -> list[str]:
@@ -133,6 +146,66 @@ def pyfixest_version() -> str:
         For example ``"0.60.0"``.
     """
     return version("pyfixest")
+
+
+def choose_engine(n_rows: int, engine: str = "auto") -> str:
+    """Return the engine that fits a frame of ``n_rows`` rows: ``"pyfixest"`` or ``"lean"``.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the frame to fit.
+    engine : {"auto", "pyfixest", "lean"}, default "auto"
+        ``"auto"``: the lean engine from :data:`analysis.estimators.lean_fe.LEAN_ROWS` rows
+        on, pyfixest below, unless :func:`use_engine` forces one; the others force it.
+
+    Returns
+    -------
+    str
+        ``"pyfixest"`` or ``"lean"``.
+
+    Raises
+    ------
+    ValueError
+        If ``engine`` is not one of :data:`ENGINES`.
+    """
+    from analysis.estimators import lean_fe
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "auto" and _forced:
+        engine = _forced[-1]
+    if engine == "auto":
+        return "lean" if n_rows >= lean_fe.LEAN_ROWS else "pyfixest"
+    return engine
+
+
+@contextmanager
+def use_engine(engine: str) -> Iterator[None]:
+    """Fit every regression inside the ``with`` block with ``engine``, whatever its size.
+
+    Parameters
+    ----------
+    engine : {"auto", "pyfixest", "lean"}
+        The engine (``"auto"``: by size, as outside the block).
+
+    Yields
+    ------
+    None
+        Inside the block :func:`feols` and :func:`fepois` use ``engine``.
+
+    Raises
+    ------
+    ValueError
+        If ``engine`` is not one of :data:`ENGINES`.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    _forced.append(engine)
+    try:
+        yield
+    finally:
+        _forced.pop()
 
 
 def _read(fit, fitted: bool) -> FixestFit:
@@ -162,10 +235,11 @@ def _read(fit, fitted: bool) -> FixestFit:
         ssc=ssc,
         fitted=np.asarray(fit._Y_hat_response, dtype=float).ravel() if fitted else None,
         cluster_scores=cluster_scores,
+        engine=f"pyfixest {pyfixest_version()}",
     )
 
 
-def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
+def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto") -> FixestFit:
     """Fit ``y ~ rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
 
     Parameters
@@ -176,6 +250,10 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
         regressors in ``rhs``. Not modified.
     rhs : sequence of str
         Regressors; the covariate columns ``x0, x1, ...`` of ``frame`` are added after them.
+    engine : {"auto", "pyfixest", "lean"}, default "auto"
+        Which engine fits the model (:func:`choose_engine`): pyfixest, or from
+        :data:`analysis.estimators.lean_fe.LEAN_ROWS` rows on the memory-lean
+        :func:`analysis.estimators.lean_fe.feols` (same model, sample and covariance).
 
     Returns
     -------
@@ -189,6 +267,10 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
     demeaner cannot reach it); observations that are singletons in a fixed effect are
     dropped (a balanced panel has none).
     """
+    if choose_engine(len(frame), engine) == "lean":
+        from analysis.estimators import lean_fe
+
+        return lean_fe.feols(frame, rhs)
     import pyfixest as pf
 
     cov_terms = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]
@@ -216,7 +298,8 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
     return _read(fit, fitted=False)
 
 
-def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, fixef_tol: float) -> FixestFit:
+def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, fixef_tol: float,
+           engine: str = "auto") -> FixestFit:
     """Fit the Poisson model ``E[y] = exp(rhs | unit + time)`` by PML with CRV1 standard errors by ``cl``.
 
     Parameters
@@ -229,7 +312,10 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, fixef_tol: 
     iwls_tol : float
         Relative deviance change at which the IRLS iterations stop.
     fixef_tol : float
-        Tolerance of the demeaner inside each IRLS step.
+        Tolerance of the demeaner inside each IRLS step (pyfixest; the lean engine
+        absorbs the effects exactly).
+    engine : {"auto", "pyfixest", "lean"}, default "auto"
+        Which engine fits the model (:func:`choose_engine`), as in :func:`feols`.
 
     Returns
     -------
@@ -243,6 +329,10 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, fixef_tol: 
         If IRLS does not reach ``iwls_tol`` in :data:`IWLS_MAXITER` iterations (the
         warning points at the estimator's caller).
     """
+    if choose_engine(len(frame), engine) == "lean":
+        from analysis.estimators import lean_fe
+
+        return lean_fe.fepois(frame, rhs, iwls_tol, IWLS_MAXITER)
     import pyfixest as pf
 
     fml = "y ~ " + " + ".join(rhs) + " | unit + time"

@@ -72,7 +72,8 @@ from scipy import linalg
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from analysis.estimators.fixest import feols
+from analysis.estimators import lean_fe
+from analysis.estimators.fixest import choose_engine, feols
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import (
@@ -210,7 +211,7 @@ def imputation(
     check_rule(small_sample)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates)
     n_cov = len(panel.names["covariates"])
-    df = panel.frame.copy()
+    df = panel.frame.copy(deep=False)  # columns are added, never written: no copy of the data (copy-on-write)
     df["e"] = (df["time"] - df["cohort"]).where(df["cohort"] > 0)
     untreated = df["D"] == 0
     u0 = set(df.loc[untreated, "unit"])
@@ -224,7 +225,9 @@ def imputation(
             "no untreated observation) and are left out of every average",
             stacklevel=2,
         )
-    df = df.loc[untreated | imputable].copy()
+    kept = (untreated | imputable).to_numpy()
+    if not kept.all():
+        df = df.loc[kept].copy()
     treated = (df["D"] == 1).to_numpy()
     if not treated.any():
         raise ValueError("no treated observation can be imputed: no unit is observed untreated "
@@ -248,9 +251,20 @@ def imputation(
         )
     covs = [f"x{j}" for j in range(n_cov)]
     cov_dropped: list[str] = []
-    if n_cov:
+    # from lean_fe.LEAN_ROWS rows on, the untreated-outcome model absorbs the effects exactly
+    # (lean_fe.UntreatedModel) instead of factorising a sparse design with a column per unit
+    lean = choose_engine(len(df)) == "lean"
+    u0_codes, t0_codes = df.loc[~treated, "u_code"].to_numpy(), df.loc[~treated, "t_code"].to_numpy()
+    if n_cov and lean:
+        X0 = df.loc[~treated, covs]
+        scale = max(1.0, float(np.abs(X0.to_numpy(float)).max()) * np.sqrt(len(X0)))
+        keep_j = lean_fe.independent_columns(u0_codes, t0_codes, [X0[c].to_numpy(float) for c in covs],
+                                             1e-9 * scale)
+        del X0
+    elif n_cov:
         Zf0 = _design(df.loc[~treated])
         keep_j = _independent_covariates(Zf0, df.loc[~treated, covs].to_numpy(float))
+    if n_cov:
         cov_dropped = [panel.names["covariates"][j] for j in range(n_cov) if j not in keep_j]
         if cov_dropped:
             warnings.warn(
@@ -259,23 +273,30 @@ def imputation(
                 stacklevel=2,
             )
         covs = [covs[j] for j in keep_j]
-    Z = _design(df, covs)
-    Z0, Z1 = Z[~treated], Z[treated]
     y = df["y"].to_numpy()
     y0, y1 = y[~treated], y[treated]
-    A = (Z0.T @ Z0).tocsc()
-    try:
-        lu = splu(A)
-        coef = lu.solve(np.asarray(Z0.T @ y0).ravel())
-    except RuntimeError as err:
-        raise ValueError(f"the untreated-outcome model is not identified ({err}); "
-                         "are covariates collinear with the unit and period effects?") from err
-    if not np.all(np.isfinite(coef)) or np.linalg.norm(A @ coef - Z0.T @ y0) > 1e-6 * (
-        1 + np.linalg.norm(Z0.T @ y0)
-    ):
-        raise ValueError("the untreated-outcome model is not identified (singular normal equations)")
-    eps0 = y0 - Z0 @ coef
-    tau = y1 - Z1 @ coef
+    if lean:
+        u1_codes, t1_codes = df.loc[treated, "u_code"].to_numpy(), df.loc[treated, "t_code"].to_numpy()
+        x1_cols = [df.loc[treated, c].to_numpy(float) for c in covs]
+        model = lean_fe.UntreatedModel(u0_codes, t0_codes, [df.loc[~treated, c].to_numpy(float) for c in covs], y0)
+        eps0 = y0 - model.predict(u0_codes, t0_codes, model.columns)
+        tau = y1 - model.predict(u1_codes, t1_codes, x1_cols)
+    else:
+        Z = _design(df, covs)
+        Z0, Z1 = Z[~treated], Z[treated]
+        A = (Z0.T @ Z0).tocsc()
+        try:
+            lu = splu(A)
+            coef = lu.solve(np.asarray(Z0.T @ y0).ravel())
+        except RuntimeError as err:
+            raise ValueError(f"the untreated-outcome model is not identified ({err}); "
+                             "are covariates collinear with the unit and period effects?") from err
+        if not np.all(np.isfinite(coef)) or np.linalg.norm(A @ coef - Z0.T @ y0) > 1e-6 * (
+            1 + np.linalg.norm(Z0.T @ y0)
+        ):
+            raise ValueError("the untreated-outcome model is not identified (singular normal equations)")
+        eps0 = y0 - Z0 @ coef
+        tau = y1 - Z1 @ coef
 
     t1 = df.loc[treated, ["unit", "time", "cohort", "e", "cl"]].copy()
     t1["e"] = t1["e"].astype("int64")
@@ -303,8 +324,12 @@ def imputation(
             w = sel.astype(float)
             targets.append(("group", f"g={g}", {"cohort": g}, w / w.sum()))
     W1 = np.column_stack([t[3] for t in targets])  # n1 x m
-    H = lu.solve(np.asarray((Z1.T @ sp.csr_matrix(W1)).todense()))
-    V0 = -(Z0 @ H)  # n0 x m
+    if lean:
+        V0 = -model.weights(u1_codes, t1_codes, x1_cols, W1)
+        del model, x1_cols  # the covariates' copies: not needed by the variance or the pre-trend test
+    else:
+        H = lu.solve(np.asarray((Z1.T @ sp.csr_matrix(W1)).todense()))
+        V0 = -(Z0 @ H)  # n0 x m
 
     cell = pd.factorize(pd.MultiIndex.from_frame(t1[["cohort", "e"]]))[0]
     n_cell = cell.max() + 1
@@ -388,7 +413,7 @@ def imputation(
 
 def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any], small_sample: str, test_name: str):
     """BJS pre-trend regression on untreated observations: y ~ 1{e=-1..-k} | unit + period."""
-    df = untreated.drop(columns=["u_code", "t_code"]).copy()
+    df = untreated.drop(columns=["u_code", "t_code"])
     names = []
     for h in range(1, k + 1):
         col = f"pre_{h}"

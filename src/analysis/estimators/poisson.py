@@ -134,7 +134,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.estimators.callaway_santanna import aggregate, att_gt
-from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois, pyfixest_version
+from analysis.estimators.fixest import FIXEF_TOL, FixestFit, fepois
 from analysis.estimators.inputs import as_list, prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, describe, intervals, joint_test, regression_vcov, t_df
@@ -249,30 +249,35 @@ def _cell_name(g: int, t: int) -> str:
 def _design(df: pd.DataFrame, cells, n_cov: int):
     """Add regressors to a copy of the frame; return (frame, names, treatment names)."""
     out = df.copy()
-    cols: dict[str, np.ndarray] = {}
     treat_names: list[str] = []
     years = np.sort(out["time"].unique())
     g = out["cohort"].to_numpy()
     t = out["time"].to_numpy()
+    names = [f"xy{j}_{s}" for j in range(n_cov) for s in years[1:]]
+    for gg, tt in cells:
+        names.append(_cell_name(gg, tt))
+        names.extend(f"{_cell_name(gg, tt)}_x{j}" for j in range(n_cov))
+    # the regressors are written column by column into one array, which the frame holds without a copy
+    # (one block): at national size every n x k copy is 2 GB
+    design = np.empty((len(out), len(names)), order="F")
+    col = iter(range(len(names)))
     xbar = {}
     for j in range(n_cov):
         x = out[f"x{j}"].to_numpy(float)
         for s in years[1:]:
-            cols[f"xy{j}_{s}"] = x * (t == s)
+            np.multiply(x, t == s, out=design[:, next(col)])
         unit_x = out.groupby("unit")[f"x{j}"].first()
         unit_g = out.groupby("unit")["cohort"].first()
         xbar[j] = unit_x.groupby(unit_g).mean()
     for gg, tt in cells:
         d = ((g == gg) & (t == tt)).astype(float)
-        name = _cell_name(gg, tt)
-        cols[name] = d
-        treat_names.append(name)
+        design[:, next(col)] = d
+        treat_names.append(_cell_name(gg, tt))
         for j in range(n_cov):
-            cols[f"{name}_x{j}"] = d * (out[f"x{j}"].to_numpy(float) - xbar[j].loc[gg])
-            treat_names.append(f"{name}_x{j}")
-    reg = pd.DataFrame(cols, index=out.index)
+            np.multiply(d, out[f"x{j}"].to_numpy(float) - xbar[j].loc[gg], out=design[:, next(col)])
+            treat_names.append(f"{_cell_name(gg, tt)}_x{j}")
+    reg = pd.DataFrame(design, index=out.index, columns=names, copy=False)
     out = pd.concat([out, reg], axis=1)
-    names = list(cols)
     return out, names, treat_names
 
 
@@ -295,7 +300,10 @@ class _Fitted:
         self.fit_vcov = fit.vcov
         self.cluster_scores = fit.cluster_scores
         used = fit.sample["rowid"].to_numpy()
-        self.frame = frame.set_index("rowid").loc[used].reset_index()
+        if len(used) == len(frame) and np.array_equal(used, frame["rowid"].to_numpy()):
+            self.frame = frame  # every row, in order: no copy of the design (2 GB at national size)
+        else:
+            self.frame = frame.set_index("rowid").loc[used].reset_index()
         if fit.fitted is None:
             raise RuntimeError("internal error: the Poisson fit returned no fitted values")
         self.mu: np.ndarray = fit.fitted
@@ -305,8 +313,6 @@ class _Fitted:
         self.is_treat = np.array([c in treat_names for c in names])
         self.treat_index = self.X[:, self.is_treat] @ self.beta[self.is_treat]
         self.mu0 = self.mu * np.exp(-self.treat_index)
-        self.X0 = self.X.copy()
-        self.X0[:, self.is_treat] = 0.0
 
     def effect(self, rows: np.ndarray, n: int | None = None) -> tuple[float, float, float, float]:
         """Level and percentage effects over ``rows`` and their delta-method SEs.
@@ -316,8 +322,12 @@ class _Fitted:
         are zero.
         """
         mu1, mu0 = self.mu[rows], self.mu0[rows]
-        g1 = mu1 @ self.X[rows]
-        g0 = mu0 @ self.X0[rows]
+        x1 = self.X[rows]
+        g1 = mu1 @ x1
+        # the regressors without the treatment terms, only on these rows (not a second n x k copy)
+        x0 = np.array(x1, order="C")
+        x0[:, self.is_treat] = 0.0
+        g0 = mu0 @ x0
         n = len(rows) if n is None else n
         s1, s0 = mu1.sum(), mu0.sum()
         level = (s1 - s0) / n
@@ -468,7 +478,7 @@ def ppml(
         "scale": "level (mean of E[Y(1)] - E[Y(0)]) and *_pct (sum E[Y(1)] / sum E[Y(0)] - 1)",
         "level_denominator": LEVEL_DENOMINATOR,
         "delta_method": "fixed effects held at their estimates (Wooldridge 2023, etwfe::emfx)",
-        "engine": f"pyfixest {pyfixest_version()} fepois",
+        "engine": f"{fit.engine} fepois",
         "iwls_tol": iwls_tol,
         "fixef_tol": fixef_tol,
         "ssc": ssc,
@@ -609,7 +619,7 @@ def twfe_poisson(
     ssc = fit.ssc.as_dict()
     n_obs, n_units, n_cl = fit.n_obs, int(fm.frame["unit"].nunique()), fit.ssc.G
     df_t = t_df(n_cl, small_sample)
-    options = {**panel.base_options(), **info, "engine": f"pyfixest {pyfixest_version()} fepois",
+    options = {**panel.base_options(), **info, "engine": f"{fit.engine} fepois",
                "ssc": ssc, "alpha": alpha, "small_sample": small_sample, "t_df": df_t,
                "inference": describe(n_cl, small_sample, regression=True),
                "level_denominator": LEVEL_DENOMINATOR,

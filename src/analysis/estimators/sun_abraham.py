@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.estimators.fixest import feols, pyfixest_version
+from analysis.estimators.fixest import feols
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, describe, intervals, regression_vcov, t_df
@@ -247,7 +247,7 @@ def sun_abraham(
         **panel.base_options(), "control": control, "control_cohort": control_cohort,
         "ref": int(ref), "n_always_treated_units_dropped": n_always,
         "weights_for_aggregation": "cohort shares n_{g,e}/sum_g n_{g,e}, treated as fixed",
-        "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc, "small_sample": small_sample, "t_df": df_t,
+        "engine": fit.engine, "ssc": ssc, "small_sample": small_sample, "t_df": df_t,
         "inference": describe(fit.ssc.G, small_sample, regression=True),
     }
     return DiDResult(make_tidy(rows), "sa", outcome, options, fit=fit.model, cells=cells.drop(columns=["name"]),

@@ -67,7 +67,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.estimators.fixest import feols, pyfixest_version
+from analysis.estimators.fixest import feols
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, describe, intervals, regression_vcov, t_df
@@ -166,7 +166,7 @@ def twfe(
     df = t_df(fit.ssc.G, small_sample)
     lo, hi, p = intervals(est, se, df=df)
     ssc = fit.ssc.as_dict()
-    options = {**panel.base_options(), "engine": f"pyfixest {pyfixest_version()}", "ssc": ssc,
+    options = {**panel.base_options(), "engine": fit.engine, "ssc": ssc,
                "small_sample": small_sample, "t_df": df,
                "inference": describe(fit.ssc.G, small_sample, regression=True)}
     row = {
@@ -346,7 +346,7 @@ def twfe_event_study(
     options = {
         **panel.base_options(), "ref": int(ref), "leads": -lo, "lags": hi,
         "bin_endpoints": bool(bin_endpoints), "binned_low": lo_bin is not None,
-        "binned_high": hi_bin is not None, "engine": f"pyfixest {pyfixest_version()}",
+        "binned_high": hi_bin is not None, "engine": fit.engine,
         "ssc": ssc, "small_sample": small_sample, "t_df": df,
         "inference": describe(n_cl, small_sample, regression=True),
     }

@@ -1,0 +1,606 @@
+r"""A memory-lean fixed-effects engine: OLS and Poisson (PPML) with unit and year effects.
+
+pyfixest, through which :mod:`analysis.estimators.fixest` fits every regression of the study,
+needs about 4-5 GB per million rows at its peak (it stacks the outcome and the regressors into
+new arrays, demeans a copy, weights another, and keeps the per-observation scores). At national
+size (5 million village-years) one fit needs 17-23 GB. This module fits the same models, with
+the same sample rules, the same covariance and the same small-sample factor, without any array
+of ``n x k`` beyond the caller's own frame: :func:`analysis.estimators.fixest.feols` and
+:func:`~analysis.estimators.fixest.fepois` use it for frames of :data:`LEAN_ROWS` rows or more,
+pyfixest below (so the default city's outputs are pyfixest's, bit for bit).
+
+Models
+------
+Both models have the fixed effects of every regression of the study, ``| unit + time``.
+
+* :func:`feols`: ``y = x'b + a_unit + l_time + e`` by (weighted) least squares, the effects
+  absorbed (Frisch-Waugh-Lovell), CRV1 covariance clustered by ``cl``.
+* :func:`fepois`: Poisson pseudo-maximum likelihood of ``E[y] = exp(x'b + a_unit + l_time)`` by
+  iteratively reweighted least squares, the same iterations as pyfixest 0.60's ``Fepois``
+  (starting values ``mu = (y + mean(y)) / 2``, working outcome ``z = eta + y / mu - 1``,
+  weights ``mu``, the stopping rule ``|dev - dev_old| / (0.1 + |dev_old|) < iwls_tol`` of R
+  fixest), so both engines stop after the same number of iterations and their estimates agree
+  to rounding.
+
+Absorbing the two effects exactly
+---------------------------------
+pyfixest and fixest absorb the effects by alternating projections, iterated to a tolerance.
+With one of the two effects low-dimensional (years: ``T`` of about 10 levels) the weighted
+projection on ``a_unit + l_time`` has a closed form. The normal equations are, with weights
+``w``, unit sums ``W_i = sum_t w_it`` and year sums ``W_t``,
+
+.. math::
+
+    a_i = \bar x_i - \sum_s w_{is} l_s / W_i, \qquad
+    (\mathrm{diag}(W_t) - C)\, l = b, \quad
+    C_{ts} = \sum_i w_{it} w_{is} / W_i, \quad b_t = \sum_i w_{it} (x_{it} - \bar x_i),
+
+where ``xbar_i`` is the weighted unit mean: one ``T x T`` system (singular by one, the common
+level, fixed by ``l_0 = 0``) solved for every column at once. Every step is a group sum
+(``numpy.bincount`` over the ``n`` rows, one column at a time) or an operation on ``U x k``
+unit arrays, so the residuals are exact to rounding, with no tolerance and no iteration.
+
+Where the memory goes
+---------------------
+The regressors are read column by column from the caller's frame (views, not copies). The
+cross-products ``X~'W X~`` and the per-cluster score sums are accumulated over chunks of rows
+(:data:`CHUNK_BYTES`): a chunk's demeaned rows are ``x - a[unit] - l[time]``. So the working
+memory is a few vectors of ``n`` (outcome, weights, fitted means), the unit effects (``U x k``)
+and one chunk, not the ``n x k`` copies of pyfixest. The cluster sums of the scores
+(``G x k``) give the CRV1 covariance and :attr:`FixestFit.cluster_scores`.
+
+Sample rules (pyfixest's defaults, matched)
+-------------------------------------------
+Rows with a missing value in the outcome, a regressor, the weights or the cluster are dropped;
+then observations that are singletons in a fixed effect, repeatedly until none is left
+(``fixef_rm="singleton"``); for Poisson, then the observations of every unit or year whose
+outcome is zero throughout (separation by the fixed effects, pyfixest's ``separation_check=["fe"]``).
+Regressors collinear with the fixed effects or with earlier regressors are dropped with the
+rule of fixest's ``cpp_find_collinear``: the pivot-free Cholesky factorisation of ``X~'X~``
+(weighted for OLS; unweighted after the first weighted demeaning for Poisson, as pyfixest)
+drops a column whose remaining diagonal is below ``1e-10``.
+
+Covariance and small-sample factor
+----------------------------------
+CRV1, ``V = c B (sum_g s_g s_g') B`` with ``B = (X~'W X~)^{-1}`` and ``s_g`` the cluster sums of
+``w_i u_i x~_i`` (for Poisson ``w`` and ``X~`` are those of the last IRLS step, as pyfixest).
+``c = G/(G-1) (N-1)/(N-K)`` with ``K`` the regressors plus the fixed-effect levels not nested in
+the clusters, counted as pyfixest's ``ssc(k_adj=True, k_fixef="nonnested", G_adj=True,
+G_df="min")`` counts them (``k_fe - 1`` levels for two effects, minus the levels of an effect
+nested in the clusters, plus one for it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.estimators.fixest import SSC_RULE, FixestFit
+from analysis.results import SmallSampleCorrection
+
+__all__ = ["CHUNK_BYTES", "COLLIN_TOL", "ENGINE", "LEAN_ROWS", "UntreatedModel", "feols", "fepois",
+           "independent_columns"]
+
+LEAN_ROWS = 2_000_000
+"""Frames of this many rows or more are fitted by this engine instead of pyfixest.
+
+At 2 million rows pyfixest needs about 9 GB for one Poisson fit of the study (4.5 GB per
+million rows measured at 1 million), above what a stage may use next to its data on a 24 GB
+machine shared by two runs; below it (the default city has 6,000 rows, the provincial one
+300,000) pyfixest's outputs are kept exactly. :func:`analysis.estimators.fixest.feols` and
+``fepois`` take ``engine="lean"`` or ``"pyfixest"`` to force either path."""
+
+CHUNK_BYTES = 32 * 2**20
+"""Size of the block of demeaned rows the cross-products and score sums are accumulated over."""
+
+COLLIN_TOL = 1e-10
+"""pyfixest's (and fixest's) ``collin_tol``: the collinearity threshold of the Cholesky pivots."""
+
+ENGINE = "lean_fe (analysis.estimators.lean_fe)"
+"""How the engine is named in an estimate's ``engine`` option."""
+
+
+class _Codes:
+    """Integer codes of the unit, year and cluster of the kept rows."""
+
+    def __init__(self, unit: np.ndarray, time: np.ndarray, cl: np.ndarray | None, factorize: bool = True):
+        self.unit = pd.factorize(unit)[0] if factorize else np.asarray(unit, dtype=np.int64)
+        self.time = pd.factorize(time)[0] if factorize else np.asarray(time, dtype=np.int64)
+        self.cl = pd.factorize(cl, sort=True)[0] if cl is not None else np.zeros(len(self.unit), dtype=np.int64)
+        self.n_unit = int(self.unit.max()) + 1
+        self.n_time = int(self.time.max()) + 1
+        self.n_cl = int(self.cl.max()) + 1
+
+
+class _TwoWay:
+    """The exact weighted projection on unit + year effects for one set of weights."""
+
+    def __init__(self, codes: _Codes, w: np.ndarray):
+        self.codes = codes
+        self.w = w
+        U, T = codes.n_unit, codes.n_time
+        self.W_unit = np.bincount(codes.unit, weights=w, minlength=U)
+        self.W_cell = np.bincount(codes.unit * T + codes.time, weights=w, minlength=U * T).reshape(U, T)
+        W_time = np.bincount(codes.time, weights=w, minlength=T)
+        C = self.W_cell.T @ (self.W_cell / self.W_unit[:, None])
+        self.A = np.diag(W_time) - C
+
+    def effects(self, columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the unit (``U x k``) and year (``T x k``) effects of each column's projection."""
+        c, w = self.codes, self.w
+        k = len(columns)
+        r_unit = np.empty((c.n_unit, k))
+        r_time = np.empty((c.n_time, k))
+        for j, x in enumerate(columns):
+            wx = w * x
+            r_unit[:, j] = np.bincount(c.unit, weights=wx, minlength=c.n_unit)
+            r_time[:, j] = np.bincount(c.time, weights=wx, minlength=c.n_time)
+        return self.solve(r_unit, r_time)
+
+    def solve(self, r_unit: np.ndarray, r_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Solve the normal equations ``D'WD (a, l) = (r_unit, r_time)`` with ``l_0 = 0``.
+
+        ``D`` holds the unit and year dummies; the equation of year 0 is left out (its dummy is
+        the base level), so ``r_time[0]`` is not used.
+        """
+        c = self.codes
+        xbar = r_unit / self.W_unit[:, None]
+        b = r_time - self.W_cell.T @ xbar
+        lev = np.zeros_like(b)
+        if c.n_time > 1:
+            lev[1:] = np.linalg.lstsq(self.A[1:, 1:], b[1:], rcond=None)[0]
+        a = xbar - (self.W_cell @ lev) / self.W_unit[:, None]
+        return a, lev
+
+
+def _chunks(n: int, k: int):
+    step = max(1024, CHUNK_BYTES // (8 * max(k, 1)))
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def _demeaned(columns: Sequence[np.ndarray], a: np.ndarray, lev: np.ndarray, codes: _Codes, s: slice) -> np.ndarray:
+    block = np.column_stack([x[s] for x in columns]).astype(float, copy=False)
+    block -= a[codes.unit[s]]
+    block -= lev[codes.time[s]]
+    return block
+
+
+def _cross(columns, a, lev, codes, w: np.ndarray | None) -> np.ndarray:
+    """``X~' W X~`` of the demeaned columns (``W`` = identity when ``w`` is None), by chunks."""
+    k = len(columns)
+    out = np.zeros((k, k))
+    for s in _chunks(len(codes.unit), k):
+        block = _demeaned(columns, a, lev, codes, s)
+        out += block.T @ (block if w is None else block * w[s, None])
+    return out
+
+
+def _collinear(xx: np.ndarray, tol: float = COLLIN_TOL) -> np.ndarray:
+    """Columns to drop: fixest's pivot-free Cholesky rule (``cpp_find_collinear``, pyfixest's port)."""
+    k = xx.shape[0]
+    R = np.zeros((k, k))
+    drop = np.zeros(k, dtype=bool)
+    for j in range(k):
+        r_jj = xx[j, j]
+        for m in range(j):
+            if not drop[m]:
+                r_jj -= R[m, j] * R[m, j]
+        if r_jj < tol:
+            drop[j] = True
+            continue
+        r_jj = np.sqrt(r_jj)
+        R[j, j] = r_jj
+        for c in range(j + 1, k):
+            v = xx[j, c]
+            for m in range(j):
+                if not drop[m]:
+                    v -= R[m, c] * R[m, j]
+            R[j, c] = v / r_jj
+    if drop.all():
+        raise ValueError("all regressors are collinear with the fixed effects")
+    return drop
+
+
+def _keep_rows(frame: pd.DataFrame, columns: Sequence[str], poisson: bool) -> np.ndarray:
+    """Boolean mask of the rows kept: complete, not singletons, (Poisson) not separated."""
+    keep = np.ones(len(frame), dtype=bool)
+    for col in ["y", "cl", "unit", "time", *columns]:
+        v = frame[col]
+        keep &= v.notna().to_numpy()
+    unit = pd.factorize(frame["unit"])[0]
+    time = pd.factorize(frame["time"])[0]
+    while True:
+        single = np.zeros(len(frame), dtype=bool)
+        for codes in (unit, time):
+            counts = np.bincount(codes[keep], minlength=int(codes.max()) + 1)
+            single |= keep & (counts[codes] == 1)
+        if not single.any():
+            break
+        keep &= ~single
+    if poisson:
+        positive = (frame["y"].to_numpy(float) > 0) & keep
+        separated = np.zeros(len(frame), dtype=bool)
+        for codes in (unit, time):
+            n_pos = np.bincount(codes[positive], minlength=int(codes.max()) + 1)
+            separated |= keep & (n_pos[codes] == 0)
+        if separated.any():
+            warnings.warn(f"{int(separated.sum())} observations removed because of separation.", stacklevel=3)
+        keep &= ~separated
+    return keep
+
+
+def _nested(fe: np.ndarray, cl: np.ndarray) -> bool:
+    """Whether every level of ``fe`` lies in one cluster."""
+    pairs = np.unique(np.column_stack([fe, cl]), axis=0)
+    return len(pairs) == len(np.unique(fe))
+
+
+def _ssc(codes: _Codes, n: int, k: int) -> SmallSampleCorrection:
+    """Return pyfixest's CRV1 small-sample correction (k_adj, k_fixef="nonnested", G_adj, G_df="min")."""
+    k_fe = codes.n_unit + codes.n_time
+    k_fe_adj = k_fe - 1
+    unit_nested = _nested(codes.unit, codes.cl)
+    time_nested = _nested(codes.time, codes.cl)
+    nested_levels = (codes.n_unit if unit_nested else 0) + (codes.n_time if time_nested else 0)
+    df_k = k + k_fe_adj - nested_levels + int(unit_nested) + int(time_nested)
+    G = codes.n_cl
+    factor = (n - 1) / (n - df_k) * G / (G - 1)
+    return SmallSampleCorrection(rule=SSC_RULE, factor=float(factor), K=int(df_k), N=int(n), G=int(G),
+                                 unit_fe_nested_in_clusters=bool(unit_nested))
+
+
+def _crv1(columns, a, lev, codes: _Codes, wu: np.ndarray, bread: np.ndarray, n: int,
+          ) -> tuple[np.ndarray, np.ndarray, SmallSampleCorrection]:
+    """CRV1 covariance and cluster sums of the influence functions.
+
+    ``wu`` is ``w_i u_i`` (weight times working residual); the score of row ``i`` is
+    ``wu_i x~_i``.
+    """
+    k = len(columns)
+    S = np.empty((codes.n_cl, k))
+    for j, x in enumerate(columns):
+        xt = x - a[codes.unit, j]
+        xt -= lev[codes.time, j]
+        xt *= wu
+        S[:, j] = np.bincount(codes.cl, weights=xt, minlength=codes.n_cl)
+    ssc = _ssc(codes, n, k)
+    vcov = ssc.factor * (bread @ (S.T @ S) @ bread)
+    return vcov, S @ bread, ssc
+
+
+def _prepare(frame: pd.DataFrame, rhs: Sequence[str], poisson: bool):
+    names = list(rhs)
+    keep = _keep_rows(frame, [*names, *(["w"] if "w" in frame.columns else [])], poisson)
+    sample = frame if keep.all() else frame.loc[keep]
+    codes = _Codes(sample["unit"].to_numpy(), sample["time"].to_numpy(), sample["cl"].to_numpy())
+    columns = [sample[c].to_numpy(dtype=float) for c in names]
+    y = sample["y"].to_numpy(dtype=float)
+    return sample, codes, names, columns, y
+
+
+def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
+    """Fit ``y ~ rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
+
+    The same model, sample and covariance as :func:`analysis.estimators.fixest.feols`
+    (pyfixest), computed without ``n x k`` working copies (see the module docstring).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``y``, ``unit``, ``time``, ``cl`` (``w`` weights and ``x0, x1, ...``
+        covariates if present) plus the regressors in ``rhs``. Not modified.
+    rhs : sequence of str
+        Regressors; the covariate columns ``x0, x1, ...`` of ``frame`` are added after them.
+
+    Returns
+    -------
+    FixestFit
+        Estimates, CRV1 covariance, estimation sample, small-sample record and cluster
+        score sums; ``model`` is None and ``engine`` is :data:`ENGINE`.
+    """
+    cov_terms = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]
+    sample, codes, names, columns, y = _prepare(frame, [*rhs, *cov_terms], poisson=False)
+    n = len(y)
+    w = sample["w"].to_numpy(dtype=float) if "w" in sample.columns else np.ones(n)
+    proj = _TwoWay(codes, w)
+    a, lev = proj.effects(columns)
+    drop = _collinear(_cross(columns, a, lev, codes, w))
+    if drop.any():
+        dropped = [c for c, d in zip(names, drop, strict=True) if d]
+        warnings.warn(f"{len(dropped)} variables dropped due to multicollinearity: {dropped}", stacklevel=3)
+        names = [c for c, d in zip(names, drop, strict=True) if not d]
+        columns = [c for c, d in zip(columns, drop, strict=True) if not d]
+        a, lev = a[:, ~drop], lev[:, ~drop]
+    a_y, l_y = proj.effects([y])
+    k = len(columns)
+    xwx = np.zeros((k, k))
+    xwy = np.zeros(k)
+    for s in _chunks(n, k + 1):
+        block = _demeaned(columns, a, lev, codes, s)
+        yt = y[s] - a_y[codes.unit[s], 0] - l_y[codes.time[s], 0]
+        wb = block * w[s, None]
+        xwx += block.T @ wb
+        xwy += wb.T @ yt
+    beta = np.linalg.solve(xwx, xwy)
+    # residual y~ - X~ b = y - X b - (a_y - a b)[unit] - (l_y - l b)[time]
+    resid = y - a_y[codes.unit, 0]
+    resid -= l_y[codes.time, 0]
+    for j, x in enumerate(columns):
+        resid -= beta[j] * x
+    resid += (a @ beta)[codes.unit]
+    resid += (lev @ beta)[codes.time]
+    resid *= w
+    bread = np.linalg.inv(xwx)
+    vcov, scores, ssc = _crv1(columns, a, lev, codes, resid, bread, n)
+    return FixestFit(model=None, coefficients=pd.Series(beta, index=names), vcov=vcov, sample=sample, n_obs=n,
+                     ssc=ssc, fitted=None, cluster_scores=scores, engine=ENGINE)
+
+
+def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y == 0, 0.0, y * np.log(y / mu))
+    return float(2 * np.sum(term - (y - mu)))
+
+
+def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxiter: int) -> FixestFit:
+    """Fit ``E[y] = exp(rhs | unit + time)`` by Poisson PML (IRLS) with CRV1 standard errors by ``cl``.
+
+    The same iterations, sample and covariance as :func:`analysis.estimators.fixest.fepois`
+    (pyfixest's ``Fepois``), computed without ``n x k`` working copies.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``y`` (non-negative), ``unit``, ``time``, ``cl`` and the regressors in ``rhs``.
+        Not modified.
+    rhs : sequence of str
+        Regressors.
+    iwls_tol : float
+        Relative deviance change at which the iterations stop.
+    iwls_maxiter : int
+        Maximum number of iterations.
+
+    Returns
+    -------
+    FixestFit
+        As :func:`feols`, with ``fitted`` the fitted means of the sample's rows.
+
+    Raises
+    ------
+    ValueError
+        If the outcome is negative.
+
+    Warns
+    -----
+    UserWarning
+        If the iterations do not reach ``iwls_tol`` (the warning points at the caller's caller).
+    """
+    sample, codes, names, columns, y = _prepare(frame, rhs, poisson=True)
+    if (y < 0).any():
+        raise ValueError("The dependent variable must be a weakly positive number.")
+    n = len(y)
+    mu = (y + y.mean()) / 2
+    eta = np.log(mu)
+    last = _deviance(y, mu)
+    converged = False
+    beta: np.ndarray = np.zeros(len(columns))
+    for i in range(iwls_maxiter):
+        z = eta + y / mu - 1
+        proj = _TwoWay(codes, mu)
+        a, lev = proj.effects(columns)
+        if i == 0:
+            drop = _collinear(_cross(columns, a, lev, codes, None))
+            if drop.any():
+                dropped = [c for c, d in zip(names, drop, strict=True) if d]
+                warnings.warn(f"{len(dropped)} variables dropped due to multicollinearity: {dropped}",
+                              stacklevel=3)
+                names = [c for c, d in zip(names, drop, strict=True) if not d]
+                columns = [c for c, d in zip(columns, drop, strict=True) if not d]
+                a, lev = a[:, ~drop], lev[:, ~drop]
+        a_z, l_z = proj.effects([z])
+        k = len(columns)
+        xwx = np.zeros((k, k))
+        xwz = np.zeros(k)
+        for s in _chunks(n, k + 1):
+            block = _demeaned(columns, a, lev, codes, s)
+            zt = z[s] - a_z[codes.unit[s], 0] - l_z[codes.time[s], 0]
+            wb = block * mu[s, None]
+            xwx += block.T @ wb
+            xwz += wb.T @ zt
+        beta = np.linalg.solve(xwx, xwz)
+        # eta = z - (z~ - X~ b) = X b + (a_z - a b)[unit] + (l_z - l b)[time]
+        eta = (a_z[:, 0] - a @ beta)[codes.unit]
+        eta += (l_z[:, 0] - lev @ beta)[codes.time]
+        for j, x in enumerate(columns):
+            eta += beta[j] * x
+        w_last = mu
+        mu = np.exp(eta)
+        deviance = _deviance(y, mu)
+        crit = abs(deviance - last) / (0.1 + abs(last))
+        last = deviance
+        if crit < iwls_tol:
+            converged = True
+            break
+    if not converged:
+        warnings.warn(f"the IRLS did not reach the deviance tolerance {iwls_tol:g} in {iwls_maxiter} iterations",
+                      stacklevel=3)
+    # scores of the last step: w u x~ with w its weights, u = z~ - X~ b = z - eta
+    wu = z - eta
+    wu *= w_last
+    bread = np.linalg.inv(xwx)
+    vcov, scores, ssc = _crv1(columns, a, lev, codes, wu, bread, n)
+    return FixestFit(model=None, coefficients=pd.Series(beta, index=names), vcov=vcov, sample=sample, n_obs=n,
+                     ssc=ssc, fitted=mu, cluster_scores=scores, engine=ENGINE)
+
+
+def independent_columns(unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], tol: float) -> list[int]:
+    """Return the columns not collinear with unit + year effects or with each other.
+
+    The rank rule of a QR factorisation with column pivoting of the columns' residuals on the
+    effects (``scipy.linalg.qr(R, pivoting=True)``: a column counts while ``|r_jj| > tol``),
+    computed as the pivoted Cholesky factorisation of ``R'R`` (the same pivots: the column
+    with the largest remaining norm first), accumulated over chunks instead of holding ``R``.
+
+    Parameters
+    ----------
+    unit, time : numpy.ndarray
+        Integer codes ``0..U-1`` and ``0..T-1`` of the rows' unit and year (every level present).
+    columns : sequence of numpy.ndarray
+        The columns (length ``n`` each).
+    tol : float
+        Threshold on ``|r_jj|``.
+
+    Returns
+    -------
+    list of int
+        Indices of the independent columns, sorted.
+    """
+    codes = _Codes(unit, time, None, factorize=False)
+    a, lev = _TwoWay(codes, np.ones(len(codes.unit))).effects(columns)
+    M = _cross(columns, a, lev, codes, None)
+    k = M.shape[0]
+    order = list(range(k))
+    L = np.zeros((k, k))
+    rank = 0
+    for j in range(k):
+        rest = order[j:]
+        d = np.array([M[c, c] - L[c, :j] @ L[c, :j] for c in rest])
+        best = int(np.argmax(d))
+        order[j], order[j + best] = order[j + best], order[j]
+        p = order[j]
+        r_jj = np.sqrt(max(d[best], 0.0))
+        if r_jj <= tol:
+            break
+        rank += 1
+        L[p, j] = r_jj
+        for c in order[j + 1:]:
+            L[c, j] = (M[c, p] - L[c, :j] @ L[p, :j]) / r_jj
+    return sorted(order[:rank])
+
+
+class UntreatedModel:
+    """Least squares of ``y`` on unit and year effects and covariates, the effects absorbed exactly.
+
+    The untreated-outcome model of the imputation estimator
+    (:mod:`analysis.estimators.imputation`) at national size, without its sparse design
+    matrix: the covariates' coefficients by Frisch-Waugh-Lovell on the columns' residuals on
+    the effects (:class:`_TwoWay`, exact), then the effects of ``y - X b``. The year effect of
+    code 0 is the base level (0).
+
+    Parameters
+    ----------
+    unit, time : numpy.ndarray
+        Integer codes ``0..U-1`` and ``0..T-1`` of the untreated rows (every level present).
+    columns : sequence of numpy.ndarray
+        Covariates of the untreated rows (may be empty).
+    y : numpy.ndarray
+        Outcome of the untreated rows.
+
+    Raises
+    ------
+    ValueError
+        If the covariates are collinear with the effects (their residual cross-product is
+        singular).
+    """
+
+    def __init__(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], y: np.ndarray):
+        self.codes = _Codes(unit, time, None, factorize=False)
+        self.proj = _TwoWay(self.codes, np.ones(len(self.codes.unit)))
+        self.columns = list(columns)
+        k = len(self.columns)
+        if k:
+            self.a_x, self.l_x = self.proj.effects(self.columns)
+            self.xx = _cross(self.columns, self.a_x, self.l_x, self.codes, None)
+            a_y, l_y = self.proj.effects([y])
+            xy = np.zeros(k)
+            for s in _chunks(len(y), k):
+                block = _demeaned(self.columns, self.a_x, self.l_x, self.codes, s)
+                xy += block.T @ (y[s] - a_y[self.codes.unit[s], 0] - l_y[self.codes.time[s], 0])
+            try:
+                self.xx_chol = np.linalg.cholesky(self.xx)
+            except np.linalg.LinAlgError as err:
+                raise ValueError("the untreated-outcome model is not identified (covariates collinear with "
+                                 "the unit and period effects)") from err
+            self.b = self._xx_solve(xy)
+        else:
+            self.b = np.zeros(0)
+        rest = y - self._xb(self.columns)
+        a, lev = self.proj.effects([rest])
+        self.a, self.lev = a[:, 0], lev[:, 0]
+
+    def _xx_solve(self, rhs: np.ndarray) -> np.ndarray:
+        from scipy.linalg import cho_solve
+
+        return cho_solve((self.xx_chol, True), rhs)
+
+    def _xb(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros(len(columns[0]) if columns else 0)
+        for j, x in enumerate(columns):
+            out += self.b[j] * x
+        return out
+
+    def predict(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray]) -> np.ndarray:
+        """Return the fitted untreated outcome of rows with these codes and covariates.
+
+        Parameters
+        ----------
+        unit, time : numpy.ndarray
+            Codes of the rows (levels of the fitted rows).
+        columns : sequence of numpy.ndarray
+            Their covariates, in the order of the fit.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``a_unit + l_time + x'b``.
+        """
+        out = self.a[unit] + self.lev[time]
+        if self.columns:
+            out += self._xb(columns)
+        return out
+
+    def weights(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray],
+                w1: np.ndarray) -> np.ndarray:
+        """Return ``Z0 (Z0'Z0)^{-1} Z1' w1`` for each column of ``w1``: the untreated rows' weights.
+
+        ``Z0`` and ``Z1`` are the designs (unit dummies, year dummies but the base, covariates)
+        of the fitted rows and of the rows given; ``w1`` (``n1 x m``) weights the latter. With
+        ``Z0 = [D, X]``: ``Z0 h = D g + X~ h_b`` where ``g = (D'D)^{-1} D1'w1`` and
+        ``h_b = (X~'X~)^{-1} (X1'w1 - X'D g)``.
+
+        Parameters
+        ----------
+        unit, time : numpy.ndarray
+            Codes of the rows ``w1`` weights.
+        columns : sequence of numpy.ndarray
+            Their covariates.
+        w1 : numpy.ndarray
+            ``n1 x m`` weights.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``n0 x m``.
+        """
+        c = self.codes
+        m = w1.shape[1]
+        r_unit = np.column_stack([np.bincount(unit, weights=w1[:, j], minlength=c.n_unit) for j in range(m)])
+        r_time = np.column_stack([np.bincount(time, weights=w1[:, j], minlength=c.n_time) for j in range(m)])
+        a_g, l_g = self.proj.solve(r_unit, r_time)
+        out = np.empty((len(c.unit), m))
+        for j in range(m):
+            dg = a_g[c.unit, j] + l_g[c.time, j]
+            if self.columns:
+                rhs = np.array([x1 @ w1[:, j] - x0 @ dg for x0, x1 in zip(self.columns, columns, strict=True)])
+                h_b = self._xx_solve(rhs)
+                # X~ h_b = X h_b - (a_x h_b)[unit] - (l_x h_b)[time]
+                for i, x0 in enumerate(self.columns):
+                    dg += h_b[i] * x0
+                dg -= (self.a_x @ h_b)[c.unit]
+                dg -= (self.l_x @ h_b)[c.time]
+            out[:, j] = dg
+        return out
