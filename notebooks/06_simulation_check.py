@@ -95,8 +95,8 @@ result.show("06_monte_carlo")
 # scenario (`rate_kind = size`: it should be 5%), hollow where it does not (`power`); diamonds are the coverage of
 # HonestDiD's intervals for the average effect at the violation the scenario sets (relative magnitudes M̄ = 1,
 # smoothness M = 0). `verdict` says whether a rate is within two Monte Carlo standard errors of its nominal level.
-# With 20 cities per scenario (the committed records) a coverage of 95% has a Monte Carlo standard error of 4.9
-# points and a size of 5% one of 4.9 points: the table shows each rate's own Monte Carlo SE, and its `verdict` allows
+# With 80 cities per scenario (the committed records) a coverage of 95% has a Monte Carlo standard error of 2.4
+# points and a size of 5% one of 2.4 points: the table shows each rate's own Monte Carlo SE, and its `verdict` allows
 # for it, so a check is named as failing only when its rate is clearly off. Without the records (`data/montecarlo/`)
 # this part is skipped and the notebook says how to make them.
 
