@@ -169,6 +169,25 @@ def _demeaned(columns: Sequence[np.ndarray], a: np.ndarray, lev: np.ndarray, cod
     return block
 
 
+
+def _weighted_solve(columns: Sequence[np.ndarray], a: np.ndarray, lev: np.ndarray, codes: _Codes,
+                    target: np.ndarray, a_t: np.ndarray, l_t: np.ndarray, weights: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of the demeaned target on the demeaned columns, accumulated over row blocks.
+
+    Returns the coefficients and the weighted cross-product of the demeaned columns (the bread of the covariance).
+    """
+    k = len(columns)
+    xwx = np.zeros((k, k))
+    xwt = np.zeros(k)
+    for s in _chunks(n, k + 1):
+        block = _demeaned(columns, a, lev, codes, s)
+        tt = target[s] - a_t[codes.unit[s], 0] - l_t[codes.time[s], 0]
+        wb = block * weights[s, None]
+        xwx += block.T @ wb
+        xwt += wb.T @ tt
+    return np.linalg.solve(xwx, xwt), xwx
+
 def _cross(columns, a, lev, codes, w: np.ndarray | None) -> np.ndarray:
     """``X~' W X~`` of the demeaned columns (``W`` = identity when ``w`` is None), by chunks."""
     k = len(columns)
@@ -316,16 +335,7 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
         columns = [c for c, d in zip(columns, drop, strict=True) if not d]
         a, lev = a[:, ~drop], lev[:, ~drop]
     a_y, l_y = proj.effects([y])
-    k = len(columns)
-    xwx = np.zeros((k, k))
-    xwy = np.zeros(k)
-    for s in _chunks(n, k + 1):
-        block = _demeaned(columns, a, lev, codes, s)
-        yt = y[s] - a_y[codes.unit[s], 0] - l_y[codes.time[s], 0]
-        wb = block * w[s, None]
-        xwx += block.T @ wb
-        xwy += wb.T @ yt
-    beta = np.linalg.solve(xwx, xwy)
+    beta, xwx = _weighted_solve(columns, a, lev, codes, y, a_y, l_y, w, n)
     # residual y~ - X~ b = y - X b - (a_y - a b)[unit] - (l_y - l b)[time]
     resid = y - a_y[codes.unit, 0]
     resid -= l_y[codes.time, 0]
@@ -402,16 +412,7 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxite
                 columns = [c for c, d in zip(columns, drop, strict=True) if not d]
                 a, lev = a[:, ~drop], lev[:, ~drop]
         a_z, l_z = proj.effects([z])
-        k = len(columns)
-        xwx = np.zeros((k, k))
-        xwz = np.zeros(k)
-        for s in _chunks(n, k + 1):
-            block = _demeaned(columns, a, lev, codes, s)
-            zt = z[s] - a_z[codes.unit[s], 0] - l_z[codes.time[s], 0]
-            wb = block * mu[s, None]
-            xwx += block.T @ wb
-            xwz += wb.T @ zt
-        beta = np.linalg.solve(xwx, xwz)
+        beta, xwx = _weighted_solve(columns, a, lev, codes, z, a_z, l_z, mu, n)
         # eta = z - (z~ - X~ b) = X b + (a_z - a b)[unit] + (l_z - l b)[time]
         eta = (a_z[:, 0] - a @ beta)[codes.unit]
         eta += (l_z[:, 0] - lev @ beta)[codes.time]
