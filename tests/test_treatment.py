@@ -68,3 +68,23 @@ def test_pilot_counties_is_the_county_of_the_earliest_cohort():
         pilot_counties(panel.assign(cohort=0))
     with pytest.raises(ValueError, match="no pilot district"):
         pilot_counties(panel.assign(cohort=2023))
+
+
+def test_attach_treatment_by_lookup_equals_the_left_merge():
+    # attach_treatment joins by lookup (no copy of the panel); the reference is the plain left merge
+    # it replaced, on a simulated city whose panel is not sorted by village (rows shuffled).
+    from analysis.core.treatment import NEVER_TREATED
+    from analysis.data.synthetic import simulate_city
+
+    city = simulate_city(seed=3, n_villages=300, n_townships=20)
+    panel = city.panel.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    before = panel.copy()
+    out = attach_treatment(panel, city.treatment)
+    ref = panel.merge(city.treatment[["village_code", "cohort", "cadre_type", "batch"]], on="village_code",
+                      how="left")
+    ref["cohort"] = ref["cohort"].fillna(NEVER_TREATED).astype("int64")
+    for c in ("cadre_type", "batch"):
+        ref[c] = ref[c].where(ref["cohort"] > 0, "none")
+    pd.testing.assert_frame_equal(out[list(ref.columns)], ref)
+    pd.testing.assert_frame_equal(panel, before)
+    assert (out["cohort"] > 0).any() and (out["cohort"] == 0).any()

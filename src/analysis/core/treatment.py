@@ -205,7 +205,16 @@ def attach_treatment(panel: pd.DataFrame, treatment: pd.DataFrame) -> pd.DataFra
         ``event_time`` is ``year - cohort`` for treated villages and missing otherwise;
         ``treated`` is 1 from the cohort year on.
     """
-    out = panel.merge(treatment[["village_code", "cohort", "cadre_type", "batch"]], on="village_code", how="left")
+    columns = treatment[["village_code", "cohort", "cadre_type", "batch"]]
+    if columns["village_code"].is_unique:
+        # A left join by lookup: the panel's columns are shared, not copied (a merge copies
+        # the whole panel, 1.1 GB at 5M rows); same rows, order, values and dtypes as the merge.
+        looked_up = columns.set_index("village_code").reindex(panel["village_code"].to_numpy())
+        out = panel.copy(deep=False)
+        for c in ("cohort", "cadre_type", "batch"):
+            out[c] = looked_up[c].set_axis(out.index)
+    else:
+        out = panel.merge(columns, on="village_code", how="left")
     out["cohort"] = out["cohort"].fillna(NEVER_TREATED).astype("int64")
     out["cadre_type"] = out["cadre_type"].where(out["cohort"] > 0, "none")
     out["batch"] = out["batch"].where(out["cohort"] > 0, "none")

@@ -328,7 +328,9 @@ def plain_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     nullable = [c for c in df.columns if isinstance(df[c].dtype, pd.Int64Dtype)]
     if not nullable:
         return df
-    out = df.copy()
+    # A shallow copy: the other columns are shared with ``df`` (copy-on-write keeps ``df`` as
+    # it is), so only the converted columns take new memory.
+    out = df.copy(deep=False)
     for c in nullable:
         out[c] = out[c].astype("float64") if out[c].isna().any() else out[c].astype("int64")
     return out
