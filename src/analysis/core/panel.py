@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.core.params import ParameterError
@@ -213,7 +214,7 @@ def covariate_columns(panel: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
         For a name that is not a canonical covariate.
     """
     covariates = check_covariates(covariates)
-    out = panel.copy()
+    out = panel.copy(deep=False)  # columns are added, never written (copy-on-write)
     if not covariates:
         return out, []
     base = out.sort_values(TIME, kind="mergesort").drop_duplicates(UNIT)[[UNIT, *covariates]].set_index(UNIT)
@@ -258,18 +259,23 @@ def covariate_year_interactions(data: pd.DataFrame, names: Sequence[str]) -> tup
     (pandas.DataFrame, list of str)
         A copy with the added ``<name>_x<year>`` columns, and their names.
     """
-    out = data.copy()
+    out = data.copy(deep=False)
     years = sorted(out[TIME].unique())
-    cols: list[str] = []
-    new = {}
+    cols = [f"{c}_x{y}" for c in names for y in years[1:]]
+    if not cols:
+        return out, cols
+    # one (columns x rows) block filled in place: the frame is built on it without a copy, so the
+    # interactions (1.4 GB at national size) are held once, not twice while the frame is made
+    block = np.empty((len(cols), len(out)))
+    time_values = out[TIME].to_numpy()
+    i = 0
     for c in names:
+        x = out[c].to_numpy()
         for y in years[1:]:
-            n = f"{c}_x{y}"
-            new[n] = out[c].to_numpy() * (out[TIME].to_numpy() == y)
-            cols.append(n)
-    if new:
-        out = pd.concat([out, pd.DataFrame(new, index=out.index)], axis=1)
-    return out, cols
+            np.multiply(x, time_values == y, out=block[i])
+            i += 1
+    new = pd.DataFrame(block.T, index=out.index, columns=cols, copy=False)
+    return pd.concat([out, new], axis=1), cols
 
 
 def present_columns(panel: pd.DataFrame, names: Sequence[str]) -> list[str]:

@@ -227,7 +227,7 @@ def imputation(
         )
     kept = (untreated | imputable).to_numpy()
     if not kept.all():
-        df = df.loc[kept].copy()
+        df = df.loc[kept]
     treated = (df["D"] == 1).to_numpy()
     if not treated.any():
         raise ValueError("no treated observation can be imputed: no unit is observed untreated "
@@ -255,12 +255,16 @@ def imputation(
     # (lean_fe.UntreatedModel) instead of factorising a sparse design with a column per unit
     lean = choose_engine(len(df)) == "lean"
     u0_codes, t0_codes = df.loc[~treated, "u_code"].to_numpy(), df.loc[~treated, "t_code"].to_numpy()
+    x0_cols: list[np.ndarray] = []
     if n_cov and lean:
-        X0 = df.loc[~treated, covs]
-        scale = max(1.0, float(np.abs(X0.to_numpy(float)).max()) * np.sqrt(len(X0)))
-        keep_j = lean_fe.independent_columns(u0_codes, t0_codes, [X0[c].to_numpy(float) for c in covs],
-                                             1e-9 * scale)
-        del X0
+        # the untreated rows' covariates, one array per column, made once (the rank check and the
+        # model share them): no second n0 x k copy
+        rows0 = np.flatnonzero(~treated)
+        x0_cols = [df[c].to_numpy(float)[rows0] for c in covs]
+        del rows0
+        scale = max(1.0, max(float(np.abs(x).max()) for x in x0_cols) * np.sqrt(len(u0_codes)))
+        keep_j = lean_fe.independent_columns(u0_codes, t0_codes, x0_cols, 1e-9 * scale)
+        x0_cols = [x0_cols[j] for j in keep_j]
     elif n_cov:
         Zf0 = _design(df.loc[~treated])
         keep_j = _independent_covariates(Zf0, df.loc[~treated, covs].to_numpy(float))
@@ -278,7 +282,8 @@ def imputation(
     if lean:
         u1_codes, t1_codes = df.loc[treated, "u_code"].to_numpy(), df.loc[treated, "t_code"].to_numpy()
         x1_cols = [df.loc[treated, c].to_numpy(float) for c in covs]
-        model = lean_fe.UntreatedModel(u0_codes, t0_codes, [df.loc[~treated, c].to_numpy(float) for c in covs], y0)
+        model = lean_fe.UntreatedModel(u0_codes, t0_codes, x0_cols, y0)
+        del x0_cols
         eps0 = y0 - model.predict(u0_codes, t0_codes, model.columns)
         tau = y1 - model.predict(u1_codes, t1_codes, x1_cols)
     else:

@@ -200,7 +200,7 @@ def _prepare_counts(data, outcome, unit, time, cohort, cluster, covariates):
             )
         if df[f"x{j}"].nunique() < 2:
             raise ValueError(f"covariate {c!r} has no variation; remove it")
-    panel.frame = df.copy()
+    panel.frame = df.copy(deep=False)
     return panel, info, panel_rows
 
 
@@ -248,7 +248,7 @@ def _cell_name(g: int, t: int) -> str:
 
 def _design(df: pd.DataFrame, cells, n_cov: int):
     """Add regressors to a copy of the frame; return (frame, names, treatment names)."""
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the regressors are new columns
     treat_names: list[str] = []
     years = np.sort(out["time"].unique())
     g = out["cohort"].to_numpy()

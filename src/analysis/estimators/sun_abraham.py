@@ -155,7 +155,7 @@ def sun_abraham(
         if not cohorts:
             raise ValueError("no treated cohort after the first period")
         control_cohort = cohorts[-1]
-        df = df.loc[df["time"] < control_cohort].copy()
+        df = df.loc[df["time"] < control_cohort]
         df.loc[df["cohort"] == control_cohort, "cohort"] = 0
         cohorts = cohorts[:-1]
     if not (df["cohort"] == 0).any():
@@ -165,7 +165,7 @@ def sun_abraham(
         )
     if not cohorts:
         raise ValueError("no treated cohort left to estimate (besides the control cohort)")
-    df = df.copy()
+    df = df.copy(deep=False)  # copy-on-write: columns added here never touch the caller's frame
     e = (df["time"] - df["cohort"]).where(df["cohort"] > 0)
     df["e"] = e
     cells = (

@@ -272,7 +272,7 @@ def twfe_event_study(
     """
     check_rule(small_sample)
     panel = prepare_panel(data, outcome, unit, time, cohort, cluster, covariates, weights)
-    df = panel.frame.copy()
+    df = panel.frame.copy(deep=False)  # copy-on-write: no copy of the data
     treated_unit = df["cohort"] > 0
     e = (df["time"] - df["cohort"]).where(treated_unit)
     e_min, e_max = int(e.min()), int(e.max())

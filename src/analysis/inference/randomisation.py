@@ -507,7 +507,7 @@ def _run_blocks(payload: dict, blocks: range) -> np.ndarray:
     data, statistic, cohort, uc = payload["data"], payload["statistic"], payload["cohort_col"], payload["uc"]
     out = np.empty(draws.shape[0])
     for k, row in enumerate(draws):
-        frame = data.copy()
+        frame = data.copy(deep=False)  # copy-on-write: only the cohort column is replaced
         frame[cohort] = pd.Series(row[uc], index=data.index).astype(data[cohort].dtype)
         out[k] = float(statistic(frame))
     return out
@@ -653,9 +653,9 @@ def randomisation_inference(
     prep = _prepare(data, outcome, unit, time, cohort, eligible, strata, statistic, control_group)
     root, _ = block_seeds(seed, B)
     if callable(statistic):
-        observed = float(statistic(data.copy()))
+        observed = float(statistic(data.copy(deep=False)))
         name = getattr(statistic, "__name__", "custom")
-        payload = {"data": data.copy(), "statistic": statistic, "cohort_col": cohort, "uc": prep["uc"],
+        payload = {"data": data.copy(deep=False), "statistic": statistic, "cohort_col": cohort, "uc": prep["uc"],
                    "cohort": prep["cohort_unit"]}
     else:
         fast: _FastStat = prep["fast"]

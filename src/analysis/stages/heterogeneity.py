@@ -149,7 +149,7 @@ def add_weakness(panel: pd.DataFrame, year: int, variable: str = WEAKNESS_VARIAB
         A copy with :data:`WEAKNESS_COLUMN` (median over all villages observed in ``year``;
         see :func:`analysis.estimators.heterogeneity.baseline_split`).
     """
-    out = panel.copy()
+    out = panel.copy(deep=False)  # copy-on-write: one column is added
     out[WEAKNESS_COLUMN] = baseline_split(panel, variable, year, unit=UNIT, time=TIME,
                                           labels=WEAKNESS_LABELS).to_numpy()
     return out
@@ -525,7 +525,7 @@ def contrast(
     if (lev == level).all():
         raise ValueError(f"every treated village has {by} = {level!r}: nothing to compare with")
     col = f"{by}__{level}_vs_others"
-    data = panel.copy()
+    data = panel.copy(deep=False)
     data[col] = np.where(data[by].astype(str) == level, level, OTHERS)
     res = subgroup_effects(data, [outcome], col, control_group=control_group, covariates=covariates,
                            cluster=cluster)[outcome]

@@ -225,7 +225,7 @@ def drop_village_years(panel: pd.DataFrame, share: float = DROP_SHARE, seed: int
     rng = np.random.default_rng(seed)
     keep = np.ones(n, dtype=bool)
     keep[order[rng.choice(n, size=k, replace=False)]] = False
-    return panel.loc[keep].copy()
+    return panel.loc[keep]
 
 
 def township_exposure(panel: pd.DataFrame, threshold: float = HIGH_SHARE) -> pd.DataFrame:
@@ -279,7 +279,7 @@ def spillover_sample(panel: pd.DataFrame, threshold: float = HIGH_SHARE) -> pd.D
     """
     exp = township_exposure(panel, threshold).set_index("township_code")
     exposure = exp["first_cohort"].where(exp["high_share"], 0)
-    out = panel.loc[panel[COHORT] == 0].copy()
+    out = panel.loc[panel[COHORT] == 0]
     out["exposure_cohort"] = out["township_code"].map(exposure).fillna(0).astype("int64")
     return out
 
@@ -315,7 +315,7 @@ def low_share_controls(panel: pd.DataFrame, threshold: float = HIGH_SHARE) -> tu
     high = set(exp.loc[exp["high_share"], "township_code"])
     never = panel[COHORT] == 0
     in_high = panel["township_code"].isin(high)
-    out = panel.loc[~(never & in_high)].copy()
+    out = panel.loc[~(never & in_high)]
     v = _villages(panel)
     v_never = v[v[COHORT] == 0]
     kept = v_never[~v_never["township_code"].isin(high)]
