@@ -113,6 +113,13 @@ def test_imputation_estimator_and_its_pretrend_regression_equal_the_sparse_path(
     same_result(*both(lambda: imputation(reg, "collective_income", covariates=trend, pretrends=3, **COMMON)))
 
 
+def test_imputation_without_covariates_equals_the_sparse_path(city):
+    # the specification grid's "none" covariate set: the lean untreated-outcome model had no column to
+    # subtract and failed on a national city ("operands could not be broadcast")
+    _, data, _, _, _ = city
+    same_result(*both(lambda: imputation(data, "collective_income", pretrends=2, **COMMON)))
+
+
 def test_imputation_drops_the_same_collinear_covariate_on_both_paths(city):
     # a village's distance does not change: collinear with the village effects, dropped by both rules
     _, _, covs, reg, trend = city

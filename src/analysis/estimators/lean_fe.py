@@ -529,7 +529,7 @@ class UntreatedModel:
             self.b = self._xx_solve(xy)
         else:
             self.b = np.zeros(0)
-        rest = y - self._xb(self.columns)
+        rest = y - self._xb(self.columns) if k else np.asarray(y, dtype=float)
         a, lev = self.proj.effects([rest])
         self.a, self.lev = a[:, 0], lev[:, 0]
 
