@@ -29,10 +29,12 @@ from analysis.cli import main
 from analysis.core.panel import load_analysis_panel
 from analysis.core.spec import HEADLINE
 from analysis.estimate import estimate
+from analysis.grid import specification
 from analysis.grid.curve import curve_summary
 from analysis.grid.engine import EngineError, RunStats, SchedulerUnreachable, run_tasks
 from analysis.grid.specification import (
     GridError,
+    cached_variants,
     grid_data,
     grid_points,
     grid_tasks,
@@ -103,6 +105,29 @@ def test_variant_panels_are_the_study_panel_under_each_rule_and_window(data, cit
     for mm, window, first in ((3.0, "all", None), (9.0, "drop_first", 2019)):
         pd.testing.assert_frame_equal(variant_panel(data, mm, window),
                                       load_analysis_panel(city_store, first, None, mm))
+
+
+def test_a_worker_keeps_only_the_variant_in_use_when_variants_are_large(serial_grid, data, monkeypatch):
+    # At national size a variant panel holds 4.5-5M rows (1.3 GB): a worker keeps at most PREPARED_ROWS rows of
+    # them. With the budget set to one variant of the default city the worker keeps one variant's panel, and the
+    # estimates are still the serial grid's; with the default budget every variant used stays.
+    small, grid = serial_grid
+    by_variant = {}
+    for p in small.points:
+        by_variant.setdefault((p.min_months, p.window, p.covariates), p)
+    points = list(by_variant.values())[:4]
+    used = {(p.min_months, p.window) for p in points}
+    assert len(used) >= 2
+    for budget in (len(data.panel), specification.PREPARED_ROWS):
+        monkeypatch.setattr(specification, "PREPARED_ROWS", budget)
+        for p in points:
+            row = run_point(p, data).drop(columns="headline")
+            ref = grid[grid["name"] == p.name].drop(columns="headline").reset_index(drop=True)
+            pd.testing.assert_frame_equal(row, ref)
+            assert (p.min_months, p.window) in {(mm, w) for mm, w, _ in cached_variants()}
+        kept = {(mm, w) for mm, w, _ in cached_variants()}
+        assert kept == ({(points[-1].min_months, points[-1].window)} if budget == len(data.panel) else used | kept)
+        assert used <= kept or budget == len(data.panel)
 
 
 def test_grid_on_two_local_workers_equals_the_serial_grid(serial_grid, data, city_store):

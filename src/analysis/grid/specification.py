@@ -75,11 +75,13 @@ __all__ = [
     "LEVELS",
     "NOT_APPLICABLE",
     "POINTS_PER_TASK",
+    "PREPARED_ROWS",
     "GridData",
     "GridError",
     "GridPlan",
     "GridPoint",
     "GridTask",
+    "cached_variants",
     "grid_data",
     "grid_points",
     "grid_tasks",
@@ -449,6 +451,26 @@ def variant_panel(data: GridData, min_months: float, window: str) -> pd.DataFram
 
 _PREPARED: OrderedDict[tuple, tuple[pd.DataFrame, pd.DataFrame, list[str]]] = OrderedDict()
 _PREPARED_MAX = 8
+PREPARED_ROWS = 6_000_000
+"""Most rows of variant panels a worker keeps (each distinct panel counted once): on the default city all
+eight variants fit (22,568 rows each); at national size (4.5-5M rows per variant) only the variant in use is
+kept, so a worker does not hold several 1.3 GB panels while it fits (tasks come variant by variant)."""
+
+
+def _prepared_rows() -> int:
+    return sum(len(p) for p in {id(v[0]): v[0] for v in _PREPARED.values()}.values())
+
+
+def cached_variants() -> list[tuple[float, str, str | None]]:
+    """List the variants this process keeps built, oldest first (a diagnostic of the worker's memory).
+
+    Returns
+    -------
+    list of tuple
+        ``(min_months, window, covariates)``; ``covariates`` is None for a variant's panel without
+        covariate columns.
+    """
+    return [(k[1], k[2], k[3]) for k in _PREPARED]
 
 
 def _prepared(data: GridData, min_months: float, window: str, covariates: str):
@@ -467,8 +489,8 @@ def _prepared(data: GridData, min_months: float, window: str, covariates: str):
         _PREPARED[vkey] = (panel, panel, [])
     with_covs, covs = covariate_columns(panel, list(COVARIATE_SETS[covariates]))
     _PREPARED[key] = (panel, with_covs, covs)
-    while len(_PREPARED) > _PREPARED_MAX:
-        _PREPARED.popitem(last=False)
+    while len(_PREPARED) > 1 and (len(_PREPARED) > _PREPARED_MAX or _prepared_rows() > PREPARED_ROWS):
+        _PREPARED.popitem(last=False)  # the oldest first; the entry just made stays
     return _PREPARED[key]
 
 
