@@ -122,7 +122,8 @@ def unknown_villages(files: list[Validated], store: Path) -> list[Problem]:
             if "year" in f.parsed:
                 new_years |= {int(y) for y in f.parsed["year"].dropna()}
             if "village_code" in f.parsed:
-                villages |= set(f.parsed["village_code"].dropna())
+                # distinct codes first (vectorised): a national file has 4.5M rows but 500,000 villages
+                villages |= set(pd.unique(f.parsed["village_code"].dropna()).tolist())
     villages |= st.panel_villages(store, exclude_years=new_years) if store.exists() else set()
     problems = []
     for f in post:

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.config import config_context
 from pandera.errors import SchemaErrors
 
@@ -331,15 +333,39 @@ class _Column:
         return pd.api.types.is_float_dtype(self.text.dtype)
 
 
+def _numbers(text: pd.Series, present: np.ndarray) -> np.ndarray:
+    """Parse the present cells as numbers: NaN where a cell is absent or not a number.
+
+    ``pandas.to_numeric(errors="coerce")`` decides. Arrow's cast parses the same strings to the same
+    doubles (both round correctly) about ten times faster, so it is tried first; where it refuses a
+    cell (text that is not a number) or gives a negative zero (which ``to_numeric`` turns into 0 when
+    every cell is a whole number), the column goes through ``to_numeric`` as before.
+    """
+    try:
+        strings = pyarrow.array(text.to_numpy(dtype=object) if not isinstance(text.dtype, pd.StringDtype) else text)
+        if pyarrow.types.is_string(strings.type) or pyarrow.types.is_large_string(strings.type):
+            kept = pc.if_else(pyarrow.array(present), strings, pyarrow.scalar(None, type=strings.type))
+            out = np.asarray(pc.cast(kept, pyarrow.float64()).to_numpy(zero_copy_only=False), dtype="float64")
+            if not (np.signbit(out) & (out == 0)).any():
+                return out
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, pyarrow.ArrowNotImplementedError):
+        pass
+    typed = pd.to_numeric(pd.Series(np.where(present, text.to_numpy(dtype=object), None), dtype=object),
+                          errors="coerce")
+    return typed.astype("float64").to_numpy()
+
+
 def _parse(c: schema.Column, col: pd.Series, reported: np.ndarray | None) -> _Column:
     text = col if pd.api.types.is_float_dtype(col.dtype) else col.astype("str")
     numeric_in = pd.api.types.is_float_dtype(text.dtype)
-    arr = text.to_numpy(dtype="float64") if numeric_in else text.to_numpy(dtype=object)
-    missing = np.isnan(arr) if numeric_in else arr == ""
-    skip = reported if reported is not None else np.zeros(len(arr), dtype=bool)
+    # text cells are compared in place (no Python string per cell); only a numeric column that Arrow cannot
+    # parse makes the object array (_numbers)
+    arr = text.to_numpy(dtype="float64") if numeric_in else None
+    missing = np.isnan(arr) if arr is not None else (text == "").to_numpy(dtype=bool, na_value=False)
+    skip = reported if reported is not None else np.zeros(len(text), dtype=bool)
     missing = missing & ~skip
     present = ~missing & ~skip
-    unparsed = np.zeros(len(arr), dtype=bool)
+    unparsed = np.zeros(len(text), dtype=bool)
     if c.kind in ("code", "str", "category"):
         typed = text.where(pd.Series(present, index=text.index)).astype("str")
     elif c.kind == "date":
@@ -349,11 +375,10 @@ def _parse(c: schema.Column, col: pd.Series, reported: np.ndarray | None) -> _Co
         ok = dates.notna().to_numpy()
         unparsed = present & ~ok
         typed = dates.where(pd.Series(present & ok, index=text.index)).astype(schema.DATE_DTYPE)
-    elif numeric_in:
+    elif arr is not None:
         typed = pd.Series(np.where(present, arr, np.nan), index=text.index, dtype="float64")
     else:
-        typed = pd.to_numeric(pd.Series(np.where(present, arr, None), dtype=object), errors="coerce").astype("float64")
-        typed.index = text.index
+        typed = pd.Series(_numbers(text, present), index=text.index, dtype="float64")
         unparsed = present & np.isnan(typed.to_numpy())
     return _Column(c, text, typed, missing, skip | unparsed, unparsed)
 
