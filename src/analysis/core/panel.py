@@ -217,7 +217,11 @@ def covariate_columns(panel: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
     out = panel.copy(deep=False)  # columns are added, never written (copy-on-write)
     if not covariates:
         return out, []
-    base = out.sort_values(TIME, kind="mergesort").drop_duplicates(UNIT)[[UNIT, *covariates]].set_index(UNIT)
+    # the first observed year of each village, from the three columns needed (sorting the whole panel copied
+    # every column twice), and each village's row in it, looked up once for every covariate
+    base = (out[[UNIT, TIME, *covariates]].sort_values(TIME, kind="mergesort").drop_duplicates(UNIT)
+            .set_index(UNIT)[list(covariates)])
+    row_of = base.index.get_indexer(out[UNIT])
     names: list[str] = []
     levels = {c.name: c.levels for c in schema.PANEL_COLUMNS if c.kind == "category"}
     for c in covariates:
@@ -231,11 +235,11 @@ def covariate_columns(panel: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
             present = [lev for lev in levels[c] if (values == lev).any()]
             for lev in present[1:]:
                 name = f"base_{c}_{lev}"
-                out[name] = out[UNIT].map((values == lev).astype(float))
+                out[name] = (values == lev).astype(float).to_numpy()[row_of]
                 names.append(name)
         else:
             name = f"base_{c}"
-            out[name] = out[UNIT].map(pd.to_numeric(values, errors="coerce").astype(float))
+            out[name] = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()[row_of]
             names.append(name)
     return out, names
 

@@ -495,7 +495,17 @@ def _prepare(data, outcome, unit, time, cohort, eligible, strata, statistic, con
 
 
 def _run_blocks(payload: dict, blocks: range) -> np.ndarray:
-    """Statistic for every draw of the given blocks (a worker task)."""
+    """Statistic for every draw of the given blocks (a worker task), one block of draws at a time.
+
+    Drawing every block of a task at once made a (draws x units) matrix of cohorts and one of their
+    codes: 4 GB each for 999 draws at national size. Each draw's statistic depends on its own row
+    only, so the values are the same block by block.
+    """
+    pieces = [_run_block(payload, range(j, j + 1)) for j in blocks]
+    return np.concatenate(pieces) if pieces else np.empty(0)
+
+
+def _run_block(payload: dict, blocks: range) -> np.ndarray:
     draws = permute_cohorts(payload["cohort"], payload["eligible"], payload["strata"],
                             payload["B"], payload["seed"], blocks)
     if draws.shape[0] == 0:
