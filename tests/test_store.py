@@ -361,33 +361,3 @@ def test_a_store_written_before_optional_columns_is_upgraded_on_its_next_write(d
         assert con.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()[0] == (
             layout.schema_fingerprint())
     assert store.content_hash(db) != h0
-
-
-def test_year_resemblance_counts_are_those_of_the_sql_join(tmp_path):
-    # The matrix computation against the DuckDB self-join it replaced (kept as the reference): stored years
-    # and incoming years, missing values, pairs of zeros, a year copied within the tolerance, whole numbers
-    # at the tolerance's edge (10000 |a - b| = 50 + max(|a|, |b|) counts as equal), villages in one year only.
-    from analysis.data.store import compare
-
-    rng = np.random.default_rng(7)
-    codes = [f"9901010010{i:02d}" for i in range(40)]
-    path = tmp_path / "s.duckdb"
-    stored = make_panel(codes=codes, years=(2019, 2020, 2021))
-    store.write_panel(path, stored)
-    incoming = make_panel(codes=[*codes[5:], "990101009999"], years=(2022, 2023))
-    incoming["income_per_capita"] = rng.gamma(2.0, 5000.0, len(incoming)).round(2)
-    incoming.loc[incoming.index[::7], "income_per_capita"] = np.nan
-    same = (incoming["year"] == 2023).to_numpy()
-    base = stored[stored["year"] == 2021].set_index("village_code")
-    incoming.loc[same, "income_per_capita"] = (
-        incoming.loc[same, "village_code"].map(base["income_per_capita"]) * (1 + 5e-5)).to_numpy()
-    incoming.loc[incoming.index[:4], ["disputes", "petitions"]] = [9950, 0]
-    incoming.loc[incoming.index[4:8], "disputes"] = [9950, 9949, 9949, 9948]  # equal at the edge; not
-    canonical = schema.to_canonical(incoming, "panel")
-    new = compare.year_resemblance(path, canonical)
-    reference = compare._year_resemblance_sql(path, canonical)
-    pd.testing.assert_frame_equal(new, reference)
-    assert set(new["stored"]) == {True, False} and (new["equal"] > 0).any() and (new["compared"] > new["equal"]).any()
-    # a repeated village-year (refused by validation, but counted by the join): the join's numbers
-    doubled = schema.to_canonical(pd.concat([incoming, incoming.iloc[:3]], ignore_index=True), "panel")
-    pd.testing.assert_frame_equal(compare.year_resemblance(path, doubled), compare._year_resemblance_sql(path, doubled))

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from analysis.data import schema
@@ -265,84 +264,7 @@ def year_resemblance(store: str | os.PathLike, panel: pd.DataFrame) -> pd.DataFr
         both), ``compared`` (values of :data:`~analysis.data.schema.YEARLY_MEASURES` that
         both have, pairs of zeros left out) and ``equal`` (of those, equal within the
         tolerance of the module docstring).
-
-    Notes
-    -----
-    Computed on a village x year matrix per measure (numpy), not as a join of every
-    village-year with every other year of the village (36M pairs for a national 9-year
-    ingest); the counts are those of the join (:func:`_year_resemblance_sql`, which is used when
-    a village-year repeats and which the tests compare with this one). Whole-number columns
-    are compared exactly (``10000 |a - b| <= 50 + max(|a|, |b|)``), as DuckDB's decimal
-    arithmetic compares them.
     """
-    store = Path(store)
-    cols = [c for c in schema.PANEL_COLUMNS if c.name in schema.YEARLY_MEASURES and c.name in panel.columns]
-    names = ["village_code", "year", *(c.name for c in cols)]
-    if panel.empty or not cols:
-        return _year_resemblance_sql(store, panel)
-    years = sorted(int(y) for y in panel["year"].dropna().unique())
-    incoming = panel[names]
-    stored = pd.DataFrame(columns=names)
-    con = _connect(store)
-    try:
-        if has_table(con, "panel"):
-            stored = con.sql(f"SELECT {', '.join(names)} FROM panel WHERE NOT list_contains(?, year)",
-                             params=[years]).to_arrow_table().to_pandas()
-    finally:
-        con.close()
-    rows = pd.concat([incoming.assign(_stored=False), stored.assign(_stored=True)], ignore_index=True)
-    rows = rows[rows["village_code"].notna() & rows["year"].notna()]
-    if rows.duplicated(["village_code", "year"]).any():
-        return _year_resemblance_sql(store, panel)
-    villages = incoming.groupby("year").size()
-    other_villages = rows.groupby("year").size()
-    code, _ = pd.factorize(rows["village_code"])
-    all_years = sorted(int(y) for y in rows["year"].unique())
-    at = {y: i for i, y in enumerate(all_years)}
-    yi = rows["year"].astype("int64").map(at).to_numpy()
-    shape = (len(all_years), int(code.max()) + 1 if len(code) else 0)
-    present = np.zeros(shape, dtype=bool)
-    present[yi, code] = True
-    is_stored = dict(zip(rows["year"].astype("int64"), rows["_stored"], strict=False))
-    matrices = []
-    for c in cols:
-        m = np.full(shape, np.nan)
-        m[yi, code] = pd.to_numeric(rows[c.name]).to_numpy(dtype=float, na_value=np.nan)
-        matrices.append((c.kind in ("int", "binary"), m))
-    out = []
-    for y in years:
-        a = at[y]
-        for other in all_years:
-            b = at[other]
-            if b == a:
-                continue
-            common = int(np.count_nonzero(present[a] & present[b]))
-            if not common:
-                continue
-            compared = equal = 0
-            for whole, m in matrices:
-                va, vb = m[a], m[b]
-                ok = ~np.isnan(va) & ~np.isnan(vb) & ~((va == 0) & (vb == 0))
-                diff, larger = np.abs(va - vb), np.maximum(np.abs(va), np.abs(vb))
-                if whole:
-                    same = 10000 * diff <= 50 + larger
-                else:
-                    same = diff <= EQUAL_ABS + EQUAL_REL * larger
-                compared += int(np.count_nonzero(ok))
-                equal += int(np.count_nonzero(ok & same))
-            out.append({"year": y, "other_year": other, "stored": bool(is_stored[other]),
-                        "villages": int(villages[y]), "other_villages": int(other_villages[other]),
-                        "common": common, "compared": compared, "equal": equal})
-    frame = pd.DataFrame(out, columns=["year", "other_year", "stored", "villages", "other_villages", "common",
-                                       "compared", "equal"])
-    for name in ("year", "other_year", "villages", "other_villages", "common", "compared", "equal"):
-        frame[name] = frame[name].astype("int64")
-    frame["stored"] = frame["stored"].astype(bool)
-    return frame
-
-
-def _year_resemblance_sql(store: str | os.PathLike, panel: pd.DataFrame) -> pd.DataFrame:
-    """:func:`year_resemblance` as one DuckDB self-join (the reference; used when a village-year repeats)."""
     store = Path(store)
     cols = [c for c in schema.PANEL_COLUMNS if c.name in schema.YEARLY_MEASURES and c.name in panel.columns]
     names = ["village_code", "year", *(c.name for c in cols)]
