@@ -25,8 +25,9 @@ outcomes); a task of covariate set ``c`` is taken to cost what the measured task
 give or take a year for ``drop_first``); tasks go to ``W`` workers greedily, longest first, and
 each worker also pays the data read once. Wall time = the busiest worker's load. The engine's own
 cost (10 ms per specification on the default city, ``bench/bench_grid.py``) is left out: it is
-below 0.1% of a national task. Memory per worker is the measured peak; a worker also keeps up to
-``_PREPARED_MAX`` variant panels, so the peak after its first variants is what a worker needs.
+below 0.1% of a national task. Memory per worker is the measured peak; at national size a worker keeps
+only the variant it is using (``PREPARED_ROWS`` of :mod:`analysis.grid.specification`), so the peak over
+these three tasks is what a worker needs.
 
 Usage::
 
