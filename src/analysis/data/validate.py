@@ -342,7 +342,7 @@ def _numbers(text: pd.Series, present: np.ndarray) -> np.ndarray:
     every cell is a whole number), the column goes through ``to_numeric`` as before.
     """
     try:
-        strings = pyarrow.array(text.to_numpy(dtype=object) if not isinstance(text.dtype, pd.StringDtype) else text)
+        strings = pyarrow.array(text)
         if pyarrow.types.is_string(strings.type) or pyarrow.types.is_large_string(strings.type):
             kept = pc.if_else(pyarrow.array(present), strings, pyarrow.scalar(None, type=strings.type))
             out = np.asarray(pc.cast(kept, pyarrow.float64()).to_numpy(zero_copy_only=False), dtype="float64")
