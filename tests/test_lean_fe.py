@@ -179,6 +179,26 @@ def test_feols_and_fepois_drop_the_same_rows_as_pyfixest(ragged):
             assert b.model is None and b.engine == lean_fe.ENGINE
 
 
+def test_a_subsample_given_by_rows_is_fitted_as_its_copy_would_be(ragged):
+    # the imputation estimator's pre-trend regression fits the untreated rows this way (no copy of them)
+    rows = (ragged["d1"] > -0.8).to_numpy()  # leaves new singletons behind, besides the ragged panel's own
+    frame = ragged.rename(columns={"d2": "x0"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copied = fixest.feols(frame.loc[rows], ["d1"], engine="lean")
+        taken = fixest.feols(frame, ["d1"], engine="lean", rows=rows)
+        reference = fixest.feols(frame, ["d1"], engine="pyfixest", rows=rows)
+    assert taken.n_obs == copied.n_obs == reference.n_obs < rows.sum()
+    assert list(taken.sample.index) == list(copied.sample.index)
+    assert list(taken.sample.columns) == ["unit", "time", "cl"]
+    # the same rows in the same order: the same arithmetic, bit for bit
+    assert np.array_equal(taken.coefficients.to_numpy(), copied.coefficients.to_numpy())
+    assert np.array_equal(taken.vcov, copied.vcov) and np.array_equal(taken.cluster_scores, copied.cluster_scores)
+    assert taken.ssc == copied.ssc
+    close(taken.coefficients, reference.coefficients)
+    close(taken.vcov, reference.vcov)
+
+
 def test_a_regressor_collinear_with_the_effects_is_dropped_as_pyfixest_drops_it(ragged):
     frame = ragged.drop(columns="w").assign(by_unit=lambda d: d["unit"] % 3 * 1.0)
     with warnings.catch_warnings():

@@ -387,6 +387,29 @@ def test_score_wald_with_one_parameter_is_the_score_t_test():
         assert w.statistic == pytest.approx(t.t_stat**2, rel=1e-12)
 
 
+def test_score_wald_draws_equal_the_draw_by_draw_definition():
+    # each draw's statistic from its own cluster scores s*_g = v_g (S_g + A_g o theta) - A_g o theta*, formed
+    # explicitly (the function expands their cross-product instead): three parameters, uneven jacobian
+    rng = np.random.default_rng(11)
+    n, k = 600, 3
+    cl = rng.integers(0, 40, n)
+    psi = rng.normal(size=(n, k)) * rng.uniform(0.5, 2.0, k)
+    jac = rng.uniform(0.2, 1.5, (n, k))
+    theta = np.array([0.05, -0.02, 0.01])
+    for weights in ("rademacher", "webb"):
+        res = wild_score_wald(theta, psi, jac, cl, weights=weights, B=199, seed=5)
+        V = wild_weights(weights, 40, 199, seed=5)
+        S = np.vstack([np.bincount(cl, weights=psi[:, j], minlength=40) for j in range(k)]).T
+        A = np.vstack([np.bincount(cl, weights=jac[:, j], minlength=40) for j in range(k)]).T
+        SR = S + A * theta
+        expected = []
+        for v in V:
+            t = v @ SR / n
+            s_star = v[:, None] * SR - A * t
+            expected.append(n**2 * t @ np.linalg.solve(s_star.T @ s_star, t))
+        np.testing.assert_allclose(res.w_boot, expected, rtol=1e-9)
+
+
 def test_score_bootstrap_size_with_nine_unequal_clusters():
     # True null, 9 clusters of 2-30 units with cluster effects of unequal variance and skewed
     # noise; 300 seeded replications (MC s.e. of a 5% rate: 1.3 points). Measured: wild score

@@ -239,7 +239,7 @@ def _read(fit, fitted: bool) -> FixestFit:
     )
 
 
-def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto") -> FixestFit:
+def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto", rows: np.ndarray | None = None) -> FixestFit:
     """Fit ``y ~ rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
 
     Parameters
@@ -254,6 +254,10 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto") -> Fixe
         Which engine fits the model (:func:`choose_engine`): pyfixest, or from
         :data:`analysis.estimators.lean_fe.LEAN_ROWS` rows on the memory-lean
         :func:`analysis.estimators.lean_fe.feols` (same model, sample and covariance).
+    rows : numpy.ndarray of bool, optional
+        Fit only the rows of ``frame`` where this is True (the engine is chosen by their
+        number). The lean engine reads their regressors from ``frame`` without copying
+        them, and its ``sample`` then holds only ``unit``, ``time`` and ``cl``.
 
     Returns
     -------
@@ -267,10 +271,13 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto") -> Fixe
     demeaner cannot reach it); observations that are singletons in a fixed effect are
     dropped (a balanced panel has none).
     """
-    if choose_engine(len(frame), engine) == "lean":
+    n_rows = len(frame) if rows is None else int(np.count_nonzero(rows))
+    if choose_engine(n_rows, engine) == "lean":
         from analysis.estimators import lean_fe
 
-        return lean_fe.feols(frame, rhs)
+        return lean_fe.feols(frame, rhs, rows=rows)
+    if rows is not None:
+        frame = frame.loc[np.asarray(rows, dtype=bool)]
     import pyfixest as pf
 
     cov_terms = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]

@@ -396,8 +396,10 @@ def imputation(
     }
     if pretrends:
         unused = [f"x{j}" for j in range(n_cov) if f"x{j}" not in covs]
+        # the untreated rows are selected inside the fit: a copy of them with their covariates was
+        # the stage's peak at national size
         pre_rows, test, pre_ssc = _pretrend_test(
-            df.loc[~treated].drop(columns=unused), pretrends, common, small_sample, pretrend_test
+            df.drop(columns=unused), ~treated, pretrends, common, small_sample, pretrend_test
         )
         rows = pre_rows + rows
         pre_test = test
@@ -416,18 +418,20 @@ def imputation(
                      details=ImputationDetails(tau=tau_out, weights=weights))
 
 
-def _pretrend_test(untreated: pd.DataFrame, k: int, common: dict[str, Any], small_sample: str, test_name: str):
-    """BJS pre-trend regression on untreated observations: y ~ 1{e=-1..-k} | unit + period."""
-    df = untreated.drop(columns=["u_code", "t_code"])
+def _pretrend_test(frame: pd.DataFrame, untreated: np.ndarray, k: int, common: dict[str, Any], small_sample: str,
+                   test_name: str):
+    """BJS pre-trend regression on the ``untreated`` rows of ``frame``: y ~ 1{e=-1..-k} | unit + period."""
+    df = frame.drop(columns=["u_code", "t_code"])
+    e = df["e"].to_numpy()
     names = []
     for h in range(1, k + 1):
         col = f"pre_{h}"
-        df[col] = (df["e"] == -h).astype("int8")
-        if df[col].any():
+        df[col] = (e == -h).astype("int8")
+        if (e[untreated] == -h).any():
             names.append(col)
     if not names:
         raise ValueError(f"no untreated observation of a treated unit at e = -1..-{k}")
-    fit = feols(df.drop(columns=["e", "D"]), names)
+    fit = feols(df.drop(columns=["e", "D"]), names, rows=untreated)
     cn = fit.names
     idx = [cn.index(n) for n in names if n in cn]
     b = fit.coefficients.to_numpy()[idx]

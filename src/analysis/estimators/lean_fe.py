@@ -135,7 +135,7 @@ class _TwoWay:
         r_unit = np.empty((c.n_unit, k))
         r_time = np.empty((c.n_time, k))
         for j, x in enumerate(columns):
-            wx = w * x
+            wx = w * np.asarray(x)
             r_unit[:, j] = np.bincount(c.unit, weights=wx, minlength=c.n_unit)
             r_time[:, j] = np.bincount(c.time, weights=wx, minlength=c.n_time)
         return self.solve(r_unit, r_time)
@@ -224,9 +224,10 @@ def _collinear(xx: np.ndarray, tol: float = COLLIN_TOL) -> np.ndarray:
     return drop
 
 
-def _keep_rows(frame: pd.DataFrame, columns: Sequence[str], poisson: bool) -> np.ndarray:
-    """Boolean mask of the rows kept: complete, not singletons, (Poisson) not separated."""
-    keep = np.ones(len(frame), dtype=bool)
+def _keep_rows(frame: pd.DataFrame, columns: Sequence[str], poisson: bool,
+               rows: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of the rows kept: in ``rows`` (all if None), complete, not singletons, (Poisson) not separated."""
+    keep = np.ones(len(frame), dtype=bool) if rows is None else np.array(rows, dtype=bool)
     for col in ["y", "cl", "unit", "time", *columns]:
         v = frame[col]
         keep &= v.notna().to_numpy()
@@ -282,7 +283,7 @@ def _crv1(columns, a, lev, codes: _Codes, wu: np.ndarray, bread: np.ndarray, n: 
     k = len(columns)
     S = np.empty((codes.n_cl, k))
     for j, x in enumerate(columns):
-        xt = x - a[codes.unit, j]
+        xt = np.asarray(x) - a[codes.unit, j]
         xt -= lev[codes.time, j]
         xt *= wu
         S[:, j] = np.bincount(codes.cl, weights=xt, minlength=codes.n_cl)
@@ -291,17 +292,51 @@ def _crv1(columns, a, lev, codes: _Codes, wu: np.ndarray, bread: np.ndarray, n: 
     return vcov, S @ bread, ssc
 
 
-def _prepare(frame: pd.DataFrame, rhs: Sequence[str], poisson: bool):
+class _Taken:
+    """A column of the caller's frame read at the sample's rows each time it is used.
+
+    Stands for ``full[rows]`` without holding it: slicing gives the rows of a chunk, and
+    :func:`numpy.asarray` the whole column (a transient vector of ``n``), so a subsample is
+    fitted without an ``n x k`` copy of its regressors.
+    """
+
+    __slots__ = ("full", "rows")
+
+    def __init__(self, full: np.ndarray, rows: np.ndarray):
+        self.full, self.rows = full, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        return self.full[self.rows[s]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.full[self.rows]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def _prepare(frame: pd.DataFrame, rhs: Sequence[str], poisson: bool, rows: np.ndarray | None = None):
     names = list(rhs)
-    keep = _keep_rows(frame, [*names, *(["w"] if "w" in frame.columns else [])], poisson)
+    keep = _keep_rows(frame, [*names, *(["w"] if "w" in frame.columns else [])], poisson, rows)
+    if rows is not None:
+        # a subsample: its regressors are read from the frame's columns at the kept rows when used
+        idx = np.flatnonzero(keep)
+        sample = frame.loc[keep, ["unit", "time", "cl"]]
+        codes = _Codes(sample["unit"].to_numpy(), sample["time"].to_numpy(), sample["cl"].to_numpy())
+        columns = [_Taken(frame[c].to_numpy(dtype=float), idx) for c in names]
+        y = frame["y"].to_numpy(dtype=float)[idx]
+        w = frame["w"].to_numpy(dtype=float)[idx] if "w" in frame.columns else np.ones(len(idx))
+        return sample, codes, names, columns, y, w
     sample = frame if keep.all() else frame.loc[keep]
     codes = _Codes(sample["unit"].to_numpy(), sample["time"].to_numpy(), sample["cl"].to_numpy())
     columns = [sample[c].to_numpy(dtype=float) for c in names]
     y = sample["y"].to_numpy(dtype=float)
-    return sample, codes, names, columns, y
+    w = sample["w"].to_numpy(dtype=float) if "w" in sample.columns else np.ones(len(y))
+    return sample, codes, names, columns, y, w
 
 
-def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
+def feols(frame: pd.DataFrame, rhs: Sequence[str], rows: np.ndarray | None = None) -> FixestFit:
     """Fit ``y ~ rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
 
     The same model, sample and covariance as :func:`analysis.estimators.fixest.feols`
@@ -314,6 +349,11 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
         covariates if present) plus the regressors in ``rhs``. Not modified.
     rhs : sequence of str
         Regressors; the covariate columns ``x0, x1, ...`` of ``frame`` are added after them.
+    rows : numpy.ndarray of bool, optional
+        Fit the rows of ``frame`` where this is True only, reading their regressors from
+        ``frame`` as they are used instead of copying them (the pre-trend regression of the
+        imputation estimator fits the untreated rows of the panel this way). The fit's
+        ``sample`` then holds only the ``unit``, ``time`` and ``cl`` of the rows kept.
 
     Returns
     -------
@@ -322,9 +362,8 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
         score sums; ``model`` is None and ``engine`` is :data:`ENGINE`.
     """
     cov_terms = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]
-    sample, codes, names, columns, y = _prepare(frame, [*rhs, *cov_terms], poisson=False)
+    sample, codes, names, columns, y, w = _prepare(frame, [*rhs, *cov_terms], poisson=False, rows=rows)
     n = len(y)
-    w = sample["w"].to_numpy(dtype=float) if "w" in sample.columns else np.ones(n)
     proj = _TwoWay(codes, w)
     a, lev = proj.effects(columns)
     drop = _collinear(_cross(columns, a, lev, codes, w))
@@ -340,7 +379,7 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str]) -> FixestFit:
     resid = y - a_y[codes.unit, 0]
     resid -= l_y[codes.time, 0]
     for j, x in enumerate(columns):
-        resid -= beta[j] * x
+        resid -= beta[j] * np.asarray(x)
     resid += (a @ beta)[codes.unit]
     resid += (lev @ beta)[codes.time]
     resid *= w
@@ -389,7 +428,7 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxite
     UserWarning
         If the iterations do not reach ``iwls_tol`` (the warning points at the caller's caller).
     """
-    sample, codes, names, columns, y = _prepare(frame, rhs, poisson=True)
+    sample, codes, names, columns, y, _ = _prepare(frame, rhs, poisson=True)
     if (y < 0).any():
         raise ValueError("The dependent variable must be a weakly positive number.")
     n = len(y)
