@@ -46,7 +46,7 @@ def test_a_stage_over_the_memory_limit_stops_with_a_plain_message_and_exit_2(cit
     """The real data-audit stage cannot run in 50 MB (a bare kernel holds more): the run stops at its kernel."""
     out = tmp_path / "out"
     r = study("run", "--store", city_store, "--outputs", out, "--run-id", "r", "--memory-limit", "0.05",
-              cwd=tmp_path)
+              "--jobs", "1", cwd=tmp_path)
     line = _assert_plain_failure(r, out, "r")
     # the default city: 3,224 villages, 2018-2024
     assert line.startswith("error: notebook 00_data_audit ran out of memory on 3,224 villages x 7 years (its kernel "

@@ -50,7 +50,7 @@ def manifest(run):
 
 def test_latest_moves_only_on_a_complete_run_and_a_run_name_is_used_once(mini, study):
     out, env, cwd = mini["outputs"], mini["env"], mini["base"]
-    r = study("run", "--run-id", "full", cwd=cwd, env=env)
+    r = study("run", "--run-id", "full", "--jobs", "1", cwd=cwd, env=env)
     assert r.returncode == 0, r.stderr
     assert "[1/2] 00_first" in r.stdout and "[2/2] 01_second" in r.stdout and " s\n" in r.stdout
     assert "Analysis window 2018-2024: every year the store holds." in r.stdout
@@ -114,6 +114,68 @@ def test_a_run_folder_never_mixes_two_versions_of_the_data(mini, study, city_sto
     assert r.returncode == 2 and "last_year 2024 there, 2025 now" in r.stderr
     r = study("run", "--only", "01_second", "--run-id", "before", "--last-year", "2024", cwd=cwd, env=env)
     assert r.returncode == 2 and "the store changed since the run folder" in r.stderr
+
+
+def _study_of(base, bodies):
+    """Notebooks named after ``bodies``' keys, each a parameters cell and that body; their folder."""
+    nbs = base / "notebooks"
+    nbs.mkdir(parents=True)
+    for name, body in bodies.items():
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell(PARAMS)
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {"name": "study", "display_name": "Python (study)", "language": "python"}
+        nbformat.write(nb, nbs / f"{name}.ipynb")
+    return nbs
+
+
+# each notebook says it started and waits for the other: it finishes only if both run at the same time
+MEET = ("import pathlib, time\n"
+        "here = pathlib.Path({here!r})\n"
+        "(here / '{me}').touch()\n"
+        "deadline = time.time() + 60\n"
+        "while not (here / '{other}').exists():\n"
+        "    assert time.time() < deadline, 'the other notebook never started'\n"
+        "    time.sleep(0.1)\n") + BODY
+
+
+def test_with_jobs_2_two_notebooks_run_at_once_into_one_complete_run(study, city_store, tmp_path):
+    bodies = {"00_first": MEET.format(here=str(tmp_path), me="a", other="b", section=SECTION["00_first"]),
+              "01_second": MEET.format(here=str(tmp_path), me="b", other="a", section=SECTION["01_second"])}
+    env = {"STUDY_NOTEBOOKS_DIR": str(_study_of(tmp_path / "s", bodies)), "STUDY_STORE": str(city_store)}
+    r = study("run", "--jobs", "2", "--outputs", tmp_path / "out", "--run-id", "two", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 notebooks at a time (--jobs 2)" in r.stdout
+    assert "started 00_first" in r.stdout and "started 01_second" in r.stdout
+    assert "[1/2]" in r.stdout and "[2/2]" in r.stdout
+    m = manifest(tmp_path / "out" / "two")
+    assert m["complete"] is True and sorted(m["notebooks"]) == ["00_first", "01_second"]
+    assert (tmp_path / "out" / "latest").resolve() == (tmp_path / "out" / "two").resolve()
+
+
+def test_with_jobs_2_a_notebook_over_the_memory_limit_is_a_plain_message_and_the_other_finishes(
+        study, city_store, tmp_path):
+    hungry = ("import time\nx = bytearray(600 * 10**6)\nx[::4096] = b'1' * len(x[::4096])\ntime.sleep(60)")
+    bodies = {"00_first": hungry, "01_second": BODY.format(section=SECTION["01_second"])}
+    env = {"STUDY_NOTEBOOKS_DIR": str(_study_of(tmp_path / "s", bodies)), "STUDY_STORE": str(city_store)}
+    out = tmp_path / "out"
+    r = study("run", "--jobs", "2", "--memory-limit", "0.4", "--outputs", out, "--run-id", "r", cwd=tmp_path, env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr + r.stdout, r.stderr
+    assert lines[0].startswith("error: notebook 00_first ran out of memory on 3,224 villages x 7 years (its kernel was "
+                               "stopped at ")
+    assert "the run is partial and outputs/latest was not moved" in lines[0]
+    m = manifest(out / "r")
+    assert m["complete"] is False and m["missing"] == ["00_first"] and list(m["notebooks"]) == ["01_second"]
+    assert not (out / "latest").exists()
+
+
+def test_jobs_must_be_a_positive_whole_number(study, city_store, tmp_path):
+    r = study("run", "--store", city_store, "--outputs", tmp_path / "o", "--jobs", "0")
+    assert r.returncode == 2 and "--jobs must be a whole number of notebooks at a time, 1 or more, got 0" in r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_year_beyond_the_data_is_refused_before_any_work(mini, study):

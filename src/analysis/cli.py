@@ -436,6 +436,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
             stream=sys.stdout,
             memory_limit_gb=args.memory_limit,
+            jobs=args.jobs,
         )
     except RunError as exc:
         raise UserError(str(exc)) from exc
@@ -729,6 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="stop a notebook whose kernel holds more than GB gigabytes of memory, with a plain message "
                    "and exit code 2 (default: no limit but the machine's)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="notebooks executed at a time, each in its own kernel; the results do not depend on it "
+                   "(default: 2, or 1 on a one-core machine)")
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="override a notebook parameter (repeatable)"
     )

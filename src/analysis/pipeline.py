@@ -3,8 +3,10 @@
 The pipeline reads each notebook's ``parameters`` cell, applies the overrides given on
 the command line (converted to the type of the notebook's default), validates the
 parameters of *every* notebook and resolves the analysis window against the store before
-running the first one, executes the notebooks in order in the project's kernel
-(:mod:`analysis.kernel`), and writes the ``MANIFEST`` after each.
+running the first one, executes the notebooks in the project's kernel (:mod:`analysis.kernel`),
+two at a time on a machine with two cores or more (``jobs``: each notebook is one
+single-threaded kernel, and no notebook reads another's outputs), and writes the ``MANIFEST``
+after each.
 
 Rules of a run folder (:func:`run_study`, :func:`run_state`):
 
@@ -33,7 +35,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -555,6 +557,7 @@ def run_study(
     force: bool = False,
     stream: TextIO | None = None,
     memory_limit_gb: float | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Execute the notebooks with papermill and write the run folder.
 
@@ -598,7 +601,12 @@ def run_study(
     memory_limit_gb : float, optional
         Stop a notebook whose kernel holds more than this many GB of resident memory
         (:class:`MemoryWatch`); the run then ends as for a kernel the system killed. Default: no
-        limit but the machine's.
+        limit but the machine's. With several ``jobs`` each notebook's kernel has this limit.
+    jobs : int, optional
+        Notebooks executed at a time, each in its own kernel (default :func:`default_jobs`). The
+        notebooks do not read each other's outputs, so the results do not depend on it; with more
+        than one the longest start first (:func:`_longest_first`), and a failure lets the
+        notebooks already running finish but starts no other.
 
     Returns
     -------
@@ -616,12 +624,8 @@ def run_study(
         the notebooks that completed, and the run is partial). A notebook that ran out of
         memory gives the one-line message of :func:`resource_failure_message`.
     """
-    import papermill as pm
-    from nbclient.exceptions import DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
     from analysis.core.panel import resolve_window
-    from analysis.kernel import KERNEL_NAME, ensure_kernel, kernel_manager_class
+    from analysis.kernel import ensure_kernel
     from analysis.report.results_json import merge_sections
 
     t0 = time.perf_counter()
@@ -629,6 +633,8 @@ def run_study(
     notebooks = study
     if memory_limit_gb is not None and not memory_limit_gb > 0:
         raise ParameterError(f"--memory-limit must be a positive number of GB, got {memory_limit_gb}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ParameterError(f"--jobs must be a whole number of notebooks at a time, 1 or more, got {jobs!r}")
     if only is not None:
         notebooks = [nb for nb in study if nb.stem == only or nb.name == only]
         if not notebooks:
@@ -672,56 +678,41 @@ def run_study(
     before = read_manifest(run_dir)
     executed: dict[str, dict[str, Any]] = dict(before.get("notebooks", {})) if not force else {}
     ran_params: dict[str, dict[str, Any]] = dict(before.get("parameters", {})) if not force else {}
-    for nb in notebooks:
-        progress.start(nb.stem)
-        t_nb = time.perf_counter()
-        watch = MemoryWatch(memory_limit_gb)
-        nbclient_log = logging.getLogger("papermill")  # the logger papermill gives nbclient
-        nbclient_log.addFilter(_not_kernel_death)
-        try:
-            with watch:
-                pm.execute_notebook(
-                    str(nb),
-                    str(run_dir / "notebooks" / nb.name),
-                    parameters=params[nb.stem],
-                    kernel_name=KERNEL_NAME,
-                    kernel_manager_class=kernel_manager_class(run_dir / "kernels.log"),
-                    progress_bar=False,
-                    cwd=str(paths.ROOT),
-                )
-        except Exception as exc:
-            nbclient_log.removeFilter(_not_kernel_death)
-            failed = isinstance(exc, PapermillExecutionError)
-            if not (failed or watch.killed or isinstance(exc, DeadKernelError)):
-                raise
-            progress.end(f"failed after {time.perf_counter() - t_nb:.1f} s (peak {watch.peak_gb:.1f} GB)")
-            _drop_if_empty(run_dir / "kernels.log")
-            executed.pop(nb.stem, None)
-            ran_params.pop(nb.stem, None)
-            merge_sections(run_dir)
-            if (run_dir / "notebooks" / nb.name).is_file():
-                _write_pages(run_dir, [nb.stem], progress)
-            _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
-                                time.perf_counter() - t0)
-            ename = exc.ename if isinstance(exc, PapermillExecutionError) else ""
-            evalue = exc.evalue if isinstance(exc, PapermillExecutionError) else ""
-            if watch.killed or not failed or is_memory_error(ename, evalue):
-                raise RunError(resource_failure_message(
-                    nb.stem, data_size(state_of_store), peak_gb=watch.peak_gb or None, limit_gb=memory_limit_gb,
-                    evalue=evalue, killed=watch.killed, takes=params[nb.stem])) from None
-            raise RunError(
-                f"notebook {nb.stem} failed in cell {getattr(exc, 'exec_count', '?')}: {ename}: {evalue}. "
-                f"The executed notebook, with the error, is {run_dir / 'notebooks' / nb.name}; "
-                f"the run is partial and outputs/latest was not moved."
-            ) from None
-        nbclient_log.removeFilter(_not_kernel_death)
-        seconds = time.perf_counter() - t_nb
-        progress.end(f"peak {watch.peak_gb:4.1f} GB {seconds:6.1f} s")
-        executed[nb.stem] = {"seconds": round(seconds, 1), "peak_memory_gb": round(watch.peak_gb, 2),
-                             "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        ran_params[nb.stem] = params[nb.stem]
+    jobs = min(default_jobs() if jobs is None else jobs, len(notebooks))
+    if jobs > 1:
+        first = ", ".join(nb.stem for nb in _longest_first(notebooks, outputs))
+        progress.say(f"{jobs} notebooks at a time (--jobs {jobs}), the longest first: {first}.")
+    failures: list[_Ran] = []
+    for ran in _execute_all(notebooks, jobs, outputs, run_dir, params, memory_limit_gb, progress):
+        if ran.error is not None:
+            failures.append(ran)
+            executed.pop(ran.stem, None)
+            ran_params.pop(ran.stem, None)
+        else:
+            executed[ran.stem] = {"seconds": round(ran.seconds, 1), "peak_memory_gb": round(ran.peak_gb, 2),
+                                  "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            ran_params[ran.stem] = params[ran.stem]
         _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
                             time.perf_counter() - t0)
+    if failures:
+        ran = failures[0]
+        nb_name = next(nb.name for nb in notebooks if nb.stem == ran.stem)
+        _drop_if_empty(run_dir / "kernels.log")
+        merge_sections(run_dir)
+        written = [f.stem for f in failures if (run_dir / "notebooks" / f"{f.stem}.ipynb").is_file()]
+        if written:
+            _write_pages(run_dir, written, progress)
+        _write_run_manifest(run_dir, store, study, params, ran_params, executed, state_of_store,
+                            time.perf_counter() - t0)
+        if ran.killed or ran.error == "kernel" or is_memory_error(ran.ename, ran.evalue):
+            raise RunError(resource_failure_message(
+                ran.stem, data_size(state_of_store), peak_gb=ran.peak_gb or None, limit_gb=memory_limit_gb,
+                evalue=ran.evalue, killed=ran.killed, takes=params[ran.stem]))
+        raise RunError(
+            f"notebook {ran.stem} failed in cell {ran.exec_count}: {ran.ename}: {ran.evalue}. "
+            f"The executed notebook, with the error, is {run_dir / 'notebooks' / nb_name}; "
+            f"the run is partial and outputs/latest was not moved."
+        )
     merge_sections(run_dir)
     _drop_if_empty(run_dir / "kernels.log")
     _write_pages(run_dir, [nb.stem for nb in notebooks], progress)
@@ -735,6 +726,136 @@ def run_study(
         progress.say(f"{state.describe()} {outputs / 'latest'} was not moved: it moves only when one `study run` "
                      "runs every notebook.")
     return run_dir
+
+
+def default_jobs() -> int:
+    """Return how many notebooks :func:`run_study` executes at a time by default: 2, or 1 on one core.
+
+    Each notebook is one single-threaded kernel, so two use a 2-core machine; more would hold more
+    kernels' memory at once (up to 8 GB each at national size) for no gain on such a machine.
+
+    Returns
+    -------
+    int
+        ``min(2, usable cores)``.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def _longest_first(notebooks: list[Path], outputs: Path) -> list[Path]:
+    """Order notebooks for several at a time: longest first, by the latest complete run's times.
+
+    Without a record (no ``outputs/latest``, or a notebook it does not time) the later notebooks
+    go first: the study's stages grow heavier along the sequence (estimation grids and
+    simulations come last).
+    """
+    seconds: dict[str, float] = {}
+    latest = outputs / "latest"
+    if latest.is_dir():
+        recorded = read_manifest(latest).get("notebooks", {})
+        seconds = {k: float(v.get("seconds", 0.0)) for k, v in recorded.items() if isinstance(v, dict)}
+    rank = {nb.stem: i for i, nb in enumerate(notebooks)}
+    if all(nb.stem in seconds for nb in notebooks):
+        return sorted(notebooks, key=lambda nb: (-seconds[nb.stem], rank[nb.stem]))
+    return notebooks[::-1]
+
+
+@dataclass
+class _Ran:
+    """How one notebook's execution ended (picklable: it comes back from a worker process)."""
+
+    stem: str
+    seconds: float
+    peak_gb: float
+    killed: bool = False
+    error: str | None = None  # None: ran; "cell": a cell raised; "kernel": the kernel died or was stopped
+    ename: str = ""
+    evalue: str = ""
+    exec_count: Any = "?"
+
+
+def _execute(nb: Path, out: Path, parameters: dict[str, Any], kernels_log: Path, cwd: Path,
+             memory_limit_gb: float | None) -> _Ran:
+    """Execute one notebook with papermill in the project's kernel, its memory watched."""
+    import papermill as pm
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    from analysis.kernel import KERNEL_NAME, kernel_manager_class
+
+    t0 = time.perf_counter()
+    watch = MemoryWatch(memory_limit_gb)
+    nbclient_log = logging.getLogger("papermill")  # the logger papermill gives nbclient
+    nbclient_log.addFilter(_not_kernel_death)
+    try:
+        with watch:
+            pm.execute_notebook(str(nb), str(out), parameters=parameters, kernel_name=KERNEL_NAME,
+                                kernel_manager_class=kernel_manager_class(kernels_log), progress_bar=False,
+                                cwd=str(cwd))
+    except Exception as exc:
+        failed = isinstance(exc, PapermillExecutionError)
+        if not (failed or watch.killed or isinstance(exc, DeadKernelError)):
+            raise
+        return _Ran(nb.stem, time.perf_counter() - t0, watch.peak_gb, watch.killed, "cell" if failed else "kernel",
+                    getattr(exc, "ename", ""), getattr(exc, "evalue", ""), getattr(exc, "exec_count", "?"))
+    finally:
+        nbclient_log.removeFilter(_not_kernel_death)
+    return _Ran(nb.stem, time.perf_counter() - t0, watch.peak_gb)
+
+
+def _execute_all(notebooks: list[Path], jobs: int, outputs: Path, run_dir: Path, params: dict[str, dict[str, Any]],
+                 memory_limit_gb: float | None, progress: _Progress) -> Iterator[_Ran]:
+    """Execute the notebooks, ``jobs`` at a time, and yield each one's end as it comes.
+
+    One at a time they run in this process, in the study's order, and the first failure stops
+    the run. Several at a time each runs in a worker process of its own (spawned, so no state
+    is shared); after a failure no other starts, and those running finish.
+    """
+    def task(nb: Path) -> tuple[Path, Path, dict[str, Any], Path, Path, float | None]:
+        return nb, run_dir / "notebooks" / nb.name, params[nb.stem], run_dir / "kernels.log", paths.ROOT, \
+            memory_limit_gb
+
+    if jobs == 1:
+        for nb in notebooks:
+            progress.start(nb.stem)
+            ran = _execute(*task(nb))
+            progress.end(_describe(ran))
+            yield ran
+            if ran.error is not None:
+                return
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    order = _longest_first(notebooks, outputs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running: dict[Future[_Ran], Path] = {}
+        failed = False
+        while order or running:
+            while order and len(running) < jobs and not failed:
+                nb = order.pop(0)
+                progress.say(f"  started {nb.stem}")
+                running[pool.submit(_execute, *task(nb))] = nb
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: running[f].stem):
+                running.pop(fut)
+                ran = fut.result()
+                progress.start(ran.stem)
+                progress.end(_describe(ran))
+                failed = failed or ran.error is not None
+                yield ran
+
+
+def _describe(ran: _Ran) -> str:
+    if ran.error is not None:
+        return f"failed after {ran.seconds:.1f} s (peak {ran.peak_gb:.1f} GB)"
+    return f"peak {ran.peak_gb:4.1f} GB {ran.seconds:6.1f} s"
 
 
 def _write_pages(run_dir: Path, stems: list[str], progress: _Progress) -> None:

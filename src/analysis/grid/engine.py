@@ -215,17 +215,26 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
         raise EngineError(f"workers must be at least 1, got {workers!r}")
     import dask
 
-    # The workers' statistical profiler samples every thread's stack every 10 ms: CPU taken from the tasks on
-    # a machine whose cores are all workers. The nannies pass this configuration to the worker processes.
-    with _single_thread_env(), dask.config.set({"distributed.worker.profile.enabled": False}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
-    client = Client(cluster)
+    # The scheduler runs in this process, and its INFO messages (its start, the workers' comms closed at
+    # shutdown, with a traceback) went to stderr: into the notebook of a stage that uses the engine.
+    # silence_logs sets the workers' level only.
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
-        yield client
+        # The workers' statistical profiler samples every thread's stack every 10 ms: CPU taken from the tasks
+        # on a machine whose cores are all workers. The nannies pass this configuration to the worker processes.
+        with _single_thread_env(), dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
     finally:
-        client.close()
-        cluster.close()
+        quiet.setLevel(level)
 
 
 def _check_folder(results_dir: Path, fingerprint: Mapping[str, Any] | None) -> None:
