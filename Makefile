@@ -22,10 +22,11 @@ export MKL_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-# Scaled cities (bench/bench_national.py): villages, and the memory at which any step is stopped (GB).
+# Scaled cities (bench/bench_national.py): villages, and the memory at which any step is stopped (GB; each
+# notebook kernel: two run at a time, so 10 keeps both within a 24 GB machine).
 NATIONAL_VILLAGES ?= 500000
 PROVINCIAL_VILLAGES ?= 30000
-MEMORY_LIMIT ?= 12
+MEMORY_LIMIT ?= 10
 
 .PHONY: help venv data study study-national study-provincial test test-slow lint typecheck lock notebooks lab clean \
 	clean-outputs clean-store

@@ -19,8 +19,10 @@ city's store. Each step is the ``study`` command a user would type, run in its o
     (what ``study simulate`` does; the truth of the city applies to a store written from exactly
     these files).
 ``NN_name``
-    ``study run --memory-limit GB``: each notebook's wall time and its kernel's peak resident
-    memory as the run's ``MANIFEST`` records them (:class:`analysis.pipeline.MemoryWatch`).
+    ``study run --memory-limit GB --jobs N``: each notebook's wall time and its kernel's peak resident
+    memory as the run's ``MANIFEST`` records them (:class:`analysis.pipeline.MemoryWatch`); ``N``
+    notebooks at a time (default 2 on these 2-core machines), so the whole run's time is less than
+    the sum of the notebooks'.
 ``brief``
     ``study brief`` of the run.
 
@@ -121,6 +123,8 @@ def main() -> int:
     parser.add_argument("--folder", default=None, help="folder instead of data/NAME")
     parser.add_argument("--memory-limit", type=float, default=12.0, metavar="GB",
                         help="stop any step above this resident memory (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="notebooks at a time (`study run --jobs`; default: study run's, 2 on 2 cores)")
     parser.add_argument("--seed", type=int, default=20230601)
     parser.add_argument("--json", default=None, help="also write the measurements here")
     args = parser.parse_args()
@@ -170,12 +174,15 @@ def main() -> int:
                          args.memory_limit).run())
     run_dir = outputs / args.name
     if ok:
+        from analysis.pipeline import default_jobs
+
+        jobs = args.jobs or default_jobs()
         run = Step("study run", [*STUDY, "run", "--store", str(store), "--outputs", str(outputs), "--run-id",
                                  args.name, "--seed", str(args.seed), "--memory-limit", str(args.memory_limit),
-                                 "-p", f"truth_dir={synthetic}"],
-                   # the notebook's kernel is stopped by `study run` itself at the limit, with its plain message;
-                   # this script's guard on the whole tree (study run + kernel) is only the safety net above it
-                   args.memory_limit + 2).run()
+                                 "--jobs", str(jobs), "-p", f"truth_dir={synthetic}"],
+                   # each notebook's kernel is stopped by `study run` itself at the limit, with its plain message;
+                   # this script's guard on the whole tree (study run + its `jobs` kernels) is only the safety net
+                   jobs * args.memory_limit + 2).run()
         manifest = json.loads((run_dir / "MANIFEST").read_text()) if (run_dir / "MANIFEST").is_file() else {}
         for stem, info in manifest.get("notebooks", {}).items():
             steps.append({"step": stem, "seconds": info.get("seconds"), "peak_gb": info.get("peak_memory_gb"),

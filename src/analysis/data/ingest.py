@@ -305,6 +305,20 @@ def _canonical(v: Validated) -> pd.DataFrame:
     return schema.to_canonical(pd.DataFrame(cols), v.table)
 
 
+def _keep_keys_only(v: Validated) -> None:
+    """Drop a checked file's cells and values but its keys, once its canonical frame is made.
+
+    What is left to check under the store's lock (:func:`analysis.data.consistency.unknown_villages`)
+    reads only the village codes and years, and its messages the rows, sheets and headers; the
+    text of every cell and the values of every measure were, for a national first ingest, 2.3 GB
+    held through the write.
+    """
+    keys = {"village_code", "year"}
+    v.parsed = {c: x for c, x in v.parsed.items() if c in keys}
+    v.cells.columns = {c: x for c, x in v.cells.columns.items() if c in keys}
+    v.cells.shown = {c: x for c, x in v.cells.shown.items() if c in keys}
+
+
 def _pause_hook() -> Callable[[], None] | None:
     raw = os.environ.get("STUDY_INGEST_PAUSE")
     if not raw:
@@ -497,12 +511,14 @@ def ingest_files(
     for v in checked:
         frame = _canonical(v)
         frames[v.table].append((frame, st.Source(v.name, v.cells.sha256, len(frame))))
+        _keep_keys_only(v)
 
     def stacked(table: str) -> tuple[pd.DataFrame | None, list[st.Source] | None]:
         if not frames[table]:
             return None, None
+        parts = [f for f, _ in frames[table]]
         return (
-            pd.concat([f for f, _ in frames[table]], ignore_index=True),
+            parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True),
             [s for _, s in frames[table]],
         )
 
