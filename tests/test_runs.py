@@ -172,6 +172,42 @@ def test_with_jobs_2_a_notebook_over_the_memory_limit_is_a_plain_message_and_the
     assert not (out / "latest").exists()
 
 
+def test_ctrl_c_stops_every_notebook_and_kernel_with_one_plain_line(city_store, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    # each notebook writes its kernel's pid, then works for a minute
+    slow = "import os, pathlib, time\npathlib.Path({here!r}, '{me}.pid').write_text(str(os.getpid()))\ntime.sleep(60)"
+    bodies = {name: slow.format(here=str(tmp_path), me=name) for name in ("00_first", "01_second")}
+    env = {**os.environ, "STUDY_NOTEBOOKS_DIR": str(_study_of(tmp_path / "s", bodies)), "STUDY_STORE": str(city_store)}
+    out = tmp_path / "out"
+    # a terminal's Ctrl-C: SIGINT to the command's process group (started with SIGINT at its default)
+    proc = subprocess.Popen([sys.executable, "-m", "analysis", "run", "--jobs", "2", "--outputs", str(out),
+                             "--run-id", "r"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    pids = [tmp_path / f"{name}.pid" for name in bodies]
+    deadline = time.time() + 60
+    while not all(p.is_file() and p.read_text() for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert all(p.is_file() for p in pids), "the two notebooks did not start"
+    kernels = [int(p.read_text()) for p in pids]
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stdout + stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines == ["interrupted: `study run` was stopped (Ctrl-C) before it finished; nothing after that point "
+                     "was done"], stderr
+    time.sleep(1)
+    assert not [k for k in kernels if psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
+    assert not (out / "r" / "MANIFEST").is_file()  # no notebook finished, so none is recorded as run
+    assert not (out / "latest").exists()
+
+
 def test_jobs_must_be_a_positive_whole_number(study, city_store, tmp_path):
     r = study("run", "--store", city_store, "--outputs", tmp_path / "o", "--jobs", "0")
     assert r.returncode == 2 and "--jobs must be a whole number of notebooks at a time, 1 or more, got 0" in r.stderr

@@ -780,6 +780,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the notebooks' kernels and workers too; what was written stays as each command
+        # leaves it when stopped (an ingest not at all, a run partial with outputs/latest not moved)
+        print(f"interrupted: `study {args.command}` was stopped (Ctrl-C) before it finished; nothing after that "
+              "point was done", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

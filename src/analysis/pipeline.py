@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -832,7 +833,11 @@ def _execute_all(notebooks: list[Path], jobs: int, outputs: Path, run_dir: Path,
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     order = _longest_first(notebooks, outputs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Ctrl-C is this process's to handle: the workers ignore it (their kernels install their own handler),
+    # and on any exit but the normal one the workers and their kernels are stopped, not waited for
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    try:
         running: dict[Future[_Ran], Path] = {}
         failed = False
         while order or running:
@@ -850,6 +855,28 @@ def _execute_all(notebooks: list[Path], jobs: int, outputs: Path, run_dir: Path,
                 progress.end(_describe(ran))
                 failed = failed or ran.error is not None
                 yield ran
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: Any) -> None:
+    """Kill a process pool's workers and everything they started (the notebooks' kernels), then let it go."""
+    import psutil
+
+    for pid in list(getattr(pool, "_processes", None) or {}):
+        try:
+            worker = psutil.Process(pid)
+            tree = [*worker.children(recursive=True), worker]
+        except psutil.Error:
+            continue
+        for proc in tree:
+            try:
+                proc.kill()
+            except psutil.Error:
+                continue
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _describe(ran: _Ran) -> str:
