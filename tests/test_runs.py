@@ -186,18 +186,25 @@ def test_ctrl_c_stops_every_notebook_and_kernel_with_one_plain_line(city_store, 
     bodies = {name: slow.format(here=str(tmp_path), me=name) for name in ("00_first", "01_second")}
     env = {**os.environ, "STUDY_NOTEBOOKS_DIR": str(_study_of(tmp_path / "s", bodies)), "STUDY_STORE": str(city_store)}
     out = tmp_path / "out"
-    # a terminal's Ctrl-C: SIGINT to the command's process group (started with SIGINT at its default)
+    # a terminal's Ctrl-C: SIGINT to the command's process group. The command starts with SIGINT at its
+    # default, as from a terminal (a test runner's worker may ignore it, and an ignored signal is inherited).
     proc = subprocess.Popen([sys.executable, "-m", "analysis", "run", "--jobs", "2", "--outputs", str(out),
                              "--run-id", "r"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    pids = [tmp_path / f"{name}.pid" for name in bodies]
-    deadline = time.time() + 60
-    while not all(p.is_file() and p.read_text() for p in pids) and time.time() < deadline:
-        time.sleep(0.2)
-    assert all(p.is_file() for p in pids), "the two notebooks did not start"
-    kernels = [int(p.read_text()) for p in pids]
-    os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        pids = [tmp_path / f"{name}.pid" for name in bodies]
+        deadline = time.time() + 60
+        while not all(p.is_file() and p.read_text() for p in pids) and time.time() < deadline:
+            time.sleep(0.2)
+        assert all(p.is_file() for p in pids), "the two notebooks did not start"
+        kernels = [int(p.read_text()) for p in pids]
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 130, stdout + stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines == ["interrupted: `study run` was stopped (Ctrl-C) before it finished; nothing after that point "
