@@ -733,7 +733,7 @@ def default_jobs() -> int:
     """Return how many notebooks :func:`run_study` executes at a time by default: 2, or 1 on one core.
 
     Each notebook is one single-threaded kernel, so two use a 2-core machine; more would hold more
-    kernels' memory at once (up to 8 GB each at national size) for no gain on such a machine.
+    kernels' memory at once (7-9.5 GB each at national size) for no gain on such a machine.
 
     Returns
     -------
