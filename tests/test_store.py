@@ -361,3 +361,55 @@ def test_a_store_written_before_optional_columns_is_upgraded_on_its_next_write(d
         assert con.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()[0] == (
             layout.schema_fingerprint())
     assert store.content_hash(db) != h0
+
+
+def test_year_resemblance_counts_every_pair_of_years_as_counted_by_hand(tmp_path):
+    # Two incoming years against each other and against the stored years they do not replace (the join runs
+    # one incoming year at a time): missing values, pairs of zeros, a year copied within the tolerance, whole
+    # numbers at the tolerance's edge, a village in one year only, a stored year replaced (2022) and so left
+    # out. The reference counts pair by pair in pandas.
+    from analysis.data.store import compare
+
+    rng = np.random.default_rng(7)
+    codes = [f"9901010010{i:02d}" for i in range(40)]
+    path = tmp_path / "s.duckdb"
+    stored = make_panel(codes=codes, years=(2019, 2020, 2021, 2022))
+    store.write_panel(path, stored)
+    incoming = make_panel(codes=[*codes[5:], "990101009999"], years=(2022, 2023))
+    incoming["income_per_capita"] = rng.gamma(2.0, 5000.0, len(incoming)).round(2)
+    incoming.loc[incoming.index[::7], "income_per_capita"] = np.nan
+    same = (incoming["year"] == 2023).to_numpy()
+    base = stored[stored["year"] == 2021].set_index("village_code")
+    incoming.loc[same, "income_per_capita"] = (
+        incoming.loc[same, "village_code"].map(base["income_per_capita"]) * (1 + 5e-5)).to_numpy()
+    incoming.loc[incoming.index[:4], ["disputes", "petitions"]] = [9950, 0]
+    incoming.loc[incoming.index[4:8], "disputes"] = [9950, 9949, 9949, 9948]
+    canonical = schema.to_canonical(incoming, "panel")
+    got = compare.year_resemblance(path, canonical)
+
+    measures = [c for c in schema.YEARLY_MEASURES if c in canonical.columns]
+    others = {**{(y, False): canonical[canonical["year"] == y] for y in (2022, 2023)},
+              **{(y, True): stored[stored["year"] == y] for y in (2019, 2020, 2021)}}  # 2022 is replaced
+    rows = []
+    for y in (2022, 2023):
+        n = canonical[canonical["year"] == y].set_index("village_code")
+        for (oy, is_stored), o in sorted(others.items()):
+            if oy == y:
+                continue
+            o = o.set_index("village_code")
+            common = n.index.intersection(o.index)
+            compared = equal = 0
+            for c in measures:
+                a = n.loc[common, c].astype(float).to_numpy()
+                b = o.loc[common, c].astype(float).to_numpy()
+                both_there = ~np.isnan(a) & ~np.isnan(b) & ~((a == 0) & (b == 0))
+                compared += int(both_there.sum())
+                close = np.abs(a - b) <= compare.EQUAL_ABS + compare.EQUAL_REL * np.maximum(np.abs(a), np.abs(b))
+                equal += int((both_there & close).sum())
+            rows.append({"year": y, "other_year": oy, "stored": is_stored, "villages": len(n),
+                         "other_villages": len(o), "common": len(common), "compared": compared, "equal": equal})
+    want = pd.DataFrame(rows).astype({c: "int64" for c in ("year", "other_year", "villages", "other_villages",
+                                                            "common", "compared", "equal")})
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_dtype=False)
+    assert len(got) == 8 and set(got["stored"]) == {True, False}  # 2022 x (2019-21, 2023), 2023 x (2019-22)
+    assert (got["equal"] > 0).all() and (got["compared"] > got["equal"]).any()

@@ -680,11 +680,13 @@ def run_study(
     executed: dict[str, dict[str, Any]] = dict(before.get("notebooks", {})) if not force else {}
     ran_params: dict[str, dict[str, Any]] = dict(before.get("parameters", {})) if not force else {}
     jobs = min(default_jobs() if jobs is None else jobs, len(notebooks))
+    order = notebooks
     if jobs > 1:
-        first = ", ".join(nb.stem for nb in _longest_first(notebooks, outputs))
-        progress.say(f"{jobs} notebooks at a time (--jobs {jobs}), the longest first: {first}.")
+        order = _longest_first(notebooks, outputs)
+        progress.say(f"{jobs} notebooks at a time (--jobs {jobs}), the longest first: "
+                     f"{', '.join(nb.stem for nb in order)}.")
     failures: list[_Ran] = []
-    for ran in _execute_all(notebooks, jobs, outputs, run_dir, params, memory_limit_gb, progress):
+    for ran in _execute_all(order, jobs, run_dir, params, memory_limit_gb, progress):
         if ran.error is not None:
             failures.append(ran)
             executed.pop(ran.stem, None)
@@ -808,13 +810,13 @@ def _execute(nb: Path, out: Path, parameters: dict[str, Any], kernels_log: Path,
     return _Ran(nb.stem, time.perf_counter() - t0, watch.peak_gb)
 
 
-def _execute_all(notebooks: list[Path], jobs: int, outputs: Path, run_dir: Path, params: dict[str, dict[str, Any]],
+def _execute_all(notebooks: list[Path], jobs: int, run_dir: Path, params: dict[str, dict[str, Any]],
                  memory_limit_gb: float | None, progress: _Progress) -> Iterator[_Ran]:
-    """Execute the notebooks, ``jobs`` at a time, and yield each one's end as it comes.
+    """Execute the notebooks in the order given, ``jobs`` at a time, and yield each one's end as it comes.
 
-    One at a time they run in this process, in the study's order, and the first failure stops
-    the run. Several at a time each runs in a worker process of its own (spawned, so no state
-    is shared); after a failure no other starts, and those running finish.
+    One at a time they run in this process and the first failure stops the run. Several at a
+    time each runs in a worker process of its own (spawned, so no state is shared); after a
+    failure no other starts, and those running finish.
     """
     def task(nb: Path) -> tuple[Path, Path, dict[str, Any], Path, Path, float | None]:
         return nb, run_dir / "notebooks" / nb.name, params[nb.stem], run_dir / "kernels.log", paths.ROOT, \
@@ -832,7 +834,7 @@ def _execute_all(notebooks: list[Path], jobs: int, outputs: Path, run_dir: Path,
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    order = _longest_first(notebooks, outputs)
+    order = list(notebooks)
     # Ctrl-C is this process's to handle: the workers ignore it (their kernels install their own handler),
     # and on any exit but the normal one the workers and their kernels are stopped, not waited for
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
