@@ -239,3 +239,69 @@ def test_lean_path_estimates_cover_the_truth(city):
     rp = res.tidy("simple_pct").iloc[0]
     assert r["conf_low"] <= t["value"] <= r["conf_high"], (r["estimate"], t["value"])
     assert rp["conf_low"] <= t["value_prop"] <= rp["conf_high"], (rp["estimate"], t["value_prop"])
+
+
+def test_cell_indicators_are_fitted_from_their_codes_as_pyfixest_fits_their_columns(ragged):
+    # one-hot cells (code -1: none) next to dense regressors and a covariate, with weights, singletons
+    # and a subsample given by rows: the lean engine never makes the 0/1 columns (fixest.Indicators)
+    rng = np.random.default_rng(11)
+    frame = ragged.rename(columns={"d2": "x0"})
+    codes = np.where(rng.random(len(frame)) < 0.6, rng.integers(0, 5, len(frame)), -1)
+    ind = fixest.Indicators(codes, ("c0", "c1", "c2", "c3", "c4"))
+    frame = frame.assign(y=frame["y"] + np.append([0.5, -1.0, 2.0, 0.0, 1.5], 0.0)[codes])
+    rows = (frame["d1"] > -1.0).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kw in ({}, {"rows": rows}):
+            a = fixest.feols(frame, ["d1"], engine="pyfixest", indicators=ind, **kw)
+            b = fixest.feols(frame, ["d1"], engine="lean", indicators=ind, **kw)
+            dense = fixest.feols(frame.assign(**ind.columns()), [*ind.names, "d1"], engine="lean", **kw)
+            assert a.names == b.names == dense.names == ["c0", "c1", "c2", "c3", "c4", "d1", "x0"]
+            assert a.n_obs == b.n_obs and a.ssc.K == b.ssc.K and a.ssc.G == b.ssc.G
+            for fit in (b, dense):
+                close(fit.coefficients, a.coefficients)
+                close(fit.vcov, a.vcov)
+                close(fit.cluster_scores, a.cluster_scores)
+
+
+def test_a_cell_collinear_with_the_effects_is_dropped_as_pyfixest_drops_its_column():
+    # every unit treated, no binned endpoint: the fully dynamic event study is not identified and
+    # one event-time dummy is collinear with the unit and year effects (Borusyak et al. 2024)
+    rng = np.random.default_rng(3)
+    n, T = 120, 6
+    df = pd.DataFrame({"id": np.repeat(np.arange(n), T), "t": np.tile(np.arange(1, T + 1), n)})
+    df["g"] = np.repeat(rng.choice([3, 4, 5], n), T)
+    df["y"] = rng.normal(size=len(df)) + (df["t"] >= df["g"]) * 1.0
+    args = dict(unit="id", time="t", cohort="g", cluster="id", ref=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with use_engine("pyfixest"):
+            a = twfe_event_study(df, "y", **args)
+        with use_engine("lean"):
+            b = twfe_event_study(df, "y", **args)
+    assert a.details.dropped == b.details.dropped and len(a.details.dropped) == 1
+    same_result(a, b)
+
+
+def test_nested_is_the_count_of_distinct_pairs():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n_fe = int(rng.integers(1, 30))
+        fe = rng.integers(0, n_fe, 200)
+        fe[:n_fe] = np.arange(n_fe)  # every level present
+        cl = rng.integers(0, 8, n_fe)[fe]  # nested by construction
+        if rng.random() < 0.5:
+            cl = cl.copy()
+            cl[rng.integers(0, 200)] += 1  # one row moved to another cluster: not nested, unless its level has one row
+        definition = len(np.unique(np.column_stack([fe, cl]), axis=0)) == n_fe
+        assert lean_fe._nested(fe, cl, n_fe) == definition
+
+
+def test_indicator_codes_are_checked():
+    with pytest.raises(ValueError, match=r"must lie in -1\.\.1"):
+        fixest.Indicators(np.array([0, 2, -1]), ("a", "b"))
+    with pytest.raises(ValueError, match="integer"):
+        fixest.Indicators(np.array([0.0, 1.0]), ("a", "b"))
+    frame = pd.DataFrame({"y": [1.0, 2.0], "unit": [0, 1], "time": [0, 0], "cl": [0, 1]})
+    with pytest.raises(ValueError, match="indicator codes have 3 rows, the frame 2"):
+        fixest.feols(frame, [], indicators=fixest.Indicators(np.array([0, 1, -1]), ("a", "b")))

@@ -52,7 +52,7 @@ import pandas as pd
 
 from analysis.results import SmallSampleCorrection
 
-__all__ = ["ENGINES", "FIXEF_TOL", "IWLS_MAXITER", "FixestFit", "choose_engine", "feols", "fepois",
+__all__ = ["ENGINES", "FIXEF_TOL", "IWLS_MAXITER", "FixestFit", "Indicators", "choose_engine", "feols", "fepois",
            "pyfixest_version", "use_engine"]
 
 ENGINES = ("auto", "pyfixest", "lean")
@@ -79,6 +79,42 @@ IWLS_MAXITER = 100
 SSC_RULE = ("pyfixest default ssc(k_adj=True, k_fixef='nonnested', G_adj=True, G_df='min'): "
             "G/(G-1)*(N-1)/(N-K); = fixest default and reghdfe vce(cluster)")
 """How the small-sample factor is computed, as recorded in every estimate's options."""
+
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """Regressors that are 0/1 indicators of disjoint cells, given by one code per row.
+
+    Regressor ``names[j]`` is ``1{codes == j}``; a row with code -1 is in no cell (every
+    indicator 0). The event-time dummies of the Sun-Abraham, TWFE event-study and
+    imputation pre-trend regressions are of this kind. pyfixest is given the 0/1 columns
+    themselves (:meth:`columns`); the lean engine fits them from the codes without making
+    them (:func:`analysis.estimators.lean_fe.feols`).
+
+    Attributes
+    ----------
+    codes : numpy.ndarray
+        Integer code of each row of the frame, ``-1 .. len(names) - 1``.
+    names : tuple of str
+        The regressors' names, in the order they enter the model (before ``rhs``).
+    """
+
+    codes: np.ndarray = field(repr=False)
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        codes = np.asarray(self.codes)
+        if codes.ndim != 1 or not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError("indicator codes must be a one-dimensional integer array")
+        if len(codes) and (codes.min() < -1 or codes.max() >= len(self.names)):
+            raise ValueError(f"indicator codes must lie in -1..{len(self.names) - 1}")
+        object.__setattr__(self, "codes", codes.astype(np.int64, copy=False))
+        object.__setattr__(self, "names", tuple(self.names))
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Return the 0/1 columns (``int8``) by name."""
+        return {name: (self.codes == j).astype("int8") for j, name in enumerate(self.names)}
 
 
 @dataclass(frozen=True)
@@ -239,8 +275,9 @@ def _read(fit, fitted: bool) -> FixestFit:
     )
 
 
-def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto", rows: np.ndarray | None = None) -> FixestFit:
-    """Fit ``y ~ rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
+def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto", rows: np.ndarray | None = None,
+          indicators: Indicators | None = None) -> FixestFit:
+    """Fit ``y ~ [indicators] + rhs (+ x0 + x1 ...) | unit + time`` by OLS with CRV1 standard errors by ``cl``.
 
     Parameters
     ----------
@@ -258,6 +295,9 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto", rows: n
         Fit only the rows of ``frame`` where this is True (the engine is chosen by their
         number). The lean engine reads their regressors from ``frame`` without copying
         them, and its ``sample`` then holds only ``unit``, ``time`` and ``cl``.
+    indicators : Indicators, optional
+        0/1 indicators of disjoint cells (one code per row of ``frame``), entered before
+        ``rhs``. pyfixest is given their columns; the lean engine never makes them.
 
     Returns
     -------
@@ -272,10 +312,15 @@ def feols(frame: pd.DataFrame, rhs: Sequence[str], engine: str = "auto", rows: n
     dropped (a balanced panel has none).
     """
     n_rows = len(frame) if rows is None else int(np.count_nonzero(rows))
+    if indicators is not None and len(indicators.codes) != len(frame):
+        raise ValueError(f"indicator codes have {len(indicators.codes)} rows, the frame {len(frame)}")
     if choose_engine(n_rows, engine) == "lean":
         from analysis.estimators import lean_fe
 
-        return lean_fe.feols(frame, rhs, rows=rows)
+        return lean_fe.feols(frame, rhs, rows=rows, indicators=indicators)
+    if indicators is not None:
+        frame = frame.assign(**indicators.columns())
+        rhs = [*indicators.names, *rhs]
     if rows is not None:
         frame = frame.loc[np.asarray(rows, dtype=bool)]
     import pyfixest as pf

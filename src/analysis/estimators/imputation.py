@@ -73,7 +73,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from analysis.estimators import lean_fe
-from analysis.estimators.fixest import choose_engine, feols
+from analysis.estimators.fixest import Indicators, choose_engine, feols
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import (
@@ -421,17 +421,17 @@ def imputation(
 def _pretrend_test(frame: pd.DataFrame, untreated: np.ndarray, k: int, common: dict[str, Any], small_sample: str,
                    test_name: str):
     """BJS pre-trend regression on the ``untreated`` rows of ``frame``: y ~ 1{e=-1..-k} | unit + period."""
-    df = frame.drop(columns=["u_code", "t_code"])
-    e = df["e"].to_numpy()
+    df = frame.drop(columns=["u_code", "t_code", "e", "D"])
+    e = frame["e"].to_numpy()
     names = []
+    code = np.full(len(df), -1, dtype=np.int64)  # the dummies 1{e = -h}, one per row at most (fixest.Indicators)
     for h in range(1, k + 1):
-        col = f"pre_{h}"
-        df[col] = (e == -h).astype("int8")
         if (e[untreated] == -h).any():
-            names.append(col)
+            code[e == -h] = len(names)
+            names.append(f"pre_{h}")
     if not names:
         raise ValueError(f"no untreated observation of a treated unit at e = -1..-{k}")
-    fit = feols(df.drop(columns=["e", "D"]), names, rows=untreated)
+    fit = feols(df, [], rows=untreated, indicators=Indicators(code, tuple(names)))
     cn = fit.names
     idx = [cn.index(n) for n in names if n in cn]
     b = fit.coefficients.to_numpy()[idx]

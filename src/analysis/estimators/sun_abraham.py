@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.estimators.fixest import feols
+from analysis.estimators.fixest import Indicators, feols
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, describe, intervals, regression_vcov, t_df
@@ -177,15 +177,22 @@ def sun_abraham(
     if no_ref:
         raise ValueError(f"cohort(s) {no_ref} have no observation at the reference period ref={ref}")
     cells = cells.loc[cells["e"] != ref].reset_index(drop=True)
+    if cells.empty:
+        raise ValueError(f"the treated cohorts are observed at the reference period ref={ref} only")
     gi = {g: i for i, g in enumerate(cohorts)}
     cells["name"] = [_name(gi[g], v) for g, v in zip(cells["cohort"], cells["e"], strict=True)]
-    cohort_arr = df["cohort"].to_numpy()
-    e_arr = df["e"].to_numpy()
-    dummies = {
-        r.name: ((cohort_arr == r.cohort) & (e_arr == r.e)).astype("int8") for r in cells.itertuples()
-    }
-    work = pd.concat([df.drop(columns=["e"]), pd.DataFrame(dummies, index=df.index)], axis=1)
-    fit = feols(work, list(cells["name"]))
+    # each row is in at most one cohort x relative-period cell: the dummies are given by a code per row
+    # (the lean engine at national size never makes them; pyfixest gets the 0/1 columns)
+    in_cell = (df["cohort"] > 0).to_numpy() & (df["e"] != ref).to_numpy()
+    g_arr = df["cohort"].to_numpy()[in_cell].astype(np.int64)
+    e_arr = df["e"].to_numpy()[in_cell].astype(np.int64)
+    e_min = int(cells["e"].min())
+    span = int(cells["e"].max()) - e_min + 1
+    cell_key = cells["cohort"].to_numpy(np.int64) * span + (cells["e"].to_numpy(np.int64) - e_min)
+    order = np.argsort(cell_key)
+    code = np.full(len(df), -1, dtype=np.int64)
+    code[in_cell] = order[np.searchsorted(cell_key[order], g_arr * span + (e_arr - e_min))]
+    fit = feols(df.drop(columns=["e"]), [], indicators=Indicators(code, tuple(cells["name"])))
     names = fit.names
     missing = [n for n in cells["name"] if n not in names]
     if missing:

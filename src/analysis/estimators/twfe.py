@@ -67,7 +67,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.estimators.fixest import feols
+from analysis.estimators.fixest import Indicators, feols
 from analysis.estimators.inputs import prepare_panel
 from analysis.inference.small_sample import DEFAULT as SMALL_SAMPLE
 from analysis.inference.small_sample import check_rule, describe, intervals, regression_vcov, t_df
@@ -304,9 +304,12 @@ def twfe_event_study(
     terms = [v for v in present if v != ref]
     if not terms:
         raise ValueError("no event time other than the reference is observed")
-    for v in terms:
-        df[_dummy_name(v)] = (df["eb"] == v).astype("int8")
-    fit = feols(df.drop(columns=["eb"]), [_dummy_name(v) for v in terms])
+    # one event-time dummy per row at most: given by a code per row (see fixest.Indicators)
+    eb_arr = df["eb"].to_numpy(dtype=float)
+    code = np.full(len(df), -1, dtype=np.int64)
+    for j, v in enumerate(terms):
+        code[eb_arr == v] = j
+    fit = feols(df.drop(columns=["eb"]), [], indicators=Indicators(code, tuple(_dummy_name(v) for v in terms)))
     names = fit.names
     beta = fit.coefficients.to_numpy()
     vc = regression_vcov(fit.vcov, fit.ssc.factor, small_sample)
