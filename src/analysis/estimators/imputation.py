@@ -423,7 +423,7 @@ def _pretrend_test(frame: pd.DataFrame, untreated: np.ndarray, k: int, common: d
     """BJS pre-trend regression on the ``untreated`` rows of ``frame``: y ~ 1{e=-1..-k} | unit + period."""
     df = frame.drop(columns=["u_code", "t_code", "e", "D"])
     e = frame["e"].to_numpy()
-    names = []
+    names: list[str] = []
     code = np.full(len(df), -1, dtype=np.int64)  # the dummies 1{e = -h}, one per row at most (fixest.Indicators)
     for h in range(1, k + 1):
         if (e[untreated] == -h).any():
