@@ -152,3 +152,19 @@ def test_the_size_records_are_what_the_code_produces():
     for col in ("median", "share_significant", "p_median", "p_share_significant", "p_median_one_sided",
                 "p_share_one_sided"):
         assert fresh[col] == pytest.approx(first[col], rel=1e-8), col
+
+
+def test_resampled_codes_group_and_sort_as_the_copied_strings_would():
+    from analysis.grid.null_curve import _copy_codes
+
+    rng = np.random.default_rng(2)
+    # codes of different lengths, one the prefix of another ("110" / "1101"), digits and letters
+    pool = np.array(["110", "1101", "11", "2", "110a", "09", "1100", "A1", "a"])
+    values = pd.Series(rng.choice(pool, 400), dtype="string")
+    for n_copies in (3, 12, 25):  # 12 and 25 copies: "10" sorts before "2"
+        idx = rng.integers(0, len(values), 300)
+        copy = rng.integers(0, n_copies, 300)
+        strings = values.to_numpy()[idx].astype(str).astype(object) + "~" + copy.astype(str)
+        ints = _copy_codes(values, idx, copy, n_copies)
+        assert np.array_equal(pd.factorize(ints, sort=True)[0], pd.factorize(strings, sort=True)[0])
+    assert _copy_codes(pd.Series(["a~b", "c"]), np.array([0, 1]), np.array([0, 0]), 1) is None

@@ -86,6 +86,7 @@ __all__ = [
     "grid_points",
     "grid_tasks",
     "parse_levels",
+    "prepared_variant",
     "run_grid",
     "run_point",
     "run_task",
@@ -473,8 +474,27 @@ def cached_variants() -> list[tuple[float, str, str | None]]:
     return [(k[1], k[2], k[3]) for k in _PREPARED]
 
 
-def _prepared(data: GridData, min_months: float, window: str, covariates: str):
-    """Return the variant panel and its covariate columns, built once per worker process (a small LRU)."""
+def prepared_variant(data: GridData, min_months: float, window: str,
+                     covariates: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Return a variant panel and its covariate columns, built once per worker process (a small LRU).
+
+    Parameters
+    ----------
+    data : GridData
+        The grid's data.
+    min_months : float
+        Treatment-timing rule.
+    window : {"all", "drop_first"}
+        The years.
+    covariates : str
+        A key of :data:`COVARIATE_SETS`.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame, list of str)
+        The panel (:func:`variant_panel`; shared: do not modify it), the panel with the covariate
+        columns, and their names.
+    """
     from analysis.core.panel import covariate_columns
 
     key = (data.token, float(min_months), window, covariates)
@@ -521,7 +541,7 @@ def run_point(point: GridPoint, data: GridData) -> pd.DataFrame:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            panel, with_covs, covs = _prepared(data, point.min_months, point.window, point.covariates)
+            panel, with_covs, covs = prepared_variant(data, point.min_months, point.window, point.covariates)
             if point.outcome not in panel.columns or not panel[point.outcome].notna().any():
                 raise ValueError(f"outcome {point.outcome!r} is not in the data")
             if spec.estimator == "cs":
