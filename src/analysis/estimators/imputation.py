@@ -255,16 +255,19 @@ def imputation(
     # from lean_fe.LEAN_ROWS rows on, the untreated-outcome model absorbs the effects exactly
     # (lean_fe.UntreatedModel) instead of factorising a sparse design with a column per unit
     lean = choose_engine(len(df)) == "lean"
-    x0_cols: list[np.ndarray] = []
+    y = df["y"].to_numpy()
+    y0, y1 = y[~treated], y[treated]
+    model = None
     if n_cov and lean:
-        # the untreated rows' covariates, one array per column, made once (the rank check and the
-        # model share them): no second n0 x k copy
+        # the untreated rows' covariates, one array per column, made once: the model drops the
+        # collinear ones from the same residuals it fits with (no second n0 x k copy, no second pass)
         rows0 = np.flatnonzero(~treated)
         x0_cols = [df[c].to_numpy(float)[rows0] for c in covs]
         del rows0
         scale = max(1.0, max(float(np.abs(x).max()) for x in x0_cols) * np.sqrt(len(u0_codes)))
-        keep_j = lean_fe.independent_columns(u0_codes, t0_codes, x0_cols, 1e-9 * scale)
-        x0_cols = [x0_cols[j] for j in keep_j]
+        model = lean_fe.UntreatedModel(u0_codes, t0_codes, x0_cols, y0, rank_tol=1e-9 * scale)
+        keep_j = model.kept
+        del x0_cols
     elif n_cov:
         Zf0 = _design(df.loc[~treated])
         keep_j = _independent_covariates(Zf0, df.loc[~treated, covs].to_numpy(float))
@@ -277,13 +280,13 @@ def imputation(
                 stacklevel=2,
             )
         covs = [covs[j] for j in keep_j]
-    y = df["y"].to_numpy()
-    y0, y1 = y[~treated], y[treated]
     if lean:
-        u1_codes, t1_codes = df.loc[treated, "u_code"].to_numpy(), df.loc[treated, "t_code"].to_numpy()
-        x1_cols = [df.loc[treated, c].to_numpy(float) for c in covs]
-        model = lean_fe.UntreatedModel(u0_codes, t0_codes, x0_cols, y0)
-        del x0_cols
+        rows1 = np.flatnonzero(treated)
+        u1_codes, t1_codes = df["u_code"].to_numpy()[rows1], df["t_code"].to_numpy()[rows1]
+        x1_cols = [df[c].to_numpy(float)[rows1] for c in covs]
+        del rows1
+        if model is None:
+            model = lean_fe.UntreatedModel(u0_codes, t0_codes, [], y0)
         eps0 = y0 - model.predict(u0_codes, t0_codes, model.columns)
         tau = y1 - model.predict(u1_codes, t1_codes, x1_cols)
     else:
@@ -330,6 +333,7 @@ def imputation(
             targets.append(("group", f"g={g}", {"cohort": g}, w / w.sum()))
     W1 = np.column_stack([t[3] for t in targets])  # n1 x m
     if lean:
+        assert model is not None
         V0 = -model.weights(u1_codes, t1_codes, x1_cols, W1)
         del model, x1_cols  # the covariates' copies: not needed by the variance or the pre-trend test
     else:

@@ -93,8 +93,7 @@ from scipy import sparse
 from analysis.estimators.fixest import SSC_RULE, FixestFit, Indicators
 from analysis.results import SmallSampleCorrection
 
-__all__ = ["CHUNK_BYTES", "COLLIN_TOL", "ENGINE", "LEAN_ROWS", "UntreatedModel", "feols", "fepois",
-           "independent_columns"]
+__all__ = ["CHUNK_BYTES", "COLLIN_TOL", "ENGINE", "LEAN_ROWS", "UntreatedModel", "feols", "fepois"]
 
 LEAN_ROWS = 2_000_000
 """Frames of this many rows or more are fitted by this engine instead of pyfixest.
@@ -641,31 +640,14 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxite
                      ssc=ssc, fitted=mu, cluster_scores=scores, engine=ENGINE)
 
 
-def independent_columns(unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], tol: float) -> list[int]:
-    """Return the columns not collinear with unit + year effects or with each other.
+def _pivoted_rank(M: np.ndarray, tol: float) -> list[int]:
+    """Return the columns not collinear with the unit + year effects or with each other, sorted.
 
-    The rank rule of a QR factorisation with column pivoting of the columns' residuals on the
-    effects (``scipy.linalg.qr(R, pivoting=True)``: a column counts while ``|r_jj| > tol``),
-    computed as the pivoted Cholesky factorisation of ``R'R`` (the same pivots: the column
-    with the largest remaining norm first), accumulated over chunks instead of holding ``R``.
-
-    Parameters
-    ----------
-    unit, time : numpy.ndarray
-        Integer codes ``0..U-1`` and ``0..T-1`` of the rows' unit and year (every level present).
-    columns : sequence of numpy.ndarray
-        The columns (length ``n`` each).
-    tol : float
-        Threshold on ``|r_jj|``.
-
-    Returns
-    -------
-    list of int
-        Indices of the independent columns, sorted.
+    ``M`` is the cross-product ``R'R`` of the columns' residuals on the effects. The rank rule of a
+    QR factorisation with column pivoting of ``R`` (``scipy.linalg.qr(R, pivoting=True)``: a column
+    counts while ``|r_jj| > tol``), computed as the pivoted Cholesky factorisation of ``R'R`` (the
+    same pivots: the column with the largest remaining norm first), so ``R`` is never held.
     """
-    codes = _Codes(unit, time, None, factorize=False)
-    a, lev = _TwoWay(codes, np.ones(len(codes.unit))).effects(columns)
-    M = _cross(columns, a, lev, codes, None)
     k = M.shape[0]
     order = list(range(k))
     L = np.zeros((k, k))
@@ -704,6 +686,10 @@ class UntreatedModel:
     y : numpy.ndarray
         Outcome of the untreated rows.
 
+    rank_tol : float, optional
+        Drop the covariates collinear with the effects or with each other first (:func:`_pivoted_rank`
+        at this threshold, on the residuals the model fits with); :attr:`kept` lists those kept.
+
     Raises
     ------
     ValueError
@@ -711,19 +697,27 @@ class UntreatedModel:
         singular).
     """
 
-    def __init__(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], y: np.ndarray):
+    def __init__(self, unit: np.ndarray, time: np.ndarray, columns: Sequence[np.ndarray], y: np.ndarray,
+                 rank_tol: float | None = None):
         self.codes = _Codes(unit, time, None, factorize=False)
         self.proj = _TwoWay(self.codes, np.ones(len(self.codes.unit)))
         self.columns = list(columns)
+        self.kept = list(range(len(self.columns)))
         k = len(self.columns)
         if k:
             self.a_x, self.l_x = self.proj.effects(self.columns)
             self.xx = _cross(self.columns, self.a_x, self.l_x, self.codes, None)
+            if rank_tol is not None:
+                self.kept = _pivoted_rank(self.xx, rank_tol)
+                self.columns = [self.columns[j] for j in self.kept]
+                self.a_x, self.l_x = self.a_x[:, self.kept], self.l_x[:, self.kept]
+                self.xx = self.xx[np.ix_(self.kept, self.kept)]
+                k = len(self.columns)
+        if k:
             a_y, l_y = self.proj.effects([y])
-            xy = np.zeros(k)
-            for s in _chunks(len(y), k):
-                block = _demeaned(self.columns, self.a_x, self.l_x, self.codes, s)
-                xy += block.T @ (y[s] - a_y[self.codes.unit[s], 0] - l_y[self.codes.time[s], 0])
+            yt = y - a_y[self.codes.unit, 0]
+            yt -= l_y[self.codes.time, 0]
+            xy = np.array([np.dot(x, yt) for x in self.columns])  # X~'y~ = X'y~ (the projection is exact)
             try:
                 self.xx_chol = np.linalg.cholesky(self.xx)
             except np.linalg.LinAlgError as err:
