@@ -264,12 +264,11 @@ def null_draw(task: NullDraw, data: NullData) -> pd.DataFrame:
                         if ck not in covs_cache:
                             covs_cache[ck] = covariate_columns(base, list(COVARIATE_SETS[p.covariates]))
                         with_covs, covs = covs_cache[ck]
-                        d = with_covs.copy()
-                        d[p.outcome] = d[p.outcome] - b * d["treated"]
+                        # a new outcome column on the shared frame (copy-on-write: no copy of the rest)
+                        d = with_covs.assign(**{p.outcome: with_covs[p.outcome] - b * with_covs["treated"]})
                         tidy = aggregate(att_gt(d, p.outcome, **spec.cs_arguments(covs)), "simple").tidy()
                     else:
-                        d = base.copy()
-                        d[p.outcome] = d[p.outcome] - b * d["treated"]
+                        d = base.assign(**{p.outcome: base[p.outcome] - b * base["treated"]})
                         tidy = estimate(d, p.outcome, spec.estimator, control_group=spec.control_group,
                                         covariates=spec.covariates, cluster=spec.cluster).tidy()
                     r = tidy[tidy["aggregation"] == spec.aggregation].iloc[0]
