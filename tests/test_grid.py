@@ -33,6 +33,7 @@ from analysis.grid import specification
 from analysis.grid.curve import curve_summary
 from analysis.grid.engine import EngineError, RunStats, SchedulerUnreachable, run_tasks
 from analysis.grid.specification import (
+    GridData,
     GridError,
     cached_variants,
     grid_data,
@@ -105,6 +106,19 @@ def test_variant_panels_are_the_study_panel_under_each_rule_and_window(data, cit
     for mm, window, first in ((3.0, "all", None), (9.0, "drop_first", 2019)):
         pd.testing.assert_frame_equal(variant_panel(data, mm, window),
                                       load_analysis_panel(city_store, first, None, mm))
+
+
+def test_the_whole_window_shares_the_panel_instead_of_copying_it(data):
+    # a boolean selection that keeps every row copied the national panel (1.3 GB) for the grid's data
+    # and again for each whole-window variant; the values are those of the selection
+    income = data.panel["income_per_capita"].to_numpy()
+    variant = variant_panel(data, 6.0, "all")
+    assert np.shares_memory(variant["income_per_capita"].to_numpy(), income)
+    again = GridData.make(data.panel, data.postings, data.first_year, data.last_year)
+    assert np.shares_memory(again.panel["income_per_capita"].to_numpy(), income)
+    assert again.token == data.token
+    later = variant_panel(data, 6.0, "drop_first")
+    assert (later["year"] > data.first_year).all() and len(later) < len(data.panel)
 
 
 def test_a_worker_keeps_only_the_variant_in_use_when_variants_are_large(serial_grid, data, monkeypatch):

@@ -537,6 +537,7 @@ def validate(cells: TableCells) -> Validated:
     cols = {c.name: _parse(c, cells.columns[c.name], skip[c.name]) for c in specs}
     typed = pd.DataFrame({name: col.typed for name, col in cols.items()})
     cases = _failure_cases(typed, cells.table)
+    del typed  # the schema's copy of the values (1 GB for a national first ingest): the columns hold them
     by_column = cases[cases["schema_context"] == "Column"] if len(cases) else cases
     problems: list[Problem] = []
     parsed: dict[str, pd.Series] = {}
@@ -554,6 +555,8 @@ def validate(cells: TableCells) -> Validated:
         valid[c.name] = ~bad & col.typed.notna().to_numpy()
         out = col.typed.where(pd.Series(~bad, index=col.typed.index))
         parsed[c.name] = out.astype("Int64" if c.kind in ("int", "binary") else dtypes[c.name])
+        del out
+        col.typed = col.typed.iloc[:0]  # its values are in parsed now: not held twice through the other columns
     table_cases = cases[cases["schema_context"] == "DataFrameSchema"] if len(cases) else cases
     problems.extend(_table_problems(cells, specs, parsed, valid, table_cases))
     keyed = set(schema.PANEL_KEY) <= set(cols)  # a file without its keys has its header problems to fix first

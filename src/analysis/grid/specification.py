@@ -392,12 +392,21 @@ class GridData:
             With its digest.
         """
         base = panel.drop(columns=[c for c in TREATMENT_COLUMNS if c in panel.columns])
-        base = base[(base["year"] >= first_year) & (base["year"] <= last_year)].reset_index(drop=True)
+        base = _rows(base, (base["year"] >= first_year) & (base["year"] <= last_year)).reset_index(drop=True)
         digest = hashlib.sha256()
         digest.update(pd.util.hash_pandas_object(base, index=False).to_numpy().tobytes())
         digest.update(pd.util.hash_pandas_object(postings.astype(str), index=False).to_numpy().tobytes())
         digest.update(f"{first_year}-{last_year}".encode())
         return cls(base, postings.copy(), int(first_year), int(last_year), digest.hexdigest()[:16])
+
+
+def _rows(frame: pd.DataFrame, keep: pd.Series) -> pd.DataFrame:
+    """Return the rows of ``frame`` where ``keep`` holds: the frame itself (no copy) when that is every row.
+
+    A boolean selection copies every column even when it keeps them all (1.3 GB for the national panel,
+    once for the grid's data and once per variant of the whole window).
+    """
+    return frame if bool(keep.all()) else frame[keep]
 
 
 def grid_data(store: str | os.PathLike, first_year: int | None = None, last_year: int | None = None) -> GridData:
@@ -445,7 +454,7 @@ def variant_panel(data: GridData, min_months: float, window: str) -> pd.DataFram
     first = data.first_year + (1 if window == "drop_first" else 0)
     if first > data.last_year:
         raise ValueError(f"the window {data.first_year}-{data.last_year} has no year left without its first")
-    panel = data.panel[(data.panel["year"] >= first) & (data.panel["year"] <= data.last_year)]
+    panel = _rows(data.panel, (data.panel["year"] >= first) & (data.panel["year"] <= data.last_year))
     treatment = derive_treatment(data.postings, first, data.last_year, min_months=float(min_months))
     return attach_treatment(panel.reset_index(drop=True), treatment)
 
