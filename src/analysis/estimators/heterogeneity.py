@@ -273,6 +273,10 @@ def by_group(
     g_unit = pd.Series(g_rows.to_numpy(), index=data.index).groupby(data[unit]).first()
     lev_unit = tr.groupby(unit)[by].first()
     psis, ests, cell_rows, rows = [], [], [], []
+    covs_list = [] if covariates is None else [covariates] if isinstance(covariates, str) else list(covariates)
+    read = list(dict.fromkeys([outcome, unit, time, cohort, *covs_list]))
+    # a missing covariate: every column, so att_gt names it with the frame's columns
+    needed: list[str] | slice = read if set(read) <= set(data.columns) else slice(None)
     base = {"outcome": outcome, "estimator": ESTIMATOR, "control_group": control_group}
     options = {"by": by, "covariates": covariates, "control_group": control_group, "method": method,
                "cluster": cluster, "alpha": alpha, "aggregation": "simple within subgroup",
@@ -290,12 +294,14 @@ def by_group(
         psi_k: list[np.ndarray] = []
         member: list[np.ndarray] = []
         used_units: set = set()
+        outside_s = ~data[unit].isin(s_units)  # the level's units: one lookup per level, not per cohort
         for g in s_cohorts:
-            other = (g_rows == g) & treated_rows & ~data[unit].isin(s_units)
+            other = (g_rows == g) & treated_rows & outside_s
+            # only the columns att_gt reads are copied (the whole panel was 1.3 GB per run at national size)
             if control_group == "never":
-                sub = data.loc[keep_rows & ~other & ((g_rows == 0) | (g_rows > last) | (g_rows == g))]
+                sub = data.loc[keep_rows & ~other & ((g_rows == 0) | (g_rows > last) | (g_rows == g)), needed]
             else:
-                sub = data.loc[keep_rows & ~other]
+                sub = data.loc[keep_rows & ~other, needed]
             res = att_gt(sub, outcome, unit, time, cohort, covariates=covariates, control_group=control_group,
                          method=method)
             parts = att_gt_parts(res)
