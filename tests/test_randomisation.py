@@ -193,11 +193,11 @@ def test_deterministic_and_split_invariant(city):
     prep = ri_mod._prepare(city, "income_per_capita", "village_code", "year", "cohort", None,
                            "county_code", "cs_simple", "notyet")
     root, _ = block_seeds(7, 300)
-    payload = {"fast": prep["fast"], "cohort": prep["recoded"], "eligible": None,
+    payload = {"fasts": [prep["fast"]], "cohort": prep["recoded"], "eligible": None,
                "strata": prep["strata"], "B": 300, "seed": root}
     for n_tasks in (2, 3):
         pieces = [ri_mod._run_blocks(payload, blk) for blk in task_blocks(300, n_tasks)]
-        assert np.array_equal(np.concatenate(pieces), a.draws)
+        assert np.array_equal(np.concatenate(pieces, axis=1)[0], a.draws)
     cohorts = np.array([0, 2023, 2024] * 40)
     full = permute_cohorts(cohorts, B=700, seed=3)
     for n_tasks in (2, 5):

@@ -169,6 +169,28 @@ def test_randomisation_p_value_is_deterministic_by_seed(panel):
     assert robustness.randomisation_summary(panel, "new_members", B=0, seed=7) is None
 
 
+def test_outcomes_tested_together_get_the_draws_each_gets_alone(panel):
+    # the stage draws the assignments once for all outcomes (randomisation_summaries): each record,
+    # draws included, must be the one-outcome test's, bit for bit
+    from analysis.inference.randomisation import randomisation_inference, randomisation_inference_outcomes
+
+    outcomes = ["income_per_capita", "new_members"]
+    together = robustness.randomisation_summaries(panel, outcomes, B=199, seed=7)
+    for o in outcomes:
+        assert together[o] == robustness.randomisation_summary(panel, o, B=199, seed=7)
+    many = randomisation_inference_outcomes(panel, outcomes, "village_code", "year", "cohort", strata="county_code",
+                                            B=150, seed=3, n_jobs=2)
+    for o in outcomes:
+        one = randomisation_inference(panel, o, "village_code", "year", "cohort", strata="county_code", B=150, seed=3)
+        assert np.array_equal(many[o].draws, one.draws) and many[o].p_value == one.p_value
+        assert many[o].options == one.options
+    # an outcome that cannot be tested keeps its note; the others their results
+    broken = robustness.randomisation_summaries(panel.assign(empty=np.nan), ["new_members", "empty"], B=99, seed=7)
+    assert broken["new_members"] == robustness.randomisation_summary(panel, "new_members", B=99, seed=7)
+    assert broken["empty"]["available"] is False
+    assert robustness.randomisation_summaries(panel, outcomes, B=0) == {o: None for o in outcomes}
+
+
 def test_randomisation_strata_keep_county_and_propensity(panel):
     from analysis.inference.randomisation import propensity_strata
 
