@@ -323,7 +323,8 @@ def prepare_panel(
     if weights is not None:
         keep &= frame["w"].notna()
     info["n_dropped_missing"] = int((~keep).sum())
-    frame = frame.loc[keep]
+    if not keep.all():  # a boolean selection copies every column even when it keeps every row
+        frame = frame.loc[keep]
     if not np.all(np.isfinite(frame["y"])):
         raise ValueError(f"outcome column {outcome!r} has infinite values")
     if frame["D"].sum() == 0:

@@ -148,7 +148,8 @@ def sun_abraham(
     first = int(df["time"].min())
     always = (df["cohort"] > 0) & (df["cohort"] <= first)
     n_always = int(df.loc[always, "unit"].nunique())
-    df = df.loc[~always]
+    if always.any():  # (a boolean selection copies every column even when it keeps every row)
+        df = df.loc[~always]
     cohorts = sorted(int(g) for g in df["cohort"].unique() if g > 0)
     control_cohort = None
     if control == "last":
@@ -169,7 +170,7 @@ def sun_abraham(
     e = (df["time"] - df["cohort"]).where(df["cohort"] > 0)
     df["e"] = e
     cells = (
-        df.loc[df["cohort"] > 0]
+        df.loc[df["cohort"] > 0, ["cohort", "e"]]
         .groupby(["cohort", "e"]).size().rename("n").reset_index()
         .astype({"cohort": "int64", "e": "int64"})
     )

@@ -295,8 +295,10 @@ def twfe_event_study(
     else:
         lo_bin = hi_bin = None
         outside = treated_unit & ((e < lo) | (e > hi))
-        df = df.loc[~outside]
-        eb = e.loc[~outside]
+        if outside.any():  # (a boolean selection copies every column even when it keeps every row)
+            df = df.loc[~outside]
+            e = e.loc[~outside]
+        eb = e
     df["eb"] = eb
     present = sorted(int(v) for v in df["eb"].dropna().unique())
     if ref not in present:
