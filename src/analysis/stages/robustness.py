@@ -927,20 +927,27 @@ def randomisation_summary(panel: pd.DataFrame, outcome: str, B: int = 999, seed:
     """
     if B == 0:
         return None
-    from analysis.inference.randomisation import propensity_strata, randomisation_inference
+    from analysis.inference.randomisation import randomisation_inference
 
     if strata not in RANDOMISATION_STRATA:
         raise ValueError(f"strata must be one of {RANDOMISATION_STRATA}, got {strata!r}")
-    data, column = panel, "county_code"
     try:
-        if strata == "county_propensity" and len(covariates):
-            column = "propensity_stratum"
-            data = panel.assign(**{column: panel[UNIT].map(propensity_strata(panel, covariates=covariates))})
+        data, column = _ri_strata(panel, strata, covariates)
         r = randomisation_inference(data, outcome, UNIT, TIME, COHORT, statistic="cs_simple", strata=column,
                                     B=int(B), seed=seed, control_group=control_group)
     except ValueError as err:
         return {"available": False, "note": str(err)}
     return _ri_record(r, strata, control_group, seed, int(data[column].nunique()))
+
+
+def _ri_strata(panel: pd.DataFrame, strata: str, covariates: Sequence[str]) -> tuple[pd.DataFrame, str]:
+    """Return the panel with the column the cohorts are permuted within, and its name."""
+    if strata == "county_propensity" and len(covariates):
+        from analysis.inference.randomisation import propensity_strata
+
+        column = "propensity_stratum"
+        return panel.assign(**{column: panel[UNIT].map(propensity_strata(panel, covariates=covariates))}), column
+    return panel, "county_code"
 
 
 def _ri_record(r, strata: str, control_group: str, seed: int | None, n_strata: int) -> dict[str, Any]:
@@ -977,15 +984,12 @@ def randomisation_summaries(panel: pd.DataFrame, outcomes: Sequence[str], B: int
     """
     if B == 0:
         return {o: None for o in outcomes}
-    from analysis.inference.randomisation import propensity_strata, randomisation_inference_outcomes
+    from analysis.inference.randomisation import randomisation_inference_outcomes
 
     if strata not in RANDOMISATION_STRATA:
         raise ValueError(f"strata must be one of {RANDOMISATION_STRATA}, got {strata!r}")
-    data, column = panel, "county_code"
     try:
-        if strata == "county_propensity" and len(covariates):
-            column = "propensity_stratum"
-            data = panel.assign(**{column: panel[UNIT].map(propensity_strata(panel, covariates=covariates))})
+        data, column = _ri_strata(panel, strata, covariates)
         results = randomisation_inference_outcomes(data, list(outcomes), UNIT, TIME, COHORT, statistic="cs_simple",
                                                    strata=column, B=int(B), seed=seed, control_group=control_group)
     except ValueError:
