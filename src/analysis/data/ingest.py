@@ -309,15 +309,14 @@ _KEYS = frozenset({"village_code", "year"})
 
 
 def _keep_keys_only(v: Validated) -> None:
-    """Drop a checked file's cells and values but its keys, once its canonical frame is made.
+    """Drop a checked file's values and shown cells but its keys, once its canonical frame is made.
 
     What is left to check under the store's lock (:func:`analysis.data.consistency.unknown_villages`)
     reads only the village codes and years, and its messages the rows, sheets and headers; the
     text of every cell and the values of every measure were, for a national first ingest, 2.3 GB
     held through the write.
     """
-    v.parsed = {c: x for c, x in v.parsed.items() if c in _KEYS}
-    v.cells.columns = {c: x for c, x in v.cells.columns.items() if c in _KEYS}
+    v.parsed = {c: x for c, x in v.parsed.items() if c in _KEYS}  # its text cells went after validation
     v.cells.shown = {c: x for c, x in v.cells.shown.items() if c in _KEYS}
 
 

@@ -196,25 +196,6 @@ def _demeaned(columns: Sequence[np.ndarray], a: np.ndarray, lev: np.ndarray, cod
     return block
 
 
-
-def _weighted_solve(columns: Sequence[np.ndarray], a: np.ndarray, lev: np.ndarray, codes: _Codes,
-                    target: np.ndarray, a_t: np.ndarray, l_t: np.ndarray, weights: np.ndarray,
-                    n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares of the demeaned target on the demeaned columns, accumulated over row blocks.
-
-    Returns the coefficients and the weighted cross-product of the demeaned columns (the bread of the covariance).
-    """
-    k = len(columns)
-    xwx = np.zeros((k, k))
-    xwt = np.zeros(k)
-    for s in _chunks(n, k + 1):
-        block = _demeaned(columns, a, lev, codes, s)
-        tt = target[s] - a_t[codes.unit[s], 0] - l_t[codes.time[s], 0]
-        wb = block * weights[s, None]
-        xwx += block.T @ wb
-        xwt += wb.T @ tt
-    return np.linalg.solve(xwx, xwt), xwx
-
 def _cross(columns, a, lev, codes, w: np.ndarray | None) -> np.ndarray:
     """``X~' W X~`` of the demeaned columns (``W`` = identity when ``w`` is None), by chunks."""
     k = len(columns)
@@ -617,7 +598,10 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxite
                 columns = [c for c, d in zip(columns, drop, strict=True) if not d]
                 a, lev = a[:, ~drop], lev[:, ~drop]
         a_z, l_z = proj.effects([z])
-        beta, xwx = _weighted_solve(columns, a, lev, codes, z, a_z, l_z, mu, n)
+        zt = z - a_z[codes.unit, 0]
+        zt -= l_z[codes.time, 0]
+        xwx, xwt, _ = _cross_target(columns, a, lev, codes, mu, zt, None)
+        beta = np.linalg.solve(xwx, xwt)
         # eta = z - (z~ - X~ b) = X b + (a_z - a b)[unit] + (l_z - l b)[time]
         eta = (a_z[:, 0] - a @ beta)[codes.unit]
         eta += (l_z[:, 0] - lev @ beta)[codes.time]
