@@ -32,7 +32,8 @@ def test_the_notebooks_use_the_project_kernel_which_carries_the_reproducibility_
     assert Path(spec["resource_dir"]).is_relative_to(sys.prefix)  # installed in the environment, no root needed
     kernel = spec["spec"]
     assert kernel["env"] == KERNEL_ENV == {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-                                           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+                                           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                           "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
     assert Path(kernel["argv"][0]) == Path(sys.executable)
     for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == KERNEL_NAME, path.name
