@@ -340,3 +340,19 @@ def test_the_client_killed_a_rerun_resumes_from_finished_files_with_the_same_res
     assert f"24 specifications in 8 tasks ({done} tasks read from" in r.stdout
     got = pd.read_csv(tmp_path / "g" / "grid.csv")
     np.testing.assert_array_equal(got["estimate"].to_numpy(float), one["estimate"].to_numpy(float))
+
+
+def test_grid_data_narrowed_to_its_outcomes_gives_the_same_points(data):
+    # notebook 07 keeps only its outcomes and the columns a point reads (a variant panel is half the size at
+    # national scale): every estimator and covariate set must estimate exactly what it does on the whole panel
+    narrow = GridData.make(data.panel, data.postings, data.first_year, data.last_year, outcomes=["income_per_capita"])
+    assert set(narrow.panel.columns) == set(specification.GRID_COLUMNS_READ) | {"income_per_capita"}
+    assert "collective_income" in data.panel.columns and narrow.token != data.token
+    plan = grid_points(["income_per_capita"], {"estimator": ["cs", "sa", "bjs"], "method": ["dr"],
+                                               "covariates": ["none", "baseline_party"], "min_months": ["6"],
+                                               "anticipation": ["1"], "cluster": ["township", "county"],
+                                               "window": ["all"], "control_group": ["notyet"]})
+    for p in plan.points:
+        whole, part = run_point(p, data), run_point(p, narrow)
+        assert whole["note"].iloc[0] == "" and np.isfinite(whole["estimate"].iloc[0]), p.name
+        pd.testing.assert_frame_equal(whole, part, check_exact=True)

@@ -305,3 +305,40 @@ def test_indicator_codes_are_checked():
     frame = pd.DataFrame({"y": [1.0, 2.0], "unit": [0, 1], "time": [0, 0], "cl": [0, 1]})
     with pytest.raises(ValueError, match="indicator codes have 3 rows, the frame 2"):
         fixest.feols(frame, [], indicators=fixest.Indicators(np.array([0, 1, -1]), ("a", "b")))
+
+
+def test_the_untreated_model_reads_row_selected_columns_exactly_as_their_copies():
+    # imputation passes the untreated rows' covariates as a RowSelection of the frame's columns (the n0 x k
+    # copy was 1.3 GB at national size): the fit, its predictions and its weights must be the copies' bit for bit
+    rng = np.random.default_rng(3)
+    n_unit, n_time = 300, 6
+    unit = np.repeat(np.arange(n_unit), n_time)
+    time = np.tile(np.arange(n_time), n_unit)
+    cols = [rng.normal(size=len(unit)) for _ in range(3)]
+    cols.append(cols[0] + cols[1])  # collinear: dropped by the rank rule in both
+    y = rng.normal(size=len(unit)) + 0.5 * cols[0]
+    untreated = rng.random(len(unit)) < 0.7
+    untreated[time == 0] = True  # every unit and period has an untreated row
+    untreated[:n_time] = True
+    rows0, rows1 = np.flatnonzero(untreated), np.flatnonzero(~untreated)
+    copies0 = [x[rows0] for x in cols]
+    copies1 = [x[rows1] for x in cols]
+    sel0, sel1 = lean_fe.RowSelection(cols, rows0), lean_fe.RowSelection(cols, rows1)
+    w1 = rng.random((len(rows1), 4))
+    fits = []
+    for c0, c1 in ((copies0, copies1), (sel0, sel1)):
+        m = lean_fe.UntreatedModel(unit[rows0], time[rows0], c0, y[rows0], rank_tol=1e-9)
+        c1 = [c1[j] for j in m.kept] if isinstance(c1, list) else c1.subset(m.kept)
+        fits.append((m.kept, m.b, m.a, m.lev, m.predict(unit[rows0], time[rows0], m.columns),
+                     m.predict(unit[rows1], time[rows1], c1), m.weights(unit[rows1], time[rows1], c1, w1)))
+    (kept_a, *arrays_a), (kept_b, *arrays_b) = fits
+    assert kept_a == kept_b and len(kept_a) == 3
+    for a, b in zip(arrays_a, arrays_b, strict=True):
+        assert np.array_equal(a, b)
+    # and the weights are what they claim: Z0 (Z0'Z0)^-1 Z1' w1, from a dense least-squares design
+    d0 = np.column_stack([np.eye(n_unit)[unit[rows0]], np.eye(n_time)[time[rows0]][:, 1:],
+                          *(copies0[j] for j in kept_a)])
+    d1 = np.column_stack([np.eye(n_unit)[unit[rows1]], np.eye(n_time)[time[rows1]][:, 1:],
+                          *(copies1[j] for j in kept_a)])
+    dense = d0 @ np.linalg.solve(d0.T @ d0, d1.T @ w1)
+    assert np.allclose(arrays_b[-1], dense, rtol=1e-8, atol=1e-10)

@@ -259,11 +259,10 @@ def imputation(
     y0, y1 = y[~treated], y[treated]
     model = None
     if n_cov and lean:
-        # the untreated rows' covariates, one array per column, made once: the model drops the
-        # collinear ones from the same residuals it fits with (no second n0 x k copy, no second pass)
-        rows0 = np.flatnonzero(~treated)
-        x0_cols = [df[c].to_numpy(float)[rows0] for c in covs]
-        del rows0
+        # the untreated rows' covariates, read from the frame one column at a time (lean_fe.RowSelection:
+        # the n0 x k copy was 1.3 GB at national size); the model drops the collinear ones from the same
+        # residuals it fits with
+        x0_cols = lean_fe.RowSelection([df[c].to_numpy(float) for c in covs], np.flatnonzero(~treated))
         scale = max(1.0, max(float(np.abs(x).max()) for x in x0_cols) * np.sqrt(len(u0_codes)))
         model = lean_fe.UntreatedModel(u0_codes, t0_codes, x0_cols, y0, rank_tol=1e-9 * scale)
         keep_j = model.kept
@@ -283,8 +282,7 @@ def imputation(
     if lean:
         rows1 = np.flatnonzero(treated)
         u1_codes, t1_codes = df["u_code"].to_numpy()[rows1], df["t_code"].to_numpy()[rows1]
-        x1_cols = [df[c].to_numpy(float)[rows1] for c in covs]
-        del rows1
+        x1_cols = lean_fe.RowSelection([df[c].to_numpy(float) for c in covs], rows1)
         if model is None:
             model = lean_fe.UntreatedModel(u0_codes, t0_codes, [], y0)
         eps0 = y0 - model.predict(u0_codes, t0_codes, model.columns)
@@ -335,7 +333,7 @@ def imputation(
     if lean:
         assert model is not None
         V0 = -model.weights(u1_codes, t1_codes, x1_cols, W1)
-        del model, x1_cols  # the covariates' copies: not needed by the variance or the pre-trend test
+        del model, x1_cols
     else:
         H = lu.solve(np.asarray((Z1.T @ sp.csr_matrix(W1)).todense()))
         V0 = -(Z0 @ H)  # n0 x m

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.core.spec import DEFAULT_COVARIATES, HEADLINE, Spec
+from analysis.core.spec import CLUSTER_COLUMNS, DEFAULT_COVARIATES, HEADLINE, Spec
 from analysis.core.treatment import TREATMENT_COLUMNS, attach_treatment, derive_treatment
 from analysis.data import schema
 
@@ -72,6 +72,7 @@ __all__ = [
     "COVARIATE_SETS",
     "DEFAULT_MIN_MONTHS",
     "GRID_COLUMNS",
+    "GRID_COLUMNS_READ",
     "LEVELS",
     "NOT_APPLICABLE",
     "POINTS_PER_TASK",
@@ -351,6 +352,13 @@ def grid_points(outcomes: Sequence[str], levels: Mapping[str, Sequence[Any]] | N
 # ----------------------------------------------------------------------------- data
 
 
+GRID_COLUMNS_READ: tuple[str, ...] = (
+    "village_code", "year", *CLUSTER_COLUMNS.values(),
+    *dict.fromkeys(c for cs in COVARIATE_SETS.values() for c in cs),
+)
+"""The panel's columns a point reads besides its outcome: keys, cluster levels and every covariate."""
+
+
 @dataclass(frozen=True)
 class GridData:
     """What every grid task reads, shipped once to each worker.
@@ -374,7 +382,8 @@ class GridData:
     token: str = ""
 
     @classmethod
-    def make(cls, panel: pd.DataFrame, postings: pd.DataFrame, first_year: int, last_year: int) -> GridData:
+    def make(cls, panel: pd.DataFrame, postings: pd.DataFrame, first_year: int, last_year: int,
+             outcomes: Sequence[str] | None = None) -> GridData:
         """Build the grid's data from a panel (treatment columns are dropped) and the postings.
 
         Parameters
@@ -385,12 +394,19 @@ class GridData:
             Canonical postings (not modified).
         first_year, last_year : int
             The analysis window.
+        outcomes : sequence of str, optional
+            Keep only these outcomes, with the columns every point reads (:data:`GRID_COLUMNS_READ`):
+            each variant panel a worker builds is then that much smaller (0.6 instead of 1.2 GB for one
+            outcome at national size). Default: every column.
 
         Returns
         -------
         GridData
             With its digest.
         """
+        if outcomes is not None:
+            keep = {*GRID_COLUMNS_READ, *outcomes}
+            panel = panel[[c for c in panel.columns if c in keep]]
         base = panel.drop(columns=[c for c in TREATMENT_COLUMNS if c in panel.columns])
         base = _rows(base, (base["year"] >= first_year) & (base["year"] <= last_year)).reset_index(drop=True)
         digest = hashlib.sha256()

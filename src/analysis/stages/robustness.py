@@ -523,35 +523,49 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
     other_cg = "never" if control_group == "notyet" else "notyet"
     other_cl = "county" if cluster != "county" else "township"
     base = dict(control_group=control_group, covariates=list(covariates), cluster=cluster)
-    try:
-        pilots = pilot_counties(panel)
-        no_pilot, pilot_note = panel.loc[~panel["county_code"].astype(str).isin(pilots)], ""
-    except ValueError as err:  # no pilot district: the specification is reported as not estimable
-        no_pilot, pilot_note = None, str(err)
-    unbalanced = drop_village_years(panel, drop_share, seed)
-    low_share, info = low_share_controls(panel, threshold)
-    notes = {
-        "excluding_pilot": pilot_note or "pilot district(s) dropped: " + ", ".join(pilots),
-        "unbalanced_5pct": f"{len(panel) - len(unbalanced)} of {len(panel)} village-years dropped at random "
-                           f"(share {drop_share:g}, seed {seed})",
-        "controls_low_share_townships": f"comparison: {info['controls']} never-treated villages in "
-                                        f"{info['control_townships']} townships with share treated < {threshold:g} "
-                                        f"({info['dropped']} of {info['never_treated']} dropped)",
-    }
-    specs: list[tuple[str, pd.DataFrame, dict]] = [
-        ("headline", panel, base),
-        (f"control_{other_cg}", panel, {**base, "control_group": other_cg}),
-        ("anticipation_0", panel, {**base, "anticipation": 0}),
+    notes: dict[str, str] = {}
+
+    # The three panels with rows left out are copies of the panel (1.1 GB each at national size): each is
+    # made when its specification is estimated, for every outcome, and released before the next one.
+    def no_pilot() -> pd.DataFrame | None:
+        try:
+            pilots = pilot_counties(panel)
+        except ValueError as err:  # no pilot district: the specification is reported as not estimable
+            notes["excluding_pilot"] = str(err)
+            return None
+        notes["excluding_pilot"] = "pilot district(s) dropped: " + ", ".join(pilots)
+        return panel.loc[~panel["county_code"].astype(str).isin(pilots)]
+
+    def unbalanced() -> pd.DataFrame:
+        frame = drop_village_years(panel, drop_share, seed)
+        notes["unbalanced_5pct"] = (f"{len(panel) - len(frame)} of {len(panel)} village-years dropped at random "
+                                    f"(share {drop_share:g}, seed {seed})")
+        return frame
+
+    def low_share() -> pd.DataFrame:
+        frame, info = low_share_controls(panel, threshold)
+        notes["controls_low_share_townships"] = (
+            f"comparison: {info['controls']} never-treated villages in {info['control_townships']} townships "
+            f"with share treated < {threshold:g} ({info['dropped']} of {info['never_treated']} dropped)")
+        return frame
+
+    def whole() -> pd.DataFrame:
+        return panel
+
+    specs: list[tuple[str, Any, dict]] = [
+        ("headline", whole, base),
+        (f"control_{other_cg}", whole, {**base, "control_group": other_cg}),
+        ("anticipation_0", whole, {**base, "anticipation": 0}),
         ("excluding_pilot", no_pilot, base),
         ("unbalanced_5pct", unbalanced, {**base, "allow_unbalanced": True}),
-        ("no_covariates", panel, {**base, "covariates": []}),
-        (f"cluster_{other_cl}", panel, {**base, "cluster": other_cl}),
+        ("no_covariates", whole, {**base, "covariates": []}),
+        (f"cluster_{other_cl}", whole, {**base, "cluster": other_cl}),
         ("controls_low_share_townships", low_share, {**base, "control_group": "never"}),
     ]
-    rows = []
-    for outcome in outcomes:
-        head = np.nan
-        for spec, data, kw in specs:
+    estimated: dict[tuple[str, str], tuple[dict, str]] = {}
+    for spec, make, kw in specs:
+        data = make()
+        for outcome in outcomes:
             note = ""
             try:
                 if data is None:
@@ -561,8 +575,13 @@ def alternative_specifications(panel: pd.DataFrame, outcomes: Sequence[str], con
                 row = {"outcome": outcome, "estimator": "cs", "aggregation": "simple", "term": "ATT",
                        "estimate": np.nan, "control_group": kw["control_group"]}
                 note = str(err)
-            if spec == "headline":
-                head = row["estimate"]
+            estimated[outcome, spec] = row, note
+        del data
+    rows = []
+    for outcome in outcomes:
+        head = estimated[outcome, "headline"][0]["estimate"]
+        for spec, _, _ in specs:
+            row, note = estimated[outcome, spec]
             note = note or notes.get(spec, "")
             desc = (_headline_label(control_group, bool(covariates), cluster, "en") if spec == "headline"
                     else spec_label(spec, "en"))

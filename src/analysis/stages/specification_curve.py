@@ -256,8 +256,8 @@ def run(panel: pd.DataFrame, params: Mapping[str, Any], truth: Truth | None = No
         the ``specification_curve`` section.
     """
     lang = params["lang"]
-    data = GridData.make(panel, params["postings"], params["first_year"], params["last_year"])
     plan = grid_points(params["outcomes"], STAGE_LEVELS)
+    data = GridData.make(panel, params["postings"], params["first_year"], params["last_year"], outcomes=plan.outcomes)
     headline = Spec.from_params(params)
     grid = run_grid(plan, data, serial=True, headline=headline, headline_min_months=params["min_months"])
     summary = curve_summary(grid)
