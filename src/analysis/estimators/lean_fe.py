@@ -213,7 +213,7 @@ class RowSelection(Sequence[np.ndarray]):
     def __len__(self) -> int:
         return len(self.full)
 
-    def __getitem__(self, j):  # type: ignore[override]
+    def __getitem__(self, j):
         if isinstance(j, slice):
             return RowSelection(self.full[j], self.rows)
         return np.asarray(self.full[j], dtype=float)[self.rows]
