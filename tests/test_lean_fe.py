@@ -342,3 +342,22 @@ def test_the_untreated_model_reads_row_selected_columns_exactly_as_their_copies(
                           *(copies1[j] for j in kept_a)])
     dense = d0 @ np.linalg.solve(d0.T @ d0, d1.T @ w1)
     assert np.allclose(arrays_b[-1], dense, rtol=1e-8, atol=1e-10)
+
+
+def test_the_two_way_solve_in_place_gives_the_same_effects_and_leaves_a_callers_sums_alone():
+    # effects() solves in its own sums' array (two U x k arrays held, not five); a caller's sums are not written
+    rng = np.random.default_rng(5)
+    unit, time = np.repeat(np.arange(40), 5), np.tile(np.arange(5), 40)
+    proj = lean_fe._TwoWay(lean_fe._Codes(unit, time, None, factorize=False), rng.random(200) + 0.5)
+    r_unit, r_time = rng.normal(size=(40, 3)), rng.normal(size=(5, 3))
+    kept = r_unit.copy()
+    a, lev = proj.solve(r_unit, r_time)
+    assert np.array_equal(r_unit, kept)
+    a2, lev2 = proj.solve(r_unit.copy(), r_time, overwrite=True)
+    assert np.array_equal(a, a2) and np.array_equal(lev, lev2)
+    # the normal equations hold: unit sums and year sums (but the base year) of w (x - a - l) are zero
+    x = rng.normal(size=(200, 3))
+    a3, l3 = proj.effects(list(x.T))
+    resid = proj.w[:, None] * (x - a3[unit] - l3[time])
+    assert np.allclose([resid[unit == u].sum(0) for u in range(40)], 0, atol=1e-10)
+    assert np.allclose([resid[time == t].sum(0) for t in range(1, 5)], 0, atol=1e-10)

@@ -19,7 +19,8 @@ def _panel() -> pd.DataFrame:
     for v, first, terrain in (("a", 2016, "plain"), ("b", 2018, "hill"), ("c", 2016, "mountain"), ("d", 2016, "hill")):
         for y in range(first, 2021):
             rows.append({"village_code": v, "year": y, "distance_km": 10.0 * (ord(v) - 96) + (y - 2016),
-                         "terrain": terrain if y == first else "plain", "distinctive_industry": int((ord(v) + y) % 2 == 0)})
+                         "terrain": terrain if y == first else "plain",
+                         "distinctive_industry": int((ord(v) + y) % 2 == 0)})
     frame = pd.DataFrame(rows).sample(frac=1.0, random_state=4).reset_index(drop=True)
     frame["village_code"] = frame["village_code"].astype("str")
     return frame

@@ -153,22 +153,28 @@ class _TwoWay:
             wx = w * np.asarray(x)
             r_unit[:, j] = np.bincount(c.unit, weights=wx, minlength=c.n_unit)
             r_time[:, j] = np.bincount(c.time, weights=wx, minlength=c.n_time)
-        return self.solve(r_unit, r_time)
+        return self.solve(r_unit, r_time, overwrite=True)
 
-    def solve(self, r_unit: np.ndarray, r_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def solve(self, r_unit: np.ndarray, r_time: np.ndarray,
+              overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Solve the normal equations ``D'WD (a, l) = (r_unit, r_time)`` with ``l_0 = 0``.
 
         ``D`` holds the unit and year dummies; the equation of year 0 is left out (its dummy is
-        the base level), so ``r_time[0]`` is not used.
+        the base level), so ``r_time[0]`` is not used. With ``overwrite`` the unit effects are
+        computed in ``r_unit`` itself. Either way two ``U x k`` arrays are held at once, not
+        five (0.53 GB each for the 132 columns of the national Poisson regression); the values
+        are those of the plain expressions, operation for operation.
         """
         c = self.codes
-        xbar = r_unit / self.W_unit[:, None]
+        xbar = np.divide(r_unit, self.W_unit[:, None], out=r_unit if overwrite else None)
         b = r_time - self.W_cell.T @ xbar
         lev = np.zeros_like(b)
         if c.n_time > 1:
             lev[1:] = np.linalg.lstsq(self.A[1:, 1:], b[1:], rcond=None)[0]
-        a = xbar - (self.W_cell @ lev) / self.W_unit[:, None]
-        return a, lev
+        shift = self.W_cell @ lev
+        shift /= self.W_unit[:, None]
+        xbar -= shift  # a = xbar - (W_cell l) / W_unit
+        return xbar, lev
 
     def solve_sparse(self, r_unit: sparse.csr_matrix, r_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`solve` for a sparse ``r_unit`` (``U x k``): the only dense ``U x k`` array is the result."""
@@ -646,6 +652,7 @@ def fepois(frame: pd.DataFrame, rhs: Sequence[str], iwls_tol: float, iwls_maxite
     for i in range(iwls_maxiter):
         z = eta + y / mu - 1
         proj = _TwoWay(codes, mu)
+        a = lev = np.empty((0, 0))  # the last step's unit effects (U x k) are released before the new ones are made
         a, lev = proj.effects(columns)
         if i == 0:
             drop = _collinear(_cross(columns, a, lev, codes, None))
