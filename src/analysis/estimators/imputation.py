@@ -260,7 +260,7 @@ def imputation(
     model = None
     if n_cov and lean:
         # the untreated rows' covariates, read from the frame one column at a time (lean_fe.RowSelection:
-        # the n0 x k copy was 1.3 GB at national size); the model drops the collinear ones from the same
+        # the n0 x k copy was 1.6 GB at national size); the model drops the collinear ones from the same
         # residuals it fits with
         x0_cols = lean_fe.RowSelection([df[c].to_numpy(float) for c in covs], np.flatnonzero(~treated))
         scale = max(1.0, max(float(np.abs(x).max()) for x in x0_cols) * np.sqrt(len(u0_codes)))

@@ -162,7 +162,7 @@ class _TwoWay:
         ``D`` holds the unit and year dummies; the equation of year 0 is left out (its dummy is
         the base level), so ``r_time[0]`` is not used. With ``overwrite`` the unit effects are
         computed in ``r_unit`` itself. Either way two ``U x k`` arrays are held at once, not
-        five (0.53 GB each for the 132 columns of the national Poisson regression); the values
+        five (0.17 GB each for the 47 columns of the national Poisson regression); the values
         are those of the plain expressions, operation for operation.
         """
         c = self.codes
@@ -194,8 +194,8 @@ class RowSelection(Sequence[np.ndarray]):
     """Columns restricted to some of their rows, each selected only when it is read.
 
     The imputation estimator's untreated-outcome model reads the covariates of the untreated rows
-    (3.5 million of 4.5 at national size). With 48 covariate-by-year columns, selecting them all
-    at once held 1.3 GB beside the caller's frame; read one at a time (``columns[j]``) or a chunk
+    (4.2 million of 4.5 at national size). With 48 covariate-by-year columns, selecting them all
+    at once held 1.6 GB beside the caller's frame; read one at a time (``columns[j]``) or a chunk
     of rows at a time (:meth:`part`), the model holds one column.
 
     Parameters
